@@ -1,0 +1,43 @@
+# edgezoo: two commands. `make demo` runs the main job; `make test` runs the tests.
+# Both install into .venv from requirements.lock first (idempotent).
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install demo test lint bench lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/edgezoo demo
+
+test: install
+	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check zoo training compress export edgezoo tests
+
+bench: install
+	$(VENV)/bin/edgezoo bench-train
+
+# Re-resolve the pins from pyproject's ranges (needs the package registry).
+lock:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/pip install -q -e ".[dev]"
+	(echo "# Exact pins for edgezoo (Python 3.11). Regenerate with: make lock"; \
+	 .lockenv/bin/pip freeze --exclude-editable) > requirements.lock
+	rm -rf .lockenv
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

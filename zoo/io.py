@@ -1,0 +1,65 @@
+"""Saving and loading zoo models, with one clear error for a bad file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from zoo.worlds import KERAS3, get_keras
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, corrupt or not a Keras model."""
+
+
+def custom_objects(world: str = KERAS3) -> dict:
+    """Every edgezoo custom class of ``world`` (registered as a side effect)."""
+    from zoo.layers import materialize_all
+
+    return materialize_all(get_keras(world))
+
+
+def atomic_save(model, path: str | os.PathLike) -> Path:
+    """Save ``model`` to ``path`` (``.keras`` or ``.h5``) through a temporary file, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_model(path: str | os.PathLike, *, world: str = KERAS3, compile: bool = True):
+    """Load a ``.keras`` model saved by edgezoo (or plain Keras) in ``world``.
+
+    Raises :class:`ModelFileError` naming the file for a missing, corrupt or foreign file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"Model file not found: {path}. Train one with `edgezoo train MODEL`.")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{path} is not a Keras model archive (a .keras file is a zip with config.json and "
+            "model.weights.h5); it is corrupt or of another format. Re-save or re-train the model."
+        )
+    k = get_keras(world)
+    objs = custom_objects(world)
+    if world != KERAS3:
+        from zoo.worlds import qkeras_custom_objects
+
+        objs.update(qkeras_custom_objects())
+    try:
+        return k.models.load_model(path, custom_objects=objs, compile=compile)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the file named
+        raise ModelFileError(
+            f"Could not load {path} as a {world} model: {type(exc).__name__}: {exc}. "
+            "The file is corrupt, from an incompatible Keras version, or uses layers edgezoo "
+            "does not know."
+        ) from exc
