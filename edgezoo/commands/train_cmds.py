@@ -1,0 +1,80 @@
+"""``edgezoo train``, ``edgezoo datasets`` and ``edgezoo bench-train``."""
+
+from __future__ import annotations
+
+import time
+
+from edgezoo.commands._common import parse_overrides, print_json, table
+
+
+def register(sub):
+    p = sub.add_parser("train", help="train a zoo model and write a run directory")
+    p.add_argument("model")
+    p.add_argument("--dataset", help="data set (default: the model card's)")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    p.add_argument("--patience", type=int, default=10, help="EarlyStopping patience (epochs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="use only this many samples (quick runs)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder override, e.g. classes=5")
+    p.add_argument("--out", help="run directory (default runs/<model>-<dataset>-<time>); re-use it to resume")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("datasets", help="list the data sets")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("bench-train", help="benchmark: train mlp and lenet5 on digits, print test accuracy")
+    p.add_argument("--models", default="mlp,lenet5")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--seeds", default="0", help="comma-separated seeds")
+    p.add_argument("--out", default="runs/bench-train")
+    p.set_defaults(func=cmd_bench_train)
+
+
+def cmd_train(args):
+    from training.train import train
+
+    run = train(args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
+                learning_rate=args.lr, out=args.out, seed=args.seed, overrides=parse_overrides(args.set),
+                patience=args.patience, tensorboard=args.tensorboard, limit=args.limit,
+                verbose=0 if args.quiet else 1)
+    print_metrics(run)
+    return 0
+
+
+def print_metrics(run):
+    m = run.metrics
+    shown = {k: v for k, v in m.items() if isinstance(v, (int, float))}
+    print(table([[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in shown.items()], ["metric", "value"], "lr"))
+    print(f"run directory: {run.dir}")
+
+
+def cmd_datasets(args):
+    from training.data import DATASETS
+
+    if args.json:
+        print_json({n: {"description": s.description, "offline": s.offline} for n, s in DATASETS.items()})
+        return 0
+    print(table([[n, "yes" if s.offline else "cached download", s.description] for n, s in DATASETS.items()],
+                ["data set", "offline", "description"]))
+    return 0
+
+
+def cmd_bench_train(args):
+    from training.train import train
+
+    rows = []
+    for name in args.models.split(","):
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            t0 = time.perf_counter()
+            run = train(name, args.dataset, epochs=args.epochs, seed=seed, verbose=0,
+                        out=f"{args.out}/{name}-{args.dataset}-seed{seed}")
+            rows.append([name, args.dataset, seed, run.metrics["params"], run.metrics["epochs_run"],
+                         f"{run.metrics['accuracy']:.4f}", f"{time.perf_counter() - t0:.1f}"])
+    print(table(rows, ["model", "data", "seed", "params", "epochs", "test accuracy", "wall s"], "lllrrrr"))
+    return 0

@@ -1,0 +1,29 @@
+"""Data sets and training (stage 2: imports only zoo)."""
+
+from training.data import (
+    DATASETS,
+    Dataset,
+    DatasetError,
+    DatasetUnavailableError,
+    adapt,
+    list_datasets,
+    load_dataset,
+)
+from training.train import Run, TrainingError, compile_for, evaluate, load_run, run_dataset, train
+
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "DatasetError",
+    "DatasetUnavailableError",
+    "Run",
+    "TrainingError",
+    "adapt",
+    "compile_for",
+    "evaluate",
+    "list_datasets",
+    "load_dataset",
+    "load_run",
+    "run_dataset",
+    "train",
+]

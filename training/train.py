@@ -1,0 +1,306 @@
+"""Training with the standard Keras callbacks, one entry point for every zoo model.
+
+``train("lenet5", "digits")`` builds the model, adapts the data to its card, fits with
+EarlyStopping, ReduceLROnPlateau, TerminateOnNaN, a best-model checkpoint, CSVLogger,
+BackupAndRestore (resume) and optional TensorBoard, evaluates on the test split and
+writes a run directory::
+
+    runs/<model>-<dataset>-<time>/
+        model.keras  history.csv  history.png  metrics.json  config.json
+
+Models that bring their own loss or step (VAE, GAN, flow; card ``loss="internal"``)
+train through the same entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import zoo
+from training.data import Dataset, adapt, load_dataset
+from zoo.io import atomic_save, load_model
+from zoo.registry import ModelCard
+
+
+class TrainingError(RuntimeError):
+    """Training stopped for a reason the user must act on (NaN loss, bad settings)."""
+
+
+def output_kind(model) -> str:
+    """"binary" for a single sigmoid unit, "softmax" for a distribution, else "other"."""
+    units = model.outputs[0].shape[-1]
+    return "binary" if units == 1 else "softmax"
+
+
+def loss_for(model, card: ModelCard):
+    if card.loss == "internal":
+        return None
+    if card.loss:
+        return card.loss
+    if card.task == "classification":
+        return "binary_crossentropy" if output_kind(model) == "binary" else "sparse_categorical_crossentropy"
+    return "mse"
+
+
+def compile_for(model, card: ModelCard, *, learning_rate: float = 1e-3, optimizer=None, metrics=None):
+    """Compile ``model`` with the loss and metrics its card's task calls for, in its own world."""
+    k = zoo.get_keras(zoo.world_of(model))
+    optimizer = optimizer or k.optimizers.Adam(learning_rate=learning_rate)
+    if metrics is None:
+        metrics = ["accuracy"] if card.task == "classification" else []
+    loss = loss_for(model, card)
+    if loss is None:
+        model.compile(optimizer=optimizer)
+    else:
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    return model
+
+
+def targets(card: ModelCard, x, y):
+    """What ``fit`` gets as the target for a card's task."""
+    if card.task == "reconstruction":
+        return x
+    if card.task in ("generation", "density"):
+        return None
+    return y
+
+
+def synthetic_batch(model, card: ModelCard, *, batch: int = 16, rng=None):
+    """A random (x, y) batch of the right shapes for ``model`` (tests, smoke checks)."""
+    rng = rng or np.random.default_rng(0)
+    x = rng.standard_normal((batch, *model.inputs[0].shape[1:])).astype("float32")
+    if card.task == "classification":
+        n = 2 if output_kind(model) == "binary" else model.outputs[0].shape[-1]
+        y = rng.integers(0, n, size=batch)
+    elif card.task == "regression":
+        y = rng.standard_normal((batch, *model.outputs[0].shape[1:])).astype("float32")
+    else:
+        y = None
+    return x, targets(card, x, y)
+
+
+@dataclass
+class Run:
+    """A finished training run."""
+
+    dir: Path
+    model: object
+    metrics: dict
+    history: dict
+
+
+def default_run_dir(model_name: str, dataset: str, root: str | os.PathLike = "runs") -> Path:
+    return Path(root) / f"{model_name}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def evaluate(model, card: ModelCard, ds: Dataset) -> dict:
+    """Test-split metrics for a card's task."""
+    x, y = ds.x_test, ds.y_test
+    out: dict = {"n_test": int(len(x))}
+    if card.task == "classification":
+        prob = np.asarray(model.predict(x, verbose=0))
+        pred = (prob[:, 0] > 0.5).astype(int) if prob.shape[-1] == 1 else prob.argmax(-1)
+        out["accuracy"] = float((pred == y).mean())
+    elif card.task == "reconstruction":
+        rec = np.asarray(model.predict(x, verbose=0))
+        err = ((rec - x) ** 2).reshape(len(x), -1).mean(1)
+        out["mse"] = float(err.mean())
+    if card.task != "generation":
+        res = model.evaluate(x, targets(card, x, y), verbose=0, return_dict=True)
+        out.update({f"test_{k}": float(v) for k, v in res.items()})
+    return out
+
+
+def plot_history(history: dict, path: Path, title: str = "Training History") -> Path:
+    """Loss and val-loss on a log scale, as in lecture 002 (plus accuracy when present)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in history if k.endswith("loss") and not k.startswith("val_")]
+    acc = "accuracy" in history
+    fig, axes = plt.subplots(1, 2 if acc else 1, figsize=(10 if acc else 6, 4), squeeze=False)
+    ax = axes[0][0]
+    for k in keys:
+        vals = np.asarray(history[k], dtype=float)
+        ax.plot(vals, label=f"training {k}" if k != "loss" else "training")
+        if f"val_{k}" in history:
+            ax.plot(history[f"val_{k}"], label="validation" if k == "loss" else f"validation {k}")
+    if all(np.all(np.asarray(history[k], dtype=float) > 0) for k in keys):
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel="epoch", ylabel="loss")
+    ax.legend(loc="upper right")
+    if acc:
+        ax2 = axes[0][1]
+        ax2.plot(history["accuracy"], label="training")
+        if "val_accuracy" in history:
+            ax2.plot(history["val_accuracy"], label="validation")
+        ax2.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
+        ax2.legend(loc="lower right")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def _read_csv_history(path: Path) -> dict:
+    import csv
+
+    if not path.exists():
+        return {}
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    hist: dict = {}
+    for row in rows:
+        for k, v in row.items():
+            if k != "epoch":
+                hist.setdefault(k, []).append(float(v))
+    return hist
+
+
+def _write_json(path: Path, data: dict):
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def train(
+    model: str,
+    dataset: str | None = None,
+    *,
+    epochs: int = 50,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    out: str | os.PathLike | None = None,
+    seed: int = 0,
+    overrides: dict | None = None,
+    patience: int = 10,
+    tensorboard: bool = False,
+    limit: int | None = None,
+    verbose: int = 1,
+    strategy: str = "default",
+) -> Run:
+    """Train zoo model ``model`` on ``dataset`` (default: the card's) and write a run directory.
+
+    Re-running with the same ``out`` after an interruption resumes from the last epoch
+    (Keras ``BackupAndRestore``). A NaN loss stops training with :class:`TrainingError`.
+    """
+    import keras
+
+    card = zoo.get_card(model)  # unknown model -> clear error before any work
+    dataset = dataset or card.dataset
+    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
+        raise TrainingError(
+            f"epochs, batch_size and learning_rate must be positive. Received: epochs={epochs}, "
+            f"batch_size={batch_size}, learning_rate={learning_rate}"
+        )
+    ds = load_dataset(dataset, seed=seed, limit=limit)
+    overrides = dict(overrides or {})
+    config = zoo.builder_config(model)
+    if card.task == "classification" and "classes" in config and "classes" not in overrides:
+        overrides["classes"] = ds.num_classes
+    ds = adapt(ds, overrides.get("input_shape", card.input_shape))
+
+    run_dir = Path(out) if out else default_run_dir(model, dataset)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+
+    net = zoo.create_model(model, **overrides)
+    compile_for(net, card, learning_rate=learning_rate)
+
+    backup = run_dir / "backup"
+    resumed = backup.exists()
+    monitor = "val_loss"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup)),
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True, verbose=verbose),
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.1, patience=max(2, patience // 3), verbose=verbose),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoint.keras"), monitor=monitor, save_best_only=True),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resumed),
+    ]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+
+    cfg = {
+        "model": model,
+        "dataset": dataset,
+        "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "patience": patience,
+        "limit": limit,
+        "strategy": strategy,
+        "card": card.to_dict(),
+        "data": ds.summary(),
+        "versions": versions(),
+    }
+    _write_json(run_dir / "config.json", cfg)
+
+    y_tr, y_va = targets(card, ds.x_train, ds.y_train), targets(card, ds.x_val, ds.y_val)
+    val = (ds.x_val,) if y_va is None else (ds.x_val, y_va)
+    t0 = time.perf_counter()
+    hist = net.fit(ds.x_train, y_tr, validation_data=val, epochs=epochs, batch_size=batch_size,
+                   callbacks=callbacks, verbose=verbose, shuffle=True)
+    wall = time.perf_counter() - t0
+    history = _read_csv_history(run_dir / "history.csv") or {k: list(map(float, v)) for k, v in hist.history.items()}
+    losses = history.get("loss", [])
+    if not losses or any(not math.isfinite(v) for v in losses) or not np.isfinite(
+        hist.history.get("loss", [0.0])[-1]
+    ):
+        raise TrainingError(
+            f"Training {model} on {dataset} produced a NaN/inf loss (TerminateOnNaN stopped it at epoch "
+            f"{len(losses)}). Lower the learning rate (now {learning_rate}) or check the data; "
+            f"the partial history is in {run_dir / 'history.csv'}."
+        )
+
+    metrics = evaluate(net, card, ds)
+    metrics.update({"epochs_run": len(losses), "train_seconds": round(wall, 2), "resumed": resumed,
+                    "params": int(net.count_params())})
+    atomic_save(net, run_dir / "model.keras")
+    plot_history(history, run_dir / "history.png", title=f"{model} on {dataset}")
+    _write_json(run_dir / "metrics.json", metrics)
+    return Run(run_dir, net, metrics, history)
+
+
+def load_run(run_dir: str | os.PathLike, *, world: str = "keras"):
+    """(model, config) of a finished run directory, with a clear error when it is not one."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.exists() or not (run_dir / "model.keras").exists():
+        raise FileNotFoundError(
+            f"{run_dir} is not a finished edgezoo run (needs config.json and model.keras). "
+            "Create one with `edgezoo train MODEL`."
+        )
+    cfg = json.loads(cfg_path.read_text())
+    return load_model(run_dir / "model.keras", world=world), cfg
+
+
+def run_dataset(cfg: dict) -> Dataset:
+    """The exact data (same seed, split and adaptation) a run was trained on."""
+    ds = load_dataset(cfg["dataset"], seed=cfg.get("seed", 0), limit=cfg.get("limit"))
+    shape = cfg.get("overrides", {}).get("input_shape") or cfg["card"]["input_shape"]
+    return adapt(ds, shape)
+
+
+def versions() -> dict:
+    import platform
+
+    import keras
+    import tensorflow as tf
+    import tf_keras
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "tf_keras": tf_keras.__version__}
