@@ -9,7 +9,16 @@ from training.data import (
     list_datasets,
     load_dataset,
 )
-from training.train import Run, TrainingError, compile_for, evaluate, load_run, run_dataset, train
+from training.train import (
+    Run,
+    TrainingError,
+    compile_for,
+    evaluate,
+    load_run,
+    run_dataset,
+    save_model_dir,
+    train,
+)
 
 __all__ = [
     "DATASETS",
@@ -25,5 +34,6 @@ __all__ = [
     "load_dataset",
     "load_run",
     "run_dataset",
+    "save_model_dir",
     "train",
 ]

@@ -243,6 +243,7 @@ def train(
         "patience": patience,
         "limit": limit,
         "strategy": strategy,
+        "world": "keras",
         "card": card.to_dict(),
         "data": ds.summary(),
         "versions": versions(),
@@ -275,17 +276,43 @@ def train(
     return Run(run_dir, net, metrics, history)
 
 
-def load_run(run_dir: str | os.PathLike, *, world: str = "keras"):
-    """(model, config) of a finished run directory, with a clear error when it is not one."""
+def load_run(run_dir: str | os.PathLike, *, world: str | None = None):
+    """(model, config) of a model directory: a training run or any later stage's output.
+
+    Every stage writes the same layout -- ``config.json`` (model name, data set, seed, limit,
+    overrides, card, and ``world``: "keras" or "tf_keras" for QKeras models) plus
+    ``model.keras`` -- so stages chain. A directory that is not one gets a clear error.
+    """
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.json"
-    if not cfg_path.exists() or not (run_dir / "model.keras").exists():
+    if not run_dir.is_dir() or not cfg_path.exists() or not (run_dir / "model.keras").exists():
         raise FileNotFoundError(
-            f"{run_dir} is not a finished edgezoo run (needs config.json and model.keras). "
+            f"{run_dir} is not an edgezoo model directory (needs config.json and model.keras). "
             "Create one with `edgezoo train MODEL`."
         )
-    cfg = json.loads(cfg_path.read_text())
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise FileNotFoundError(f"{cfg_path} is not valid JSON ({exc}); the run directory is damaged.") from exc
+    world = world or cfg.get("world", "keras")
     return load_model(run_dir / "model.keras", world=world), cfg
+
+
+def save_model_dir(model, out: str | os.PathLike, config: dict, **extra_json) -> Path:
+    """Write a model directory (``model.keras`` + ``config.json`` + any ``name=dict`` JSON files).
+
+    ``config`` is the source run's config; ``world`` is set from the model. Files are written
+    to temporary names and renamed, so a failure leaves no half-written artifact.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = dict(config)
+    cfg["world"] = zoo.world_of(model)
+    atomic_save(model, out / "model.keras")
+    for name, data in extra_json.items():
+        _write_json(out / f"{name}.json", data)
+    _write_json(out / "config.json", cfg)
+    return out
 
 
 def run_dataset(cfg: dict) -> Dataset:
