@@ -221,8 +221,8 @@ def train(
     backup = run_dir / "backup"
     resumed = backup.exists()
     monitor = "val_loss"
+    # BackupAndRestore goes last: a backup then means every other callback finished that epoch.
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup)),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True, verbose=verbose),
         keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.1, patience=max(2, patience // 3), verbose=verbose),
         keras.callbacks.TerminateOnNaN(),
@@ -231,6 +231,7 @@ def train(
     ]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+    callbacks.append(keras.callbacks.BackupAndRestore(str(backup)))
 
     cfg = {
         "model": model,

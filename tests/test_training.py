@@ -1,0 +1,103 @@
+"""Training: the run directory, callbacks, resume, NaN handling, custom-step models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import zoo
+from training import TrainingError, load_run, run_dataset, train
+from training.train import compile_for, evaluate
+
+
+def test_run_directory_has_every_artifact(tmp_path):
+    run = train("mlp", "digits", epochs=3, out=tmp_path / "run", verbose=0, limit=400)
+    names = {p.name for p in run.dir.iterdir()}
+    assert {"model.keras", "history.csv", "history.png", "metrics.json", "config.json"} <= names
+    metrics = json.loads((run.dir / "metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["epochs_run"] == 3
+    cfg = json.loads((run.dir / "config.json").read_text())
+    assert cfg["model"] == "mlp" and cfg["dataset"] == "digits" and cfg["world"] == "keras"
+    assert (run.dir / "history.png").read_bytes()[:4] == b"\x89PNG"
+    # the run reloads with the exact data it was trained on
+    model, cfg = load_run(run.dir)
+    ds = run_dataset(cfg)
+    acc = float((model.predict(ds.x_test, verbose=0).argmax(-1) == ds.y_test).mean())
+    assert acc == pytest.approx(metrics["accuracy"])
+
+
+def test_training_learns_digits(tmp_path):
+    run = train("mlp", "digits", epochs=15, out=tmp_path / "run", verbose=0)
+    assert run.metrics["accuracy"] > 0.9
+
+
+def test_resume_continues_from_backup(tmp_path):
+    """An interrupted run (backup left behind) resumes at the saved epoch with BackupAndRestore."""
+    import keras
+
+    out = tmp_path / "run"
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    from training import train as train_mod
+
+    original = keras.callbacks.TerminateOnNaN
+    keras.callbacks.TerminateOnNaN = lambda: Stop()  # interrupt the first run after epoch 2
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_mod("mlp", "digits", epochs=4, out=out, verbose=0, limit=300)
+    finally:
+        keras.callbacks.TerminateOnNaN = original
+    assert (out / "backup").exists()
+    run = train_mod("mlp", "digits", epochs=4, out=out, verbose=0, limit=300)
+    assert run.metrics["resumed"] is True
+    assert len(run.history["loss"]) == 4  # 2 epochs before the interruption + 2 after
+    assert not (out / "backup").exists()
+
+
+def test_nan_loss_is_a_clear_error(tmp_path):
+    with pytest.raises(TrainingError, match="NaN/inf loss.*Lower the learning rate"):
+        train("mlp", "digits", epochs=3, learning_rate=1e12, out=tmp_path / "run", verbose=0, limit=200)
+
+
+def test_bad_settings_fail_before_work(tmp_path):
+    with pytest.raises(TrainingError, match="epochs=0"):
+        train("mlp", "digits", epochs=0, out=tmp_path / "run")
+    with pytest.raises(zoo.UnknownModelError):
+        train("nope", "digits", out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_not_a_run_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not an edgezoo model directory"):
+        load_run(tmp_path)
+
+
+def test_lenet5_on_upsampled_digits(tmp_path):
+    run = train("lenet5", "digits", epochs=2, out=tmp_path / "run", verbose=0, limit=300)
+    assert run.model.inputs[0].shape[1:] == (32, 32, 1)
+    assert json.loads((run.dir / "config.json").read_text())["data"]["input_shape"] == [32, 32, 1]
+
+
+def test_binary_perceptron_uses_binary_loss(tmp_path):
+    run = train("perceptron", epochs=30, out=tmp_path / "run", verbose=0, learning_rate=0.05)
+    assert run.metrics["accuracy"] > 0.9  # setosa is linearly separable
+
+
+def test_evaluate_reconstruction_metric():
+    from training.data import load_dataset
+
+    card = zoo.ModelCard(name="x", family="autoencoder", task="reconstruction", input_shape=(4,),
+                         output="x", dataset="iris", lecture="-", params=0)
+    import keras
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(4)(inp))
+    compile_for(model, card)
+    m = evaluate(model, card, load_dataset("iris"))
+    assert m["mse"] > 0 and np.isclose(m["mse"], m["test_loss"], rtol=1e-4)
