@@ -21,9 +21,9 @@ import gzip
 import os
 import pickle
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

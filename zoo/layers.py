@@ -12,7 +12,7 @@ Loading a saved model needs every class registered first:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 _FACTORIES: list[Callable] = []
 _CACHE: dict[tuple[str, str], type] = {}

@@ -11,8 +11,9 @@ import difflib
 import fnmatch
 import inspect
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from zoo.worlds import KERAS3, get_keras
 

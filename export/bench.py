@@ -1,0 +1,201 @@
+"""``edgezoo bench EXPORT_DIR``: measure every artifact of a manifest; write bench.json,
+bench.md and plots (latency per runtime and variant; accuracy vs. size Pareto front)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from export.runtime_bench import conditions, run_isolated
+
+RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert"}
+
+
+def _write(path: Path, text: str):
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: float = 1.0,
+                 runs: int = 2000, warmup: int = 10, out=None, progress=print) -> dict:
+    """Benchmark every artifact listed in ``EXPORT_DIR/manifest.json`` plus the Keras source.
+
+    ``threads``: 1 = one thread, 0 = all cores. Returns the bench.json content.
+    """
+    from training.train import load_run, run_dataset
+
+    export_dir = Path(export_dir)
+    manifest_path = export_dir / "manifest.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"{export_dir} has no manifest.json: run `edgezoo export RUN_DIR` first.")
+    manifest = json.loads(manifest_path.read_text())
+    src_dir = Path(manifest["source"]["dir"])
+    if not src_dir.is_absolute():
+        src_dir = (export_dir / src_dir).resolve() if (export_dir / src_dir).exists() else src_dir
+    _, cfg = load_run(src_dir)
+    ds = run_dataset(cfg)
+    out = Path(out or export_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    classification = cfg["card"]["task"] == "classification"
+
+    with tempfile.TemporaryDirectory(prefix="edgezoo-bench-") as tmp:
+        xs_path, ys_path = Path(tmp) / "x.npy", Path(tmp) / "y.npy"
+        np.save(xs_path, ds.x_test.astype(np.float32))
+        if classification:
+            np.save(ys_path, ds.y_test)
+        jobs = [{"name": "keras", "format": "keras", "variant": cfg.get("world", "keras") == "tf_keras" and "qkeras" or "fp32",
+                 "path": str(src_dir / "model.keras"), "bytes": (src_dir / "model.keras").stat().st_size,
+                 "runtimes": ["keras", "keras_predict"], "world": cfg.get("world", "keras")}]
+        for art in manifest["artifacts"]:
+            fmt = art["format"]
+            if fmt in RUNTIME_OF:
+                path = Path(art["path"])
+                path = path if path.is_absolute() else export_dir / path
+                jobs.append({"name": f"{fmt}-{art['variant']}", "format": fmt, "variant": art["variant"],
+                             "path": str(path), "bytes": art["bytes"], "runtimes": [RUNTIME_OF[fmt]]})
+        results = []
+        for job in jobs:
+            for runtime in job["runtimes"]:
+                for batch in batches:
+                    for th in threads:
+                        if runtime == "keras_predict" and th != threads[0]:
+                            continue  # predict's threading is the same engine as model(x)
+                        spec = {"runtime": runtime, "path": job["path"], "inputs": str(xs_path),
+                                "labels": str(ys_path) if classification and batch == batches[0] else None,
+                                "batch": int(batch), "threads": int(th), "budget_s": budget_s,
+                                "runs": runs, "warmup": warmup, "world": job.get("world")}
+                        progress(f"  {job['name']:<16} {runtime:<14} batch {batch:<4} threads {th or 'all'}")
+                        stats = run_isolated(spec)
+                        results.append({"artifact": job["name"], "format": job["format"], "variant": job["variant"],
+                                        "runtime": runtime, "batch": int(batch), "threads": int(th) or os.cpu_count(),
+                                        "bytes": job["bytes"], **stats})
+    hls = [a for a in manifest["artifacts"] if a["format"] == "hls4ml"]
+    hls_rows = [{"artifact": f"hls4ml-{a['variant']}", "variant": a["variant"], "bytes": a.get("bytes"),
+                 "csim_accuracy": a.get("parity", {}).get("accuracy"),
+                 "synthesis": a.get("synthesis") or {"run": False, "why": "no vendor tool (Vivado/Vitis) on PATH"}}
+                for a in hls]
+    data = {"export_dir": str(export_dir), "model": cfg["model"], "dataset": cfg["dataset"],
+            "n_test": int(len(ds.x_test)), "conditions": conditions(), "method": {
+                "warmup": warmup, "runs": runs, "budget_s": budget_s, "batches": list(batches),
+                "threads": [t or os.cpu_count() for t in threads],
+                "isolation": "one child process per measurement; peak RSS is that process's"},
+            "results": results, "hls4ml": hls_rows}
+    _write(out / "bench.json", json.dumps(data, indent=2) + "\n")
+    _write(out / "bench.md", markdown(data) + "\n")
+    plot_latency(data, out / "latency.png")
+    plot_pareto(data, out / "pareto.png")
+    return data
+
+
+
+
+def markdown(data: dict) -> str:
+    from zoo.tables import markdown_table
+
+    rows = []
+    for r in data["results"]:
+        if "error" in r:
+            rows.append([r["artifact"], r["runtime"], r["batch"], r["threads"], "error: " + r["error"][:60], "", "", "", "", "", ""])
+            continue
+        acc = f"{r['accuracy']:.4f}" if r.get("accuracy") is not None else ""
+        rows.append([r["artifact"], r["runtime"], r["batch"], r["threads"], _fmt_us(r["p50_us"]),
+                     _fmt_us(r["p90_us"]), _fmt_us(r["p99_us"]), f"{r['throughput_sps']:,.0f}",
+                     f"{r['bytes']:,}", f"{r['peak_rss_mib']:.0f}", acc])
+    c = data["conditions"]
+    text = [f"Measured on {c['cpu']} ({c['cores']} cores), {c['platform']}, {c['time']}; "
+            f"{data['model']} on {data['dataset']} test split (n={data['n_test']}).", "",
+            markdown_table(rows, ["artifact", "runtime", "batch", "threads", "p50", "p90", "p99", "samples/s",
+                                  "bytes", "peak RSS MiB", "accuracy"], "llrrrrrrrrr")]
+    over = [r["harness_overhead"] for r in data["results"] if r.get("batch") == 1 and "harness_overhead" in r]
+    if over:
+        text += ["", f"Harness overhead at batch 1 (harness mean / bare loop mean - 1): "
+                     f"max {max(over):+.1%}, median {float(np.median(over)):+.1%}."]
+    for h in data["hls4ml"]:
+        syn = h["synthesis"]
+        acc = "n/a" if h["csim_accuracy"] is None else f"{h['csim_accuracy']:.4f}"
+        text += ["", f"{h['artifact']}: C-simulation accuracy {acc}; "
+                     + ("synthesis: " + json.dumps(syn) if syn.get("run") else
+                        f"not synthesized ({syn.get('why', 'no vendor tool')}): no latency or resource figures.")]
+    return "\n".join(text)
+
+
+def _fmt_us(us):
+    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.1f} us"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_latency(data: dict, path: Path):
+    """p50 latency (p90 whisker) per artifact and runtime at batch 1, one bar group per thread count."""
+    plt = _plt()
+    ok = [r for r in data["results"] if "p50_us" in r]
+    batches = sorted({r["batch"] for r in ok})
+    fig, axes = plt.subplots(1, len(batches), figsize=(6 * len(batches), 4.5), squeeze=False)
+    for ax, batch in zip(axes[0], batches):
+        rows = [r for r in ok if r["batch"] == batch]
+        labels = [f"{r['artifact']}\n{r['runtime']} t{r['threads']}" for r in rows]
+        p50 = [r["p50_us"] for r in rows]
+        err = [[0] * len(rows), [r["p90_us"] - r["p50_us"] for r in rows]]
+        ax.barh(range(len(rows)), p50, xerr=err, color="tab:blue")
+        ax.set_yticks(range(len(rows)), labels, fontsize=7)
+        ax.set_xscale("log")
+        ax.set(xlabel="latency p50 (us, log; whisker to p90)", title=f"batch {batch}")
+        ax.invert_yaxis()
+    fig.suptitle(f"{data['model']} on {data['dataset']}: latency per runtime and variant")
+    fig.tight_layout()
+    _save(fig, path, plt)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points not dominated (smaller size and higher accuracy are better)."""
+    front = []
+    for i, (s, a) in enumerate(points):
+        if not any((s2 <= s and a2 >= a) and (s2 < s or a2 > a) for j, (s2, a2) in enumerate(points) if j != i):
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def plot_pareto(data: dict, path: Path):
+    """Accuracy vs. artifact size; the Pareto front joined by a line."""
+    plt = _plt()
+    seen = {}
+    for r in data["results"]:
+        if r.get("accuracy") is not None and r["artifact"] not in seen:
+            seen[r["artifact"]] = (r["bytes"], r["accuracy"])
+    for h in data["hls4ml"]:
+        if h["csim_accuracy"] is not None and h.get("bytes"):
+            seen[h["artifact"]] = (h["bytes"], h["csim_accuracy"])
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    names = list(seen)
+    pts = [seen[n] for n in names]
+    if pts:
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts])
+        for n, (s, a) in zip(names, pts):
+            ax.annotate(n, (s, a), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        front = pareto_front(pts)
+        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "r--", label="Pareto front")
+        ax.legend(loc="lower right")
+    ax.set_xscale("log")
+    ax.set(xlabel="artifact size (bytes, log)", ylabel="test accuracy",
+           title=f"{data['model']}: accuracy vs. size")
+    fig.tight_layout()
+    _save(fig, path, plt)
+
+
+def _save(fig, path: Path, plt):
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)

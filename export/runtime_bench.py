@@ -1,0 +1,206 @@
+"""Inference benchmarks: every artifact of an export manifest, on this machine.
+
+Method (``measure``): the call is built once (session/interpreter created, input placed),
+``warmup`` calls are run and discarded, then the call is timed one invocation at a time
+with ``time.perf_counter_ns`` until ``runs`` calls or the ``budget_s`` time budget is
+spent (at least ``min_runs``). Reported: p50/p90/p99 and mean latency, throughput
+(samples/s = batch / mean), and the number of timed calls.
+
+Each (artifact, runtime, threads, batch) is measured in a fresh child process
+(``python -m export.runtime_bench``), so its peak resident memory is its own and no
+runtime warms another's caches. The child also times a bare ``for`` loop over the same
+call, so the harness's own overhead is measured rather than assumed.
+
+What is timed per runtime (input already in the runtime's input dtype):
+* keras ``model(x)``: the eager call; keras ``predict``: ``model.predict(x)`` (batching,
+  callbacks and all -- what most users call);
+* onnxruntime: ``session.run``;
+* LiteRT: ``set_tensor`` + ``invoke`` + ``get_tensor`` (int8 inputs are quantized with the
+  scale/zero-point the interpreter reports before timing starts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def measure(call, *, warmup: int = 10, runs: int = 2000, budget_s: float = 2.0, min_runs: int = 20) -> dict:
+    """Time ``call()`` after ``warmup`` calls; returns latency percentiles in microseconds."""
+    for _ in range(warmup):
+        call()
+    times = []
+    clock = time.perf_counter_ns
+    deadline = clock() + int(budget_s * 1e9)
+    while len(times) < runs:
+        t0 = clock()
+        call()
+        t1 = clock()
+        times.append(t1 - t0)
+        if t1 > deadline and len(times) >= min_runs:
+            break
+    us = np.asarray(times, dtype=np.float64) / 1e3
+    return {
+        "n": int(len(us)),
+        "p50_us": float(np.percentile(us, 50)),
+        "p90_us": float(np.percentile(us, 90)),
+        "p99_us": float(np.percentile(us, 99)),
+        "mean_us": float(us.mean()),
+    }
+
+
+def bare_loop(call, n: int) -> float:
+    """Mean microseconds per call of a plain loop (the reference for harness overhead)."""
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        call()
+    return (time.perf_counter_ns() - t0) / n / 1e3
+
+
+# --------------------------------------------------------------------------- runtimes
+
+def _batch(x: np.ndarray, batch: int) -> np.ndarray:
+    reps = int(np.ceil(batch / len(x)))
+    return np.concatenate([x] * reps)[:batch]
+
+
+def make_call(runtime: str, path: str, x: np.ndarray, threads: int):
+    """Build (call, predict_all) for one runtime: ``call`` runs the batch ``x`` once;
+    ``predict_all(xs)`` returns float outputs for any array (for accuracy)."""
+    if runtime in ("keras", "keras_predict"):
+        import tensorflow as tf
+
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        import zoo  # noqa: F401
+        from zoo.io import load_model
+
+        world = os.environ.get("EDGEZOO_BENCH_WORLD", "keras")
+        model = load_model(path, world=world, compile=False)
+        if runtime == "keras":
+            xt = tf.constant(x)
+            call = lambda: model(xt, training=False)  # noqa: E731
+        else:
+            call = lambda: model.predict(x, verbose=0, batch_size=len(x))  # noqa: E731
+        return call, lambda xs: np.asarray(model.predict(xs, verbose=0, batch_size=256))
+    if runtime == "onnxruntime":
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads  # 0 = all cores
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        feed = {name: x.astype(np.float32)}
+        call = lambda: sess.run(None, feed)  # noqa: E731
+        return call, lambda xs: sess.run(None, {name: xs.astype(np.float32)})[0]
+    if runtime == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=path, num_threads=threads or os.cpu_count())
+        inp, out = it.get_input_details()[0], it.get_output_details()[0]
+
+        def prepare(xs):
+            if len(xs) != it.get_input_details()[0]["shape"][0]:
+                it.resize_tensor_input(inp["index"], [len(xs), *xs.shape[1:]])
+                it.allocate_tensors()
+            q = it.get_input_details()[0]
+            if np.issubdtype(q["dtype"], np.integer):
+                scale, zero = q["quantization"]
+                info = np.iinfo(q["dtype"])
+                return np.clip(np.round(xs / scale + zero), info.min, info.max).astype(q["dtype"])
+            return xs.astype(q["dtype"])
+
+        def dequant(y):
+            o = it.get_output_details()[0]
+            if np.issubdtype(o["dtype"], np.integer):
+                scale, zero = o["quantization"]
+                return (y.astype(np.float32) - zero) * scale
+            return y.astype(np.float32)
+
+        it.allocate_tensors()
+        xq = prepare(x)
+
+        def call():
+            it.set_tensor(inp["index"], xq)
+            it.invoke()
+            return it.get_tensor(out["index"])
+
+        def predict_all(xs):
+            outs = []
+            for i in range(0, len(xs), 256):
+                chunk = xs[i:i + 256]
+                it.set_tensor(inp["index"], prepare(chunk))
+                it.invoke()
+                outs.append(dequant(it.get_tensor(out["index"])))
+            return np.concatenate(outs)
+
+        return call, predict_all
+    raise ValueError(f"Unknown runtime {runtime!r}; expected keras, keras_predict, onnxruntime or litert.")
+
+
+def _child(spec: dict) -> dict:
+    """Run one measurement (inside the child process)."""
+    x_all = np.load(spec["inputs"])
+    x = _batch(x_all, spec["batch"])
+    call, predict_all = make_call(spec["runtime"], spec["path"], x, spec["threads"])
+    stats = measure(call, warmup=spec["warmup"], runs=spec["runs"], budget_s=spec["budget_s"])
+    bare = bare_loop(call, max(20, min(stats["n"], 500)))
+    stats["bare_loop_mean_us"] = bare
+    stats["harness_overhead"] = stats["mean_us"] / bare - 1.0
+    stats["throughput_sps"] = spec["batch"] / (stats["mean_us"] / 1e6)
+    if spec.get("labels"):
+        y = np.load(spec["labels"])
+        pred = np.asarray(predict_all(x_all))
+        labels = (pred[:, 0] > 0.5).astype(int) if pred.shape[-1] == 1 else pred.argmax(-1)
+        stats["accuracy"] = float((labels == y).mean())
+    stats["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return stats
+
+
+def run_isolated(spec: dict, timeout: float = 300) -> dict:
+    """Measure ``spec`` in a fresh child process; returns its stats (or an ``error``)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    if spec.get("world"):
+        env["EDGEZOO_BENCH_WORLD"] = spec["world"]
+    proc = subprocess.run([sys.executable, "-m", "export.runtime_bench", json.dumps(spec)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"exit {proc.returncode}: {tail[0][:300]}"}
+    return json.loads(lines[-1])
+
+
+def conditions() -> dict:
+    """Where and with what the figures were measured."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    vers = {}
+    for mod in ("tensorflow", "keras", "tf_keras", "onnxruntime", "ai_edge_litert", "hls4ml", "numpy"):
+        try:
+            from importlib.metadata import version
+
+            vers[mod] = version(mod.replace("_", "-") if mod != "tf_keras" else "tf-keras")
+        except Exception:  # noqa: BLE001
+            vers[mod] = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "versions": vers,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+if __name__ == "__main__":
+    result = _child(json.loads(sys.argv[1]))
+    print(json.dumps(result))
