@@ -100,20 +100,20 @@ def markdown(data: dict) -> str:
     rows = []
     for r in data["results"]:
         if "error" in r:
-            rows.append([r["artifact"], r["runtime"], r["batch"], r["threads"], "error: " + r["error"][:60], "", "", "", "", "", ""])
+            rows.append([r["artifact"], r["runtime"], r["batch"], r["threads"], "error: " + r["error"][:60], "", "", "", "", "", "", ""])
             continue
         acc = f"{r['accuracy']:.4f}" if r.get("accuracy") is not None else ""
         rows.append([r["artifact"], r["runtime"], r["batch"], r["threads"], _fmt_us(r["p50_us"]),
                      _fmt_us(r["p90_us"]), _fmt_us(r["p99_us"]), f"{r['throughput_sps']:,.0f}",
-                     f"{r['bytes']:,}", f"{r['peak_rss_mib']:.0f}", acc])
+                     f"{r['bytes']:,}", f"{r['peak_rss_mib']:.0f}", acc, f"{r['harness_overhead']:+.1%}"])
     c = data["conditions"]
     text = [f"Measured on {c['cpu']} ({c['cores']} cores), {c['platform']}, {c['time']}; "
             f"{data['model']} on {data['dataset']} test split (n={data['n_test']}).", "",
             markdown_table(rows, ["artifact", "runtime", "batch", "threads", "p50", "p90", "p99", "samples/s",
-                                  "bytes", "peak RSS MiB", "accuracy"], "llrrrrrrrrr")]
+                                  "bytes", "peak RSS MiB", "accuracy", "vs bare loop"], "llrrrrrrrrrr")]
     over = [r["harness_overhead"] for r in data["results"] if r.get("batch") == 1 and "harness_overhead" in r]
     if over:
-        text += ["", f"Harness overhead at batch 1 (harness mean / bare loop mean - 1): "
+        text += ["", f"Harness overhead at batch 1 (harness p50 / bare-loop median chunk mean - 1): "
                      f"max {max(over):+.1%}, median {float(np.median(over)):+.1%}."]
     for h in data["hls4ml"]:
         syn = h["synthesis"]

@@ -56,12 +56,29 @@ def measure(call, *, warmup: int = 10, runs: int = 2000, budget_s: float = 2.0, 
     }
 
 
-def bare_loop(call, n: int) -> float:
-    """Mean microseconds per call of a plain loop (the reference for harness overhead)."""
-    t0 = time.perf_counter_ns()
-    for _ in range(n):
-        call()
-    return (time.perf_counter_ns() - t0) / n / 1e3
+def bare_loop(call, n: int, chunks: int = 10) -> float:
+    """Microseconds per call of a plain ``for`` loop over ``call`` (the reference for the
+    harness's own overhead): the median of ``chunks`` chunk means, robust to stray stalls."""
+    per = max(1, n // chunks)
+    means = []
+    for _ in range(chunks):
+        t0 = time.perf_counter_ns()
+        for _ in range(per):
+            call()
+        means.append((time.perf_counter_ns() - t0) / per / 1e3)
+    return float(np.median(means))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it is not inherited across exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --------------------------------------------------------------------------- runtimes
@@ -153,16 +170,16 @@ def _child(spec: dict) -> dict:
     x = _batch(x_all, spec["batch"])
     call, predict_all = make_call(spec["runtime"], spec["path"], x, spec["threads"])
     stats = measure(call, warmup=spec["warmup"], runs=spec["runs"], budget_s=spec["budget_s"])
-    bare = bare_loop(call, max(20, min(stats["n"], 500)))
-    stats["bare_loop_mean_us"] = bare
-    stats["harness_overhead"] = stats["mean_us"] / bare - 1.0
+    bare = bare_loop(call, max(20, min(stats["n"], 1000)))
+    stats["bare_loop_us"] = bare
+    stats["harness_overhead"] = stats["p50_us"] / bare - 1.0
     stats["throughput_sps"] = spec["batch"] / (stats["mean_us"] / 1e6)
     if spec.get("labels"):
         y = np.load(spec["labels"])
         pred = np.asarray(predict_all(x_all))
         labels = (pred[:, 0] > 0.5).astype(int) if pred.shape[-1] == 1 else pred.argmax(-1)
         stats["accuracy"] = float((labels == y).mean())
-    stats["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    stats["peak_rss_mib"] = peak_rss_mib()
     return stats
 
 
