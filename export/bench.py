@@ -60,20 +60,22 @@ def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: floa
                              "path": str(path), "bytes": art["bytes"], "runtimes": [RUNTIME_OF[fmt]]})
         results = []
         for job in jobs:
+            specs, rows = [], []
             for runtime in job["runtimes"]:
                 for batch in batches:
                     for th in threads:
                         if runtime == "keras_predict" and th != threads[0]:
-                            continue  # predict's threading is the same engine as model(x)
-                        spec = {"runtime": runtime, "path": job["path"], "inputs": str(xs_path),
-                                "labels": str(ys_path) if classification and batch == batches[0] else None,
-                                "batch": int(batch), "threads": int(th), "budget_s": budget_s,
-                                "runs": runs, "warmup": warmup, "world": job.get("world")}
-                        progress(f"  {job['name']:<16} {runtime:<14} batch {batch:<4} threads {th or 'all'}")
-                        stats = run_isolated(spec)
-                        results.append({"artifact": job["name"], "format": job["format"], "variant": job["variant"],
-                                        "runtime": runtime, "batch": int(batch), "threads": int(th) or os.cpu_count(),
-                                        "bytes": job["bytes"], **stats})
+                            continue  # predict runs the same engine as model(x)
+                        specs.append({"runtime": runtime, "path": job["path"], "inputs": str(xs_path),
+                                      "labels": str(ys_path) if classification and batch == batches[0] else None,
+                                      "batch": int(batch), "threads": int(th), "budget_s": budget_s,
+                                      "runs": runs, "warmup": warmup, "world": job.get("world")})
+                        rows.append({"artifact": job["name"], "format": job["format"], "variant": job["variant"],
+                                     "runtime": runtime, "batch": int(batch),
+                                     "threads": int(th) or os.cpu_count(), "bytes": job["bytes"]})
+            progress(f"  bench {job['name']}: {len(specs)} measurements")
+            for row, stats in zip(rows, run_isolated(specs)):
+                results.append({**row, **stats})
     hls = [a for a in manifest["artifacts"] if a["format"] == "hls4ml"]
     hls_rows = [{"artifact": f"hls4ml-{a['variant']}", "variant": a["variant"], "bytes": a.get("bytes"),
                  "csim_accuracy": a.get("parity", {}).get("accuracy"),
@@ -113,7 +115,7 @@ def markdown(data: dict) -> str:
                                   "bytes", "peak RSS MiB", "accuracy", "vs bare loop"], "llrrrrrrrrrr")]
     over = [r["harness_overhead"] for r in data["results"] if r.get("batch") == 1 and "harness_overhead" in r]
     if over:
-        text += ["", f"Harness overhead at batch 1 (harness p50 / bare-loop median chunk mean - 1): "
+        text += ["", f"Harness overhead at batch 1 (median of 10 chunk means, harness vs. a bare loop over the same call): "
                      f"max {max(over):+.1%}, median {float(np.median(over)):+.1%}."]
     for h in data["hls4ml"]:
         syn = h["synthesis"]

@@ -6,9 +6,8 @@ with ``time.perf_counter_ns`` until ``runs`` calls or the ``budget_s`` time budg
 spent (at least ``min_runs``). Reported: p50/p90/p99 and mean latency, throughput
 (samples/s = batch / mean), and the number of timed calls.
 
-Each (artifact, runtime, threads, batch) is measured in a fresh child process
-(``python -m export.runtime_bench``), so its peak resident memory is its own and no
-runtime warms another's caches. The child also times a bare ``for`` loop over the same
+Each artifact is measured in a fresh child process (``python -m export.runtime_bench``),
+so its peak resident memory (VmHWM) is its own and no runtime shares another's process. The child also times a bare ``for`` loop over the same
 call, so the harness's own overhead is measured rather than assumed.
 
 What is timed per runtime (input already in the runtime's input dtype):
@@ -47,7 +46,9 @@ def measure(call, *, warmup: int = 10, runs: int = 2000, budget_s: float = 2.0, 
         if t1 > deadline and len(times) >= min_runs:
             break
     us = np.asarray(times, dtype=np.float64) / 1e3
+    chunks = np.array_split(us, min(10, len(us)))
     return {
+        "chunk_median_us": float(np.median([c.mean() for c in chunks])),  # like-for-like with bare_loop
         "n": int(len(us)),
         "p50_us": float(np.percentile(us, 50)),
         "p90_us": float(np.percentile(us, 90)),
@@ -164,36 +165,47 @@ def make_call(runtime: str, path: str, x: np.ndarray, threads: int):
     raise ValueError(f"Unknown runtime {runtime!r}; expected keras, keras_predict, onnxruntime or litert.")
 
 
-def _child(spec: dict) -> dict:
-    """Run one measurement (inside the child process)."""
-    x_all = np.load(spec["inputs"])
-    x = _batch(x_all, spec["batch"])
-    call, predict_all = make_call(spec["runtime"], spec["path"], x, spec["threads"])
-    stats = measure(call, warmup=spec["warmup"], runs=spec["runs"], budget_s=spec["budget_s"])
-    bare = bare_loop(call, max(20, min(stats["n"], 1000)))
-    stats["bare_loop_us"] = bare
-    stats["harness_overhead"] = stats["p50_us"] / bare - 1.0
-    stats["throughput_sps"] = spec["batch"] / (stats["mean_us"] / 1e6)
-    if spec.get("labels"):
-        y = np.load(spec["labels"])
-        pred = np.asarray(predict_all(x_all))
-        labels = (pred[:, 0] > 0.5).astype(int) if pred.shape[-1] == 1 else pred.argmax(-1)
-        stats["accuracy"] = float((labels == y).mean())
-    stats["peak_rss_mib"] = peak_rss_mib()
-    return stats
+def _child(specs: list[dict]) -> list[dict]:
+    """Run the measurements of one artifact (inside its child process), one call object per
+    (runtime, batch, threads)."""
+    results = []
+    for spec in specs:
+        try:
+            x_all = np.load(spec["inputs"])
+            x = _batch(x_all, spec["batch"])
+            call, predict_all = make_call(spec["runtime"], spec["path"], x, spec["threads"])
+            stats = measure(call, warmup=spec["warmup"], runs=spec["runs"], budget_s=spec["budget_s"])
+            bare = bare_loop(call, max(20, min(stats["n"], 1000)))
+            stats["bare_loop_us"] = bare
+            stats["harness_overhead"] = stats["chunk_median_us"] / bare - 1.0
+            stats["throughput_sps"] = spec["batch"] / (stats["mean_us"] / 1e6)
+            if spec.get("labels"):
+                y = np.load(spec["labels"])
+                pred = np.asarray(predict_all(x_all))
+                labels = (pred[:, 0] > 0.5).astype(int) if pred.shape[-1] == 1 else pred.argmax(-1)
+                stats["accuracy"] = float((labels == y).mean())
+        except Exception as exc:  # noqa: BLE001 - reported per measurement, the others still run
+            stats = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        stats["peak_rss_mib"] = peak_rss_mib()
+        results.append(stats)
+    return results
 
 
-def run_isolated(spec: dict, timeout: float = 300) -> dict:
-    """Measure ``spec`` in a fresh child process; returns its stats (or an ``error``)."""
+def run_isolated(specs: list[dict], timeout: float = 600) -> list[dict]:
+    """Measure ``specs`` (one artifact) in a fresh child process; one stats dict per spec."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
-    if spec.get("world"):
-        env["EDGEZOO_BENCH_WORLD"] = spec["world"]
-    proc = subprocess.run([sys.executable, "-m", "export.runtime_bench", json.dumps(spec)],
-                          capture_output=True, text=True, timeout=timeout, env=env)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    world = next((s.get("world") for s in specs if s.get("world")), None)
+    if world:
+        env["EDGEZOO_BENCH_WORLD"] = world
+    try:
+        proc = subprocess.run([sys.executable, "-m", "export.runtime_bench", json.dumps(specs)],
+                              capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return [{"error": f"timed out after {timeout:.0f} s"} for _ in specs]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("[")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        return {"error": f"exit {proc.returncode}: {tail[0][:300]}"}
+        return [{"error": f"exit {proc.returncode}: {tail[0][:300]}"} for _ in specs]
     return json.loads(lines[-1])
 
 
@@ -219,5 +231,5 @@ def conditions() -> dict:
 
 
 if __name__ == "__main__":
-    result = _child(json.loads(sys.argv[1]))
+    result = _child(json.loads(sys.argv[1]))  # a list of specs -> a list of results
     print(json.dumps(result))
