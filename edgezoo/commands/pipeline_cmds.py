@@ -1,0 +1,54 @@
+"""``edgezoo run`` (the end-to-end pipeline) and ``edgezoo bench`` (inference benchmarks)."""
+
+from __future__ import annotations
+
+
+def register(sub):
+    p = sub.add_parser("run", help="train -> compress -> export -> bench -> report, in one run directory")
+    p.add_argument("model")
+    p.add_argument("--dataset", help="data set (default: the recipe's, else the model card's)")
+    p.add_argument("--recipe", help="YAML recipe path or a shipped recipe name (jet_tagger, demo, float_only)")
+    p.add_argument("--out", help="run directory (default runs/<model>-<dataset>-pipeline-<time>); re-use it to resume")
+    p.add_argument("--verbose", action="store_true", help="Keras progress output")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("bench", help="benchmark every artifact of an export directory on this machine")
+    p.add_argument("export_dir")
+    p.add_argument("--batches", default="1,256", help="comma-separated batch sizes")
+    p.add_argument("--threads", default="1,0", help="comma-separated thread counts (0 = all cores)")
+    p.add_argument("--budget", type=float, default=1.0, help="seconds per measurement (after warm-up)")
+    p.add_argument("--runs", type=int, default=2000, help="at most this many timed calls per measurement")
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--out", help="where bench.json/bench.md/plots go (default: the export directory)")
+    p.set_defaults(func=cmd_bench)
+
+
+def _pipeline_errors():
+    from edgezoo.commands._common import add_user_errors
+    from edgezoo.pipeline import PipelineError
+
+    add_user_errors(PipelineError)
+
+
+def cmd_run(args):
+    from edgezoo.pipeline import run_pipeline
+
+    _pipeline_errors()
+    report = run_pipeline(args.model, args.dataset, recipe=args.recipe, out=args.out,
+                          verbose=1 if args.verbose else 0)
+    print(f"report: {report}")
+    return 0
+
+
+def cmd_bench(args):
+    from export.bench import bench_export
+
+    data = bench_export(args.export_dir, batches=[int(b) for b in args.batches.split(",")],
+                        threads=[int(t) for t in args.threads.split(",")], budget_s=args.budget,
+                        runs=args.runs, warmup=args.warmup, out=args.out)
+    from pathlib import Path
+
+    out = Path(args.out or args.export_dir)
+    print((out / "bench.md").read_text())
+    print(f"bench.json, bench.md, latency.png, pareto.png in {out}")
+    return 0 if not any("error" in r for r in data["results"]) else 1

@@ -1,0 +1,110 @@
+"""report.md for a pipeline run: every stage's figures, read back from the files the stages
+wrote (metrics.json, compression.json, manifest.json, bench.json) -- nothing is re-typed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from zoo.tables import markdown_table
+
+
+def _load(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _f(v, spec=".4f"):
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        return format(v, spec)
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _rel(path, root: Path) -> str:
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:
+        return str(path)
+
+
+def write_report(out: Path, state: dict) -> Path:
+    out = Path(out)
+    ident = state["identity"]
+    lines = [f"# edgezoo report: {ident['model']} on {ident['dataset']}", ""]
+
+    cfg = _load(out / "train" / "config.json") or {}
+    metrics = _load(out / "train" / "metrics.json") or {}
+    vers = cfg.get("versions", {})
+    lines += [f"Versions: {', '.join(f'{k} {v}' for k, v in vers.items())}.", ""]
+    stage_rows = [[name, s.get("status"), _f(s.get("seconds"), ".1f")] for name, s in state["stages"].items()]
+    lines += ["## Stages", "", markdown_table(stage_rows, ["stage", "status", "seconds"], "llr"), ""]
+
+    data = cfg.get("data", {})
+    lines += ["## Training", "",
+              f"{cfg.get('model')} ({cfg.get('card', {}).get('params', 0):,} parameters) on {cfg.get('dataset')}: "
+              f"{data.get('n_train')} train / {data.get('n_val')} val / {data.get('n_test')} test samples, "
+              f"input {data.get('input_shape')}, seed {cfg.get('seed')}.", ""]
+    rows = [[k, _f(v)] for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    lines += [markdown_table(rows, ["test metric", "value"], "lr"), "", "![training history](train/history.png)", ""]
+
+    comp = _load(out / "compress" / "compression.json")
+    if comp:
+        metric = comp.get("metric", "accuracy")
+        rows = []
+        for r in comp.get("rows", []):
+            rows.append([r.get("stage"), _f(r.get(metric)), _f(r.get("params")), _f(r.get("nonzero_params")),
+                         _f(r.get("sparsity"), ".3f"), _f(r.get("bits_per_weight"), ".1f"),
+                         _f(r.get("size_bytes_nonzero") or r.get("size_bytes")), _f(r.get("bops"))])
+        lines += ["## Compression", "",
+                  markdown_table(rows, ["step", metric, "params", "non-zero", "sparsity", "bits/weight",
+                                        "bytes (non-zero)", "BOPs"], "lrrrrrrr"), ""]
+
+    exports = sorted((out / "export").glob("*/manifest.json")) if (out / "export").exists() else []
+    if exports:
+        rows = []
+        for mpath in exports:
+            man = json.loads(mpath.read_text())
+            for a in man.get("artifacts", []):
+                p = a.get("parity", {})
+                rows.append([mpath.parent.name, a.get("format"), a.get("variant"), _f(a.get("bytes")),
+                             _f(p.get("max_abs_diff"), ".2e"), _f(p.get("accuracy")), _f(p.get("accuracy_delta"), "+.4f"),
+                             _f(p.get("argmax_agreement")), "pass" if p.get("passed", True) else "FAIL"])
+        lines += ["## Export parity (test split, against the source Keras model)", "",
+                  markdown_table(rows, ["model", "format", "variant", "bytes", "max abs diff", "accuracy",
+                                        "accuracy delta", "argmax agreement", "check"], "lllrrrrrl"), ""]
+        for mpath in exports:
+            for a in json.loads(mpath.read_text()).get("artifacts", []):
+                if a.get("format") == "hls4ml":
+                    syn = a.get("synthesis") or {}
+                    lines.append(f"- hls4ml ({mpath.parent.name}, {a.get('variant')}): " + (
+                        "synthesis report: " + json.dumps(syn.get("report", syn)) if syn.get("run")
+                        else "synthesis not run (no Vivado/Vitis on PATH): C simulation only, "
+                             "no latency or resource figures."))
+        lines.append("")
+
+    benches = sorted((out / "export").glob("*/bench.json")) if (out / "export").exists() else []
+    if benches:
+        lines += ["## Inference benchmarks", ""]
+        for bpath in benches:
+            b = json.loads(bpath.read_text())
+            c = b["conditions"]
+            lines += [f"### {bpath.parent.name}", "",
+                      f"{c['cpu']}, {c['cores']} cores; batch {b['method']['batches']}, threads "
+                      f"{b['method']['threads']}; warm-up {b['method']['warmup']}, budget "
+                      f"{b['method']['budget_s']} s per measurement.", ""]
+            body = (bpath.parent / "bench.md").read_text().split("\n", 2)[-1] if (bpath.parent / "bench.md").exists() else ""
+            lines += [body.strip(), "",
+                      f"![latency]({_rel(bpath.parent / 'latency.png', out)}) "
+                      f"![accuracy vs size]({_rel(bpath.parent / 'pareto.png', out)})", ""]
+
+    path = out / "report.md"
+    tmp = out / ".report.md.tmp"
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    return path
