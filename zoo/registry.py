@@ -82,7 +82,8 @@ def register_model(card: ModelCard | None = None, **card_fields):
     Use either ``@register_model(ModelCard(...))`` or ``@register_model(family=..., task=...)``;
     the card's ``name`` defaults to the function name. A builder has the signature
     ``builder(k, *, name, **config) -> model`` where ``k`` is the Keras module of the world
-    (``keras`` or ``tf_keras``) and must use only the functional API they share.
+    (``keras`` or ``tf_keras``) and must use only the functional API they share. Layer names
+    are stable and prefix-built; the input is ``f"{name}_input"`` (hls4ml reserves "input").
     """
 
     def deco(fn):

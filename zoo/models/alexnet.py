@@ -106,7 +106,7 @@ def alexnet(
     if len(filters) != len(ALEXNET_CONVS):
         raise ValueError(f"alexnet: filters needs {len(ALEXNET_CONVS)} entries (conv1..conv5). Received: filters={filters}")
     Norm = LocalResponseNormalization(k) if lrn else None
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     for i, (f, (_, size, stride, padding)) in enumerate(zip(filters, ALEXNET_CONVS), start=1):
         x = k.layers.Conv2D(f, size, strides=stride, padding=padding, name=f"conv{i}")(x)

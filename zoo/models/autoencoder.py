@@ -44,7 +44,7 @@ def dense_autoencoder(
     batchnorm=True,
     activation="relu",
 ):
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = k.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
     size = int(x.shape[-1])
     for i, units in enumerate(widths, start=1):
@@ -98,7 +98,7 @@ def conv_autoencoder(
             x = k.layers.BatchNormalization(name=f"{prefix}_bn")(x)
         return k.layers.Activation(activation, name=f"{prefix}_{activation}")(x)
 
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     for i, f in enumerate(filters, start=1):
         x = conv_block(x, f, f"enc{i}")

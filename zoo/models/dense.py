@@ -24,7 +24,7 @@ def dense_stack(k, x, widths, *, prefix, activation="relu", dropout=0.0, **dense
     targets=("onnx", "tflite", "hls4ml"),
 )
 def jet_dnn(k, *, name="jet_dnn", input_shape=(16,), classes=5, widths=(40, 20, 10, 5), dropout=0.25):
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     # The lecture: Dropout after every hidden layer but the last (Dense(5, relu) feeds the output).
     x = dense_stack(k, inputs, widths[:-1], prefix="", dropout=dropout)
     x = k.layers.Dense(widths[-1], name=f"fc{len(widths)}")(x)
@@ -45,7 +45,7 @@ def jet_dnn(k, *, name="jet_dnn", input_shape=(16,), classes=5, widths=(40, 20, 
     targets=("onnx", "tflite", "hls4ml"),
 )
 def jet_tagger(k, *, name="jet_tagger", input_shape=(16,), classes=5, widths=(64, 32, 32), l1=1e-4):
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = dense_stack(
         k,
         inputs,
@@ -75,7 +75,7 @@ def jet_tagger(k, *, name="jet_tagger", input_shape=(16,), classes=5, widths=(64
     targets=("onnx", "tflite", "hls4ml"),
 )
 def mlp(k, *, name="mlp", input_shape=(64,), classes=10, widths=(64, 32), dropout=0.0, activation="relu"):
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = k.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
     x = dense_stack(k, x, widths, prefix="", activation=activation, dropout=dropout)
     x = k.layers.Dense(classes, name="output")(x)

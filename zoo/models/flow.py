@@ -127,7 +127,7 @@ def realnvp(k, *, name="realnvp", input_shape=(2,), couplings=6, hidden=(32, 32)
     if couplings < 1:
         raise ValueError(f"realnvp: couplings must be >= 1. Received: couplings={couplings}")
     d = int(input_shape[0])
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x, log_dets = inputs, []
     for i in range(couplings):
         mask = [float((j + i) % 2 == 0) for j in range(d)]

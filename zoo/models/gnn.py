@@ -2,9 +2,9 @@
 
 Each sample is a set of particles (points) seen as a fully connected graph. An EdgeConv-style
 message-passing layer (Wang et al. 2019, "Dynamic Graph CNN"; ParticleNet, Qu & Gouskos 2020)
-computes for every ordered pair (i, j) the message ``MLP([x_i, x_j - x_i])`` and averages the
-messages arriving at i: permutation-equivariant over particles. Global mean pooling then makes
-the classifier permutation-invariant.
+computes for every ordered pair (i, j) the message ``MLP([x_i, x_j - x_i])`` and aggregates the
+messages arriving at i (max by default, as in DGCNN; mean or sum): permutation-equivariant over
+particles. Global mean pooling then makes the classifier permutation-invariant.
 """
 
 import tensorflow as tf
@@ -27,12 +27,12 @@ def EdgeConv(k):
     class EdgeConv(k.layers.Layer):
         """Dense message passing over the fully connected graph of a (batch, n, features) point set.
 
-        m_ij = act(W2 act(Wc x_i + Wd (x_j - x_i) + b1) + b2);  out_i = mean_j m_ij  (or sum_j).
+        m_ij = act(W2 act(Wc x_i + Wd (x_j - x_i) + b1) + b2);  out_i = max_j m_ij (or mean_j, sum_j).
         The first linear map is computed per node and broadcast to pairs, so memory is
         O(n^2 * hidden) and the cost O(n^2 * hidden * units).
         """
 
-        def __init__(self, units, hidden=None, activation="relu", aggregation="mean", **kwargs):
+        def __init__(self, units, hidden=None, activation="relu", aggregation="max", **kwargs):
             super().__init__(**kwargs)
             if activation not in _ACTIVATIONS:
                 raise ValueError(f"EdgeConv: activation must be one of {sorted(_ACTIVATIONS)}. Received: {activation!r}")
@@ -94,9 +94,10 @@ def EdgeConv(k):
     quantizable=False,
     not_quantizable_because="EdgeConv message passing is a custom layer (pairwise tensor ops)",
     test_overrides={"input_shape": (12, 3), "widths": (8,), "head": 8},
-    notes="A (n_particles, n_features) input is a fully connected graph; EdgeConv layers average "
-    "messages MLP([x_i, x_j - x_i]) over all j; global mean pooling makes the output invariant to "
-    "the order of the particles.",
+    notes="A (n_particles, n_features) input is a fully connected graph; EdgeConv layers aggregate "
+    "messages MLP([x_i, x_j - x_i]) over all j (max; `aggregation` mean/sum also; max learned "
+    "digits_points fastest); global mean pooling makes the output invariant to the order of the "
+    "particles. Cost and memory grow as n_particles^2.",
 )
 def gnn(
     k,
@@ -107,9 +108,9 @@ def gnn(
     widths=(32, 32),
     head=32,
     activation="relu",
-    aggregation="mean",
+    aggregation="max",
 ):
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     for i, w in enumerate(widths, start=1):
         x = EdgeConv(k)(w, activation=activation, aggregation=aggregation, name=f"edgeconv{i}")(x)

@@ -15,7 +15,7 @@ from zoo.registry import register_model
     notes="C5 is a Dense(120) on the flattened 5x5x16 maps, equivalent to the 5x5 convolution.",
 )
 def lenet5(k, *, name="lenet5", input_shape=(32, 32, 1), classes=10, activation="tanh"):
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = k.layers.Conv2D(6, 5, name="c1_conv")(inputs)
     x = k.layers.Activation(activation, name="c1_act")(x)
     x = k.layers.AveragePooling2D(2, name="s2_pool")(x)
@@ -43,7 +43,7 @@ def lenet5(k, *, name="lenet5", input_shape=(32, 32, 1), classes=10, activation=
     targets=("onnx", "tflite", "hls4ml"),
 )
 def mnist_cnn(k, *, name="mnist_cnn", input_shape=(28, 28, 1), classes=10, filters=(8, 16), dense=32):
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     for i, f in enumerate(filters, start=1):
         x = k.layers.Conv2D(f, 3, padding="same", name=f"conv{i}")(x)

@@ -23,7 +23,7 @@ def lstm(k, *, name="lstm", input_shape=(8, 8), classes=10, units=(32,), dropout
     units = tuple(int(u) for u in (units if isinstance(units, (tuple, list)) else (units,)))
     if not units or min(units) < 1:
         raise ValueError(f"lstm: units must be one or more positive widths. Received: units={units}")
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     for i, u in enumerate(units, start=1):
         x = k.layers.LSTM(u, return_sequences=i < len(units), unroll=unroll, name=f"lstm{i}")(x)

@@ -54,7 +54,7 @@ def cifar_resnet(k, *, name, input_shape, classes, filters, stage_blocks, stride
             f"{name}: filters, stage_blocks and strides need one entry per stage. "
             f"Received: filters={filters}, stage_blocks={stage_blocks}, strides={strides}"
         )
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = _conv(k, filters[0], 3, 1, "conv1_conv", l2)(inputs)
     x = k.layers.BatchNormalization(name="conv1_bn")(x)
     x = k.layers.Activation("relu", name="conv1_relu")(x)

@@ -112,7 +112,7 @@ def transformer(
     if dim % heads:
         raise ValueError(f"transformer: dim must be divisible by heads. Received: dim={dim}, heads={heads}")
     n_patches = (h // patch_size) * (w // patch_size)
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = k.layers.Conv2D(dim, patch_size, strides=patch_size, name="patch_embed")(inputs)
     x = k.layers.Reshape((n_patches, dim), name="patches")(x)
     x = PositionEmbedding(k)(name="pos_embed")(x)

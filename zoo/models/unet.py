@@ -60,7 +60,7 @@ def unet(
         )
     if upsampling not in ("nearest", "bilinear", "transpose"):
         raise ValueError(f"unet: upsampling must be 'nearest', 'bilinear' or 'transpose'. Received: {upsampling!r}")
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     if noise_stddev:
         x = k.layers.GaussianNoise(noise_stddev, name="noise")(x)

@@ -44,7 +44,7 @@ def vgg_block(k, x, filters, convs, *, prefix):
     ),
 )
 def vgg16(k, *, name="vgg16", input_shape=(224, 224, 3), classes=1000, stages=VGG16_STAGES, fc_units=4096, dropout=0.0):
-    inputs = k.Input(shape=input_shape, name="input")
+    inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     for b, (filters, convs) in enumerate(stages, start=1):
         x = vgg_block(k, x, filters, convs, prefix=f"block{b}")
