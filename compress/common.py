@@ -1,0 +1,135 @@
+"""Shared plumbing: moving a model between worlds, fitting and evaluating in either world."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+
+import zoo
+from compress.errors import CompressionError
+from training.train import compile_for, evaluate, targets
+
+
+def card_of(cfg: dict):
+    """The :class:`zoo.ModelCard` of a model directory's config."""
+    return zoo.get_card(cfg["model"])
+
+
+def overrides_of(cfg: dict) -> dict:
+    return dict(cfg.get("overrides") or {})
+
+
+def check_trainable(cfg: dict, step: str):
+    card = card_of(cfg)
+    if card.loss == "internal":
+        raise CompressionError(
+            f"{step}: model {card.name!r} brings its own training step (card loss='internal'); "
+            "compression fine-tuning supports models trained with a plain loss only."
+        )
+    if card.task not in ("classification", "regression", "reconstruction"):
+        raise CompressionError(
+            f"{step}: model {card.name!r} has task {card.task!r}; compression supports "
+            "classification, regression and reconstruction models."
+        )
+    return card
+
+
+def build(cfg: dict, world: str, step: str):
+    """Build the zoo architecture of ``cfg`` (same overrides) in ``world``; clear error if impossible."""
+    try:
+        return zoo.create_model(cfg["model"], world=world, **overrides_of(cfg))
+    except Exception as exc:  # noqa: BLE001 - re-raised with the step named
+        raise CompressionError(
+            f"{step}: cannot build {cfg['model']!r} in the {world} world ({type(exc).__name__}: {exc})."
+        ) from exc
+
+
+def twin(model, cfg: dict, world: str, step: str):
+    """``cfg``'s architecture built in ``world`` carrying ``model``'s weights (moved by layer name)."""
+    other = build(cfg, world, step)
+    try:
+        zoo.transfer_weights(model, other)
+    except (KeyError, ValueError) as exc:
+        raise CompressionError(
+            f"{step}: the weights of {model.name!r} do not fit the {world} build of {cfg['model']!r} "
+            f"with overrides {overrides_of(cfg)}: {exc}"
+        ) from exc
+    return other
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return max(1, math.ceil(n / batch_size))
+
+
+def fit(
+    model,
+    card,
+    ds,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    callbacks=(),
+    verbose=0,
+    compile_model: bool = True,
+):
+    """Fit ``model`` (either world) on a data set's train split, validating on its val split."""
+    if compile_model:
+        compile_for(model, card, learning_rate=learning_rate)
+    y_tr = targets(card, ds.x_train, ds.y_train)
+    y_va = targets(card, ds.x_val, ds.y_val)
+    with quiet_qkeras():
+        hist = model.fit(
+            ds.x_train,
+            y_tr,
+            validation_data=(ds.x_val, y_va),
+            epochs=epochs,
+            batch_size=batch_size,
+            callbacks=list(callbacks),
+            verbose=verbose,
+            shuffle=True,
+        )
+    losses = hist.history.get("loss", [])
+    if not losses or not all(np.isfinite(losses)):
+        raise CompressionError(
+            f"fine-tuning {model.name!r} produced a NaN/inf loss ({losses[-3:]}); lower the learning rate "
+            f"(now {learning_rate})."
+        )
+    return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+
+
+def test_metrics(model, card, ds) -> dict:
+    """Test-split metrics (``training.evaluate``); compiles ``model`` for its card's task first."""
+    compile_for(model, card)
+    with quiet_qkeras():
+        return evaluate(model, card, ds)
+
+
+@contextmanager
+def quiet_qkeras():
+    """QKeras serializes its quantizers through tf-keras' constraint API, which warns every time."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*keras.constraints.serialize.*")
+        warnings.filterwarnings("ignore", message=".*kernel_range is deprecated.*")
+        warnings.filterwarnings("ignore", message=".*bias_range is deprecated.*")
+        yield
+
+
+def uncompiled_copy(model):
+    """A copy of ``model`` without optimizer state (what is saved: smaller files, clean reloads)."""
+    from zoo.worlds import KERAS3, world_of
+
+    if world_of(model) == KERAS3:
+        import keras
+
+        copy = keras.models.clone_model(model)
+    else:
+        import tf_keras
+
+        with quiet_qkeras():
+            copy = tf_keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -1,0 +1,235 @@
+"""``edgezoo compress`` and ``edgezoo bench-compress``."""
+
+from __future__ import annotations
+
+from edgezoo.commands._common import parse_overrides, print_json, table
+
+
+def _int_or_auto(value: str):
+    return value if value == "auto" else int(value)
+
+
+def register(sub):
+    p = sub.add_parser(
+        "compress",
+        help="distill -> prune -> quantize (QKeras QAT) a model directory, any subset",
+        description=(
+            "Writes OUT/1-distill, OUT/2-prune, OUT/3-qat (only the requested steps), each a model directory "
+            "with compression.json, and OUT/compression.json. With --distill-from, RUN_DIR is the student "
+            "(its architecture is retrained from fresh weights with the teacher); with --student, RUN_DIR is the "
+            "teacher and MODEL a new zoo student."
+        ),
+    )
+    p.add_argument(
+        "run_dir", metavar="RUN_DIR", help="model directory (a training run or an earlier step)"
+    )
+    p.add_argument(
+        "--distill-from", metavar="TEACHER_DIR", help="teacher run; RUN_DIR is the student"
+    )
+    p.add_argument(
+        "--student", metavar="MODEL", help="zoo model to distill RUN_DIR (the teacher) into"
+    )
+    p.add_argument(
+        "--student-set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="builder override of the --student model, e.g. widths=[16]",
+    )
+    p.add_argument(
+        "--prune", type=float, metavar="SPARSITY", help="target sparsity in [0, 1), e.g. 0.75"
+    )
+    p.add_argument(
+        "--prune-layers",
+        metavar="NAMES",
+        help="comma-separated layer names/patterns to prune (default: every Dense/Conv but the output)",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=("polynomial", "constant"),
+        default="polynomial",
+        help="tfmot pruning schedule (default polynomial: 0 -> target over 70%% of the fine-tuning)",
+    )
+    p.add_argument("--bits", type=int, help="QAT bit width for weights and activations, e.g. 6")
+    p.add_argument(
+        "--layer-bits", action="append", metavar="LAYER=BITS", help="per-layer bit width override"
+    )
+    p.add_argument(
+        "--act-integer",
+        type=_int_or_auto,
+        default="auto",
+        help="integer bits of quantized_relu: auto (from the activation range) or a number",
+    )
+    p.add_argument(
+        "--weight-integer",
+        type=_int_or_auto,
+        default="auto",
+        help="integer bits of quantized_bits weights: auto (from the weight range) or a number",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=10, help="fine-tuning epochs per step (default 10)"
+    )
+    p.add_argument(
+        "--distill-epochs", type=int, help="epochs of the distillation step (default: --epochs)"
+    )
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of every step")
+    p.add_argument("--temperature", type=float, default=3.0, help="distillation temperature")
+    p.add_argument(
+        "--student-loss-weight",
+        type=float,
+        default=0.5,
+        help="weight of the label loss; 1 - it weighs the distillation loss",
+    )
+    p.add_argument(
+        "--no-scratch", action="store_true", help="skip the from-scratch student baseline"
+    )
+    p.add_argument("--seed", type=int, help="seed (default: the run's)")
+    p.add_argument("--out", help="output directory (default RUN_DIR-compressed)")
+    p.add_argument(
+        "--json", action="store_true", help="print OUT/compression.json instead of a table"
+    )
+    p.add_argument("--verbose", action="store_true", help="Keras progress bars")
+    p.set_defaults(func=cmd_compress)
+
+    p = sub.add_parser(
+        "bench-compress",
+        help="benchmark: float vs. pruned vs. QAT vs. pruned+QAT (accuracy, sizes, BOPs)",
+    )
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--model", default="mlp")
+    p.add_argument("--train-epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs per step")
+    p.add_argument("--prune", type=float, default=0.75)
+    p.add_argument("--bits", type=int, default=6)
+    p.add_argument("--limit", type=int, help="use only this many samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--jets",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="also run jet_tagger on jets: auto = when the data is on disk",
+    )
+    p.add_argument(
+        "--jets-limit", type=int, default=200_000, help="jets samples used by the jets run"
+    )
+    p.add_argument("--out", default="runs/bench-compress")
+    p.set_defaults(func=cmd_bench)
+
+
+def _layer_bits(items) -> dict:
+    out = {}
+    for item in items or []:
+        for part in item.split(","):
+            if "=" not in part:
+                raise ValueError(f"--layer-bits expects LAYER=BITS. Received: {part!r}")
+            name, bits = part.split("=", 1)
+            try:
+                out[name] = int(bits)
+            except ValueError:
+                raise ValueError(
+                    f"--layer-bits {name}: bits must be an integer. Received: {bits!r}"
+                ) from None
+    return out
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 100 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return "" if v is None else str(v)
+
+
+def summary_table(rows: list[dict], metric: str, first: str = "stage") -> str:
+    cols = [
+        first,
+        metric,
+        "params",
+        "nonzero_params",
+        "bits_per_weight",
+        "size_bytes",
+        "size_bytes_nonzero",
+        "bops",
+    ]
+    heads = [first, metric, "params", "non-zero", "bits/w", "size B", "size B (non-zero)", "BOPs"]
+    if rows and "delta" in rows[0]:
+        cols.insert(2, "delta")
+        heads.insert(2, f"Δ {metric}")
+    body = [
+        [f"{r.get(c):.1f}" if c == "bits_per_weight" else _fmt(r.get(c)) for c in cols]
+        for r in rows
+    ]
+    return table(body, heads, "l" + "r" * (len(cols) - 1))
+
+
+def cmd_compress(args):
+    from compress import compress
+
+    res = compress(
+        args.run_dir,
+        distill_from=args.distill_from,
+        student=args.student,
+        student_overrides=parse_overrides(args.student_set) or None,
+        prune=args.prune,
+        prune_layers=args.prune_layers,
+        prune_schedule=args.schedule,
+        bits=args.bits,
+        layer_bits=_layer_bits(args.layer_bits) or None,
+        weight_integer=args.weight_integer,
+        act_integer=args.act_integer,
+        epochs=args.epochs,
+        distill_epochs=args.distill_epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        temperature=args.temperature,
+        student_loss_weight=args.student_loss_weight,
+        scratch_baseline=not args.no_scratch,
+        out=args.out,
+        seed=args.seed,
+        verbose=1 if args.verbose else 0,
+    )
+    if args.json:
+        print_json(res.summary)
+        return 0
+    print(summary_table(res.summary["rows"], res.summary["metric"]))
+    for step in res.steps:
+        if step.name == "distill" and step.report.get("student_scratch"):
+            m = res.summary["metric"]
+            print(
+                f"student from scratch: {m} {step.report['student_scratch'][m]:.4f}; "
+                f"distilled: {step.report['after'][m]:.4f} (same epochs and data)"
+            )
+        if step.name == "prune":
+            a = step.report["achieved_sparsity"]
+            print(
+                f"achieved sparsity: {a['pruned_layers']:.4f} over the pruned layers, {a['all_kernels']:.4f} "
+                "over all kernels"
+            )
+    print(f"output: {res.out} (final model: {res.final})")
+    return 0
+
+
+def cmd_bench(args):
+    from compress.bench import bench_compress, jets_available
+
+    runs = [(args.dataset, args.model, args.limit)]
+    if args.jets == "yes" or (args.jets == "auto" and jets_available() and args.dataset != "jets"):
+        runs.append(("jets", "jet_tagger", args.jets_limit))
+    elif args.jets == "auto" and args.dataset != "jets":
+        print("jets: data not on disk, skipped (see `edgezoo datasets`)")
+    for dataset, model, limit in runs:
+        res = bench_compress(
+            dataset,
+            model,
+            train_epochs=args.train_epochs,
+            epochs=args.epochs,
+            prune=args.prune,
+            bits=args.bits,
+            out=args.out,
+            seed=args.seed,
+            limit=limit,
+        )
+        print(f"\n{model} on {dataset} (test n={res['n_test']}, {res['seconds']} s)")
+        print(summary_table(res["rows"], res["metric"], first="model"))
+        print(f"target: {res['target']}: {'met' if res['target_met'] else 'NOT met'}")
+    return 0
