@@ -1,0 +1,104 @@
+"""``edgezoo export`` and ``edgezoo bench-export``."""
+
+from __future__ import annotations
+
+from edgezoo.commands._common import add_user_errors, print_json, table
+
+
+def register(sub):
+    from export.errors import ExportError
+
+    add_user_errors(ExportError)
+
+    p = sub.add_parser("export", help="export a model directory to ONNX / TFLite / hls4ml, each verified against Keras")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a model directory (config.json + model.keras)")
+    p.add_argument("--to", default="onnx,tflite,hls4ml", help="comma-separated targets (default: all three)")
+    p.add_argument("--out", help="output directory (default RUN_DIR/export)")
+    _export_options(p)
+    p.add_argument("--json", action="store_true", help="print the manifest instead of the parity table")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("bench-export", help="benchmark: export jet_tagger (float, pruned, QKeras+pruned) and "
+                                            "lenet5 to every target; print the parity table")
+    p.add_argument("--out", default="runs/bench-export")
+    p.add_argument("--to", default="onnx,tflite,hls4ml")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs (EarlyStopping may stop sooner)")
+    p.add_argument("--compress-epochs", type=int, default=10, help="fine-tuning epochs of pruning and QAT")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="use only this many samples (quick runs)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_bench_export)
+
+
+def _export_options(p):
+    g = p.add_argument_group("ONNX / TFLite")
+    g.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    g.add_argument("--onnx-variants", default="fp32,int8")
+    g.add_argument("--tflite-variants", default="fp32,fp16,dynamic,int8")
+    g.add_argument("--calibration-samples", type=int, default=256, help="training samples for int8 calibration")
+    g.add_argument("--parity-samples", type=int, help="test samples for parity (default: the whole test split)")
+    g.add_argument("--allow-parity-failures", action="store_true",
+                   help="record failed parity thresholds in the manifest without failing the export")
+    g = p.add_argument_group("hls4ml")
+    g.add_argument("--backend", choices=["Vitis", "Vivado"], default="Vitis")
+    g.add_argument("--io-type", choices=["io_parallel", "io_stream"], help="default: io_parallel for dense models, io_stream for CNNs")
+    g.add_argument("--reuse-factor", type=int, default=1)
+    g.add_argument("--strategy", choices=["Latency", "Resource"], default="Latency")
+    g.add_argument("--part", help="FPGA part (default: the backend's)")
+    g.add_argument("--clock-period", type=float, default=5.0, help="ns (default 5)")
+    g.add_argument("--width", type=int, default=16, help="fixed-point word width of activations (and weights)")
+    g.add_argument("--precision", choices=["profile", "default"], default="profile",
+                   help="profile: from calibration ranges / QKeras quantizers; default: hls4ml's ap_fixed<16,6>")
+    g.add_argument("--synth", choices=["auto", "yes", "no"], default="auto",
+                   help="C synthesis: auto = when vitis-run / vivado_hls is on PATH")
+
+
+def options_from_args(args) -> dict:
+    hls = {"backend": args.backend, "io_type": args.io_type, "reuse_factor": args.reuse_factor,
+           "strategy": args.strategy, "part": args.part, "clock_period": args.clock_period, "width": args.width,
+           "precision": args.precision, "synth": {"auto": "auto", "yes": True, "no": False}[args.synth]}
+    return {"opset": args.opset, "onnx_variants": _csv(args.onnx_variants), "tflite_variants": _csv(args.tflite_variants),
+            "calibration_samples": args.calibration_samples, "parity_samples": args.parity_samples,
+            "fail_on_parity": not args.allow_parity_failures, "hls4ml": hls}
+
+
+def _csv(s: str) -> tuple:
+    return tuple(x.strip() for x in s.split(",") if x.strip())
+
+
+def cmd_export(args):
+    import json
+
+    from export import ExportFailed, export_run
+    from export.manifest import PARITY_HEADERS, parity_rows
+
+    opts = options_from_args(args)
+    if not args.json:
+        opts["progress"] = lambda m: print(f"  {m}", flush=True)
+    try:
+        manifest = export_run(args.run_dir, to=_csv(args.to), out=args.out, **opts)
+    except ExportFailed as exc:
+        if exc.manifest and not args.json:
+            print(table(parity_rows(json.loads(exc.manifest.read_text())), PARITY_HEADERS, "lrrllrl"))
+        raise
+    if args.json:
+        print_json(manifest)
+        return 0
+    print(table(parity_rows(manifest), PARITY_HEADERS, "lrrllrl"))
+    out = args.out or f"{args.run_dir.rstrip('/')}/export"
+    for a in manifest["artifacts"]:
+        if a.get("format") == "hls4ml" and "synthesis" in a and not a["synthesis"].get("run"):
+            print(f"hls4ml: synthesis not run ({a['synthesis'].get('why')}); C simulation only.")
+    print(f"manifest: {out}/manifest.json")
+    return 0
+
+
+def cmd_bench_export(args):
+    from export.parity_bench import bench_export_parity, markdown
+
+    progress = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
+    result = bench_export_parity(args.out, epochs=args.epochs, compress_epochs=args.compress_epochs, to=_csv(args.to),
+                                 seed=args.seed, limit=args.limit, progress=progress)
+    print(markdown(result))
+    print(f"written: {args.out}/parity.md, {args.out}/parity.json ({result['seconds']} s)")
+    return 0

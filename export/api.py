@@ -1,0 +1,335 @@
+"""``export_run`` / ``export_model``: every requested artifact, verified, recorded in a manifest.
+
+Each artifact is written through a temporary path and renamed, then run on the test split and
+compared with the Keras model it came from (:mod:`export.verify`). A target that fails (an
+unsupported layer, a converter error) or an artifact that misses a parity bound is recorded in
+``manifest.json``; after the manifest is written, :class:`~export.errors.ExportFailed` is raised
+listing them all (``fail_on_parity=False`` records parity failures without raising).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from export import verify
+from export.common import ExportData, is_quantized, predict, sparsity, write_json_atomic
+from export.errors import ExportError, ExportFailed, ExportOptionsError
+from export.manifest import SCHEMA, artifact_entry, relpath, versions
+
+TARGETS = ("onnx", "tflite", "hls4ml")
+ONNX_VARIANTS = ("fp32", "int8")
+STEM = "model"
+
+
+@dataclass
+class ExportOptions:
+    """Options of an export (keyword arguments of :func:`export_run`)."""
+
+    opset: int = 17
+    onnx_variants: tuple = ONNX_VARIANTS
+    onnx_per_channel: bool = False
+    tflite_variants: tuple = ("fp32", "fp16", "dynamic", "int8")
+    calibration_samples: int = 256
+    parity_samples: int | None = None  # None: the whole test split
+    dynamic_batch: int = 16  # the "batch N" of the dynamic-batch check
+    thresholds: dict = field(default_factory=dict)  # {"tflite/int8": {"min_argmax_agreement": 0.9}, ...}
+    fail_on_parity: bool = True
+    seed: int | None = None  # calibration draw; None: the run's seed
+    hls4ml: dict = field(default_factory=dict)  # export.hls.HlsOptions fields
+    progress: object = None  # callable(str) for progress lines
+
+    @classmethod
+    def from_kwargs(cls, **kw) -> ExportOptions:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kw) - known)
+        if unknown:
+            raise ExportOptionsError(f"unknown export option(s) {unknown}. Accepted: {sorted(known)}")
+        opts = cls(**kw)
+        opts.onnx_variants = tuple(opts.onnx_variants)
+        opts.tflite_variants = tuple(opts.tflite_variants)
+        bad = [v for v in opts.onnx_variants if v not in ONNX_VARIANTS]
+        if bad or not opts.onnx_variants:
+            raise ExportOptionsError(f"onnx_variants must be a non-empty subset of {ONNX_VARIANTS}. "
+                                     f"Received: onnx_variants={opts.onnx_variants}")
+        from export.onnx import check_opset
+        from export.tflite import check_variants
+
+        check_opset(opts.opset)
+        check_variants(opts.tflite_variants)
+        for name in ("calibration_samples", "dynamic_batch"):
+            v = getattr(opts, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ExportOptionsError(f"{name} must be a positive integer. Received: {name}={v!r}")
+        if opts.parity_samples is not None and (not isinstance(opts.parity_samples, int) or opts.parity_samples < 1):
+            raise ExportOptionsError(f"parity_samples must be a positive integer or None. Received: {opts.parity_samples!r}")
+        verify.validate_thresholds(opts.thresholds)
+        if not isinstance(opts.hls4ml, dict):
+            raise ExportOptionsError(f"hls4ml options must be a dict. Received: hls4ml={opts.hls4ml!r}")
+        from export.hls import HlsOptions
+
+        hf = {f.name for f in fields(HlsOptions)}
+        bad = sorted(set(opts.hls4ml) - hf)
+        if bad:
+            raise ExportOptionsError(f"unknown hls4ml option(s) {bad}. Accepted: {sorted(hf)}")
+        HlsOptions(**opts.hls4ml).check()
+        return opts
+
+    def record(self) -> dict:
+        d = asdict(self)
+        d.pop("progress")
+        return d
+
+
+def check_targets(to) -> tuple[str, ...]:
+    if isinstance(to, str):
+        to = [t.strip() for t in to.split(",") if t.strip()]
+    to = tuple(dict.fromkeys(to))
+    bad = [t for t in to if t not in TARGETS]
+    if bad or not to:
+        raise ExportOptionsError(f"export targets must be a non-empty subset of {TARGETS}. Received: {list(to)}")
+    return to
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def export_run(run_dir, to=TARGETS, out=None, **opts) -> dict:
+    """Export the model directory ``run_dir`` (config.json + model.keras) to ``to``.
+
+    Writes the artifacts and ``manifest.json`` into ``out`` (default ``<run_dir>/export``) and
+    returns the manifest. Calibration data comes from the run's training split, parity is measured
+    on its test split (the exact split of training: same data set, seed, limit and adaptation).
+    """
+    from training.train import load_run, run_dataset
+
+    to = check_targets(to)
+    options = ExportOptions.from_kwargs(**opts)
+    run_dir = Path(run_dir)
+    model, cfg = load_run(run_dir)
+    world = cfg.get("world", "keras")
+    ds = run_dataset(cfg)
+    seed = cfg.get("seed", 0) if options.seed is None else options.seed
+    data = ExportData.from_dataset(ds, calibration_samples=options.calibration_samples, seed=seed,
+                                   parity_samples=options.parity_samples)
+    src_file = run_dir / "model.keras"
+    out = Path(out) if out is not None else run_dir / "export"
+    source = {"dir": relpath(run_dir, _mkdir(out)), "model": cfg.get("model"), "dataset": cfg.get("dataset"),
+              "sha256": _sha256(src_file), "sha256_of": "model.keras", "bytes": src_file.stat().st_size,
+              "config": {k: cfg.get(k) for k in ("overrides", "seed", "limit") if k in cfg}}
+    task = (cfg.get("card") or {}).get("task") or _task_of(cfg.get("model"))
+    return _export(model, out, world=world, task=task, data=data, to=to, source=source, options=options)
+
+
+def export_model(model, out, *, data: ExportData, task: str = "classification", to=TARGETS,
+                 world: str | None = None, source: dict | None = None, **opts) -> dict:
+    """Export an in-memory model (no model directory) with explicit calibration/parity data."""
+    from zoo.worlds import world_of
+
+    to = check_targets(to)
+    options = ExportOptions.from_kwargs(**opts)
+    world = world or world_of(model)
+    src = {"dir": None, "model": model.name, "dataset": data.info.get("dataset"),
+           "sha256": _weights_sha256(model), "sha256_of": "weights", "bytes": None}
+    src.update(source or {})
+    return _export(model, Path(out), world=world, task=task, data=data, to=to, source=src, options=options)
+
+
+def _mkdir(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _sha256(path: Path) -> str:
+    from export.common import sha256_file
+
+    return sha256_file(path)
+
+
+def _weights_sha256(model) -> str:
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()
+
+
+def _task_of(name):
+    import zoo
+
+    return zoo.get_card(name).task
+
+
+# --------------------------------------------------------------------------- the export itself
+
+
+class _Recorder:
+    def __init__(self, out: Path, task: str, ref: np.ndarray, data: ExportData, options: ExportOptions, src_sha: str):
+        self.out, self.task, self.ref, self.data, self.options, self.src_sha = out, task, ref, data, options, src_sha
+        self.artifacts: list[dict] = []
+        self.failures: list[str] = []
+        self.errors: list[BaseException] = []
+
+    def say(self, msg: str):
+        if callable(self.options.progress):
+            self.options.progress(msg)
+
+    def attempt(self, fmt: str, variant: str, fn):
+        self.say(f"{fmt} {variant} ...")
+        t0 = time.perf_counter()
+        try:
+            entry = fn()
+        except Exception as exc:  # noqa: BLE001 - recorded, raised together after the manifest
+            msg = f"{type(exc).__name__}: {exc}" if not isinstance(exc, (ExportError, ValueError)) else str(exc)
+            self.artifacts.append({"format": fmt, "variant": variant, "error": msg,
+                                   "parity": {"passed": False, "failures": [msg]}})
+            self.failures.append(f"{fmt} {variant}: {msg}")
+            self.errors.append(exc)
+            self.say(f"{fmt} {variant}: ERROR {msg}")
+            return None
+        entry["seconds"] = round(time.perf_counter() - t0, 3)
+        self.artifacts.append(entry)
+        p = entry["parity"]
+        if not p["passed"]:
+            self.failures.append(f"{fmt} {variant}: parity: " + "; ".join(p["failures"]))
+        self.say(f"{fmt} {variant}: {'pass' if p['passed'] else 'FAIL'}")
+        return entry
+
+    def parity(self, fmt: str, variant: str, out: np.ndarray, dynamic_batch: dict | None = None) -> dict:
+        bounds = verify.thresholds_for(fmt, variant, self.options.thresholds)
+        fig = verify.compare(self.ref, out, task=self.task, x=self.data.x_test, y=self.data.y_test,
+                             tie_tolerance=bounds.get("tie_tolerance", 0.0))
+        fails = verify.check(fig, bounds, task=self.task)
+        if dynamic_batch is not None:
+            fig["dynamic_batch"] = dynamic_batch
+            if not dynamic_batch.get("ok"):
+                fails.append(f"dynamic batch check failed ({dynamic_batch})")
+        fig.update({"thresholds": bounds, "passed": not fails, "failures": fails})
+        return fig
+
+    def entry(self, path, fmt, variant, parity, **extra):
+        return artifact_entry(self.out, path, fmt=fmt, variant=variant, source_sha256=self.src_sha,
+                              parity=parity, **extra)
+
+    def calibration(self, artifact: Path) -> dict:
+        path = artifact.with_name(artifact.name + ".calibration.json")
+        write_json_atomic(path, self.data.calibration_record())
+        return {"path": relpath(path, self.out), "n": len(self.data.calib_indices), "split": "train"}
+
+
+def _export(model, out: Path, *, world, task, data: ExportData, to, source: dict, options: ExportOptions) -> dict:
+    out = _mkdir(Path(out))
+    x = data.x_test
+    model(x[:1], training=False)  # a loaded Keras 3 model must have been called before export
+    ref = predict(model, x)
+    rec = _Recorder(out, task, ref, data, options, source["sha256"])
+    keras_metrics = verify.compare(ref, ref, task=task, x=x, y=data.y_test)
+    source = {**source, "world": world, "task": task, "quantized": is_quantized(model),
+              "sparsity": round(sparsity(model), 6), "params": int(model.count_params()),
+              "keras_metrics": {k: keras_metrics[k] for k in ("keras_accuracy", "keras_mse") if k in keras_metrics}}
+    if "onnx" in to:
+        _onnx(rec, model, world)
+    if "tflite" in to:
+        _tflite(rec, model, world)
+    if "hls4ml" in to:
+        _hls(rec, model, world)
+    manifest = {
+        "schema": SCHEMA,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "source": source,
+        "targets": list(to),
+        "data": data.info,
+        "options": options.record(),
+        "artifacts": rec.artifacts,
+        "passed": not rec.failures,
+        "failures": rec.failures,
+        "versions": versions(),
+    }
+    path = write_json_atomic(out / "manifest.json", manifest)
+    if rec.errors or (rec.failures and options.fail_on_parity):
+        raise ExportFailed(rec.failures, manifest=path, errors=rec.errors) from (rec.errors[0] if rec.errors else None)
+    return manifest
+
+
+def _onnx(rec: _Recorder, model, world: str):
+    from export import onnx as ox
+
+    o = rec.options
+    atol = verify.thresholds_for("onnx", "fp32", o.thresholds).get("max_abs_diff", 1e-5)
+    fp32_path = rec.out / f"{STEM}.onnx"
+
+    def fp32():
+        ox.export_onnx(model, fp32_path, world=world, opset=o.opset)
+        out = ox.run_onnx(fp32_path, rec.data.x_test)
+        dyn = ox.check_dynamic_batch(fp32_path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=atol)
+        return rec.entry(fp32_path, "onnx", "fp32", rec.parity("onnx", "fp32", out, dyn), opset=o.opset)
+
+    base = rec.attempt("onnx", "fp32", fp32)
+    if "int8" not in o.onnx_variants:
+        return
+    if base is None:
+        rec.artifacts.append({"format": "onnx", "variant": "int8", "error": "no fp32 ONNX model to quantize",
+                              "parity": {"passed": False, "failures": ["no fp32 ONNX model to quantize"]}})
+        rec.failures.append("onnx int8: no fp32 ONNX model to quantize")
+        return
+
+    def int8():
+        path = rec.out / f"{STEM}.int8.onnx"
+        ox.quantize_int8(fp32_path, path, rec.data.x_calib, per_channel=o.onnx_per_channel)
+        out = ox.run_onnx(path, rec.data.x_test)
+        dyn = ox.check_dynamic_batch(path, rec.data.x_test, out, batch=o.dynamic_batch, atol=1e-6)
+        return rec.entry(path, "onnx", "int8", rec.parity("onnx", "int8", out, dyn), opset=o.opset,
+                         quantization={"format": "QDQ", "activations": "uint8", "weights": "int8",
+                                       "per_channel": o.onnx_per_channel, "calibration": "MinMax"},
+                         calibration=rec.calibration(path))
+
+    rec.attempt("onnx", "int8", int8)
+    if "fp32" not in o.onnx_variants:  # fp32 was only the base of the int8 model
+        rec.artifacts = [a for a in rec.artifacts if not (a["format"] == "onnx" and a["variant"] == "fp32")]
+        fp32_path.unlink(missing_ok=True)
+
+
+def _tflite(rec: _Recorder, model, world: str):
+    from export import tflite as tl
+
+    o = rec.options
+    for variant in o.tflite_variants:
+        def one(variant=variant):
+            path = rec.out / f"{STEM}.{variant}.tflite"
+            tl.export_tflite(model, path, variant, world=world, x_rep=rec.data.x_calib if variant == "int8" else None)
+            out = tl.run_tflite(path, rec.data.x_test)
+            if variant in ("fp32", "fp16"):
+                atol = verify.thresholds_for("tflite", variant, o.thresholds).get("max_abs_diff")
+                dyn = tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=atol)
+            elif variant == "int8":  # deterministic per sample: rows must equal the full run's
+                dyn = tl.check_dynamic_batch(path, rec.data.x_test, out, batch=o.dynamic_batch, atol=1e-6)
+            else:  # dynamic range: activations are quantized per batch, so only "runs at both sizes"
+                dyn = tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=None)
+            extra = {"io": tl.io_details(path)}
+            if variant == "int8":
+                extra["calibration"] = rec.calibration(path)
+            return rec.entry(path, "tflite", variant, rec.parity("tflite", variant, out, dyn), **extra)
+
+        rec.attempt("tflite", variant, one)
+
+
+def _hls(rec: _Recorder, model, world: str):
+    from export import hls
+
+    opts = hls.HlsOptions(**rec.options.hls4ml)
+
+    def fixed():
+        x_prof = rec.data.profile_set(opts.profile_samples)
+        res = hls.export_hls(model, rec.out / "hls4ml", world=world, x_profile=x_prof,
+                             x_test=rec.data.x_test, opts=opts)
+        parity = rec.parity("hls4ml", "fixed", res.outputs)
+        info = dict(res.info)
+        synthesis = info.pop("synthesis")
+        return rec.entry(res.project_dir, "hls4ml", "fixed", parity, hls4ml=info, synthesis=synthesis,
+                         calibration={"profiled_on": "train", "n": int(len(x_prof))})
+
+    rec.attempt("hls4ml", "fixed", fixed)
+

@@ -1,0 +1,97 @@
+"""``manifest.json``: what an export wrote, from what, and how well it agrees with Keras.
+
+Schema (``"schema": "edgezoo.export/1"``)::
+
+    {
+      "schema": "edgezoo.export/1",
+      "created": ISO time, "versions": {tensorflow, keras, tf_keras, onnx, onnxruntime, hls4ml, ...},
+      "source": {"dir": path relative to the export dir (or null), "model", "dataset", "world",
+                 "task", "quantized", "sparsity", "sha256" (of model.keras, or of the weights when
+                 exported from memory: "sha256_of"), "bytes", "keras_metrics"},
+      "data": {dataset, calibration_split "train", n_train, calibration_seed, n_calibration,
+               parity_split "test", n_parity, labelled},
+      "options": the effective export options,
+      "artifacts": [
+        {"format": "onnx"|"tflite"|"hls4ml", "variant": "fp32"|"fp16"|"dynamic"|"int8"|"fixed",
+         "path": relative to the export dir, "bytes", "sha256" (a directory: over its sources),
+         "source_sha256", "seconds",
+         "parity": {"n", "max_abs_diff", "mean_abs_diff", "rel_error", "argmax_agreement",
+                    "argmax_agreement_tol", "near_ties", "tie_tolerance", "accuracy", "keras_accuracy",
+                    "accuracy_delta", "accuracy_drop", "accuracy_drop_tol" (classifiers) | "mse",
+                    "keras_mse", "metric_increase" (reconstruction), "dynamic_batch": {...},
+                    "thresholds": {...}, "passed": bool, "failures": [str]},
+         "calibration": {"path", "n", "split"} (int8),
+         format-specific: "opset", "io" (TFLite tensor dtypes, scale, zero point),
+         "hls4ml" (backend, io_type, part, clock, precision per layer), "synthesis"},
+        {"format", "variant", "error": "...", "parity": {"passed": false, ...}}  -- could not be produced
+      ],
+      "passed": bool, "failures": [str]
+    }
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from export.common import sha256_file, tree_sha256
+
+SCHEMA = "edgezoo.export/1"
+
+
+def relpath(path, start) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
+
+
+def artifact_entry(out_dir, path, *, fmt: str, variant: str, source_sha256: str, parity: dict, **extra) -> dict:
+    """One manifest row for a written artifact (a file, or a directory for an HLS project)."""
+    path = Path(path)
+    if path.is_dir():
+        sha, nbytes = tree_sha256(path)
+        extra.setdefault("kind", "directory")
+    else:
+        sha, nbytes = sha256_file(path), path.stat().st_size
+    return {"format": fmt, "variant": variant, "path": relpath(path, out_dir), "bytes": int(nbytes),
+            "sha256": sha, "source_sha256": source_sha256, "parity": parity, **extra}
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in ("tensorflow", "keras", "tf-keras", "qkeras", "tf2onnx", "onnx", "onnxruntime", "hls4ml",
+                 "ai-edge-litert", "numpy"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def parity_rows(manifest: dict) -> list[list]:
+    """Rows of the parity table: artifact, bytes, max|diff|, agreement / rel. error, metric, verdict."""
+    rows = []
+    for a in manifest["artifacts"]:
+        name = f"{a['format']} {a['variant']}"
+        if "error" in a:
+            rows.append([name, "", "", "", "", "", "ERROR: " + a["error"][:70]])
+            continue
+        p = a["parity"]
+        agree = p.get("argmax_agreement")
+        if agree is None:
+            agree = f"rel {p['rel_error']:.2e}"
+        else:
+            ties = p.get("near_ties") or 0
+            agree = f"{agree:.4f}" + (f" ({ties} near-tie{'s' if ties > 1 else ''})" if ties else "")
+        if p.get("accuracy") is not None:
+            metric = f"acc {p['accuracy']:.4f} ({p['accuracy_delta'] + 0.0:+.4f})"
+        elif p.get("mse") is not None:
+            metric = f"mse {p['mse']:.4g} ({p['metric_increase']:+.2%})"
+        else:
+            metric = ""
+        rows.append([name, f"{a['bytes']:,}", f"{p['max_abs_diff']:.2e}", agree, metric, p["n"],
+                     "pass" if p["passed"] else "FAIL: " + "; ".join(p["failures"])])
+    return rows
+
+
+PARITY_HEADERS = ["artifact", "bytes", "max|diff|", "argmax agree / rel err", "test metric (vs Keras)", "n", "verdict"]

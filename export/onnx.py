@@ -1,0 +1,166 @@
+"""ONNX: fp32 export, structural check, dynamic batch, static int8 (QDQ) quantization.
+
+* Keras 3 models go through ``model.export(path, format="onnx", opset_version=...)``;
+  tf-keras / QKeras models through ``tf2onnx.convert.from_keras`` with an explicit input
+  signature (batch dimension ``None``). QKeras quantizers become float ops in the graph.
+* Every file is checked with ``onnx.checker.check_model(full_check=True)`` and run with ONNX
+  Runtime at batch 1 and batch N, so the batch dimension is proven dynamic, not assumed.
+* int8: ``onnxruntime.quantization.quantize_static`` in QDQ format (uint8 activations, int8
+  weights by default), calibrated on samples of the training split whose indices are saved
+  next to the artifact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from export.common import atomic_path, check_single_io
+from export.errors import ExportError, ExportOptionsError
+
+DEFAULT_OPSET = 17
+MIN_OPSET, MAX_OPSET = 13, 21
+
+
+def check_opset(opset) -> int:
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ExportOptionsError(f"onnx: opset must be an integer in [{MIN_OPSET}, {MAX_OPSET}]. Received: opset={opset!r}")
+    return int(opset)
+
+
+def export_onnx(model, path, *, world: str = "keras", opset: int = DEFAULT_OPSET, sample=None) -> Path:
+    """Write ``model`` as ONNX to ``path`` (through a temporary file) and check it. Returns the path."""
+    opset = check_opset(opset)
+    check_single_io(model, "onnx")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if world == "tf_keras":
+            _from_tf_keras(model, tmp, opset)
+        else:
+            if sample is not None:  # a loaded Keras 3 model must have been called before export
+                model(sample[:1], training=False)
+            model.export(str(tmp), format="onnx", verbose=False, opset_version=opset)
+        check_onnx(tmp)
+    return path
+
+
+def _from_tf_keras(model, path: Path, opset: int):
+    import tensorflow as tf
+    import tf2onnx
+
+    inp = model.inputs[0]
+    spec = tf.TensorSpec((None, *inp.shape[1:]), tf.float32, name=inp.name.split(":")[0])
+    tf2onnx.convert.from_keras(model, input_signature=(spec,), opset=opset, output_path=str(path))
+
+
+def check_onnx(path) -> None:
+    """``onnx.checker.check_model(full_check=True)``: structure, types and shapes."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"onnx: {path} fails onnx.checker (full_check): {exc}") from exc
+
+
+def batch_dim(path) -> str | int | None:
+    """The first input's batch dimension: a symbolic name (dynamic) or a fixed size."""
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    d = m.graph.input[0].type.tensor_type.shape.dim[0]
+    return d.dim_param or (d.dim_value if d.HasField("dim_value") else None)
+
+
+def session(path, threads: int = 1):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(path_or_session, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """Outputs of an ONNX model on ``x`` (float32), run in chunks of ``batch_size``."""
+    sess = session(path_or_session) if isinstance(path_or_session, (str, os.PathLike)) else path_or_session
+    name = sess.get_inputs()[0].name
+    outs = [sess.run(None, {name: np.ascontiguousarray(x[i: i + batch_size], dtype=np.float32)})[0]
+            for i in range(0, len(x), batch_size)]
+    return np.concatenate(outs).astype(np.float32)
+
+
+def check_dynamic_batch(path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16, atol: float) -> dict:
+    """Run batch 1 and batch ``batch`` and compare each with the Keras outputs of the same rows."""
+    sess = session(path)
+    name = sess.get_inputs()[0].name
+    sizes = sorted({1, max(2, min(batch, len(x)))})
+    result = {"input_batch_dim": batch_dim(path), "batches": sizes, "max_abs_diff": {}}
+    ok = isinstance(result["input_batch_dim"], str)
+    for n in sizes:
+        try:
+            o = sess.run(None, {name: np.ascontiguousarray(x[:n], dtype=np.float32)})[0]
+            d = float(np.abs(o.reshape(ref[:n].shape) - ref[:n]).max())
+        except Exception as exc:  # noqa: BLE001 - a failing batch size is the finding
+            result["max_abs_diff"][str(n)] = None
+            result["error"] = f"batch {n}: {type(exc).__name__}: {exc}"
+            ok = False
+            continue
+        result["max_abs_diff"][str(n)] = d
+        ok = ok and d <= atol
+    result["ok"] = bool(ok)
+    return result
+
+
+class _Reader:
+    """``CalibrationDataReader`` over an array, one sample at a time."""
+
+    def __init__(self, name: str, x: np.ndarray):
+        self.name, self.x, self.i = name, x, 0
+
+    def get_next(self):
+        if self.i >= len(self.x):
+            return None
+        self.i += 1
+        return {self.name: np.ascontiguousarray(self.x[self.i - 1: self.i], dtype=np.float32)}
+
+    def rewind(self):
+        self.i = 0
+
+
+def quantize_int8(fp32_path, path, x_calib: np.ndarray, *, per_channel: bool = False,
+                  activation_type: str = "uint8", weight_type: str = "int8") -> Path:
+    """Static QDQ int8 model of ``fp32_path`` calibrated on ``x_calib`` (MinMax), written to ``path``."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    types = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
+    for what, v in (("activation_type", activation_type), ("weight_type", weight_type)):
+        if v not in types:
+            raise ExportOptionsError(f"onnx int8: {what} must be one of {sorted(types)}. Received: {v!r}")
+    if len(x_calib) == 0:
+        raise ExportOptionsError("onnx int8: no calibration samples")
+
+    class Reader(_Reader, CalibrationDataReader):
+        pass
+
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="edgezoo-onnx-q-") as tmpdir:
+        pre = Path(tmpdir) / "pre.onnx"
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        name = session(pre).get_inputs()[0].name
+        with atomic_path(path) as tmp:
+            quantize_static(str(pre), str(tmp), Reader(name, x_calib), quant_format=QuantFormat.QDQ,
+                            per_channel=per_channel, activation_type=types[activation_type],
+                            weight_type=types[weight_type])
+            check_onnx(tmp)
+    return path

@@ -1,0 +1,153 @@
+"""Parity: every artifact against the Keras model it came from, on the test split.
+
+Float artifacts are held to an absolute bound on ``max|diff|`` (ONNX fp32 1e-5, TFLite fp32
+1e-4, TFLite fp16 1e-2 -- Keras Applications' export tests use the same scale). Quantized
+artifacts (int8, dynamic-range, fixed point) are judged by what they are for: for classifiers
+the agreement of the predicted class with Keras and the drop of test accuracy; for every task
+the relative error ``||out - ref|| / ||ref||`` and, where the task has one, the change of its
+metric (reconstruction MSE). ``max|diff|`` is always reported.
+
+Argmax agreement and near-ties: when Keras itself rates two classes within ``tie_tolerance``
+of each other (a near-uniform output, e.g. a barely trained model), any quantized artifact may
+pick either, and that says nothing about the export. ``argmax_agreement`` is the raw figure;
+``argmax_agreement_tol`` counts a disagreement as agreement when Keras's probability of the
+artifact's class is within ``tie_tolerance`` of its own top class (``near_ties`` says how many);
+the bound ``min_argmax_agreement`` applies to the latter, and ``max_accuracy_drop`` to
+``accuracy_drop_tol`` (the drop caused by the decisive disagreements; the raw ``accuracy_drop``
+is reported next to it). A broken artifact cannot hide behind ties: ``rel_error`` is bounded too.
+
+A threshold is failed when the figure is worse than the bound; :func:`check` returns one
+readable line per failure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from export.errors import ExportOptionsError
+
+# Bounds per (format, variant); "*" matches any format.
+DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
+    "onnx/fp32": {"max_abs_diff": 1e-5},
+    "tflite/fp32": {"max_abs_diff": 1e-4},
+    "tflite/fp16": {"max_abs_diff": 1e-2},
+    "*/int8": {"min_argmax_agreement": 0.95, "max_accuracy_drop": 0.02, "max_rel_error": 0.10,
+               "tie_tolerance": 0.05},
+    "*/dynamic": {"min_argmax_agreement": 0.97, "max_accuracy_drop": 0.02, "max_rel_error": 0.05,
+                  "tie_tolerance": 0.02},
+    "*/fixed": {"min_argmax_agreement": 0.98, "max_accuracy_drop": 0.01, "max_rel_error": 0.02,
+                "tie_tolerance": 0.01},
+}
+PARAMETERS = ("tie_tolerance",)  # threshold entries that parametrize a figure rather than bound one
+# The figure each bound reads, and whether it is an upper ("max") or lower ("min") bound.
+_BOUNDS = {
+    "max_abs_diff": ("max_abs_diff", "max"),
+    "min_argmax_agreement": ("argmax_agreement_tol", "min"),
+    "max_accuracy_drop": ("accuracy_drop_tol", "max"),
+    "max_rel_error": ("rel_error", "max"),
+    "max_metric_increase": ("metric_increase", "max"),
+}
+
+
+def thresholds_for(fmt: str, variant: str, overrides: dict | None = None) -> dict[str, float]:
+    """The bounds for one artifact: defaults, then ``overrides`` keyed like the defaults."""
+    out: dict[str, float] = {}
+    for key in (f"*/{variant}", f"{fmt}/{variant}"):
+        out.update(DEFAULT_THRESHOLDS.get(key, {}))
+        out.update((overrides or {}).get(key, {}))
+    return out
+
+
+def validate_thresholds(overrides: dict | None):
+    for key, bounds in (overrides or {}).items():
+        if "/" not in key or not isinstance(bounds, dict):
+            raise ExportOptionsError(
+                f"thresholds are keyed 'format/variant' (or '*/variant') with a dict of bounds. Received: {key!r}: {bounds!r}"
+            )
+        bad = sorted(set(bounds) - set(_BOUNDS) - set(PARAMETERS))
+        if bad:
+            raise ExportOptionsError(f"unknown threshold(s) {bad} for {key!r}; known: {sorted(_BOUNDS) + list(PARAMETERS)}")
+
+
+def output_kind(ref: np.ndarray) -> str:
+    """"binary" for one sigmoid unit, "softmax" for a class distribution."""
+    return "binary" if ref.ndim == 2 and ref.shape[-1] == 1 else "softmax"
+
+
+def predicted_class(out: np.ndarray) -> np.ndarray:
+    out = out.reshape(len(out), -1)
+    return (out[:, 0] > 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(-1)
+
+
+def keras_margin(ref: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """How much more Keras believes its own class than class ``other`` (probability units)."""
+    r = ref.reshape(len(ref), -1)
+    if r.shape[1] == 1:  # one sigmoid unit: classes 1 (p) and 0 (1 - p)
+        p = r[:, 0]
+        return np.where(other == (p > 0.5), 0.0, np.abs(2 * p - 1))
+    rows = np.arange(len(r))
+    return r[rows, r.argmax(-1)] - r[rows, other]
+
+
+def compare(ref: np.ndarray, out: np.ndarray, *, task: str, x=None, y=None, tie_tolerance: float = 0.0) -> dict:
+    """Parity figures of artifact output ``out`` against Keras output ``ref``.
+
+    ``x`` (the inputs) is needed for the reconstruction metric, ``y`` (labels) for accuracy.
+    """
+    ref = np.asarray(ref, dtype=np.float64)
+    out = np.asarray(out, dtype=np.float64).reshape(ref.shape)
+    diff = np.abs(out - ref)
+    fig: dict = {
+        "n": int(len(ref)),
+        "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+        "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        "rel_error": float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-12)),
+        "finite": bool(np.isfinite(out).all()),
+    }
+    if task == "classification":
+        pk, po = predicted_class(ref), predicted_class(out)
+        agree = pk == po
+        ties = ~agree & (keras_margin(ref, po) <= tie_tolerance)
+        fig["argmax_agreement"] = float(agree.mean())
+        fig["argmax_agreement_tol"] = float((agree | ties).mean())
+        fig["near_ties"] = int(ties.sum())
+        fig["tie_tolerance"] = float(tie_tolerance)
+        if y is not None:
+            y = np.asarray(y).reshape(-1)
+            fig["keras_accuracy"] = float((pk == y).mean())
+            fig["accuracy"] = float((po == y).mean())
+            fig["accuracy_drop"] = fig["keras_accuracy"] - fig["accuracy"]
+            fig["accuracy_delta"] = fig["accuracy"] - fig["keras_accuracy"]
+            resolved = np.where(ties, pk, po)  # near-ties resolved as Keras decided
+            fig["accuracy_drop_tol"] = fig["keras_accuracy"] - float((resolved == y).mean())
+    elif task == "reconstruction" and x is not None:
+        x = np.asarray(x, dtype=np.float64).reshape(ref.shape)
+        mk = float(((ref - x) ** 2).mean())
+        mo = float(((out - x) ** 2).mean())
+        fig.update({"metric": "mse", "keras_mse": mk, "mse": mo,
+                    "metric_increase": (mo - mk) / max(mk, 1e-12)})
+    elif task == "regression" and y is not None:
+        y = np.asarray(y, dtype=np.float64).reshape(ref.shape)
+        mk, mo = float(((ref - y) ** 2).mean()), float(((out - y) ** 2).mean())
+        fig.update({"metric": "mse", "keras_mse": mk, "mse": mo, "metric_increase": (mo - mk) / max(mk, 1e-12)})
+    return fig
+
+
+def check(figures: dict, bounds: dict[str, float], *, task: str) -> list[str]:
+    """One line per failed bound. Bounds on figures the task does not have are not applicable."""
+    failures = []
+    if not figures.get("finite", True):
+        failures.append("non-finite outputs")
+    for bound, limit in bounds.items():
+        if bound in PARAMETERS:
+            continue
+        name, kind = _BOUNDS[bound]
+        if task != "classification" and name in ("argmax_agreement_tol", "accuracy_drop_tol"):
+            continue
+        value = figures.get(name)
+        if value is None:
+            continue
+        if (kind == "max" and not value <= limit) or (kind == "min" and not value >= limit):
+            op = "<=" if kind == "max" else ">="
+            failures.append(f"{name} {value:.4g} (needs {op} {limit:g})")
+    return failures

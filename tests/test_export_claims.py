@@ -1,0 +1,142 @@
+"""Every export target a model card claims is exported and verified (parametrized over the registry).
+
+A new ``@register_model`` with ``targets=(...)`` is picked up automatically. A claim that fails is a
+failing test, never a skip: ``export_run`` raises ``ExportFailed`` naming the artifact and the
+threshold (or the unsupported layer).
+
+What each claim is checked on (small, but trained, so that argmax parity means something):
+
+* the card's ``test_overrides`` configuration;
+* data sets that are offline (digits, iris, points, moons): the card's own, trained for a few
+  epochs with ``training.train`` (a real model directory);
+* image data sets that are not offline (MNIST, CIFAR-10): scikit-learn digits adapted to the card's
+  input shape (resized, channels tiled) as the stand-in, trained the same way;
+* jets (16 tabular features, nothing offline has that shape): random-init weights and
+  standard-normal inputs, exported from memory with :func:`export.export_model`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import zoo
+from export import ExportData, export_model, export_run
+
+# epochs and learning rate per family: enough for confident (not near-uniform) classifiers
+TRAINING = {
+    "perceptron": (60, 3e-2),
+    "dense": (20, 3e-3),
+    "rnn": (20, 3e-3),
+    "transformer": (20, 3e-3),
+    "gnn": (20, 1e-2),
+    "autoencoder": (15, 3e-3),
+    "vae": (15, 3e-3),
+    "flow": (15, 3e-3),
+    "gan": (3, 1e-3),
+}
+DEFAULT_TRAINING = (10, 1e-3)  # CNNs (plain VGG-style stacks do not learn at 3e-3), ResNets, U-Net
+IMAGE_STAND_IN = "digits"
+SLOW_HLS = {"cnn", "resnet", "unet"}  # hls4ml io_stream C simulation builds take 20-40 s each
+
+
+def _claims():
+    out = []
+    for name in zoo.list_models():
+        card = zoo.get_card(name)
+        for target in card.targets:
+            marks = []
+            if target == "hls4ml" and card.family in SLOW_HLS:
+                marks.append(pytest.mark.slow)
+            out.append(pytest.param(name, target, marks=marks, id=f"{name}-{target}"))
+    return out
+
+
+CLAIMS = _claims()
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory):
+    """name -> what to export, built once per test session and model.
+
+    Under pytest-xdist the workers share one directory (the session's base temp) and a file lock
+    per model, so a model is trained by whichever worker needs it first and reused by the other
+    (training is seeded, so either would train the same model).
+    """
+    import fcntl
+    import os
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by the workers of this session only
+    base = base / "export-claims"
+    base.mkdir(exist_ok=True)
+    cache: dict = {}
+
+    def get(name):
+        if name not in cache:
+            folder = base / name
+            with open(base / f"{name}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    cache[name] = _source(name, folder)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+        return cache[name]
+
+    return get
+
+
+def _source(name, tmp):
+    from training.data import DATASETS, adapt, load_dataset
+    from training.train import train
+
+    card = zoo.get_card(name)
+    overrides = dict(card.test_overrides)
+    dataset = card.dataset
+    if not DATASETS[dataset].offline:
+        try:
+            adapt(load_dataset(IMAGE_STAND_IN), overrides.get("input_shape", card.input_shape))
+            dataset = IMAGE_STAND_IN
+        except ValueError:  # no offline stand-in of this shape (jets): random init, standard-normal inputs
+            model = zoo.create_model(name, **overrides)
+            shape = tuple(model.inputs[0].shape[1:])
+            rng = np.random.default_rng(0)
+            data = ExportData.from_arrays(rng.standard_normal((512, *shape)).astype("f4"),
+                                          rng.standard_normal((128, *shape)).astype("f4"), None,
+                                          info={"dataset": "standard-normal"})
+            return ("memory", model, data)
+    else:
+        try:
+            adapt(load_dataset(dataset), overrides.get("input_shape", card.input_shape))
+        except ValueError:  # a test-size input shape the card's data cannot take (gnn: fewer points)
+            overrides.pop("input_shape", None)
+    run_dir = tmp / "run"
+    if (run_dir / "model.keras").exists() and (run_dir / "metrics.json").exists():
+        return ("run", run_dir)  # trained by the other worker
+    epochs, lr = TRAINING.get(card.family, DEFAULT_TRAINING)
+    train(name, dataset, epochs=epochs, learning_rate=lr, overrides=overrides, out=run_dir, verbose=0, patience=5)
+    return ("run", run_dir)
+
+
+@pytest.mark.parametrize("name, target", CLAIMS)
+def test_claimed_target_exports_with_parity(name, target, sources, tmp_path):
+    card = zoo.get_card(name)
+    src = sources(name)
+    out = tmp_path / "export"
+    if src[0] == "run":
+        manifest = export_run(src[1], to=(target,), out=out)
+    else:
+        manifest = export_model(src[1], out, data=src[2], task=card.task, to=(target,))
+    assert manifest["passed"], manifest["failures"]
+    variants = {a["variant"] for a in manifest["artifacts"] if a["format"] == target}
+    expected = {"onnx": {"fp32", "int8"}, "tflite": {"fp32", "fp16", "dynamic", "int8"}, "hls4ml": {"fixed"}}[target]
+    assert variants == expected
+    for a in manifest["artifacts"]:
+        assert a["parity"]["passed"] and a["parity"]["n"] > 0
+
+
+def test_every_hls4ml_claim_is_on_a_card_that_says_so():
+    """hls4ml claims are exactly the cards listing "hls4ml" (no model is converted unasked)."""
+    claimed = {p.values[0] for p in CLAIMS if p.values[1] == "hls4ml"}
+    assert claimed == {n for n in zoo.list_models() if "hls4ml" in zoo.get_card(n).targets}
