@@ -90,7 +90,7 @@ def synthetic_batch(model, card: ModelCard, *, batch: int = 16, rng=None):
 class Run:
     """A finished training run."""
 
-    dir: Path
+    dir: Path | None  # None on a non-chief worker of a multi-worker run (it writes nothing)
     model: object
     metrics: dict
     history: dict
@@ -194,6 +194,11 @@ def train(
 
     Re-running with the same ``out`` after an interruption resumes from the last epoch
     (Keras ``BackupAndRestore``). A NaN loss stops training with :class:`TrainingError`.
+
+    ``strategy`` is "default" (one device), "mirrored" (the devices of one host, Keras 3),
+    "multiworker" (hosts of ``TF_CONFIG``; trained as the tf-keras twin, saved as Keras 3) or a
+    ``tf.distribute.Strategy``; see :mod:`training.distribute`. ``batch_size`` is per replica
+    (global batch = ``batch_size`` x replicas); only the chief writes the run directory.
     """
     import keras
 
@@ -204,6 +209,9 @@ def train(
             f"epochs, batch_size and learning_rate must be positive. Received: epochs={epochs}, "
             f"batch_size={batch_size}, learning_rate={learning_rate}"
         )
+    from training import distribute
+
+    plan = distribute.plan(strategy, batch_size)  # joins a multi-worker cluster before other TF work
     ds = load_dataset(dataset, seed=seed, limit=limit)
     overrides = dict(overrides or {})
     config = zoo.builder_config(model)
@@ -212,26 +220,37 @@ def train(
     ds = adapt(ds, overrides.get("input_shape", card.input_shape))
 
     run_dir = Path(out) if out else default_run_dir(model, dataset)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if plan.is_chief:
+        run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
+    k = zoo.get_keras(plan.world)  # multiworker: tf-keras (Keras 3 fit fails there, keras-team/keras#20585)
+    if plan.world != zoo.KERAS3:
+        k.utils.set_random_seed(seed)
 
-    net = zoo.create_model(model, **overrides)
-    compile_for(net, card, learning_rate=learning_rate)
+    with plan.scope():
+        net = zoo.create_model(model, world=plan.world, **overrides)
+        compile_for(net, card, learning_rate=learning_rate)
+    scratch = None if plan.is_chief else Path(distribute.scratch_dir(plan))  # non-chief: never the run dir
 
     backup = run_dir / "backup"
-    resumed = backup.exists()
+    resumed = distribute.has_backup(backup)
     monitor = "val_loss"
     # BackupAndRestore goes last: a backup then means every other callback finished that epoch.
     callbacks = [
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True, verbose=verbose),
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.1, patience=max(2, patience // 3), verbose=verbose),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoint.keras"), monitor=monitor, save_best_only=True),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resumed),
+        k.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True, verbose=verbose),
+        k.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.1, patience=max(2, patience // 3), verbose=verbose),
+        k.callbacks.TerminateOnNaN(),
+        k.callbacks.ModelCheckpoint(str((scratch or run_dir) / "checkpoint.keras"), monitor=monitor,
+                                    save_best_only=True),
     ]
-    if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
-    callbacks.append(keras.callbacks.BackupAndRestore(str(backup)))
+    if plan.is_chief:
+        callbacks.append(k.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resumed))
+    if tensorboard and plan.is_chief:
+        callbacks.append(k.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+    # Every worker takes part in a backup (tf-keras writes a non-chief's to a temporary folder).
+    # Distributed Keras 3 runs keep the previous backup too: a kill during a save must not end the run.
+    backup_kw = {"double_checkpoint": True} if plan.distributed and plan.world == zoo.KERAS3 else {}
+    callbacks.append(k.callbacks.BackupAndRestore(str(backup), **backup_kw))
 
     cfg = {
         "model": model,
@@ -243,21 +262,35 @@ def train(
         "seed": seed,
         "patience": patience,
         "limit": limit,
-        "strategy": strategy,
+        "strategy": plan.name,
+        "distribute": plan.summary(),
         "world": "keras",
         "card": card.to_dict(),
         "data": ds.summary(),
         "versions": versions(),
     }
-    _write_json(run_dir / "config.json", cfg)
+    if plan.is_chief:
+        _write_json(run_dir / "config.json", cfg)
 
     y_tr, y_va = targets(card, ds.x_train, ds.y_train), targets(card, ds.x_val, ds.y_val)
     val = (ds.x_val,) if y_va is None else (ds.x_val, y_va)
     t0 = time.perf_counter()
-    hist = net.fit(ds.x_train, y_tr, validation_data=val, epochs=epochs, batch_size=batch_size,
-                   callbacks=callbacks, verbose=verbose, shuffle=True)
+    if plan.distributed:  # tf.data pipelines, sharded per worker, per-replica batches
+        train_in, steps = distribute.sharded_dataset(plan, ds.x_train, y_tr, seed=seed)
+        with distribute.peer_errors(plan):
+            hist = net.fit(train_in, validation_data=distribute.validation_dataset(plan, *val), epochs=epochs,
+                           steps_per_epoch=steps, callbacks=callbacks, verbose=verbose, shuffle=False)
+    else:
+        hist = net.fit(ds.x_train, y_tr, validation_data=val, epochs=epochs, batch_size=batch_size,
+                       callbacks=callbacks, verbose=verbose, shuffle=True)
     wall = time.perf_counter() - t0
-    history = _read_csv_history(run_dir / "history.csv") or {k: list(map(float, v)) for k, v in hist.history.items()}
+    if plan.distributed:  # a plain Keras 3 model (multiworker: from the tf-keras twin, by layer name)
+        net = distribute.to_keras3(net, model, overrides, card=card, learning_rate=learning_rate)
+        if plan.is_chief and plan.world != zoo.KERAS3 and (run_dir / "checkpoint.keras").exists():
+            distribute.checkpoint_to_keras3(run_dir / "checkpoint.keras", model, overrides)
+    distribute.tidy_backup(plan, backup, scratch)
+    history = (plan.is_chief and _read_csv_history(run_dir / "history.csv")) or {
+        key: list(map(float, v)) for key, v in hist.history.items()}
     losses = history.get("loss", [])
     if not losses or any(not math.isfinite(v) for v in losses) or not np.isfinite(
         hist.history.get("loss", [0.0])[-1]
@@ -268,9 +301,14 @@ def train(
             f"the partial history is in {run_dir / 'history.csv'}."
         )
 
-    metrics = evaluate(net, card, ds)
+    metrics = evaluate(net, card, ds) if plan.is_chief else {}
     metrics.update({"epochs_run": len(losses), "train_seconds": round(wall, 2), "resumed": resumed,
                     "params": int(net.count_params())})
+    if plan.distributed:
+        metrics.update({"replicas": plan.replicas, "global_batch_size": plan.global_batch,
+                        "num_workers": plan.num_workers, "chief": plan.is_chief})
+    if not plan.is_chief:  # only the chief writes
+        return Run(None, net, metrics, history)
     atomic_save(net, run_dir / "model.keras")
     plot_history(history, run_dir / "history.png", title=f"{model} on {dataset}")
     _write_json(run_dir / "metrics.json", metrics)

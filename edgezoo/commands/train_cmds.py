@@ -21,6 +21,9 @@ def register(sub):
     p.add_argument("--out", help="run directory (default runs/<model>-<dataset>-<time>); re-use it to resume")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+                   help="tf.distribute: mirrored = the GPUs of this host, multiworker = the hosts of TF_CONFIG "
+                        "(see docs/scaling.md); --batch-size is then per replica")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("datasets", help="list the data sets")
@@ -42,7 +45,7 @@ def cmd_train(args):
     run = train(args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
                 learning_rate=args.lr, out=args.out, seed=args.seed, overrides=parse_overrides(args.set),
                 patience=args.patience, tensorboard=args.tensorboard, limit=args.limit,
-                verbose=0 if args.quiet else 1)
+                verbose=0 if args.quiet else 1, strategy=args.strategy)
     print_metrics(run)
     return 0
 
@@ -51,7 +54,7 @@ def print_metrics(run):
     m = run.metrics
     shown = {k: v for k, v in m.items() if isinstance(v, (int, float))}
     print(table([[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in shown.items()], ["metric", "value"], "lr"))
-    print(f"run directory: {run.dir}")
+    print(f"run directory: {run.dir or '(none: not the chief; the chief writes the run directory)'}")
 
 
 def cmd_datasets(args):
