@@ -7,14 +7,17 @@ same options as the stage commands (see ``edgezoo/recipes/``)::
     dataset: jets              # optional; --dataset wins, else the card's
     train:    {epochs: 30, batch_size: 1024, learning_rate: 0.001, overrides: {}}
     compress: {prune: 0.75, bits: 6, epochs: 10}          # any subset; omit to skip
-    export:   {to: [onnx, tflite, hls4ml]}                # or "card": the card's claims
+    export:   {to: [onnx, tflite, hls4ml], models: all}   # to: or "card" (the card's claims);
+                                                          # models: all, or e.g. [float, final]
     bench:    {batches: [1, 256], threads: [1, 0], budget_s: 1.0}
 
 Layout of ``DIR``: ``pipeline.json`` (stage status), ``train/`` (the run directory),
 ``compress/<step>/`` (model directories), ``export/<model>/`` (artifacts + manifest.json +
 bench.json/bench.md/plots), ``report.md``. A failing stage stops the run with its error and
-leaves the earlier stages' outputs intact; running the same command again resumes after
-the last completed stage.
+leaves the earlier stages' outputs intact; running the command again resumes after the last
+completed stage. A stage whose recipe section changed since it ran is re-run, with every
+stage after it (as ``make`` would); training itself resumes from its last epoch when it was
+interrupted (Keras ``BackupAndRestore``).
 """
 
 from __future__ import annotations
@@ -73,8 +76,8 @@ class _State:
             data = json.loads(self.path.read_text())
             if data.get("identity") != identity:
                 raise PipelineError(
-                    f"{out} holds a different pipeline ({data.get('identity')}); choose another --out "
-                    "or delete it."
+                    f"{out} holds the pipeline of {data.get('identity')}, not {identity}; choose another "
+                    "--out or delete it."
                 )
             self.data = data
         else:
@@ -108,25 +111,34 @@ def run_pipeline(model: str, dataset: str | None = None, *, recipe=None, out=Non
     dataset = dataset or rec.get("dataset") or card.dataset
     out = Path(out or Path("runs") / f"{model}-{dataset}-pipeline-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
-    state = _State(out, {"model": model, "dataset": dataset, "recipe": rec})
+    state = _State(out, {"model": model, "dataset": dataset})
 
     stages = {"train": _train, "compress": _compress, "export": _export, "bench": _bench, "report": _report}
+    stale = False  # once a stage re-runs, every later stage re-runs too
     for i, stage in enumerate(STAGES, start=1):
-        if stage == "compress" and not rec.get("compress"):
-            continue
+        section = rec.get(stage) if stage != "report" else None
         label = f"[{i}/{len(STAGES)}] {stage}"
-        if state.done(stage):
-            progress(f"{label}: done earlier, skipped")
+        if stage == "compress" and not section:
+            if state.data["stages"].pop("compress", None) is not None:
+                state.save()
+                stale = True
             continue
+        if stage != "report" and state.done(stage) and not stale:
+            if state.data["stages"][stage].get("recipe") == section:
+                progress(f"{label}: done earlier, skipped")
+                continue
+            progress(f"{label}: recipe section changed, re-running it and the stages after it")
+        stale = True
         progress(f"{label} ...")
         t0 = time.perf_counter()
         try:
             outputs = stages[stage](model, dataset, rec, out, state, progress, verbose)
         except BaseException as exc:
             state.record(stage, status="failed", error=f"{type(exc).__name__}: {exc}",
-                         seconds=round(time.perf_counter() - t0, 1))
+                         seconds=round(time.perf_counter() - t0, 1), recipe=section)
             raise
-        state.record(stage, status="done", seconds=round(time.perf_counter() - t0, 1), outputs=outputs)
+        state.record(stage, status="done", seconds=round(time.perf_counter() - t0, 1), outputs=outputs,
+                     recipe=section)
         progress(f"{label}: done in {time.perf_counter() - t0:.1f} s")
     return out / "report.md"
 
@@ -151,6 +163,7 @@ def _compress(model, dataset, rec, out, state, progress, verbose):
 
     opts = dict(rec["compress"])
     teacher = opts.pop("distill_from", None)
+    shutil.rmtree(out / "compress", ignore_errors=True)  # no stale steps from an earlier recipe
     result = compress(out / "train", distill_from=teacher, out=out / "compress", **opts)
     steps = {step.name: str(step.dir) for step in result.steps}
     for name, path in steps.items():
@@ -158,10 +171,24 @@ def _compress(model, dataset, rec, out, state, progress, verbose):
     return {"steps": steps}
 
 
-def _models_to_export(out, state) -> dict:
-    models = {"float": out / "train"}
-    models.update({k: Path(v) for k, v in state.outputs("compress").get("steps", {}).items()})
-    return models
+def _models_to_export(out, state, which="all") -> dict:
+    """``which``: "all" (float and every compression step) or a list of names among
+    float, final (the last compression step), distill, prune, qat."""
+    steps = {k: Path(v) for k, v in state.outputs("compress").get("steps", {}).items()}
+    models = {"float": out / "train", **steps}
+    if which == "all":
+        return models
+    names = [which] if isinstance(which, str) else list(which)
+    chosen = {}
+    for name in names:
+        if name == "final":
+            last = next(reversed(steps), "float")
+            chosen[last] = models[last]
+        elif name in models:
+            chosen[name] = models[name]
+        else:
+            raise PipelineError(f"export.models: {name!r} was not produced; choose among {['final', *models]}.")
+    return chosen
 
 
 def _export(model, dataset, rec, out, state, progress, verbose):
@@ -169,10 +196,12 @@ def _export(model, dataset, rec, out, state, progress, verbose):
 
     opts = dict(rec.get("export") or {})
     to = opts.pop("to", "card")
+    which = opts.pop("models", "all")
     if to == "card":
         to = list(zoo.get_card(model).targets)
     exported = {}
-    for name, src in _models_to_export(out, state).items():
+    shutil.rmtree(out / "export", ignore_errors=True)  # no stale artifacts from an earlier recipe
+    for name, src in _models_to_export(out, state, which).items():
         dest = out / "export" / name
         progress(f"    {name} -> {', '.join(to)}")
         export_run(src, to=tuple(to), out=dest, **opts)

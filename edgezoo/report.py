@@ -33,6 +33,36 @@ def _rel(path, root: Path) -> str:
         return str(path)
 
 
+def summary_table(bench_paths) -> str:
+    """One row per (model variant, artifact): size, test accuracy, batch-1 single-thread p50
+    and the best batch throughput -- the figures a deployment decision needs."""
+    rows = []
+    for bpath in bench_paths:
+        b = json.loads(Path(bpath).read_text())
+        by_art: dict = {}
+        for r in b["results"]:
+            if "error" not in r:
+                by_art.setdefault(r["artifact"], []).append(r)
+        for art, rs in by_art.items():
+            one = [r for r in rs if r["batch"] == 1 and r["runtime"] != "keras_predict"]
+            best1 = min(one, key=lambda r: r["threads"]) if one else None
+            big = [r for r in rs if r["batch"] > 1 and r["runtime"] != "keras_predict"]
+            tput = max((r["throughput_sps"] for r in big), default=None)
+            acc = next((r["accuracy"] for r in rs if r.get("accuracy") is not None), None)
+            rows.append([Path(bpath).parent.name, art, _f(rs[0]["bytes"]), _f(acc),
+                         "-" if best1 is None else _us(best1["p50_us"]),
+                         "-" if tput is None else f"{tput:,.0f}"])
+        for h in b.get("hls4ml", []):
+            rows.append([Path(bpath).parent.name, h["artifact"], "-", _f(h["csim_accuracy"]),
+                         "not synthesized" if not h["synthesis"].get("run") else "see synthesis", "-"])
+    return markdown_table(rows, ["model", "artifact", "bytes", "test accuracy", "p50 batch 1, 1 thread",
+                                 "best samples/s (batch > 1)"], "llrrrr")
+
+
+def _us(us: float) -> str:
+    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.1f} us"
+
+
 def write_report(out: Path, state: dict) -> Path:
     out = Path(out)
     ident = state["identity"]
@@ -90,6 +120,7 @@ def write_report(out: Path, state: dict) -> Path:
 
     benches = sorted((out / "export").glob("*/bench.json")) if (out / "export").exists() else []
     if benches:
+        lines += ["## Summary", "", summary_table(benches), ""]
         lines += ["## Inference benchmarks", ""]
         for bpath in benches:
             b = json.loads(bpath.read_text())

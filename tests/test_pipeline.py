@@ -1,0 +1,123 @@
+"""The end-to-end pipeline: every stage's output, the report, resume, failure handling,
+and the inference-benchmark harness on real artifacts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgezoo.pipeline import PipelineError, load_recipe, run_pipeline
+from export.bench import pareto_front
+
+SMALL = {
+    "train": {"epochs": 2, "limit": 400},
+    "compress": {"prune": 0.5, "bits": 6, "epochs": 1},
+    "export": {"to": ["onnx", "tflite"]},
+    "bench": {"batches": [1, 8], "threads": [1], "budget_s": 0.05, "runs": 50, "warmup": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pipe") / "mlp"
+    log: list[str] = []
+    report = run_pipeline("mlp", "digits", recipe=SMALL, out=out, progress=log.append)
+    return out, report, log
+
+
+def test_every_stage_writes_its_outputs(pipeline_run):
+    out, report, log = pipeline_run
+    state = json.loads((out / "pipeline.json").read_text())
+    assert [s for s, v in state["stages"].items() if v["status"] == "done"] == [
+        "train", "compress", "export", "bench", "report"]
+    assert (out / "train" / "model.keras").exists()
+    assert {p.name for p in (out / "compress").iterdir() if p.is_dir()} == {"2-prune", "3-qat"}
+    for variant in ("float", "prune", "qat"):
+        manifest = json.loads((out / "export" / variant / "manifest.json").read_text())
+        assert manifest["passed"] and {a["format"] for a in manifest["artifacts"]} == {"onnx", "tflite"}
+        bench = json.loads((out / "export" / variant / "bench.json").read_text())
+        runtimes = {r["runtime"] for r in bench["results"]}
+        assert {"keras", "keras_predict", "onnxruntime", "litert"} <= runtimes
+        assert not [r for r in bench["results"] if "error" in r]
+        for r in bench["results"]:
+            assert 0 < r["p50_us"] <= r["p90_us"] <= r["p99_us"] and r["peak_rss_mib"] > 0
+        assert (out / "export" / variant / "latency.png").read_bytes()[:4] == b"\x89PNG"
+        assert (out / "export" / variant / "pareto.png").exists()
+    assert any(line.startswith("[3/5] export") for line in log)
+
+
+def test_report_holds_the_measured_figures(pipeline_run):
+    out, report, _ = pipeline_run
+    text = report.read_text()
+    for heading in ("## Training", "## Compression", "## Export parity", "## Summary", "## Inference benchmarks"):
+        assert heading in text
+    metrics = json.loads((out / "train" / "metrics.json").read_text())
+    assert f"{metrics['accuracy']:.4f}" in text  # the figure comes from the run, not re-typed
+    assert "FAIL" not in text
+
+
+def test_bench_accuracy_matches_export_parity(pipeline_run):
+    out, _, _ = pipeline_run
+    manifest = json.loads((out / "export" / "float" / "manifest.json").read_text())
+    bench = json.loads((out / "export" / "float" / "bench.json").read_text())
+    parity = {f"{a['format']}-{a['variant']}": a["parity"]["accuracy"] for a in manifest["artifacts"]}
+    measured = {r["artifact"]: r["accuracy"] for r in bench["results"] if r.get("accuracy") is not None}
+    for name, acc in parity.items():
+        assert measured[name] == pytest.approx(acc, abs=1e-9), name
+
+
+def test_rerun_resumes_without_redoing_stages(pipeline_run):
+    out, _, _ = pipeline_run
+    mtime = (out / "train" / "model.keras").stat().st_mtime_ns
+    log: list[str] = []
+    run_pipeline("mlp", "digits", recipe=SMALL, out=out, progress=log.append)
+    assert sum("done earlier, skipped" in line for line in log) == 4  # train, compress, export, bench
+    assert (out / "train" / "model.keras").stat().st_mtime_ns == mtime
+
+
+def test_failing_stage_keeps_earlier_outputs_and_resumes(tmp_path):
+    out = tmp_path / "p"
+    bad = {**SMALL, "compress": None, "export": {"to": ["onnx"], "opset": 3}}
+    with pytest.raises(Exception, match="opset"):
+        run_pipeline("mlp", "digits", recipe=bad, out=out, progress=lambda m: None)
+    state = json.loads((out / "pipeline.json").read_text())
+    assert state["stages"]["train"]["status"] == "done" and state["stages"]["export"]["status"] == "failed"
+    mtime = (out / "train" / "model.keras").stat().st_mtime_ns
+    log: list[str] = []
+    good = {**bad, "export": {"to": ["onnx"]}, "bench": {**SMALL["bench"], "batches": [1]}}
+    run_pipeline("mlp", "digits", recipe=good, out=out, progress=log.append)
+    assert "[1/5] train: done earlier, skipped" in log
+    assert (out / "train" / "model.keras").stat().st_mtime_ns == mtime
+    assert json.loads((out / "pipeline.json").read_text())["stages"]["export"]["status"] == "done"
+
+
+def test_bad_recipes_are_rejected_before_work(tmp_path):
+    with pytest.raises(PipelineError, match="Unknown recipe keys \\['trian'\\]"):
+        load_recipe({"trian": {}})
+    with pytest.raises(PipelineError, match="not found.*jet_tagger"):
+        load_recipe(str(tmp_path / "missing.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed")
+    with pytest.raises(PipelineError, match="not valid YAML"):
+        load_recipe(str(bad))
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "pipeline.json").write_text(
+        json.dumps({"identity": {"model": "lenet5", "dataset": "digits"}, "stages": {}}))
+    with pytest.raises(PipelineError, match="holds the pipeline of"):
+        run_pipeline("mlp", "digits", recipe=SMALL, out=tmp_path / "x", progress=lambda m: None)
+
+
+def test_shipped_recipes_load():
+    for name in ("jet_tagger", "demo", "float_only"):
+        rec = load_recipe(name)
+        assert "export" in rec
+    tutorial = load_recipe("jet_tagger")
+    assert tutorial["compress"] == {"prune": 0.75, "bits": 6, "epochs": 10}
+    assert tutorial["export"]["to"] == ["onnx", "tflite", "hls4ml"]
+
+
+def test_pareto_front():
+    # (size, accuracy): the 3rd point is dominated by the 2nd (bigger and less accurate)
+    pts = [(100, 0.90), (50, 0.95), (80, 0.93), (10, 0.80)]
+    assert pareto_front(pts) == [3, 1]
