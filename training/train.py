@@ -249,7 +249,8 @@ def train(
         callbacks.append(k.callbacks.TensorBoard(str(run_dir / "tensorboard")))
     # Every worker takes part in a backup (tf-keras writes a non-chief's to a temporary folder).
     # Distributed Keras 3 runs keep the previous backup too: a kill during a save must not end the run.
-    backup_kw = {"double_checkpoint": True} if plan.distributed and plan.world == zoo.KERAS3 else {}
+    # double_checkpoint: a kill during the backup save leaves the previous backup usable.
+    backup_kw = {"double_checkpoint": True} if plan.world == zoo.KERAS3 else {}
     callbacks.append(k.callbacks.BackupAndRestore(str(backup), **backup_kw))
 
     cfg = {

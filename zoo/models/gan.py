@@ -55,6 +55,10 @@ def GAN(k):
             if g_optimizer is None:
                 g_optimizer = self.optimizer.__class__.from_config(self.optimizer.get_config())
             self.g_optimizer = k.optimizers.get(g_optimizer)
+            # Create the generator optimizer's variables now, outside any distributed step:
+            # under MirroredStrategy they cannot be created inside the replicated train_step.
+            if not getattr(self.g_optimizer, "built", False):
+                self.g_optimizer.build(self.generator.trainable_variables)
 
         def get_compile_config(self):
             if getattr(self, "optimizer", None) is None or not hasattr(self, "g_optimizer"):
@@ -73,8 +77,10 @@ def GAN(k):
                 ),
             )
             # Build the optimizers on their variables (as training does) so saved slots load.
-            self.optimizer.build(self.discriminator.trainable_variables)
-            self.g_optimizer.build(self.generator.trainable_variables)
+            if not getattr(self.optimizer, "built", False):
+                self.optimizer.build(self.discriminator.trainable_variables)
+            if not getattr(self.g_optimizer, "built", False):
+                self.g_optimizer.build(self.generator.trainable_variables)
 
         @property
         def layers(self):
