@@ -296,24 +296,25 @@ def _tflite(rec: _Recorder, model, world: str):
     from export import tflite as tl
 
     o = rec.options
-    for variant in o.tflite_variants:
-        def one(variant=variant):
-            path = rec.out / f"{STEM}.{variant}.tflite"
-            tl.export_tflite(model, path, variant, world=world, x_rep=rec.data.x_calib if variant == "int8" else None)
-            out = tl.run_tflite(path, rec.data.x_test)
-            if variant in ("fp32", "fp16"):
-                atol = verify.thresholds_for("tflite", variant, o.thresholds).get("max_abs_diff")
-                dyn = tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=atol)
-            elif variant == "int8":  # deterministic per sample: rows must equal the full run's
-                dyn = tl.check_dynamic_batch(path, rec.data.x_test, out, batch=o.dynamic_batch, atol=1e-6)
-            else:  # dynamic range: activations are quantized per batch, so only "runs at both sizes"
-                dyn = tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=None)
-            extra = {"io": tl.io_details(path)}
-            if variant == "int8":
-                extra["calibration"] = rec.calibration(path)
-            return rec.entry(path, "tflite", variant, rec.parity("tflite", variant, out, dyn), **extra)
+    with tl.Converter(model, world) as conv:  # one SavedModel for every variant
+        for variant in o.tflite_variants:
+            def one(variant=variant):
+                path = rec.out / f"{STEM}.{variant}.tflite"
+                conv.export(path, variant, x_rep=rec.data.x_calib if variant == "int8" else None)
+                out = tl.run_tflite(path, rec.data.x_test)
+                if variant in ("fp32", "fp16"):
+                    atol = verify.thresholds_for("tflite", variant, o.thresholds).get("max_abs_diff")
+                    dyn = tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=atol)
+                elif variant == "int8":  # deterministic per sample: rows must equal the full run's
+                    dyn = tl.check_dynamic_batch(path, rec.data.x_test, out, batch=o.dynamic_batch, atol=1e-6)
+                else:  # dynamic range: activations are quantized per batch, so only "runs at both sizes"
+                    dyn = tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=None)
+                extra = {"io": tl.io_details(path)}
+                if variant == "int8":
+                    extra["calibration"] = rec.calibration(path)
+                return rec.entry(path, "tflite", variant, rec.parity("tflite", variant, out, dyn), **extra)
 
-        rec.attempt("tflite", variant, one)
+            rec.attempt("tflite", variant, one)
 
 
 def _hls(rec: _Recorder, model, world: str):

@@ -36,25 +36,43 @@ def check_variants(variants) -> tuple[str, ...]:
     return variants
 
 
-def converter_for(model, world: str, workdir: str):
-    import tensorflow as tf
+class Converter:
+    """Converts one model to any variant; a Keras 3 model is exported to a SavedModel only once.
 
-    if world == "tf_keras":
-        return tf.lite.TFLiteConverter.from_keras_model(model)
-    saved = os.path.join(workdir, "saved_model")
-    with contextlib.redirect_stdout(io.StringIO()):
-        model.export(saved, format="tf_saved_model", verbose=False)
-    return tf.lite.TFLiteConverter.from_saved_model(saved)
+    Use as a context manager (the SavedModel lives in a temporary directory)."""
 
+    def __init__(self, model, world: str = "keras"):
+        check_single_io(model, "tflite")
+        self.model, self.world = model, world
+        self._tmp = None
+        self._saved = None
 
-def convert(model, variant: str, *, world: str = "keras", x_rep: np.ndarray | None = None) -> bytes:
-    """The flatbuffer of ``model`` in ``variant`` (``x_rep``: representative inputs, int8 only)."""
-    import tensorflow as tf
+    def __enter__(self):
+        return self
 
-    check_variants([variant])
-    check_single_io(model, "tflite")
-    with tempfile.TemporaryDirectory(prefix="edgezoo-tflite-") as workdir:
-        conv = converter_for(model, world, workdir)
+    def __exit__(self, *exc):
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def _converter(self):
+        import tensorflow as tf
+
+        if self.world == "tf_keras":
+            return tf.lite.TFLiteConverter.from_keras_model(self.model)
+        if self._saved is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="edgezoo-tflite-")
+            self._saved = os.path.join(self._tmp.name, "saved_model")
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.model.export(self._saved, format="tf_saved_model", verbose=False)
+        return tf.lite.TFLiteConverter.from_saved_model(self._saved)
+
+    def convert(self, variant: str, x_rep: np.ndarray | None = None) -> bytes:
+        """The flatbuffer in ``variant`` (``x_rep``: representative inputs, int8 only)."""
+        import tensorflow as tf
+
+        check_variants([variant])
+        conv = self._converter()
         if variant != "fp32":
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
         if variant == "fp16":
@@ -73,6 +91,15 @@ def convert(model, variant: str, *, world: str = "keras", x_rep: np.ndarray | No
             msg = str(exc).strip().splitlines()
             gist = next((m for m in msg if "error" in m.lower()), msg[0] if msg else type(exc).__name__)
             raise ExportError(f"tflite {variant}: conversion failed: {gist[:400]}") from exc
+
+    def export(self, path, variant: str, x_rep=None) -> Path:
+        return write_bytes_atomic(path, self.convert(variant, x_rep))
+
+
+def convert(model, variant: str, *, world: str = "keras", x_rep: np.ndarray | None = None) -> bytes:
+    """The flatbuffer of ``model`` in ``variant`` (``x_rep``: representative inputs, int8 only)."""
+    with Converter(model, world) as conv:
+        return conv.convert(variant, x_rep)
 
 
 def export_tflite(model, path, variant: str, *, world: str = "keras", x_rep=None) -> Path:

@@ -156,6 +156,23 @@ def test_qkeras_model_directory_exports_through_keras2_paths(qkeras_run, tmp_pat
     assert sys.modules["keras"] is keras and keras.__version__.startswith("3.")  # world restored
 
 
+def test_hls4ml_backend_strategy_reuse_part_and_clock_are_configurable(mlp_run, tmp_path):
+    opts = {"backend": "Vivado", "strategy": "Resource", "reuse_factor": 4, "part": "xc7z020clg400-1",
+            "clock_period": 10.0, "io_type": "io_parallel"}
+    man = export_run(mlp_run, to="hls4ml", out=tmp_path, hls4ml=opts)
+    info = man["artifacts"][0]["hls4ml"]
+    assert {k: info[k] for k in ("backend", "strategy", "reuse_factor", "part", "io_type")} == {
+        "backend": "Vivado", "strategy": "Resource", "reuse_factor": 4, "part": "xc7z020clg400-1",
+        "io_type": "io_parallel"}
+    assert info["clock_period_ns"] == 10.0 and man["passed"]
+    tcl = (tmp_path / "hls4ml" / "project.tcl").read_text()
+    assert "xc7z020clg400-1" in tcl and "10" in tcl
+    import shutil
+
+    if shutil.which("vivado_hls") is None:
+        assert man["artifacts"][0]["synthesis"]["why"] == "vivado_hls (Vivado HLS) not on PATH"
+
+
 def test_export_model_from_memory_with_standard_normal_inputs(tmp_path):
     """Data sets that are not offline: an in-memory model, standard-normal inputs, no labels."""
     rng = np.random.default_rng(0)

@@ -35,7 +35,7 @@ TRAINING = {
     "flow": (15, 3e-3),
     "gan": (3, 1e-3),
 }
-DEFAULT_TRAINING = (10, 1e-3)  # CNNs (plain VGG-style stacks do not learn at 3e-3), ResNets, U-Net
+DEFAULT_TRAINING = (5, 1e-3)  # CNNs (plain VGG-style stacks do not learn at 3e-3), ResNets, U-Net
 IMAGE_STAND_IN = "digits"
 SLOW_HLS = {"cnn", "resnet", "unet"}  # hls4ml io_stream C simulation builds take 20-40 s each
 
