@@ -498,6 +498,7 @@ def export_hls(model, out_dir, *, world: str, x_profile: np.ndarray, x_test: np.
             "renamed_layers": renamed,
             "precision": precision,
             "layer_types": layer_types(hls_model),
+            "weight_storage": weight_storage(hls_model),
             "c_simulation": "compiled with g++ and run on the parity inputs",
             "synthesis": synthesis,
             "options": asdict(opts),
@@ -523,6 +524,19 @@ def layer_types(hls_model) -> list[dict]:
             row["accum"] = str(node.get_attr("accum_t").precision)
         rows.append(row)
     return rows
+
+
+def weight_storage(hls_model) -> dict:
+    """Weights and biases as the firmware holds them: counts and bits (total and non-zero)."""
+    n = nz = bits = nz_bits = 0
+    for node in hls_model.get_layers():
+        for w in node.weights.values():
+            data = np.asarray(w.data)
+            width = getattr(w.type.precision, "width", 32)
+            k = int(data.size)
+            z = int(np.count_nonzero(data))
+            n, nz, bits, nz_bits = n + k, nz + z, bits + k * width, nz_bits + z * width
+    return {"weights": n, "nonzero_weights": nz, "bits": bits, "nonzero_bits": nz_bits}
 
 
 def _write_config_record(project: Path, cfg: dict):

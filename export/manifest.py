@@ -22,7 +22,9 @@ Schema (``"schema": "edgezoo.export/1"``)::
                     "thresholds": {...}, "passed": bool, "failures": [str]},
          "calibration": {"path", "n", "split"} (int8),
          format-specific: "opset", "io" (TFLite tensor dtypes, scale, zero point),
-         "hls4ml" (backend, io_type, part, clock, precision per layer), "synthesis"},
+         "hls4ml" (backend, io_type, strategy, reuse_factor, part, clock_period_ns, precision
+                   sources per layer, layer_types, weight_storage bits), "synthesis"
+                   ({"run": false, "why"} or latency_cycles, interval_cycles, resources)},
         {"format", "variant", "error": "...", "parity": {"passed": false, ...}}  -- could not be produced
       ],
       "passed": bool, "failures": [str]

@@ -149,6 +149,8 @@ def test_qkeras_model_directory_exports_through_keras2_paths(qkeras_run, tmp_pat
     hls = arts["hls4ml", "fixed"]["hls4ml"]
     src = hls["precision"]["sources"]
     assert src["fc1"]["weight"] == "quantizer" and src["relu1"]["result"] == "quantizer"
+    store = hls["weight_storage"]
+    assert store["weights"] == 64 * 32 + 32 + 32 * 10 + 10 and store["bits"] == 6 * store["weights"]
     types = {row["name"]: row for row in hls["layer_types"]}
     assert types["fc1"]["weight"].startswith("fixed<6,1")  # quantized_bits(6,0,alpha=1)
     assert types["relu1"]["result"].startswith("ufixed<6,0")  # quantized_relu(6)
