@@ -23,7 +23,7 @@ demo: install
 	$(VENV)/bin/edgezoo demo
 
 test: install
-	$(PY) -m pytest -n 2 --dist loadgroup --nbmake --nbmake-timeout=600 tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 tests notebooks $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check zoo training compress export edgezoo tests

@@ -18,16 +18,14 @@ SMALL = {
 }
 
 
-@pytest.fixture(scope="module")
-def pipeline_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pipe") / "mlp"
+def test_pipeline_end_to_end(tmp_path):
+    """One pipeline run (one test: pytest-xdist would build a shared fixture once per worker),
+    checked stage by stage, then re-run to prove it resumes without redoing anything."""
+    out = tmp_path / "mlp"
     log: list[str] = []
     report = run_pipeline("mlp", "digits", recipe=SMALL, out=out, progress=log.append)
-    return out, report, log
 
-
-def test_every_stage_writes_its_outputs(pipeline_run):
-    out, report, log = pipeline_run
+    # every stage ran and wrote its outputs
     state = json.loads((out / "pipeline.json").read_text())
     assert [s for s, v in state["stages"].items() if v["status"] == "done"] == [
         "train", "compress", "export", "bench", "report"]
@@ -37,8 +35,7 @@ def test_every_stage_writes_its_outputs(pipeline_run):
         manifest = json.loads((out / "export" / variant / "manifest.json").read_text())
         assert manifest["passed"] and {a["format"] for a in manifest["artifacts"]} == {"onnx", "tflite"}
         bench = json.loads((out / "export" / variant / "bench.json").read_text())
-        runtimes = {r["runtime"] for r in bench["results"]}
-        assert {"keras", "keras_predict", "onnxruntime", "litert"} <= runtimes
+        assert {"keras", "keras_predict", "onnxruntime", "litert"} <= {r["runtime"] for r in bench["results"]}
         assert not [r for r in bench["results"] if "error" in r]
         for r in bench["results"]:
             assert 0 < r["p50_us"] <= r["p90_us"] <= r["p99_us"] and r["peak_rss_mib"] > 0
@@ -46,31 +43,23 @@ def test_every_stage_writes_its_outputs(pipeline_run):
         assert (out / "export" / variant / "pareto.png").exists()
     assert any(line.startswith("[3/5] export") for line in log)
 
+    # the benchmark's own accuracy per artifact equals what the exporter measured
+    manifest = json.loads((out / "export" / "float" / "manifest.json").read_text())
+    bench = json.loads((out / "export" / "float" / "bench.json").read_text())
+    measured = {r["artifact"]: r["accuracy"] for r in bench["results"] if r.get("accuracy") is not None}
+    for a in manifest["artifacts"]:
+        assert measured[f"{a['format']}-{a['variant']}"] == pytest.approx(a["parity"]["accuracy"], abs=1e-9)
 
-def test_report_holds_the_measured_figures(pipeline_run):
-    out, report, _ = pipeline_run
+    # the report holds the measured figures, read back from the stages' files
     text = report.read_text()
     for heading in ("## Training", "## Compression", "## Export parity", "## Summary", "## Inference benchmarks"):
         assert heading in text
     metrics = json.loads((out / "train" / "metrics.json").read_text())
-    assert f"{metrics['accuracy']:.4f}" in text  # the figure comes from the run, not re-typed
-    assert "FAIL" not in text
+    assert f"{metrics['accuracy']:.4f}" in text and "FAIL" not in text
 
-
-def test_bench_accuracy_matches_export_parity(pipeline_run):
-    out, _, _ = pipeline_run
-    manifest = json.loads((out / "export" / "float" / "manifest.json").read_text())
-    bench = json.loads((out / "export" / "float" / "bench.json").read_text())
-    parity = {f"{a['format']}-{a['variant']}": a["parity"]["accuracy"] for a in manifest["artifacts"]}
-    measured = {r["artifact"]: r["accuracy"] for r in bench["results"] if r.get("accuracy") is not None}
-    for name, acc in parity.items():
-        assert measured[name] == pytest.approx(acc, abs=1e-9), name
-
-
-def test_rerun_resumes_without_redoing_stages(pipeline_run):
-    out, _, _ = pipeline_run
+    # a second run resumes: nothing is redone
     mtime = (out / "train" / "model.keras").stat().st_mtime_ns
-    log: list[str] = []
+    log = []
     run_pipeline("mlp", "digits", recipe=SMALL, out=out, progress=log.append)
     assert sum("done earlier, skipped" in line for line in log) == 4  # train, compress, export, bench
     assert (out / "train" / "model.keras").stat().st_mtime_ns == mtime

@@ -153,7 +153,9 @@ def test_resnet20_is_a_config_line_of_resnet8():
     assert deep.count_params() == zoo.get_card("resnet20").params == 274_442
     r20 = zoo.create_model("resnet20")
     assert len(_adds(r20)) == 9
-    assert [layer.name for layer in r20.layers] == [layer.name for layer in deep.layers]
+    # same layers, same names -- but the input, which carries the model's name
+    assert [layer.name for layer in r20.layers[1:]] == [layer.name for layer in deep.layers[1:]]
+    assert (r20.layers[0].name, deep.layers[0].name) == ("resnet20_input", "resnet8_input")
     conv = [layer for layer in r20.layers if layer.__class__.__name__ == "Conv2D" and not layer.name.endswith("_0_conv")]
     assert len(conv) + 1 == 20  # 19 convs + the Dense layer
 
