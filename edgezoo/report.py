@@ -53,7 +53,9 @@ def summary_table(bench_paths) -> str:
                          "-" if best1 is None else _us(best1["p50_us"]),
                          "-" if tput is None else f"{tput:,.0f}"])
         for h in b.get("hls4ml", []):
-            rows.append([Path(bpath).parent.name, h["artifact"], "-", _f(h["csim_accuracy"]),
+            ws = h.get("weight_storage") or {}
+            size = f"{ws['nonzero_bits'] // 8:,} (weights)" if ws.get("nonzero_bits") else "-"
+            rows.append([Path(bpath).parent.name, h["artifact"], size, _f(h["csim_accuracy"]),
                          "not synthesized" if not h["synthesis"].get("run") else "see synthesis", "-"])
     return markdown_table(rows, ["model", "artifact", "bytes", "test accuracy", "p50 batch 1, 1 thread",
                                  "best samples/s (batch > 1)"], "llrrrr")
@@ -120,7 +122,20 @@ def write_report(out: Path, state: dict) -> Path:
 
     benches = sorted((out / "export").glob("*/bench.json")) if (out / "export").exists() else []
     if benches:
-        lines += ["## Summary", "", summary_table(benches), ""]
+        from export.bench import accuracy_size_points, plot_pareto
+
+        pts, first = {}, None
+        for bpath in benches:
+            b = json.loads(bpath.read_text())
+            first = first or b
+            pts.update(accuracy_size_points(b, prefix=f"{bpath.parent.name}/"))
+        plot_pareto(first, out / "pareto.png", points=pts,
+                    title=f"{ident['model']} on {ident['dataset']}: accuracy vs. size, every variant")
+        lines += ["## Summary", "", summary_table(benches), "", "![accuracy vs. size](pareto.png)", "",
+                  "Sizes are the artifact files; for hls4ml, the non-zero weights at their fixed-point "
+                  "widths. A QKeras model exported to ONNX/TFLite keeps its quantizers as float operations, "
+                  "so those files are not smaller than the float model's: on a phone the size comes from "
+                  "TFLite int8, on an FPGA from the hls4ml fixed-point types.", ""]
         lines += ["## Inference benchmarks", ""]
         for bpath in benches:
             b = json.loads(bpath.read_text())

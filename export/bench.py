@@ -78,6 +78,7 @@ def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: floa
                 results.append({**row, **stats})
     hls = [a for a in manifest["artifacts"] if a["format"] == "hls4ml" and "error" not in a]
     hls_rows = [{"artifact": f"hls4ml-{a['variant']}", "variant": a["variant"], "bytes": a.get("bytes"),
+                 "weight_storage": (a.get("hls4ml") or {}).get("weight_storage"),
                  "csim_accuracy": a.get("parity", {}).get("accuracy"),
                  "synthesis": a.get("synthesis") or {"run": False, "why": "no vendor tool (Vivado/Vitis) on PATH"}}
                 for a in hls]
@@ -140,20 +141,23 @@ def _plt():
 
 
 def plot_latency(data: dict, path: Path):
-    """p50 latency (p90 whisker) per artifact and runtime at batch 1, one bar group per thread count."""
+    """p50 latency (whisker to p90) per artifact, runtime and thread count; one panel per batch."""
     plt = _plt()
     ok = [r for r in data["results"] if "p50_us" in r]
     batches = sorted({r["batch"] for r in ok})
-    fig, axes = plt.subplots(1, len(batches), figsize=(6 * len(batches), 4.5), squeeze=False)
+    n = max((sum(r["batch"] == b for r in ok) for b in batches), default=1)
+    fig, axes = plt.subplots(1, len(batches), figsize=(6.5 * len(batches), 1.2 + 0.28 * n), squeeze=False)
     for ax, batch in zip(axes[0], batches):
         rows = [r for r in ok if r["batch"] == batch]
-        labels = [f"{r['artifact']}\n{r['runtime']} t{r['threads']}" for r in rows]
+        labels = [f"{r['artifact']} | {r['runtime']} | {r['threads']} thr" for r in rows]
         p50 = [r["p50_us"] for r in rows]
         err = [[0] * len(rows), [r["p90_us"] - r["p50_us"] for r in rows]]
-        ax.barh(range(len(rows)), p50, xerr=err, color="tab:blue")
+        colors = ["tab:gray" if r["runtime"].startswith("keras") else
+                  "tab:blue" if r["runtime"] == "onnxruntime" else "tab:orange" for r in rows]
+        ax.barh(range(len(rows)), p50, xerr=err, color=colors)
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
         ax.set_xscale("log")
-        ax.set(xlabel="latency p50 (us, log; whisker to p90)", title=f"batch {batch}")
+        ax.set(xlabel="latency p50 in us (log scale; whisker to p90)", title=f"batch {batch}")
         ax.invert_yaxis()
     fig.suptitle(f"{data['model']} on {data['dataset']}: latency per runtime and variant")
     fig.tight_layout()
@@ -169,27 +173,42 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
-def plot_pareto(data: dict, path: Path):
-    """Accuracy vs. artifact size; the Pareto front joined by a line."""
-    plt = _plt()
-    seen = {}
+def accuracy_size_points(data: dict, prefix: str = "") -> dict:
+    """{label: (bytes, accuracy)} of a bench.json: runtime artifacts by file size, hls4ml by
+    the size of its non-zero weights at their fixed-point widths."""
+    pts = {}
     for r in data["results"]:
-        if r.get("accuracy") is not None and r["artifact"] not in seen:
-            seen[r["artifact"]] = (r["bytes"], r["accuracy"])
-    # hls4ml projects are left out: the bytes of an HLS source tree are not a model size.
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    names = list(seen)
-    pts = [seen[n] for n in names]
+        if r.get("accuracy") is not None and f"{prefix}{r['artifact']}" not in pts:
+            pts[f"{prefix}{r['artifact']}"] = (r["bytes"], r["accuracy"])
+    for h in data.get("hls4ml", []):
+        ws = h.get("weight_storage") or {}
+        if h.get("csim_accuracy") is not None and ws.get("nonzero_bits"):
+            pts[f"{prefix}{h['artifact']} (weights)"] = (ws["nonzero_bits"] // 8, h["csim_accuracy"])
+    return pts
+
+
+def plot_pareto(data: dict, path: Path, points: dict | None = None, title: str | None = None):
+    """Accuracy vs. size; the Pareto front (smaller and more accurate) marked and joined."""
+    plt = _plt()
+    points = points if points is not None else accuracy_size_points(data)
+    names = list(points)
+    pts = [points[n] for n in names]
+    fig, ax = plt.subplots(figsize=(7.5, 5))
     if pts:
-        ax.scatter([p[0] for p in pts], [p[1] for p in pts])
-        for n, (s, a) in zip(names, pts):
-            ax.annotate(n, (s, a), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="tab:blue", zorder=2)
         front = pareto_front(pts)
-        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "r--", label="Pareto front")
-        ax.legend(loc="lower right")
+        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "r--o", zorder=3,
+                label="Pareto front (smaller, more accurate)")
+        for rank, (n, (s, a)) in enumerate(sorted(zip(names, pts), key=lambda t: t[1][0])):
+            ax.annotate(n, (s, a), fontsize=7, rotation=30, xytext=(3, 4 + 7 * (rank % 3)),
+                        textcoords="offset points")
+        accs = [p[1] for p in pts]
+        pad = max(0.01, (max(accs) - min(accs)) * 0.3)
+        ax.set_ylim(min(accs) - pad, min(1.0, max(accs) + 2 * pad) if max(accs) < 1 else 1.0 + pad)
+        ax.legend(loc="lower right", fontsize=8)
     ax.set_xscale("log")
-    ax.set(xlabel="artifact size (bytes, log)", ylabel="test accuracy",
-           title=f"{data['model']}: accuracy vs. size")
+    ax.set(xlabel="size in bytes (log scale)", ylabel="test accuracy",
+           title=title or f"{data['model']}: accuracy vs. size")
     fig.tight_layout()
     _save(fig, path, plt)
 
