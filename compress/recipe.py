@@ -23,8 +23,6 @@ supported layers, compatible teacher and student.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from compress.prune import prune as prune_step
 from compress.quantize import check_bits, plan_qat
 from compress.quantize import qat as qat_step
 from training.train import load_run, run_dataset, save_model_dir
+from zoo.io import write_json_atomic as _write_json
 from zoo.registry import builder_config, get_card
 from zoo.worlds import KERAS3
 
@@ -76,13 +75,6 @@ class CompressionResult:
             if s.name == name:
                 return s
         raise KeyError(f"No step {name!r} in this result; steps: {[s.name for s in self.steps]}")
-
-
-def _write_json(path: Path, data: dict):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def _positive(name, value, kind=int):

@@ -11,14 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from export.runtime_bench import conditions, run_isolated
+from zoo.io import write_text_atomic as _write
 
 RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert"}
-
-
-def _write(path: Path, text: str):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: float = 1.0,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import UnsupportedModelError
+from zoo.io import write_json_atomic  # noqa: F401  (re-exported for the export modules)
 
 # Build products left out of a directory artifact's hash and size (machine-specific, rebuilt).
 _TREE_SKIP_SUFFIXES = (".so", ".o", ".a", ".pyc", ".log")
@@ -84,24 +84,6 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
-
-
-def write_json_atomic(path: str | os.PathLike, data) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
-    return Path(path)
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, tuple):
-        return list(o)
-    return str(o)
 
 
 def replace_dir(tmp_dir: Path, final: Path) -> Path:

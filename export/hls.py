@@ -542,7 +542,7 @@ def weight_storage(hls_model) -> dict:
 def _write_config_record(project: Path, cfg: dict):
     import json
 
-    from export.common import _json_default
+    from zoo.io import _json_default
 
     (project / "edgezoo_hls_config.json").write_text(json.dumps(cfg, indent=2, default=_json_default) + "\n")
 

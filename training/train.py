@@ -26,6 +26,7 @@ import numpy as np
 import zoo
 from training.data import Dataset, adapt, load_dataset
 from zoo.io import atomic_save, load_model
+from zoo.io import write_json_atomic as _write_json
 from zoo.registry import ModelCard
 
 
@@ -166,12 +167,6 @@ def _read_csv_history(path: Path) -> dict:
             if k != "epoch":
                 hist.setdefault(k, []).append(float(v))
     return hist
-
-
-def _write_json(path: Path, data: dict):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def train(

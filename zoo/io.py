@@ -63,3 +63,36 @@ def load_model(path: str | os.PathLike, *, world: str = KERAS3, compile: bool = 
             "The file is corrupt, from an incompatible Keras version, or uses layers edgezoo "
             "does not know."
         ) from exc
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` through a temporary file in the same folder, then rename: readers never
+    see a half-written file. Every stage's JSON and Markdown go through here."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def write_json_atomic(path: str | os.PathLike, data) -> Path:
+    """JSON (indented, numpy values as plain numbers) written atomically."""
+    import json
+
+    return write_text_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
