@@ -111,7 +111,7 @@ def markdown(data: dict) -> str:
                                   "bytes", "peak RSS MiB", "accuracy", "vs bare loop"], "llrrrrrrrrrr")]
     over = [r["harness_overhead"] for r in data["results"] if r.get("batch") == 1 and "harness_overhead" in r]
     if over:
-        text += ["", f"Harness overhead at batch 1 (median of 10 chunk means, harness vs. a bare loop over the same call): "
+        text += ["", f"Harness overhead at batch 1 (median of 10 interleaved chunk means: each call timed vs. a bare loop over the same call): "
                      f"max {max(over):+.1%}, median {float(np.median(over)):+.1%}."]
     for h in data["hls4ml"]:
         syn = h["synthesis"]

@@ -7,8 +7,9 @@ spent (at least ``min_runs``). Reported: p50/p90/p99 and mean latency, throughpu
 (samples/s = batch / mean), and the number of timed calls.
 
 Each artifact is measured in a fresh child process (``python -m export.runtime_bench``),
-so its peak resident memory (VmHWM) is its own and no runtime shares another's process. The child also times a bare ``for`` loop over the same
-call, so the harness's own overhead is measured rather than assumed.
+so its peak resident memory (VmHWM) is its own and no runtime shares another's process.
+The child also times a bare ``for`` loop over the same call, in chunks interleaved with
+timed chunks, so the harness's own overhead is measured rather than assumed.
 
 What is timed per runtime (input already in the runtime's input dtype):
 * keras ``model(x)``: the eager call; keras ``predict``: ``model.predict(x)`` (batching,
@@ -46,9 +47,7 @@ def measure(call, *, warmup: int = 10, runs: int = 2000, budget_s: float = 2.0, 
         if t1 > deadline and len(times) >= min_runs:
             break
     us = np.asarray(times, dtype=np.float64) / 1e3
-    chunks = np.array_split(us, min(10, len(us)))
     return {
-        "chunk_median_us": float(np.median([c.mean() for c in chunks])),  # like-for-like with bare_loop
         "n": int(len(us)),
         "p50_us": float(np.percentile(us, 50)),
         "p90_us": float(np.percentile(us, 90)),
@@ -57,17 +56,25 @@ def measure(call, *, warmup: int = 10, runs: int = 2000, budget_s: float = 2.0, 
     }
 
 
-def bare_loop(call, n: int, chunks: int = 10) -> float:
-    """Microseconds per call of a plain ``for`` loop over ``call`` (the reference for the
-    harness's own overhead): the median of ``chunks`` chunk means, robust to stray stalls."""
+def overhead_check(call, n: int, chunks: int = 10) -> tuple[float, float]:
+    """(harness, bare) microseconds per call, each the median of ``chunks`` chunk means, with
+    harness chunks (every call timed on its own, as :func:`measure` does) and bare-loop chunks
+    (one timer around a plain ``for`` loop) interleaved, so machine drift hits both alike."""
     per = max(1, n // chunks)
-    means = []
+    clock = time.perf_counter_ns
+    harness, bare = [], []
     for _ in range(chunks):
-        t0 = time.perf_counter_ns()
+        t0 = clock()
         for _ in range(per):
             call()
-        means.append((time.perf_counter_ns() - t0) / per / 1e3)
-    return float(np.median(means))
+        bare.append((clock() - t0) / per / 1e3)
+        total = 0
+        for _ in range(per):
+            a = clock()
+            call()
+            total += clock() - a
+        harness.append(total / per / 1e3)
+    return float(np.median(harness)), float(np.median(bare))
 
 
 def peak_rss_mib() -> float:
@@ -175,9 +182,9 @@ def _child(specs: list[dict]) -> list[dict]:
             x = _batch(x_all, spec["batch"])
             call, predict_all = make_call(spec["runtime"], spec["path"], x, spec["threads"])
             stats = measure(call, warmup=spec["warmup"], runs=spec["runs"], budget_s=spec["budget_s"])
-            bare = bare_loop(call, max(20, min(stats["n"], 1000)))
+            timed, bare = overhead_check(call, max(20, min(stats["n"], 1000)))
             stats["bare_loop_us"] = bare
-            stats["harness_overhead"] = stats["chunk_median_us"] / bare - 1.0
+            stats["harness_overhead"] = timed / bare - 1.0
             stats["throughput_sps"] = spec["batch"] / (stats["mean_us"] / 1e6)
             if spec.get("labels"):
                 y = np.load(spec["labels"])
