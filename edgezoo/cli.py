@@ -36,11 +36,11 @@ def _version():
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from edgezoo.commands._common import USER_ERRORS
+    from edgezoo.commands import _common
 
     try:
         return int(args.func(args) or 0)
-    except USER_ERRORS as exc:
+    except _common.USER_ERRORS as exc:  # read now: a command may have added its own types
         print(f"edgezoo {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -73,7 +73,10 @@ class _State:
     def __init__(self, out: Path, identity: dict):
         self.path = out / "pipeline.json"
         if self.path.exists():
-            data = json.loads(self.path.read_text())
+            try:
+                data = json.loads(self.path.read_text())
+            except json.JSONDecodeError as exc:
+                raise PipelineError(f"{self.path} is damaged ({exc}); delete it to start the pipeline afresh.") from exc
             if data.get("identity") != identity:
                 raise PipelineError(
                     f"{out} holds the pipeline of {data.get('identity')}, not {identity}; choose another "
@@ -216,8 +219,12 @@ def _bench(model, dataset, rec, out, state, progress, verbose):
     benched = {}
     for name, dest in state.outputs("export").get("exports", {}).items():
         progress(f"    {name}")
-        bench_export(dest, progress=lambda m: progress("  " + m), **opts)
+        data = bench_export(dest, progress=lambda m: progress("  " + m), **opts)
         benched[name] = str(Path(dest) / "bench.json")
+        failed = [f"{r['artifact']}/{r['runtime']} batch {r['batch']}: {r['error']}"
+                  for r in data["results"] if "error" in r]
+        if failed:  # bench.json keeps every figure; the stage still fails, loudly
+            raise PipelineError(f"bench: {len(failed)} measurement(s) of {name} failed: " + "; ".join(failed[:3]))
     return {"bench": benched}
 
 

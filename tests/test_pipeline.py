@@ -110,3 +110,38 @@ def test_pareto_front():
     # (size, accuracy): the 3rd point is dominated by the 2nd (bigger and less accurate)
     pts = [(100, 0.90), (50, 0.95), (80, 0.93), (10, 0.80)]
     assert pareto_front(pts) == [3, 1]
+
+
+def test_damaged_state_and_failed_measurements_are_clear_errors(tmp_path):
+    from export.runtime_bench import run_isolated
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "pipeline.json").write_text("{not json")
+    with pytest.raises(PipelineError, match="pipeline.json is damaged"):
+        run_pipeline("mlp", "digits", recipe=SMALL, out=tmp_path / "p", progress=lambda m: None)
+    # a measurement that cannot run reports its error instead of a figure
+    [res] = run_isolated([{"runtime": "onnxruntime", "path": str(tmp_path / "missing.onnx"),
+                           "inputs": str(tmp_path / "none.npy"), "batch": 1, "threads": 1,
+                           "budget_s": 0.01, "runs": 5, "warmup": 1}])
+    assert "error" in res and "p50_us" not in res
+
+
+def test_cli_catches_error_types_added_by_commands(capsys, monkeypatch):
+    """An error type a command registers while it runs still ends in one line and exit 2."""
+    import argparse
+
+    import edgezoo.cli as cli
+    from edgezoo.commands import _common
+
+    class Oops(Exception):
+        pass
+
+    def command(args):
+        _common.add_user_errors(Oops)
+        raise Oops("named thing: what to do")
+
+    parsed = argparse.Namespace(func=command, command="x")
+    monkeypatch.setattr(cli, "build_parser", lambda: argparse.Namespace(parse_args=lambda argv: parsed))
+    monkeypatch.setattr(_common, "USER_ERRORS", _common.USER_ERRORS)
+    assert cli.main([]) == 2
+    assert capsys.readouterr().err.strip() == "edgezoo x: error: named thing: what to do"

@@ -26,9 +26,6 @@ def add_user_errors(*errors):
     """Let a later stage add its own user-facing error types."""
     global USER_ERRORS
     USER_ERRORS = tuple(dict.fromkeys((*USER_ERRORS, *errors)))
-    import edgezoo.commands._common as me
-
-    me.USER_ERRORS = USER_ERRORS
 
 
 def print_json(data) -> None:

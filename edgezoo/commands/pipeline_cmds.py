@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def register(sub):
+    _pipeline_errors()
     p = sub.add_parser("run", help="train -> compress -> export -> bench -> report, in one run directory")
     p.add_argument("model")
     p.add_argument("--dataset", help="data set (default: the recipe's, else the model card's)")
@@ -33,7 +34,6 @@ def _pipeline_errors():
 def cmd_run(args):
     from edgezoo.pipeline import run_pipeline
 
-    _pipeline_errors()
     report = run_pipeline(args.model, args.dataset, recipe=args.recipe, out=args.out,
                           verbose=1 if args.verbose else 0)
     print(f"report: {report}")
