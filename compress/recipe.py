@@ -23,6 +23,7 @@ supported layers, compatible teacher and student.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from compress.quantize import qat as qat_step
 from training.train import load_run, run_dataset, save_model_dir
 from zoo.io import write_json_atomic as _write_json
 from zoo.registry import builder_config, get_card
+from zoo.rundir import check_writable, own_dir
 from zoo.worlds import KERAS3
 
 STEP_DIRS = {"distill": "1-distill", "prune": "2-prune", "qat": "3-qat"}
@@ -176,6 +178,21 @@ def _row(stage: str, directory, metric: str, metrics: dict, stats: dict) -> dict
     return row
 
 
+def _owning_out(fn):
+    """Run ``fn`` with its output directory checked, claimed and locked (:mod:`zoo.rundir`)
+    before any model is loaded or trained."""
+
+    @functools.wraps(fn)
+    def wrapper(run_dir, *args, out=None, **kw):
+        run_dir = Path(run_dir)
+        out = check_writable(Path(out) if out else run_dir.with_name(f"{run_dir.name}-compressed"))
+        with own_dir(out, "compress", command=f"compress {run_dir}"):
+            return fn(run_dir, *args, out=out, **kw)
+
+    return wrapper
+
+
+@_owning_out
 def compress(
     run_dir,
     *,

@@ -18,19 +18,33 @@ leaves the earlier stages' outputs intact; running the command again resumes aft
 completed stage. A stage whose recipe section changed since it ran is re-run, with every
 stage after it (as ``make`` would); training itself resumes from its last epoch when it was
 interrupted (Keras ``BackupAndRestore``).
+
+Your data is safe: the whole recipe is checked (:mod:`edgezoo.recipe_schema`) before any stage
+runs; ``DIR`` must be new, empty or an earlier edgezoo pipeline of the same model and data set
+(another one only with ``force``); it is locked while the pipeline runs; ``compress/`` and
+``export/`` are rebuilt in temporary siblings (``.compress.new``, ``.export.new``) and swapped in
+only when complete; every path read back from ``pipeline.json`` must stay inside ``DIR``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
 import yaml
 
 import zoo
+from edgezoo.recipe_schema import validate_recipe
+from zoo.io import write_json_atomic
+from zoo.rundir import (
+    check_writable,
+    fresh_sibling,
+    inside,
+    own_dir,
+    replace_dir_atomically,
+    safe_name,
+)
 
 STAGES = ("train", "compress", "export", "bench", "report")
 RECIPE_KEYS = {"model", "dataset", "train", "compress", "export", "bench"}
@@ -70,17 +84,21 @@ def load_recipe(recipe) -> dict:
 
 
 class _State:
-    def __init__(self, out: Path, identity: dict):
+    def __init__(self, out: Path, identity: dict, force: bool = False):
         self.path = out / "pipeline.json"
         if self.path.exists():
             try:
                 data = json.loads(self.path.read_text())
             except json.JSONDecodeError as exc:
                 raise PipelineError(f"{self.path} is damaged ({exc}); delete it to start the pipeline afresh.") from exc
+            if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+                raise PipelineError(f"{self.path} is damaged (no stages); delete it to start the pipeline afresh.")
+            if data.get("identity") != identity and force:  # --force: another model's pipeline, start over
+                data = {"identity": identity, "stages": {}}
             if data.get("identity") != identity:
                 raise PipelineError(
                     f"{out} holds the pipeline of {data.get('identity')}, not {identity}; choose another "
-                    "--out or delete it."
+                    "--out, or pass --force to replace it."
                 )
             self.data = data
         else:
@@ -98,24 +116,39 @@ class _State:
         return self.data["stages"].get(stage, {}).get("outputs", {})
 
     def save(self):
-        tmp = self.path.with_name(".pipeline.json.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, self.data)
 
 
 def run_pipeline(model: str, dataset: str | None = None, *, recipe=None, out=None, progress=print,
-                 verbose: int = 0) -> Path:
-    """Run (or resume) the whole pipeline; returns the path of report.md."""
+                 verbose: int = 0, force: bool = False) -> Path:
+    """Run (or resume) the whole pipeline; returns the path of report.md.
+
+    Everything that can be checked without training is checked first (recipe, data set name,
+    whether ``out`` can be written and is edgezoo's); ``force`` replaces a pipeline of another
+    model or data set in ``out``."""
+    from training.train import load_dataset_name_check
+
     rec = load_recipe(recipe)
     model = model or rec.get("model")
     if not model:
         raise PipelineError("No model: give MODEL on the command line or `model:` in the recipe.")
+    if not isinstance(model, str):
+        raise PipelineError(f"recipe model must be a model name. Received: model={model!r}")
     card = zoo.get_card(model)  # unknown model -> clear error before any work
     dataset = dataset or rec.get("dataset") or card.dataset
-    out = Path(out or Path("runs") / f"{model}-{dataset}-pipeline-{time.strftime('%Y%m%d-%H%M%S')}")
-    out.mkdir(parents=True, exist_ok=True)
-    state = _State(out, {"model": model, "dataset": dataset})
+    load_dataset_name_check(dataset)  # before the name becomes part of a path
+    validate_recipe(rec, model)
+    if out is None:
+        runs = Path("runs")
+        out = inside(runs, runs / f"{model}-{dataset}-pipeline-{time.strftime('%Y%m%d-%H%M%S')}", "run directory")
+    out = check_writable(out)
+    identity = {"model": model, "dataset": dataset}
+    with own_dir(out, "pipeline", command=f"run {model}"):  # the identity lives in pipeline.json
+        state = _State(out, identity, force=force)
+        return _run_stages(model, dataset, rec, out, state, progress, verbose, force)
 
+
+def _run_stages(model, dataset, rec, out, state, progress, verbose, force) -> Path:
     stages = {"train": _train, "compress": _compress, "export": _export, "bench": _bench, "report": _report}
     stale = False  # once a stage re-runs, every later stage re-runs too
     for i, stage in enumerate(STAGES, start=1):
@@ -135,7 +168,7 @@ def run_pipeline(model: str, dataset: str | None = None, *, recipe=None, out=Non
         progress(f"{label} ...")
         t0 = time.perf_counter()
         try:
-            outputs = stages[stage](model, dataset, rec, out, state, progress, verbose)
+            outputs = stages[stage](model, dataset, rec, out, state, progress, verbose, force)
         except BaseException as exc:
             state.record(stage, status="failed", error=f"{type(exc).__name__}: {exc}",
                          seconds=round(time.perf_counter() - t0, 1), recipe=section)
@@ -148,27 +181,28 @@ def run_pipeline(model: str, dataset: str | None = None, *, recipe=None, out=Non
 
 # --------------------------------------------------------------------------- stages
 
-def _train(model, dataset, rec, out, state, progress, verbose):
+def _train(model, dataset, rec, out, state, progress, verbose, force):
     from training.train import train
 
     opts = dict(rec.get("train") or {})
-    run_dir = out / "train"
-    if run_dir.exists() and not (run_dir / "backup").exists():
-        shutil.rmtree(run_dir)  # a half-finished earlier attempt without a resumable backup
-    run = train(model, dataset, out=run_dir, verbose=verbose,
+    run_dir = out / "train"  # train() resumes a half-finished attempt of the same model
+    run = train(model, dataset, out=run_dir, verbose=verbose, force=force,
                 overrides=opts.pop("overrides", None), **opts)
     progress(f"    test metrics: {_short(run.metrics)}")
     return {"run_dir": str(run_dir), "metrics": run.metrics}
 
 
-def _compress(model, dataset, rec, out, state, progress, verbose):
+def _compress(model, dataset, rec, out, state, progress, verbose, force):
     from compress import compress
 
     opts = dict(rec["compress"])
     teacher = opts.pop("distill_from", None)
-    shutil.rmtree(out / "compress", ignore_errors=True)  # no stale steps from an earlier recipe
-    result = compress(out / "train", distill_from=teacher, out=out / "compress", **opts)
-    steps = {step.name: str(step.dir) for step in result.steps}
+    final = out / "compress"
+    tmp = fresh_sibling(final, "compress")  # the earlier steps stay until the new ones are complete
+    result = compress(out / "train", distill_from=teacher, out=tmp, **opts)
+    _retarget_json(tmp, final)
+    replace_dir_atomically(tmp, final)
+    steps = {step.name: str(final / step.dir.name) for step in result.steps}
     for name, path in steps.items():
         progress(f"    {name}: {path}")
     return {"steps": steps}
@@ -177,7 +211,8 @@ def _compress(model, dataset, rec, out, state, progress, verbose):
 def _models_to_export(out, state, which="all") -> dict:
     """``which``: "all" (float and every compression step) or a list of names among
     float, final (the last compression step), distill, prune, qat."""
-    steps = {k: Path(v) for k, v in state.outputs("compress").get("steps", {}).items()}
+    steps = {safe_name(k, "pipeline.json: compress step"): inside(out, Path(v).resolve(), "pipeline.json: compress step path")
+             for k, v in state.outputs("compress").get("steps", {}).items()}
     models = {"float": out / "train", **steps}
     if which == "all":
         return models
@@ -194,7 +229,7 @@ def _models_to_export(out, state, which="all") -> dict:
     return chosen
 
 
-def _export(model, dataset, rec, out, state, progress, verbose):
+def _export(model, dataset, rec, out, state, progress, verbose, force):
     from export import export_run
 
     opts = dict(rec.get("export") or {})
@@ -203,21 +238,32 @@ def _export(model, dataset, rec, out, state, progress, verbose):
     if to == "card":
         to = list(zoo.get_card(model).targets)
     exported = {}
-    shutil.rmtree(out / "export", ignore_errors=True)  # no stale artifacts from an earlier recipe
+    final = out / "export"
+    tmp = fresh_sibling(final, "export")  # the earlier export stays until the new one is complete
     for name, src in _models_to_export(out, state, which).items():
-        dest = out / "export" / name
         progress(f"    {name} -> {', '.join(to)}")
-        export_run(src, to=tuple(to), out=dest, **opts)
-        exported[name] = str(dest)
+        export_run(src, to=tuple(to), out=tmp / name, **opts)  # same depth: manifests' relative paths hold
+        exported[name] = str(final / name)
+    replace_dir_atomically(tmp, final)
     return {"exports": exported}
 
 
-def _bench(model, dataset, rec, out, state, progress, verbose):
+def _retarget_json(tmp: Path, final: Path):
+    """The JSON files of a directory built at ``tmp`` name ``final``, where it is about to move."""
+    for path in tmp.rglob("*.json"):
+        text = path.read_text()
+        if str(tmp) in text:
+            write_json_atomic(path, json.loads(text.replace(json.dumps(str(tmp))[1:-1], json.dumps(str(final))[1:-1])))
+
+
+def _bench(model, dataset, rec, out, state, progress, verbose, force):
     from export.bench import bench_export
 
     opts = dict(rec.get("bench") or {})
     benched = {}
     for name, dest in state.outputs("export").get("exports", {}).items():
+        safe_name(name, "pipeline.json: export name")
+        dest = inside(out / "export", Path(dest).resolve(), "pipeline.json: export path")
         progress(f"    {name}")
         data = bench_export(dest, progress=lambda m: progress("  " + m), **opts)
         benched[name] = str(Path(dest) / "bench.json")
@@ -228,7 +274,7 @@ def _bench(model, dataset, rec, out, state, progress, verbose):
     return {"bench": benched}
 
 
-def _report(model, dataset, rec, out, state, progress, verbose):
+def _report(model, dataset, rec, out, state, progress, verbose, force):
     from edgezoo.report import write_report
 
     path = write_report(out, state.data)

@@ -20,6 +20,7 @@ from export import verify
 from export.common import ExportData, is_quantized, predict, sparsity, write_json_atomic
 from export.errors import ExportError, ExportFailed, ExportOptionsError
 from export.manifest import SCHEMA, artifact_entry, relpath, versions
+from zoo.rundir import check_writable, own_dir
 
 TARGETS = ("onnx", "tflite", "hls4ml")
 ONNX_VARIANTS = ("fp32", "int8")
@@ -110,6 +111,7 @@ def export_run(run_dir, to=TARGETS, out=None, **opts) -> dict:
     to = check_targets(to)
     options = ExportOptions.from_kwargs(**opts)
     run_dir = Path(run_dir)
+    out = check_writable(Path(out) if out is not None else run_dir / "export")  # before any work
     model, cfg = load_run(run_dir)
     world = cfg.get("world", "keras")
     ds = run_dataset(cfg)
@@ -117,8 +119,7 @@ def export_run(run_dir, to=TARGETS, out=None, **opts) -> dict:
     data = ExportData.from_dataset(ds, calibration_samples=options.calibration_samples, seed=seed,
                                    parity_samples=options.parity_samples)
     src_file = run_dir / "model.keras"
-    out = Path(out) if out is not None else run_dir / "export"
-    source = {"dir": relpath(run_dir, _mkdir(out)), "model": cfg.get("model"), "dataset": cfg.get("dataset"),
+    source = {"dir": relpath(run_dir, out), "model": cfg.get("model"), "dataset": cfg.get("dataset"),
               "sha256": _sha256(src_file), "sha256_of": "model.keras", "bytes": src_file.stat().st_size,
               "config": {k: cfg.get(k) for k in ("overrides", "seed", "limit") if k in cfg}}
     task = (cfg.get("card") or {}).get("task") or _task_of(cfg.get("model"))
@@ -132,16 +133,12 @@ def export_model(model, out, *, data: ExportData, task: str = "classification", 
 
     to = check_targets(to)
     options = ExportOptions.from_kwargs(**opts)
+    check_writable(out)
     world = world or world_of(model)
     src = {"dir": None, "model": model.name, "dataset": data.info.get("dataset"),
            "sha256": _weights_sha256(model), "sha256_of": "weights", "bytes": None}
     src.update(source or {})
     return _export(model, Path(out), world=world, task=task, data=data, to=to, source=src, options=options)
-
-
-def _mkdir(p: Path) -> Path:
-    p.mkdir(parents=True, exist_ok=True)
-    return p
 
 
 def _sha256(path: Path) -> str:
@@ -220,8 +217,22 @@ class _Recorder:
         return {"path": relpath(path, self.out), "n": len(self.data.calib_indices), "split": "train"}
 
 
+# What an earlier export into the same directory left that describes its artifacts: removed
+# before the first new artifact is written, so no manifest ever lists files it does not match.
+STALE = ("manifest.json", "bench.json", "bench.md", "latency.png", "pareto.png")
+
+
 def _export(model, out: Path, *, world, task, data: ExportData, to, source: dict, options: ExportOptions) -> dict:
-    out = _mkdir(Path(out))
+    """Claim and lock ``out`` (:mod:`zoo.rundir`), invalidate an earlier manifest, then export."""
+    with own_dir(out, "export", command=f"export to {', '.join(to)}"):
+        for name in STALE:
+            (Path(out) / name).unlink(missing_ok=True)
+        return _export_locked(model, Path(out), world=world, task=task, data=data, to=to, source=source,
+                              options=options)
+
+
+def _export_locked(model, out: Path, *, world, task, data: ExportData, to, source: dict,
+                   options: ExportOptions) -> dict:
     x = data.x_test
     model(x[:1], training=False)  # a loaded Keras 3 model must have been called before export
     ref = predict(model, x)

@@ -17,25 +17,32 @@ RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert"}
 
 
 def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: float = 1.0,
-                 runs: int = 2000, warmup: int = 10, out=None, progress=print) -> dict:
+                 runs: int = 2000, warmup: int = 10, out=None, progress=print, allow_changed: bool = False) -> dict:
     """Benchmark every artifact listed in ``EXPORT_DIR/manifest.json`` plus the Keras source.
 
-    ``threads``: 1 = one thread, 0 = all cores. Returns the bench.json content.
+    ``threads``: 1 = one thread, 0 = all cores. Returns the bench.json content. The manifest is
+    checked first (:func:`export.manifest.load_manifest`): an artifact or source model whose
+    sha256 or size differs is an error, or with ``allow_changed`` a row marked "changed since
+    export". ``out`` (default: the export directory) is claimed and locked while writing.
     """
-    from training.train import load_run, run_dataset
+    from export.manifest import load_manifest
+    from zoo.rundir import check_writable, own_dir
 
     export_dir = Path(export_dir)
-    manifest_path = export_dir / "manifest.json"
-    if not manifest_path.exists():
-        raise FileNotFoundError(f"{export_dir} has no manifest.json: run `edgezoo export RUN_DIR` first.")
-    manifest = json.loads(manifest_path.read_text())
-    src_dir = Path(manifest["source"]["dir"])
-    if not src_dir.is_absolute():
-        src_dir = (export_dir / src_dir).resolve() if (export_dir / src_dir).exists() else src_dir
+    manifest, src_dir, changed = load_manifest(export_dir, allow_changed=allow_changed)
+    out = check_writable(Path(out or export_dir))
+    with own_dir(out, "bench", command=f"bench {export_dir}"):
+        return _bench(export_dir, manifest, src_dir, changed, out=out, batches=batches, threads=threads,
+                      budget_s=budget_s, runs=runs, warmup=warmup, progress=progress)
+
+
+def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, out: Path, batches, threads,
+           budget_s, runs, warmup, progress) -> dict:
+    from export.manifest import CHANGED
+    from training.train import load_run, run_dataset
+
     _, cfg = load_run(src_dir)
     ds = run_dataset(cfg)
-    out = Path(out or export_dir)
-    out.mkdir(parents=True, exist_ok=True)
     classification = cfg["card"]["task"] == "classification"
 
     with tempfile.TemporaryDirectory(prefix="edgezoo-bench-") as tmp:
@@ -45,14 +52,15 @@ def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: floa
             np.save(ys_path, ds.y_test)
         jobs = [{"name": "keras", "format": "keras", "variant": cfg.get("world", "keras") == "tf_keras" and "qkeras" or "fp32",
                  "path": str(src_dir / "model.keras"), "bytes": (src_dir / "model.keras").stat().st_size,
-                 "runtimes": ["keras", "keras_predict"], "world": cfg.get("world", "keras")}]
+                 "runtimes": ["keras", "keras_predict"], "world": cfg.get("world", "keras"),
+                 "changed": "source" in changed}]
         for art in manifest["artifacts"]:
             fmt = art["format"]
             if fmt in RUNTIME_OF and "error" not in art:
-                path = Path(art["path"])
-                path = path if path.is_absolute() else export_dir / path
+                path = export_dir / art["path"]  # relative, inside: checked by load_manifest
                 jobs.append({"name": f"{fmt}-{art['variant']}", "format": fmt, "variant": art["variant"],
-                             "path": str(path), "bytes": art["bytes"], "runtimes": [RUNTIME_OF[fmt]]})
+                             "path": str(path), "bytes": path.stat().st_size, "runtimes": [RUNTIME_OF[fmt]],
+                             "changed": art["path"] in changed or "source" in changed})
         results = []
         for job in jobs:
             specs, rows = [], []
@@ -67,7 +75,8 @@ def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: floa
                                       "runs": runs, "warmup": warmup, "world": job.get("world")})
                         rows.append({"artifact": job["name"], "format": job["format"], "variant": job["variant"],
                                      "runtime": runtime, "batch": int(batch),
-                                     "threads": int(th) or os.cpu_count(), "bytes": job["bytes"]})
+                                     "threads": int(th) or os.cpu_count(), "bytes": job["bytes"],
+                                     **({"note": CHANGED} if job["changed"] else {})})
             progress(f"  bench {job['name']}: {len(specs)} measurements")
             for row, stats in zip(rows, run_isolated(specs)):
                 results.append({**row, **stats})
@@ -82,7 +91,7 @@ def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: floa
                 "warmup": warmup, "runs": runs, "budget_s": budget_s, "batches": list(batches),
                 "threads": [t or os.cpu_count() for t in threads],
                 "isolation": "one child process per measurement; peak RSS is that process's"},
-            "results": results, "hls4ml": hls_rows}
+            "results": results, "hls4ml": hls_rows, "changed_since_export": changed}
     _write(out / "bench.json", json.dumps(data, indent=2) + "\n")
     _write(out / "bench.md", markdown(data) + "\n")
     plot_latency(data, out / "latency.png")
@@ -97,6 +106,7 @@ def markdown(data: dict) -> str:
 
     rows = []
     for r in data["results"]:
+        r = {**r, "artifact": r["artifact"] + (f" ({r['note']})" if r.get("note") else "")}
         if "error" in r:
             rows.append([r["artifact"], r["runtime"], r["batch"], r["threads"], "error: " + r["error"][:60], "", "", "", "", "", "", ""])
             continue

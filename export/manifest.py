@@ -57,6 +57,89 @@ def artifact_entry(out_dir, path, *, fmt: str, variant: str, source_sha256: str,
             "sha256": sha, "source_sha256": source_sha256, "parity": parity, **extra}
 
 
+class ManifestError(ValueError):
+    """A manifest that cannot be trusted: missing keys, paths leaving its directory, or files that
+    changed since the export (sha256 or size)."""
+
+
+CHANGED = "changed since export"
+
+
+def load_manifest(export_dir, *, allow_changed: bool = False) -> tuple[dict, Path, dict]:
+    """Read ``EXPORT_DIR/manifest.json`` and check it against the files before anything uses them.
+
+    Paths are taken relative to the manifest's own directory (never the current directory);
+    artifact paths must stay inside it. Every artifact's and the source model's sha256 and size
+    are compared with the manifest. Returns (manifest, source model directory, changed) where
+    ``changed`` maps an artifact path (or "source") to what differs; a difference is a
+    :class:`ManifestError` unless ``allow_changed``.
+    """
+    import json
+
+    from zoo.rundir import RunDirError, inside
+
+    export_dir = Path(export_dir)
+    path = export_dir / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{export_dir} has no manifest.json: run `edgezoo export RUN_DIR` first.")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path} is not valid JSON ({exc}); re-export with `edgezoo export`.") from exc
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"{path} is not a JSON object; re-export with `edgezoo export`.")
+    missing = [k for k in ("source", "artifacts") if k not in manifest]
+    src = manifest.get("source")
+    if not missing and (not isinstance(src, dict) or not src.get("dir") or not src.get("sha256")):
+        missing = ["source.dir/source.sha256"]
+    if missing:
+        raise ManifestError(f"{path} lacks {', '.join(repr(m) for m in missing)}: it was not written by "
+                            "`edgezoo export` or was edited; re-export the model.")
+    changed: dict[str, str] = {}
+    for art in manifest["artifacts"]:
+        if "error" in art:
+            continue
+        rel = art.get("path")
+        if not isinstance(rel, str) or Path(rel).is_absolute():
+            raise ManifestError(f"{path}: artifact path {rel!r} must be relative to the manifest's directory; "
+                                "re-export the model.")
+        try:
+            full = inside(export_dir, rel, what=f"{path}: artifact path")
+        except RunDirError as exc:
+            raise ManifestError(str(exc)) from None
+        if not full.exists():
+            raise ManifestError(f"{full} listed in {path} is missing; re-export with `edgezoo export`.")
+        why = _differs(full, art)
+        if why:
+            changed[rel] = why
+    src_dir = (export_dir / src["dir"]).resolve()
+    src_file = src_dir / str(src.get("sha256_of") or "model.keras")
+    if not src_file.is_file():
+        raise ManifestError(f"the source model {src_file} of {path} is missing (source.dir {src['dir']!r} is "
+                            "taken relative to the manifest); export again from the model directory.")
+    if sha256_file(src_file) != src["sha256"]:
+        changed["source"] = f"{src_file} sha256 differs from the manifest's"
+    if changed and not allow_changed:
+        first = next(iter(changed.items()))
+        raise ManifestError(
+            f"{len(changed)} file(s) of {export_dir} changed since export ({first[0]}: {first[1]}); "
+            "re-export with `edgezoo export`, or pass --allow-changed to use them anyway, marked "
+            f"\"{CHANGED}\".")
+    return manifest, src_dir, changed
+
+
+def _differs(full: Path, art: dict) -> str | None:
+    if full.is_dir():
+        sha, nbytes = tree_sha256(full)
+    else:
+        sha, nbytes = sha256_file(full), full.stat().st_size
+    if art.get("bytes") is not None and int(art["bytes"]) != nbytes:
+        return f"{nbytes} bytes, the manifest says {art['bytes']}"
+    if sha != art.get("sha256"):
+        return "sha256 differs from the manifest's"
+    return None
+
+
 def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -14,9 +14,11 @@ train through the same entry point.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from training.data import Dataset, adapt, load_dataset
 from zoo.io import atomic_save, load_model
 from zoo.io import write_json_atomic as _write_json
 from zoo.registry import ModelCard
+from zoo.rundir import check_writable, claim_dir, held_identity, own_dir
 
 
 class TrainingError(RuntimeError):
@@ -184,6 +187,7 @@ def train(
     limit: int | None = None,
     verbose: int = 1,
     strategy: str = "default",
+    force: bool = False,
 ) -> Run:
     """Train zoo model ``model`` on ``dataset`` (default: the card's) and write a run directory.
 
@@ -194,7 +198,38 @@ def train(
     "multiworker" (hosts of ``TF_CONFIG``; trained as the tf-keras twin, saved as Keras 3) or a
     ``tf.distribute.Strategy``; see :mod:`training.distribute`. ``batch_size`` is per replica
     (global batch = ``batch_size`` x replicas); only the chief writes the run directory.
+
+    ``out`` is claimed and locked (:mod:`zoo.rundir`): a directory edgezoo did not write is
+    refused, a finished run of another model or data set is replaced only with ``force``, and
+    a second writer gets one clear error. Bad settings (e.g. a ``classes`` override smaller than
+    the data set's) fail before anything is written.
     """
+    card = zoo.get_card(model)  # unknown model -> clear error before any work
+    dataset = dataset or card.dataset
+    if strategy == "multiworker" or not isinstance(strategy, str):  # every worker runs this: the chief claims
+        return _train(model, dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, out=out,
+                      seed=seed, overrides=overrides, patience=patience, tensorboard=tensorboard, limit=limit,
+                      verbose=verbose, strategy=strategy, force=force)
+    load_dataset_name_check(dataset)  # a bad name must not become a directory first
+    run_dir = check_writable(Path(out) if out else default_run_dir(model, dataset))
+    identity = {"model": model, "dataset": dataset}
+    with own_dir(run_dir, "train", identity, force=force, finished="model.keras", command=f"train {model}"):
+        return _train(model, dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                      out=run_dir, seed=seed, overrides=overrides, patience=patience, tensorboard=tensorboard,
+                      limit=limit, verbose=verbose, strategy=strategy, force=force, identity=identity)
+
+
+def load_dataset_name_check(dataset: str):
+    """Raise the data set's own clear error for an unknown name, before any path is made of it."""
+    from training.data import DATASETS
+
+    if dataset not in DATASETS:
+        load_dataset(dataset)  # raises DatasetError naming the close matches
+
+
+def _train(model, dataset, *, epochs, batch_size, learning_rate, out, seed, overrides, patience, tensorboard,
+           limit, verbose, strategy, force, identity=None) -> Run:
+    """:func:`train` inside its claimed, locked run directory."""
     import keras
 
     card = zoo.get_card(model)  # unknown model -> clear error before any work
@@ -215,8 +250,6 @@ def train(
     ds = adapt(ds, overrides.get("input_shape", card.input_shape))
 
     run_dir = Path(out) if out else default_run_dir(model, dataset)
-    if plan.is_chief:
-        run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
     k = zoo.get_keras(plan.world)  # multiworker: tf-keras (Keras 3 fit fails there, keras-team/keras#20585)
     if plan.world != zoo.KERAS3:
@@ -225,6 +258,14 @@ def train(
     with plan.scope():
         net = zoo.create_model(model, world=plan.world, **overrides)
         compile_for(net, card, learning_rate=learning_rate)
+    check_labels(net, card, ds, model)  # before anything is written
+    identity = identity or {"model": model, "dataset": dataset}
+    if plan.is_chief:
+        held = held_identity(run_dir)
+        claim_dir(run_dir, "train", identity, force=force, finished="model.keras")
+        if held is not None and held != identity:  # another model's backup and history cannot be resumed
+            shutil.rmtree(run_dir / "backup", ignore_errors=True)
+            (run_dir / "history.csv").unlink(missing_ok=True)
     scratch = None if plan.is_chief else Path(distribute.scratch_dir(plan))  # non-chief: never the run dir
 
     backup = run_dir / "backup"
@@ -247,6 +288,10 @@ def train(
     # double_checkpoint: a kill during the backup save leaves the previous backup usable.
     backup_kw = {"double_checkpoint": True} if plan.world == zoo.KERAS3 else {}
     callbacks.append(k.callbacks.BackupAndRestore(str(backup), **backup_kw))
+    if plan.is_chief and plan.world == zoo.KERAS3:  # after the restore: history.csv = the epochs restored
+        callbacks.append(trim_history_callback(run_dir / "history.csv"))
+        # first: a full disk stops the epoch before any callback writes (h5py crashes on ENOSPC)
+        callbacks.insert(0, disk_space_callback(run_dir, int(net.count_params())))
 
     cfg = {
         "model": model,
@@ -271,14 +316,15 @@ def train(
     y_tr, y_va = targets(card, ds.x_train, ds.y_train), targets(card, ds.x_val, ds.y_val)
     val = (ds.x_val,) if y_va is None else (ds.x_val, y_va)
     t0 = time.perf_counter()
-    if plan.distributed:  # tf.data pipelines, sharded per worker, per-replica batches
-        train_in, steps = distribute.sharded_dataset(plan, ds.x_train, y_tr, seed=seed)
-        with distribute.peer_errors(plan):
-            hist = net.fit(train_in, validation_data=distribute.validation_dataset(plan, *val), epochs=epochs,
-                           steps_per_epoch=steps, callbacks=callbacks, verbose=verbose, shuffle=False)
-    else:
-        hist = net.fit(ds.x_train, y_tr, validation_data=val, epochs=epochs, batch_size=batch_size,
-                       callbacks=callbacks, verbose=verbose, shuffle=True)
+    with disk_full_is_clear(run_dir):
+        if plan.distributed:  # tf.data pipelines, sharded per worker, per-replica batches
+            train_in, steps = distribute.sharded_dataset(plan, ds.x_train, y_tr, seed=seed)
+            with distribute.peer_errors(plan):
+                hist = net.fit(train_in, validation_data=distribute.validation_dataset(plan, *val), epochs=epochs,
+                               steps_per_epoch=steps, callbacks=callbacks, verbose=verbose, shuffle=False)
+        else:
+            hist = net.fit(ds.x_train, y_tr, validation_data=val, epochs=epochs, batch_size=batch_size,
+                           callbacks=callbacks, verbose=verbose, shuffle=True)
     wall = time.perf_counter() - t0
     if plan.distributed:  # a plain Keras 3 model (multiworker: from the tf-keras twin, by layer name)
         net = distribute.to_keras3(net, model, overrides, card=card, learning_rate=learning_rate)
@@ -305,10 +351,97 @@ def train(
                         "num_workers": plan.num_workers, "chief": plan.is_chief})
     if not plan.is_chief:  # only the chief writes
         return Run(None, net, metrics, history)
-    atomic_save(net, run_dir / "model.keras")
-    plot_history(history, run_dir / "history.png", title=f"{model} on {dataset}")
-    _write_json(run_dir / "metrics.json", metrics)
+    with disk_full_is_clear(run_dir):
+        atomic_save(net, run_dir / "model.keras")
+        plot_history(history, run_dir / "history.png", title=f"{model} on {dataset}")
+        _write_json(run_dir / "metrics.json", metrics)
     return Run(run_dir, net, metrics, history)
+
+
+def check_labels(net, card: ModelCard, ds: Dataset, model: str):
+    """Class labels must fit the model's outputs (else TensorFlow fails mid-fit with its own message)."""
+    if card.task != "classification" or ds.y_train is None or not len(ds.y_train):
+        return
+    units = int(net.outputs[0].shape[-1])
+    top = int(max(np.max(y) for y in (ds.y_train, ds.y_val, ds.y_test) if y is not None and len(y)))
+    n = 2 if units == 1 else units
+    if top >= n:
+        raise TrainingError(
+            f"{ds.name} has labels 0..{top} ({top + 1} classes) but {model} was built with {units} output"
+            f"{'s' if units > 1 else ''}; drop the `classes` override or set classes={top + 1}.")
+
+
+def disk_full_is_clear(run_dir: Path):
+    """A full disk while writing ``run_dir`` becomes one :class:`TrainingError` saying what to do."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            yield
+        except Exception as exc:
+            full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+            if not (full or "No space left on device" in str(exc)):
+                raise
+            raise TrainingError(
+                f"The disk holding {run_dir} is full (No space left on device). Free some space and run the "
+                "same command again: training resumes from its last complete backup.") from exc
+
+    return guard()
+
+
+def disk_space_callback(run_dir: Path, params: int):
+    """A Keras 3 callback that, at each epoch's end and before the checkpoint and backup are
+    written, checks that the disk holding ``run_dir`` has room for them; else one
+    :class:`TrainingError`. (h5py 3 / HDF5 crash the process on ENOSPC during a save, so the
+    disk must be checked before, not after.)"""
+    import keras
+
+    def size(paths, estimate):
+        sizes = [p.stat().st_size for p in paths if p.is_file()]
+        return max(sizes) if sizes else estimate
+
+    class DiskSpace(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            estimate = params * 12 + (64 << 10)  # weights + two optimizer slots, float32, + container
+            need = (size([run_dir / "checkpoint.keras"], estimate)
+                    + 2 * size(list((run_dir / "backup").glob("*.h5")), estimate) + (64 << 10))
+            free = shutil.disk_usage(run_dir).free
+            if free < need:
+                raise TrainingError(
+                    f"The disk holding {run_dir} is full ({free >> 10} KiB free, the epoch-{epoch + 1} checkpoint "
+                    f"and backup need about {need >> 10} KiB). Free some space and run the same command again: "
+                    "training resumes from its last complete backup.")
+
+    return DiskSpace()
+
+
+def trim_history_callback(path):
+    """A Keras 3 callback that, after ``BackupAndRestore`` restored a run, cuts ``history.csv``
+    to the epochs the backup holds: a kill between the CSV row and the backup save must not
+    repeat an epoch in the history."""
+    import csv
+
+    import keras
+
+    class TrimHistory(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            start = int(getattr(self.model, "_initial_epoch", None) or 0)
+            if not path.exists():
+                return
+            with open(path, newline="") as f:
+                rows = list(csv.reader(f))
+            if len(rows) < 2:
+                return
+            head, body = rows[0], rows[1:]
+            col = head.index("epoch") if "epoch" in head else 0
+            kept = [r for r in body if r and int(float(r[col])) < start]
+            if len(kept) != len(body):
+                with open(path, "r+", newline="") as f:  # CSVLogger holds it open in append mode
+                    f.truncate(0)
+                    csv.writer(f).writerows([head, *kept])
+
+    return TrimHistory()
 
 
 def load_run(run_dir: str | os.PathLike, *, world: str | None = None):
@@ -329,8 +462,27 @@ def load_run(run_dir: str | os.PathLike, *, world: str | None = None):
         cfg = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as exc:
         raise FileNotFoundError(f"{cfg_path} is not valid JSON ({exc}); the run directory is damaged.") from exc
+    check_config(cfg, cfg_path)
     world = world or cfg.get("world", "keras")
     return load_model(run_dir / "model.keras", world=world), cfg
+
+
+class RunConfigError(ValueError):
+    """A run directory's config.json that lacks what the later stages read."""
+
+
+def check_config(cfg, path) -> dict:
+    """The keys every stage reads from ``config.json``; one clear error naming what is missing."""
+    if not isinstance(cfg, dict):
+        raise RunConfigError(f"{path} is not a JSON object; the run directory is damaged: re-train it.")
+    missing = [k for k in ("model", "dataset", "card") if k not in cfg]
+    card = cfg.get("card")
+    if not missing and (not isinstance(card, dict) or not {"task", "input_shape"} <= set(card)):
+        missing = ["card.task/card.input_shape"]
+    if missing:
+        raise RunConfigError(f"{path} lacks {', '.join(repr(m) for m in missing)}: it was not written by "
+                             "`edgezoo train` or was edited; re-train the model (or restore the file).")
+    return cfg
 
 
 def save_model_dir(model, out: str | os.PathLike, config: dict, **extra_json) -> Path:
@@ -339,8 +491,7 @@ def save_model_dir(model, out: str | os.PathLike, config: dict, **extra_json) ->
     ``config`` is the source run's config; ``world`` is set from the model. Files are written
     to temporary names and renamed, so a failure leaves no half-written artifact.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_dir(out, "model", what="model directory")
     cfg = dict(config)
     cfg["world"] = zoo.world_of(model)
     atomic_save(model, out / "model.keras")

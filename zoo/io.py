@@ -9,6 +9,8 @@ from pathlib import Path
 
 from zoo.worlds import KERAS3, get_keras
 
+FILE_MODE = 0o644
+
 
 class ModelFileError(ValueError):
     """A model file that is missing, corrupt or not a Keras model."""
@@ -26,6 +28,7 @@ def atomic_save(model, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; run-directory files are ordinary files
     os.close(fd)
     try:
         model.save(tmp)
@@ -72,6 +75,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; run-directory files are ordinary files
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)

@@ -11,6 +11,7 @@ def register(sub):
     p.add_argument("--recipe", help="YAML recipe path or a shipped recipe name (jet_tagger, demo, float_only)")
     p.add_argument("--out", help="run directory (default runs/<model>-<dataset>-pipeline-<time>); re-use it to resume")
     p.add_argument("--verbose", action="store_true", help="Keras progress output")
+    p.add_argument("--force", action="store_true", help="replace a finished pipeline of another model in --out")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench", help="benchmark every artifact of an export directory on this machine")
@@ -21,6 +22,8 @@ def register(sub):
     p.add_argument("--runs", type=int, default=2000, help="at most this many timed calls per measurement")
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--out", help="where bench.json/bench.md/plots go (default: the export directory)")
+    p.add_argument("--allow-changed", action="store_true",
+                   help="benchmark artifacts whose sha256 no longer matches the manifest, marked \"changed since export\"")
     p.set_defaults(func=cmd_bench)
 
 
@@ -35,7 +38,7 @@ def cmd_run(args):
     from edgezoo.pipeline import run_pipeline
 
     report = run_pipeline(args.model, args.dataset, recipe=args.recipe, out=args.out,
-                          verbose=1 if args.verbose else 0)
+                          verbose=1 if args.verbose else 0, force=args.force)
     print(f"report: {report}")
     return 0
 
@@ -45,7 +48,7 @@ def cmd_bench(args):
 
     data = bench_export(args.export_dir, batches=[int(b) for b in args.batches.split(",")],
                         threads=[int(t) for t in args.threads.split(",")], budget_s=args.budget,
-                        runs=args.runs, warmup=args.warmup, out=args.out)
+                        runs=args.runs, warmup=args.warmup, out=args.out, allow_changed=args.allow_changed)
     from pathlib import Path
 
     out = Path(args.out or args.export_dir)

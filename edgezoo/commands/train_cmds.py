@@ -20,6 +20,7 @@ def register(sub):
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder override, e.g. classes=5")
     p.add_argument("--out", help="run directory (default runs/<model>-<dataset>-<time>); re-use it to resume")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    p.add_argument("--force", action="store_true", help="replace a finished run of another model in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
                    help="tf.distribute: mirrored = the GPUs of this host, multiworker = the hosts of TF_CONFIG "
@@ -45,7 +46,7 @@ def cmd_train(args):
     run = train(args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
                 learning_rate=args.lr, out=args.out, seed=args.seed, overrides=parse_overrides(args.set),
                 patience=args.patience, tensorboard=args.tensorboard, limit=args.limit,
-                verbose=0 if args.quiet else 1, strategy=args.strategy)
+                verbose=0 if args.quiet else 1, strategy=args.strategy, force=args.force)
     print_metrics(run)
     return 0
 
