@@ -276,7 +276,10 @@ def _bench(model, dataset, rec, out, state, progress, verbose, force):
 
 def _report(model, dataset, rec, out, state, progress, verbose, force):
     from edgezoo.report import write_report
+    from export.manifest import load_manifest
 
+    for dest in state.outputs("export").get("exports", {}).values():  # report only what was verified
+        load_manifest(inside(out / "export", Path(dest).resolve(), "pipeline.json: export path"))
     path = write_report(out, state.data)
     progress(f"    report: {path}")
     return {"report": str(path)}

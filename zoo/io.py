@@ -78,6 +78,8 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; run-directory files are ordinary files
         with os.fdopen(fd, "w") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename makes it visible
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
