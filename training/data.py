@@ -178,6 +178,9 @@ def _adapter(name, src, target):
     size = int(np.prod(src))
     if int(np.prod(target)) == size:  # flatten, or reshape into a sequence
         return lambda x: x.reshape((len(x), *target))
+    if _zero_pad(src, target):  # MNIST 28x28 -> LeNet-5's 32x32: the lecture pads by 2 pixels
+        (ph, pw) = ((target[0] - src[0]) // 2, (target[1] - src[1]) // 2)
+        return lambda x: np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
     if len(src) == 3 and len(target) == 3:
         h, w, c = target
         if src[2] not in (c, 1):
@@ -197,6 +200,14 @@ def _adapter(name, src, target):
         f"Data set {name!r} with samples of shape {src} cannot feed a model with input_shape={target}. "
         f"Pick a data set that matches, or override the model's input_shape={src}."
     )
+
+
+def _zero_pad(src, target) -> bool:
+    """A border of at most 2 pixels each side, same channels: pad with zeros instead of resizing."""
+    if len(src) != 3 or len(target) != 3 or src[2] != target[2]:
+        return False
+    dh, dw = target[0] - src[0], target[1] - src[1]
+    return 0 < dh <= 4 and 0 < dw <= 4 and dh % 2 == 0 and dw % 2 == 0
 
 
 # --------------------------------------------------------------------------- offline sets
@@ -404,3 +415,7 @@ def _fetch_jets_openml(folder: Path):
         ) from exc
     y = np.array([JETS.index(str(v)) for v in bunch.target], dtype="int64")
     return np.asarray(bunch.data, dtype="float32"), y
+
+
+# Data sets registered by their own modules (MLPerf Tiny audio, VWW, mnist5k).
+from training import audio, image_sets  # noqa: E402,F401

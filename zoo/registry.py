@@ -43,6 +43,9 @@ class ModelCard:
     # Small overrides used by the test-suite for save/load and training steps of big models.
     test_overrides: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    # A published benchmark this model is the reference of (MLPerf Tiny): "benchmark",
+    # "dataset", "quality_target", "int8_tflite_bytes" (the published int8 TFLite size).
+    reference: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.task not in TASKS:

@@ -93,4 +93,10 @@ def cmd_info(args):
     print(f"parameters: {info['params']:,} (trainable {info['trainable_params']:,})")
     print("memory      " + "  ".join(f"{p}: weights {_human(w[p])}, activations/sample {_human(a[p])}" for p in BYTES))
     print(f"claimed targets: {', '.join(card['targets']) or 'none'}; default data: {card['dataset']}")
+    ref = card.get("reference") or {}
+    if ref:
+        print(f"reference: {ref['benchmark']} -- data {ref['dataset']}; quality target "
+              f"{ref['quality_target']}; published int8 TFLite {ref['int8_tflite_bytes']:,} B")
+    if card.get("notes"):
+        print(f"notes: {card['notes']}")
     return 0

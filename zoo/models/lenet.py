@@ -12,7 +12,11 @@ from zoo.registry import register_model
     lecture="003 (Katzy, CNNs: LeNet-5, LeCun 1998)",
     params=61_706,
     targets=("onnx", "tflite", "hls4ml"),
-    notes="C5 is a Dense(120) on the flattened 5x5x16 maps, equivalent to the 5x5 convolution.",
+    notes=(
+        "C5 is a Dense(120) on the flattened 5x5x16 maps, equivalent to the 5x5 convolution. "
+        "Default data: digits (fast); on MNIST (--dataset mnist5k or mnist) the 28x28 digits are "
+        "zero-padded to 32x32 as in the lecture."
+    ),
 )
 def lenet5(k, *, name="lenet5", input_shape=(32, 32, 1), classes=10, activation="tanh"):
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
@@ -37,7 +41,7 @@ def lenet5(k, *, name="lenet5", input_shape=(32, 32, 1), classes=10, activation=
     task="classification",
     input_shape=(28, 28, 1),
     output="10-class softmax",
-    dataset="mnist",
+    dataset="mnist5k",
     lecture="002 (Sep 30 tutorial: convolutional NNs with MNIST), 003",
     params=26_698,
     targets=("onnx", "tflite", "hls4ml"),

@@ -84,7 +84,17 @@ _CARD = dict(
     params=78_666,
     targets=("onnx", "tflite", "hls4ml"),
     test_overrides={"filters": (4, 8, 8)},
-    notes="The hls4ml-tiny / MLPerf Tiny reference model; 1x1 projection shortcuts without BN.",
+    reference={
+        "benchmark": "MLPerf Tiny image classification (IC)",
+        "dataset": "CIFAR-10, 32x32x3, 10 classes",
+        "quality_target": "85% top-1 accuracy",
+        "int8_tflite_bytes": 98_496,
+    },
+    notes=(
+        "MLPerf Tiny's ResNet-8 (resnet_v1_eembc with 16 filters, the v0.5/v1.0 reference; the "
+        "current script's default is 26): same layers, order and shapes, 1x1 projection shortcuts "
+        "without BN, so MLPerf's trained weights load with model.set_weights (tests/test_mlperf.py)."
+    ),
 )
 def resnet8(
     k,
