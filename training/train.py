@@ -116,6 +116,10 @@ def evaluate(model, card: ModelCard, ds: Dataset) -> dict:
         rec = np.asarray(model.predict(x, verbose=0))
         err = ((rec - x) ** 2).reshape(len(x), -1).mean(1)
         out["mse"] = float(err.mean())
+        if y is not None and len(np.unique(y)) == 2:  # normal (0) / anomaly (1): error as the score
+            from sklearn.metrics import roc_auc_score
+
+            out["auc"] = float(roc_auc_score(y, err))
     if card.task != "generation":
         res = model.evaluate(x, targets(card, x, y), verbose=0, return_dict=True)
         out.update({f"test_{k}": float(v) for k, v in res.items()})

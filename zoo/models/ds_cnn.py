@@ -42,6 +42,11 @@ def ds_block(k, x, filters, *, prefix, l2=1e-4):
     params=24_908,
     targets=("onnx", "tflite", "hls4ml"),
     test_overrides={"filters": 8, "blocks": 2},
+    quantizable=False,
+    not_quantizable_because=(
+        "DepthwiseConv2D: edgezoo's QKeras twin maps Dense/Conv1D/Conv2D/Conv2DTranspose only "
+        "(QKeras' QDepthwiseConv2D is not wired in compress.quantize)"
+    ),
     reference={
         "benchmark": "MLPerf Tiny keyword spotting (KWS)",
         "dataset": "Google Speech Commands v2, 12 classes, 49x10 MFCC",

@@ -49,6 +49,11 @@ def separable_block(k, x, filters, stride, *, prefix, l2=1e-4):
     params=221_794,
     targets=("onnx", "tflite", "hls4ml"),
     test_overrides={"input_shape": (32, 32, 3), "alpha": 0.125, "blocks": 4},
+    quantizable=False,
+    not_quantizable_because=(
+        "DepthwiseConv2D: edgezoo's QKeras twin maps Dense/Conv1D/Conv2D/Conv2DTranspose only "
+        "(QKeras' QDepthwiseConv2D is not wired in compress.quantize)"
+    ),
     reference={
         "benchmark": "MLPerf Tiny visual wake words (VWW)",
         "dataset": "Visual Wake Words (COCO 2014 person / non-person), 96x96x3",
@@ -63,7 +68,7 @@ def separable_block(k, x, filters, stride, *, prefix, l2=1e-4):
     ),
 )
 def mobilenet_v1(k, *, name="mobilenet_v1", input_shape=(96, 96, 3), classes=2, alpha=0.25,
-                 blocks=len(BLOCKS), l2=1e-4):
+                 blocks=13, l2=1e-4):
     if not 0 < alpha <= 4 or not 1 <= blocks <= len(BLOCKS):
         raise ValueError(
             f"{name}: alpha must be in (0, 4] and blocks in [1, {len(BLOCKS)}]. "
