@@ -37,6 +37,7 @@ TRAINING = {
 }
 DEFAULT_TRAINING = (5, 1e-3)  # CNNs (plain VGG-style stacks do not learn at 3e-3), ResNets, U-Net
 IMAGE_STAND_IN = "digits"
+TRAIN_LIMIT = 2000  # enough for every offline set's full size but mnist5k's 5,000 digits
 SLOW_HLS = {"cnn", "resnet", "unet"}  # hls4ml io_stream C simulation builds take 20-40 s each
 
 
@@ -115,7 +116,8 @@ def _source(name, tmp):
     if (run_dir / "model.keras").exists() and (run_dir / "metrics.json").exists():
         return ("run", run_dir)  # trained by the other worker
     epochs, lr = TRAINING.get(card.family, DEFAULT_TRAINING)
-    train(name, dataset, epochs=epochs, learning_rate=lr, overrides=overrides, out=run_dir, verbose=0, patience=5)
+    train(name, dataset, epochs=epochs, learning_rate=lr, overrides=overrides, out=run_dir, verbose=0, patience=5,
+          limit=TRAIN_LIMIT)
     return ("run", run_dir)
 
 

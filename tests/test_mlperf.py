@@ -282,6 +282,12 @@ def test_speech_commands_trains_ds_cnn(data_env, tmp_path):
     cfg, metrics = _train(tmp_path, "ds_cnn", "speech_commands", "filters=8", "blocks=1")
     assert cfg["data"]["classes"] == KWS_CLASSES and metrics["n_test"] == 11
     assert 0.0 <= metrics["accuracy"] <= 1.0
+    # bench-mlperf on that trained run: accuracy measured (Keras and LiteRT int8), beside MLPerf's size
+    from export.mlperf_bench import bench_model
+
+    row = bench_model("ds_cnn", tmp_path / "bench", run_dir=tmp_path / "ds_cnn-speech_commands", budget_s=0.2)
+    assert row["accuracy"]["keras"] == metrics["accuracy"] and 0 <= row["accuracy"]["tflite_int8"] <= 1
+    assert row["mlperf_int8_bytes"] == 53_936 and row["calibration"] == "speech_commands training split"
 
 
 def test_kws_mfcc_is_mlperfs_recipe():
@@ -347,3 +353,32 @@ def test_mnist5k_is_real_mnist_offline_and_pads_for_lenet5():
     np.testing.assert_array_equal(padded.x_test[:, 2:30, 2:30], ds.x_test)
     assert not padded.x_test[:, :2].any() and not padded.x_test[:, :, 30:].any()
     assert zoo.get_card("mnist_cnn").dataset == "mnist5k"
+
+
+# --------------------------------------------------------------------------- bench-mlperf
+
+
+def test_macs_of_the_reference_models():
+    from export.mlperf_bench import count_macs
+
+    # DS-CNN on the 25x5 map: conv 10*4*64 + 4 x (depthwise 3*3*64 + pointwise 64*64) per position
+    assert count_macs(zoo.create_model("ds_cnn")) == (2560 + 4 * (576 + 4096)) * 125 + 64 * 12 == 2_656_768
+    # the autoencoder: one MAC per Dense weight
+    ae = zoo.create_model("toyadmos_ae")
+    assert count_macs(ae) == sum(int(np.prod(w.shape)) for w in ae.weights if len(w.shape) == 2)
+
+
+def test_bench_mlperf_without_data_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EDGEZOO_DATA", str(tmp_path / "empty"))
+    from export.mlperf_bench import bench_model
+
+    small = dict(zoo.get_card("toyadmos_ae").test_overrides)
+    row = bench_model("toyadmos_ae", tmp_path / "b", overrides=small, budget_s=0.2)
+    assert row["accuracy"] == "data not present"
+    assert row["weights"] == "random initialization" and "generated" in row["calibration"]
+    assert row["params"] == zoo.create_model("toyadmos_ae", **small).count_params()
+    assert row["tflite_int8_bytes"] > 0 and row["mlperf_int8_bytes"] == 276_976
+    assert all(isinstance(row["p50_us"][k], float) and row["p50_us"][k] > 0
+               for k in ("tflite_int8", "onnx_fp32", "onnx_int8"))
+    assert main(["bench-mlperf", "--models", "resnet9"]) == 2
+    assert "not an MLPerf reference model" in capsys.readouterr().err

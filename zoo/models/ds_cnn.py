@@ -41,7 +41,7 @@ def ds_block(k, x, filters, *, prefix, l2=1e-4):
     lecture="MLPerf Tiny keyword spotting (DS-CNN, keyword_spotting/keras_model.py; Zhang et al. 2017)",
     params=24_908,
     targets=("onnx", "tflite", "hls4ml"),
-    test_overrides={"filters": 8, "blocks": 2},
+    test_overrides={"input_shape": (17, 10, 1), "filters": 4, "blocks": 1},
     quantizable=False,
     not_quantizable_because=(
         "DepthwiseConv2D: edgezoo's QKeras twin maps Dense/Conv1D/Conv2D/Conv2DTranspose only "

@@ -48,7 +48,7 @@ def separable_block(k, x, filters, stride, *, prefix, l2=1e-4):
     lecture="MLPerf Tiny visual wake words (MobileNetV1 alpha 0.25, vww_model.py; Howard et al. 2017)",
     params=221_794,
     targets=("onnx", "tflite", "hls4ml"),
-    test_overrides={"input_shape": (32, 32, 3), "alpha": 0.125, "blocks": 4},
+    test_overrides={"input_shape": (16, 16, 3), "alpha": 0.125, "blocks": 2},
     quantizable=False,
     not_quantizable_because=(
         "DepthwiseConv2D: edgezoo's QKeras twin maps Dense/Conv1D/Conv2D/Conv2DTranspose only "
@@ -64,7 +64,7 @@ def separable_block(k, x, filters, stride, *, prefix, l2=1e-4):
         "MLPerf's trained weights load with model.set_weights (same layer order and shapes). "
         "Other widths: alpha=0.5, 1.0; other inputs: input_shape=(128, 128, 3). "
         "hls4ml: DepthwiseConv2D converts with io_stream (chosen automatically for CNNs); the "
-        "claim is checked on a small configuration (32x32, alpha 0.125, 4 blocks)."
+        "claim is checked on a small configuration (16x16, alpha 0.125, 2 blocks)."
     ),
 )
 def mobilenet_v1(k, *, name="mobilenet_v1", input_shape=(96, 96, 3), classes=2, alpha=0.25,

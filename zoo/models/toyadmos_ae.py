@@ -28,7 +28,7 @@ def _dense_bn_relu(k, x, units, prefix):
     lecture="MLPerf Tiny anomaly detection (DCASE 2020 task 2 baseline, anomaly_detection/keras_model.py)",
     params=269_992,
     targets=("onnx", "tflite", "hls4ml"),
-    test_overrides={"input_shape": (64,), "width": 16, "depth": 2, "latent": 4},
+    test_overrides={"input_shape": (64,), "width": 16, "depth": 1, "latent": 4},
     reference={
         "benchmark": "MLPerf Tiny anomaly detection (AD)",
         "dataset": "ToyADMOS ToyCar (DCASE 2020 task 2), 5 frames x 128 log-mel = 640 features",
