@@ -10,7 +10,7 @@ import numpy as np
 
 import zoo
 from compress.errors import CompressionError
-from training.train import compile_for, evaluate, targets
+from training.train import compile_for, epoch_callback, evaluate, targets
 
 
 def card_of(cfg: dict):
@@ -75,8 +75,11 @@ def fit(
     callbacks=(),
     verbose=0,
     compile_model: bool = True,
+    on_step=None,
+    label: str = "fit",
 ):
-    """Fit ``model`` (either world) on a data set's train split, validating on its val split."""
+    """Fit ``model`` (either world) on a data set's train split, validating on its val split.
+    ``on_step(label, done, epochs, info)`` is called after each epoch."""
     if compile_model:
         compile_for(model, card, learning_rate=learning_rate)
     y_tr = targets(card, ds.x_train, ds.y_train)
@@ -88,7 +91,7 @@ def fit(
             validation_data=(ds.x_val, y_va),
             epochs=epochs,
             batch_size=batch_size,
-            callbacks=list(callbacks),
+            callbacks=[*callbacks, *epoch_callbacks(model, on_step, label, epochs)],
             verbose=verbose,
             shuffle=True,
         )
@@ -99,6 +102,13 @@ def fit(
             f"(now {learning_rate})."
         )
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+
+
+def epoch_callbacks(model, on_step, label: str, epochs: int) -> list:
+    """``[callback]`` of ``model``'s world reporting each epoch to ``on_step``; ``[]`` without one."""
+    if on_step is None:
+        return []
+    return [epoch_callback(zoo.get_keras(zoo.world_of(model)), on_step, label, epochs)]
 
 
 def test_metrics(model, card, ds) -> dict:

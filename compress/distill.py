@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 
-from compress.common import check_trainable
+from compress.common import check_trainable, epoch_callbacks
 from compress.errors import CompressionError
 from training.train import compile_for, loss_for, targets
 
@@ -78,6 +78,7 @@ def distill(
     batch_size: int = 64,
     learning_rate: float = 1e-3,
     verbose: int = 0,
+    on_step=None,
 ):
     """Train Keras 3 ``student`` from ``teacher`` on ``ds``; returns ``(student, report)``."""
     import keras
@@ -129,6 +130,7 @@ def distill(
         validation_data=(ds.x_val, y_va),
         epochs=epochs,
         batch_size=batch_size,
+        callbacks=epoch_callbacks(student, on_step, "distill", epochs),
         verbose=verbose,
         shuffle=True,
     )
@@ -146,7 +148,8 @@ def distill(
 
 
 def train_scratch(
-    student, s_card, ds, *, epochs: int, batch_size: int, learning_rate: float, verbose: int = 0
+    student, s_card, ds, *, epochs: int, batch_size: int, learning_rate: float, verbose: int = 0,
+    on_step=None,
 ):
     """The baseline: the same student, same data and epochs, trained on labels only."""
     compile_for(student, s_card, learning_rate=learning_rate)
@@ -157,6 +160,7 @@ def train_scratch(
         validation_data=(ds.x_val, targets(s_card, ds.x_val, ds.y_val)),
         epochs=epochs,
         batch_size=batch_size,
+        callbacks=epoch_callbacks(student, on_step, "scratch baseline", epochs),
         verbose=verbose,
         shuffle=True,
     )

@@ -142,6 +142,7 @@ def prune(
     learning_rate: float = 1e-3,
     schedule: str = "polynomial",
     verbose: int = 0,
+    on_step=None,
 ):
     """Prune Keras 3 ``model`` (architecture ``cfg``) to ``target`` sparsity on ``ds``; returns
     ``(pruned Keras 3 model, report)``. ``report`` has the per-layer and overall achieved sparsity."""
@@ -177,6 +178,8 @@ def prune(
         learning_rate=learning_rate,
         callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
         verbose=verbose,
+        on_step=on_step,
+        label="prune",
     )
     seconds = time.perf_counter() - t0
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)

@@ -433,6 +433,7 @@ def qat(
     weight_integer="auto",
     act_integer="auto",
     verbose: int = 0,
+    on_step=None,
 ):
     """QKeras twin of Keras 3 ``model`` (float or pruned), fine-tuned on ``ds`` with pruning masks kept
     and weights snapped to the grid. Returns ``(qmodel, report)``."""
@@ -457,6 +458,8 @@ def qat(
         learning_rate=learning_rate,
         callbacks=[keep_mask_callback(masks)] if masks else [],
         verbose=verbose,
+        on_step=on_step,
+        label="qat",
     )
     seconds = time.perf_counter() - t0
     snap_to_grid(q)

@@ -216,6 +216,7 @@ def compress(
     out=None,
     seed: int | None = None,
     verbose: int = 0,
+    on_step=None,
 ) -> CompressionResult:
     """Distill (``distill_from`` or ``student``), prune (``prune`` = target sparsity) and quantize
     (``bits``) the model of ``run_dir``, in that order, each step optional. Returns the step
@@ -388,6 +389,7 @@ def compress(
                 batch_size=batch_size,
                 learning_rate=learning_rate,
                 verbose=verbose,
+                on_step=on_step,
             )
             scratch_metrics = {**test_metrics(scratch, s_card, ds), "train_seconds": scratch_s}
         _seed(work_cfg, seed)
@@ -403,6 +405,7 @@ def compress(
             batch_size=batch_size,
             learning_rate=learning_rate,
             verbose=verbose,
+            on_step=on_step,
         )
         extra = {
             "teacher": str(distill_from or run_dir),
@@ -431,6 +434,7 @@ def compress(
             learning_rate=learning_rate,
             schedule=prune_schedule,
             verbose=verbose,
+            on_step=on_step,
         )
         current_metrics = finish("prune", pruned, work_cfg, current, current_metrics, info, source)
         current = pruned
@@ -450,6 +454,7 @@ def compress(
             weight_integer=weight_integer,
             act_integer=act_integer,
             verbose=verbose,
+            on_step=on_step,
         )
         finish("qat", qmodel, work_cfg, current, current_metrics, info, source)
 

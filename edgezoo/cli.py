@@ -1,6 +1,10 @@
 """The ``edgezoo`` command. Each stage's subcommands live in one module of
 :mod:`edgezoo.commands` with a ``register(subparsers)`` function; this file only
-assembles them and turns known errors into one clear message and exit code 2."""
+assembles them and turns known errors into one clear message and exit code 2.
+
+Names (models, data sets, targets, recipes) are checked while parsing, from
+:mod:`edgezoo.names`, before anything imports TensorFlow; the command then runs inside an
+:class:`edgezoo.ui.Session` (library logs to a file, edgezoo's progress on screen)."""
 
 from __future__ import annotations
 
@@ -13,19 +17,66 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+class UsageError(Exception):
+    """A command line argparse rejects; printed as one line."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, unless its help already speaks of it or there is none."""
+
+    def __init__(self, prog, **kw):
+        kw.setdefault("max_help_position", 32)
+        super().__init__(prog, **kw)
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings and action.nargs not in ("?", "*")) or default is None or default is False \
+                or default is argparse.SUPPRESS or "(default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (``edgezoo CMD: error: ...``)."""
+
+    def __init__(self, *args, **kw):
+        kw.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kw)
+
+    def error(self, message):
+        hint = "" if "Unknown " in message else f" (see `{self.prog} --help`)"  # a name error says what to do
+        raise UsageError(f"{self.prog}: error: {message}{hint}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import edgezoo.commands as commands
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="edgezoo",
-        description="A Keras model zoo with training, compression and verified edge export.",
+        description="A Keras model zoo with training, compression and verified edge export.\n"
+                    "Run `edgezoo COMMAND --help` for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"edgezoo {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not mod.name.startswith("_"):
             importlib.import_module(f"edgezoo.commands.{mod.name}").register(sub)
+    sub._choices_actions.sort(key=_help_order)  # `edgezoo --help` in the order of the work
+    for p in sub.choices.values():  # every command: --verbose shows the libraries' logs
+        if "--verbose" not in p._option_string_actions:
+            p.add_argument("--verbose", action="store_true",
+                           help="show TensorFlow / converter logs and library warnings on screen "
+                                "instead of writing them to edgezoo.log")
     return parser
+
+
+ORDER = ("list", "info", "datasets", "train", "compress", "export", "bench", "run", "demo")
+
+
+def _help_order(action) -> tuple:
+    name = action.dest
+    return name.startswith("bench-"), ORDER.index(name) if name in ORDER else len(ORDER), name
 
 
 def _version():
@@ -35,17 +86,28 @@ def _version():
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    from edgezoo import ui
     from edgezoo.commands import _common
 
+    session = ui.Session(args.command, verbose=bool(getattr(args, "verbose", False)))
     try:
-        return int(args.func(args) or 0)
+        with session:
+            return int(args.func(args) or 0)
     except _common.USER_ERRORS as exc:  # read now: a command may have added its own types
-        print(f"edgezoo {args.command}: error: {exc}", file=sys.stderr)
+        print(f"edgezoo {args.command}: error: {exc}{session.log_hint()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"edgezoo {args.command}: interrupted", file=sys.stderr)
+        print(f"edgezoo {args.command}: interrupted{session.log_hint()}", file=sys.stderr)
         return 130
+    except BaseException:
+        if session.log_hint():
+            print(f"edgezoo {args.command}:{session.log_hint()}", file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":

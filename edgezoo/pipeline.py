@@ -28,6 +28,7 @@ only when complete; every path read back from ``pipeline.json`` must stay inside
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -120,12 +121,13 @@ class _State:
 
 
 def run_pipeline(model: str, dataset: str | None = None, *, recipe=None, out=None, progress=print,
-                 verbose: int = 0, force: bool = False) -> Path:
+                 verbose: int = 0, force: bool = False, on_step=None) -> Path:
     """Run (or resume) the whole pipeline; returns the path of report.md.
 
     Everything that can be checked without training is checked first (recipe, data set name,
     whether ``out`` can be written and is edgezoo's); ``force`` replaces a pipeline of another
-    model or data set in ``out``."""
+    model or data set in ``out``. ``progress(line)`` gets the stage lines, ``on_step(label,
+    done, total, info)`` the epochs, artifacts and measurements."""
     from training.train import load_dataset_name_check
 
     rec = load_recipe(recipe)
@@ -145,11 +147,12 @@ def run_pipeline(model: str, dataset: str | None = None, *, recipe=None, out=Non
     identity = {"model": model, "dataset": dataset}
     with own_dir(out, "pipeline", command=f"run {model}"):  # the identity lives in pipeline.json
         state = _State(out, identity, force=force)
-        return _run_stages(model, dataset, rec, out, state, progress, verbose, force)
+        return _run_stages(model, dataset, rec, out, state, progress, verbose, force, on_step)
 
 
-def _run_stages(model, dataset, rec, out, state, progress, verbose, force) -> Path:
+def _run_stages(model, dataset, rec, out, state, progress, verbose, force, on_step=None) -> Path:
     stages = {"train": _train, "compress": _compress, "export": _export, "bench": _bench, "report": _report}
+    stages = {name: functools.partial(fn, on_step=on_step) for name, fn in stages.items()}
     stale = False  # once a stage re-runs, every later stage re-runs too
     for i, stage in enumerate(STAGES, start=1):
         section = rec.get(stage) if stage != "report" else None
@@ -181,25 +184,25 @@ def _run_stages(model, dataset, rec, out, state, progress, verbose, force) -> Pa
 
 # --------------------------------------------------------------------------- stages
 
-def _train(model, dataset, rec, out, state, progress, verbose, force):
+def _train(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
     from training.train import train
 
     opts = dict(rec.get("train") or {})
     run_dir = out / "train"  # train() resumes a half-finished attempt of the same model
     run = train(model, dataset, out=run_dir, verbose=verbose, force=force,
-                overrides=opts.pop("overrides", None), **opts)
+                overrides=opts.pop("overrides", None), on_step=on_step, **opts)
     progress(f"    test metrics: {_short(run.metrics)}")
     return {"run_dir": str(run_dir), "metrics": run.metrics}
 
 
-def _compress(model, dataset, rec, out, state, progress, verbose, force):
+def _compress(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
     from compress import compress
 
     opts = dict(rec["compress"])
     teacher = opts.pop("distill_from", None)
     final = out / "compress"
     tmp = fresh_sibling(final, "compress")  # the earlier steps stay until the new ones are complete
-    result = compress(out / "train", distill_from=teacher, out=tmp, **opts)
+    result = compress(out / "train", distill_from=teacher, out=tmp, on_step=on_step, **opts)
     _retarget_json(tmp, final)
     replace_dir_atomically(tmp, final)
     steps = {step.name: str(final / step.dir.name) for step in result.steps}
@@ -229,7 +232,7 @@ def _models_to_export(out, state, which="all") -> dict:
     return chosen
 
 
-def _export(model, dataset, rec, out, state, progress, verbose, force):
+def _export(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
     from export import export_run
 
     opts = dict(rec.get("export") or {})
@@ -242,7 +245,7 @@ def _export(model, dataset, rec, out, state, progress, verbose, force):
     tmp = fresh_sibling(final, "export")  # the earlier export stays until the new one is complete
     for name, src in _models_to_export(out, state, which).items():
         progress(f"    {name} -> {', '.join(to)}")
-        export_run(src, to=tuple(to), out=tmp / name, **opts)  # same depth: manifests' relative paths hold
+        export_run(src, to=tuple(to), out=tmp / name, on_step=on_step, **opts)  # same depth: manifests' relative paths hold
         exported[name] = str(final / name)
     replace_dir_atomically(tmp, final)
     return {"exports": exported}
@@ -256,7 +259,7 @@ def _retarget_json(tmp: Path, final: Path):
             write_json_atomic(path, json.loads(text.replace(json.dumps(str(tmp))[1:-1], json.dumps(str(final))[1:-1])))
 
 
-def _bench(model, dataset, rec, out, state, progress, verbose, force):
+def _bench(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
     from export.bench import bench_export
 
     opts = dict(rec.get("bench") or {})
@@ -265,7 +268,8 @@ def _bench(model, dataset, rec, out, state, progress, verbose, force):
         safe_name(name, "pipeline.json: export name")
         dest = inside(out / "export", Path(dest).resolve(), "pipeline.json: export path")
         progress(f"    {name}")
-        data = bench_export(dest, progress=lambda m: progress("  " + m), **opts)
+        lines = (lambda m: None) if on_step else (lambda m: progress("  " + m))  # a bar says it already
+        data = bench_export(dest, progress=lines, on_step=on_step, **opts)
         benched[name] = str(Path(dest) / "bench.json")
         failed = [f"{r['artifact']}/{r['runtime']} batch {r['batch']}: {r['error']}"
                   for r in data["results"] if "error" in r]
@@ -274,7 +278,7 @@ def _bench(model, dataset, rec, out, state, progress, verbose, force):
     return {"bench": benched}
 
 
-def _report(model, dataset, rec, out, state, progress, verbose, force):
+def _report(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
     from edgezoo.report import write_report
     from export.manifest import load_manifest
 

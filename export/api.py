@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,7 @@ class ExportOptions:
     seed: int | None = None  # calibration draw; None: the run's seed
     hls4ml: dict = field(default_factory=dict)  # export.hls.HlsOptions fields
     progress: object = None  # callable(str) for progress lines
+    on_step: object = None  # callable(label, done, total, info): one step per artifact attempted
 
     @classmethod
     def from_kwargs(cls, **kw) -> ExportOptions:
@@ -81,8 +82,9 @@ class ExportOptions:
         return opts
 
     def record(self) -> dict:
-        d = asdict(self)
+        d = asdict(replace(self, progress=None, on_step=None))  # callables are not options (nor copyable)
         d.pop("progress")
+        d.pop("on_step")
         return d
 
 
@@ -169,6 +171,7 @@ class _Recorder:
         self.artifacts: list[dict] = []
         self.failures: list[str] = []
         self.errors: list[BaseException] = []
+        self.done, self.total = 0, 0
 
     def say(self, msg: str):
         if callable(self.options.progress):
@@ -176,6 +179,7 @@ class _Recorder:
 
     def attempt(self, fmt: str, variant: str, fn):
         self.say(f"{fmt} {variant} ...")
+        self.step(f"{fmt} {variant}")
         t0 = time.perf_counter()
         try:
             entry = fn()
@@ -186,6 +190,7 @@ class _Recorder:
             self.failures.append(f"{fmt} {variant}: {msg}")
             self.errors.append(exc)
             self.say(f"{fmt} {variant}: ERROR {msg}")
+            self.step(f"{fmt} {variant}: ERROR", 1)
             return None
         entry["seconds"] = round(time.perf_counter() - t0, 3)
         self.artifacts.append(entry)
@@ -193,7 +198,13 @@ class _Recorder:
         if not p["passed"]:
             self.failures.append(f"{fmt} {variant}: parity: " + "; ".join(p["failures"]))
         self.say(f"{fmt} {variant}: {'pass' if p['passed'] else 'FAIL'}")
+        self.step(f"{fmt} {variant}: {'pass' if p['passed'] else 'FAIL'}", 1)
         return entry
+
+    def step(self, info: str, finished: int = 0):
+        self.done += finished
+        if callable(self.options.on_step):
+            self.options.on_step("export", self.done, max(self.total, self.done), info)
 
     def parity(self, fmt: str, variant: str, out: np.ndarray, dynamic_batch: dict | None = None) -> dict:
         bounds = verify.thresholds_for(fmt, variant, self.options.thresholds)
@@ -237,6 +248,8 @@ def _export_locked(model, out: Path, *, world, task, data: ExportData, to, sourc
     model(x[:1], training=False)  # a loaded Keras 3 model must have been called before export
     ref = predict(model, x)
     rec = _Recorder(out, task, ref, data, options, source["sha256"])
+    rec.total = (("onnx" in to) * (1 + ("int8" in options.onnx_variants)) + ("tflite" in to) * len(options.tflite_variants)
+                 + ("hls4ml" in to))  # artifacts to attempt, for on_step
     keras_metrics = verify.compare(ref, ref, task=task, x=x, y=data.y_test)
     source = {**source, "world": world, "task": task, "quantized": is_quantized(model),
               "sparsity": round(sparsity(model), 6), "params": int(model.count_params()),

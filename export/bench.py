@@ -17,13 +17,15 @@ RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert"}
 
 
 def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: float = 1.0,
-                 runs: int = 2000, warmup: int = 10, out=None, progress=print, allow_changed: bool = False) -> dict:
+                 runs: int = 2000, warmup: int = 10, out=None, progress=print, allow_changed: bool = False,
+                 on_step=None) -> dict:
     """Benchmark every artifact listed in ``EXPORT_DIR/manifest.json`` plus the Keras source.
 
     ``threads``: 1 = one thread, 0 = all cores. Returns the bench.json content. The manifest is
     checked first (:func:`export.manifest.load_manifest`): an artifact or source model whose
     sha256 or size differs is an error, or with ``allow_changed`` a row marked "changed since
     export". ``out`` (default: the export directory) is claimed and locked while writing.
+    ``on_step(label, done, total, info)`` is called before and after each artifact's measurements.
     """
     from export.manifest import load_manifest
     from zoo.rundir import check_writable, own_dir
@@ -33,11 +35,11 @@ def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: floa
     out = check_writable(Path(out or export_dir))
     with own_dir(out, "bench", command=f"bench {export_dir}"):
         return _bench(export_dir, manifest, src_dir, changed, out=out, batches=batches, threads=threads,
-                      budget_s=budget_s, runs=runs, warmup=warmup, progress=progress)
+                      budget_s=budget_s, runs=runs, warmup=warmup, progress=progress, on_step=on_step)
 
 
 def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, out: Path, batches, threads,
-           budget_s, runs, warmup, progress) -> dict:
+           budget_s, runs, warmup, progress, on_step=None) -> dict:
     from export.manifest import CHANGED
     from training.train import load_run, run_dataset
 
@@ -62,7 +64,7 @@ def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, ou
                              "path": str(path), "bytes": path.stat().st_size, "runtimes": [RUNTIME_OF[fmt]],
                              "changed": art["path"] in changed or "source" in changed})
         results = []
-        for job in jobs:
+        for i, job in enumerate(jobs):
             specs, rows = [], []
             for runtime in job["runtimes"]:
                 for batch in batches:
@@ -78,8 +80,12 @@ def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, ou
                                      "threads": int(th) or os.cpu_count(), "bytes": job["bytes"],
                                      **({"note": CHANGED} if job["changed"] else {})})
             progress(f"  bench {job['name']}: {len(specs)} measurements")
+            if on_step is not None:
+                on_step("bench", i, len(jobs), f"{job['name']}: {len(specs)} measurements")
             for row, stats in zip(rows, run_isolated(specs)):
                 results.append({**row, **stats})
+            if on_step is not None:
+                on_step("bench", i + 1, len(jobs), job["name"])
     hls = [a for a in manifest["artifacts"] if a["format"] == "hls4ml" and "error" not in a]
     hls_rows = [{"artifact": f"hls4ml-{a['variant']}", "variant": a["variant"], "bytes": a.get("bytes"),
                  "weight_storage": (a.get("hls4ml") or {}).get("weight_storage"),

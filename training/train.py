@@ -176,6 +176,16 @@ def _read_csv_history(path: Path) -> dict:
     return hist
 
 
+def epoch_callback(k, on_step, label: str, epochs: int):
+    """A Keras callback (of module ``k``'s world) reporting ``on_step(label, done, epochs, info)``."""
+
+    def end(epoch, logs):
+        shown = {n: v for n, v in (logs or {}).items() if n in ("loss", "val_loss", "accuracy", "val_accuracy")}
+        on_step(label, epoch + 1, epochs, " ".join(f"{n} {float(v):.4f}" for n, v in shown.items()))
+
+    return k.callbacks.LambdaCallback(on_train_begin=lambda logs: on_step(label, 0, epochs, ""), on_epoch_end=end)
+
+
 def train(
     model: str,
     dataset: str | None = None,
@@ -192,6 +202,7 @@ def train(
     verbose: int = 1,
     strategy: str = "default",
     force: bool = False,
+    on_step=None,
 ) -> Run:
     """Train zoo model ``model`` on ``dataset`` (default: the card's) and write a run directory.
 
@@ -207,20 +218,24 @@ def train(
     refused, a finished run of another model or data set is replaced only with ``force``, and
     a second writer gets one clear error. Bad settings (e.g. a ``classes`` override smaller than
     the data set's) fail before anything is written.
+
+    ``on_step(label, done, total, info)``, if given, is called as training starts and after each
+    epoch (label "train"), e.g. to draw a progress bar.
     """
     card = zoo.get_card(model)  # unknown model -> clear error before any work
     dataset = dataset or card.dataset
     if strategy == "multiworker" or not isinstance(strategy, str):  # every worker runs this: the chief claims
         return _train(model, dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, out=out,
                       seed=seed, overrides=overrides, patience=patience, tensorboard=tensorboard, limit=limit,
-                      verbose=verbose, strategy=strategy, force=force)
+                      verbose=verbose, strategy=strategy, force=force, on_step=on_step)
     load_dataset_name_check(dataset)  # a bad name must not become a directory first
     run_dir = check_writable(Path(out) if out else default_run_dir(model, dataset))
     identity = {"model": model, "dataset": dataset}
     with own_dir(run_dir, "train", identity, force=force, finished="model.keras", command=f"train {model}"):
         return _train(model, dataset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                       out=run_dir, seed=seed, overrides=overrides, patience=patience, tensorboard=tensorboard,
-                      limit=limit, verbose=verbose, strategy=strategy, force=force, identity=identity)
+                      limit=limit, verbose=verbose, strategy=strategy, force=force, identity=identity,
+                      on_step=on_step)
 
 
 def load_dataset_name_check(dataset: str):
@@ -232,7 +247,7 @@ def load_dataset_name_check(dataset: str):
 
 
 def _train(model, dataset, *, epochs, batch_size, learning_rate, out, seed, overrides, patience, tensorboard,
-           limit, verbose, strategy, force, identity=None) -> Run:
+           limit, verbose, strategy, force, identity=None, on_step=None) -> Run:
     """:func:`train` inside its claimed, locked run directory."""
     import keras
 
@@ -291,6 +306,8 @@ def _train(model, dataset, *, epochs, batch_size, learning_rate, out, seed, over
     # Distributed Keras 3 runs keep the previous backup too: a kill during a save must not end the run.
     # double_checkpoint: a kill during the backup save leaves the previous backup usable.
     backup_kw = {"double_checkpoint": True} if plan.world == zoo.KERAS3 else {}
+    if on_step is not None:
+        callbacks.append(epoch_callback(k, on_step, "train", epochs))
     callbacks.append(k.callbacks.BackupAndRestore(str(backup), **backup_kw))
     if plan.is_chief and plan.world == zoo.KERAS3:  # after the restore: history.csv = the epochs restored
         callbacks.append(trim_history_callback(run_dir / "history.csv"))

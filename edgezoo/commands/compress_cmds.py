@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edgezoo import names, ui
 from edgezoo.commands._common import parse_overrides, print_json, table
 
 
@@ -27,7 +28,7 @@ def register(sub):
         "--distill-from", metavar="TEACHER_DIR", help="teacher run; RUN_DIR is the student"
     )
     p.add_argument(
-        "--student", metavar="MODEL", help="zoo model to distill RUN_DIR (the teacher) into"
+        "--student", metavar="MODEL", type=names.model_name, help="zoo model to distill RUN_DIR (the teacher) into"
     )
     p.add_argument(
         "--student-set",
@@ -47,7 +48,7 @@ def register(sub):
         "--schedule",
         choices=("polynomial", "constant"),
         default="polynomial",
-        help="tfmot pruning schedule (default polynomial: 0 -> target over 70%% of the fine-tuning)",
+        help="tfmot pruning schedule (polynomial: 0 -> target over 70%% of the fine-tuning)",
     )
     p.add_argument("--bits", type=int, help="QAT bit width for weights and activations, e.g. 6")
     p.add_argument(
@@ -66,12 +67,12 @@ def register(sub):
         help="integer bits of quantized_bits weights: auto (from the weight range) or a number",
     )
     p.add_argument(
-        "--epochs", type=int, default=10, help="fine-tuning epochs per step (default 10)"
+        "--epochs", type=int, default=10, help="fine-tuning epochs per step"
     )
     p.add_argument(
         "--distill-epochs", type=int, help="epochs of the distillation step (default: --epochs)"
     )
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="fine-tuning batch size")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate of every step")
     p.add_argument("--temperature", type=float, default=3.0, help="distillation temperature")
     p.add_argument(
@@ -84,25 +85,26 @@ def register(sub):
         "--no-scratch", action="store_true", help="skip the from-scratch student baseline"
     )
     p.add_argument("--seed", type=int, help="seed (default: the run's)")
-    p.add_argument("--out", help="output directory (default RUN_DIR-compressed)")
+    p.add_argument("--out", metavar="OUT", help="output directory (default RUN_DIR-compressed)")
     p.add_argument(
         "--json", action="store_true", help="print OUT/compression.json instead of a table"
     )
-    p.add_argument("--verbose", action="store_true", help="Keras progress bars")
+    p.add_argument("--verbose", action="store_true",
+                   help="Keras progress bars, TensorFlow / converter logs and library warnings on screen")
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser(
         "bench-compress",
         help="benchmark: float vs. pruned vs. QAT vs. pruned+QAT (accuracy, sizes, BOPs)",
     )
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--model", default="mlp")
-    p.add_argument("--train-epochs", type=int, default=60)
+    p.add_argument("--dataset", default="digits", type=names.dataset_name, help="data set")
+    p.add_argument("--model", default="mlp", type=names.model_name, metavar="MODEL", help="zoo model")
+    p.add_argument("--train-epochs", type=int, default=60, help="epochs of the float model's training")
     p.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs per step")
-    p.add_argument("--prune", type=float, default=0.75)
-    p.add_argument("--bits", type=int, default=6)
+    p.add_argument("--prune", type=float, default=0.75, metavar="SPARSITY", help="target sparsity of pruning")
+    p.add_argument("--bits", type=int, default=6, help="QAT bit width")
     p.add_argument("--limit", type=int, help="use only this many samples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of every run")
     p.add_argument(
         "--jets",
         choices=("auto", "yes", "no"),
@@ -112,7 +114,7 @@ def register(sub):
     p.add_argument(
         "--jets-limit", type=int, default=200_000, help="jets samples used by the jets run"
     )
-    p.add_argument("--out", default="runs/bench-compress")
+    p.add_argument("--out", default="runs/bench-compress", metavar="DIR", help="where the runs go")
     p.set_defaults(func=cmd_bench)
 
 
@@ -187,7 +189,9 @@ def cmd_compress(args):
         out=args.out,
         seed=args.seed,
         verbose=1 if args.verbose else 0,
+        on_step=None if args.verbose or args.json else ui.steps(),
     )
+    ui.log_into(res.out)
     if args.json:
         print_json(res.summary)
         return 0

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from edgezoo import names
 from edgezoo.commands._common import print_json, table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,15 +20,15 @@ def register(sub):
         "bench-distribute",
         help="benchmark: samples/s training with no strategy, then MirroredStrategy on 1 and 2 logical CPU devices",
     )
-    p.add_argument("--model", default="mlp")
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--model", default="mlp", type=names.model_name, metavar="MODEL", help="zoo model")
+    p.add_argument("--dataset", default="digits", type=names.dataset_name, help="data set")
+    p.add_argument("--epochs", type=int, default=10, help="epochs per measured fit")
     p.add_argument("--batch-size", type=int, default=32, help="per-replica batch (global = batch x replicas)")
     p.add_argument("--limit", type=int, help="use only this many samples")
     p.add_argument("--cpus", type=int, default=2, help="logical CPU devices to split the host CPU into")
     p.add_argument("--replicas", default="1,2", help="comma-separated replica counts")
     p.add_argument("--timeout", type=float, default=900, help="seconds before the benchmark process is killed")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.set_defaults(func=cmd_bench_distribute)
 
 

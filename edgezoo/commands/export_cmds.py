@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
+
+from edgezoo import names, ui
 from edgezoo.commands._common import add_user_errors, print_json, table
 
 
@@ -12,45 +16,73 @@ def register(sub):
 
     p = sub.add_parser("export", help="export a model directory to ONNX / TFLite / hls4ml, each verified against Keras")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a model directory (config.json + model.keras)")
-    p.add_argument("--to", default="onnx,tflite,hls4ml", help="comma-separated targets (default: all three)")
-    p.add_argument("--out", help="output directory (default RUN_DIR/export)")
+    p.add_argument("--to", default="onnx,tflite,hls4ml", type=names.target_names, metavar="TARGETS",
+                   help="comma-separated export targets")
+    p.add_argument("--out", metavar="EXPORT_DIR", help="output directory (default RUN_DIR/export)")
     _export_options(p)
     p.add_argument("--json", action="store_true", help="print the manifest instead of the parity table")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench-export", help="benchmark: export jet_tagger (float, pruned, QKeras+pruned) and "
                                             "lenet5 to every target; print the parity table")
-    p.add_argument("--out", default="runs/bench-export")
-    p.add_argument("--to", default="onnx,tflite,hls4ml")
+    p.add_argument("--out", default="runs/bench-export", metavar="DIR", help="where the runs, exports and parity.md go")
+    p.add_argument("--to", default="onnx,tflite,hls4ml", type=names.target_names, metavar="TARGETS",
+                   help="comma-separated export targets")
     p.add_argument("--epochs", type=int, default=30, help="training epochs (EarlyStopping may stop sooner)")
     p.add_argument("--compress-epochs", type=int, default=10, help="fine-tuning epochs of pruning and QAT")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of training, compression and calibration")
     p.add_argument("--limit", type=int, help="use only this many samples (quick runs)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress lines, only the parity table")
     p.set_defaults(func=cmd_bench_export)
 
 
 def _export_options(p):
     g = p.add_argument_group("ONNX / TFLite")
-    g.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    g.add_argument("--onnx-variants", default="fp32,int8")
-    g.add_argument("--tflite-variants", default="fp32,fp16,dynamic,int8")
+    g.add_argument("--opset", type=int, default=17, help="ONNX opset")
+    g.add_argument("--onnx-variants", default="fp32,int8", metavar="VARIANTS",
+                   help="comma-separated ONNX variants: fp32, int8 (QDQ, calibrated on training samples)")
+    g.add_argument("--tflite-variants", default="fp32,fp16,dynamic,int8", metavar="VARIANTS",
+                   help="comma-separated TFLite variants: fp32, fp16, dynamic (range), int8 (full integer)")
     g.add_argument("--calibration-samples", type=int, default=256, help="training samples for int8 calibration")
     g.add_argument("--parity-samples", type=int, help="test samples for parity (default: the whole test split)")
     g.add_argument("--allow-parity-failures", action="store_true",
                    help="record failed parity thresholds in the manifest without failing the export")
     g = p.add_argument_group("hls4ml")
-    g.add_argument("--backend", choices=["Vitis", "Vivado"], default="Vitis")
-    g.add_argument("--io-type", choices=["io_parallel", "io_stream"], help="default: io_parallel for dense models, io_stream for CNNs")
-    g.add_argument("--reuse-factor", type=int, default=1)
-    g.add_argument("--strategy", choices=["Latency", "Resource"], default="Latency")
-    g.add_argument("--part", help="FPGA part (default: the backend's)")
-    g.add_argument("--clock-period", type=float, default=5.0, help="ns (default 5)")
-    g.add_argument("--width", type=int, default=16, help="fixed-point word width of activations (and weights)")
-    g.add_argument("--precision", choices=["profile", "default"], default="profile",
+    g.add_argument("--hls-backend", dest="backend", choices=["Vitis", "Vivado"], default="Vitis",
+                   help="hls4ml backend (the vendor tool the project is written for)")
+    g.add_argument("--hls-io-type", dest="io_type", choices=["io_parallel", "io_stream"],
+                   help="default: io_parallel for dense models, io_stream for CNNs")
+    g.add_argument("--hls-reuse-factor", dest="reuse_factor", type=int, default=1, metavar="N",
+                   help="multiplications per multiplier (1 = fully parallel, lowest latency)")
+    g.add_argument("--hls-strategy", dest="strategy", choices=["Latency", "Resource"], default="Latency",
+                   help="hls4ml strategy: Latency (unrolled) or Resource (reuses multipliers)")
+    g.add_argument("--hls-part", dest="part", metavar="PART", help="FPGA part (default: the backend's)")
+    g.add_argument("--hls-clock-period", dest="clock_period", type=float, default=5.0, metavar="NS",
+                   help="target clock period in ns")
+    g.add_argument("--hls-width", dest="width", type=int, default=16, metavar="BITS",
+                   help="fixed-point word width of activations (and weights)")
+    g.add_argument("--hls-precision", dest="precision", choices=["profile", "default"], default="profile",
                    help="profile: from calibration ranges / QKeras quantizers; default: hls4ml's ap_fixed<16,6>")
-    g.add_argument("--synth", choices=["auto", "yes", "no"], default="auto",
+    g.add_argument("--hls-synth", dest="synth", choices=["auto", "yes", "no"], default="auto",
                    help="C synthesis: auto = when vitis-run / vivado_hls is on PATH")
+    for old in ("backend", "io-type", "reuse-factor", "strategy", "part", "clock-period", "width", "precision",
+                "synth"):  # the spellings before --hls-*: accepted, hidden, with a warning
+        g.add_argument(f"--{old}", dest=old.replace("-", "_"), action=_Deprecated, new=f"--hls-{old}",
+                       help=argparse.SUPPRESS, default=argparse.SUPPRESS)
+
+
+class _Deprecated(argparse.Action):
+    """An old flag spelling: parsed (through the new flag's type and choices), with a warning."""
+
+    def __init__(self, option_strings, dest, new, **kw):
+        self.new = new
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        new = parser._option_string_actions[self.new]
+        value = parser._get_values(new, [values])
+        print(f"warning: {option_string} is deprecated; use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, value)
 
 
 def options_from_args(args) -> dict:
@@ -74,7 +106,7 @@ def cmd_export(args):
 
     opts = options_from_args(args)
     if not args.json:
-        opts["progress"] = lambda m: print(f"  {m}", flush=True)
+        opts["on_step"] = ui.steps()
     try:
         manifest = export_run(args.run_dir, to=_csv(args.to), out=args.out, **opts)
     except ExportFailed as exc:
@@ -86,6 +118,7 @@ def cmd_export(args):
         return 0
     print(table(parity_rows(manifest), PARITY_HEADERS, "lrrllrl"))
     out = args.out or f"{args.run_dir.rstrip('/')}/export"
+    ui.log_into(out)
     for a in manifest["artifacts"]:
         if a.get("format") == "hls4ml" and "synthesis" in a and not a["synthesis"].get("run"):
             print(f"hls4ml: synthesis not run ({a['synthesis'].get('why')}); C simulation only.")
@@ -96,9 +129,11 @@ def cmd_export(args):
 def cmd_bench_export(args):
     from export.parity_bench import bench_export_parity, markdown
 
-    progress = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
+    progress = (lambda m: None) if args.quiet else ui.say
     result = bench_export_parity(args.out, epochs=args.epochs, compress_epochs=args.compress_epochs, to=_csv(args.to),
-                                 seed=args.seed, limit=args.limit, progress=progress)
+                                 seed=args.seed, limit=args.limit, progress=progress,
+                                 on_step=None if args.quiet else ui.steps())
+    ui.log_into(args.out)
     print(markdown(result))
     print(f"written: {args.out}/parity.md, {args.out}/parity.json ({result['seconds']} s)")
     return 0

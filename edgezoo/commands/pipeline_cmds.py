@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+from edgezoo import names, ui
+
 
 def register(sub):
     _pipeline_errors()
     p = sub.add_parser("run", help="train -> compress -> export -> bench -> report, in one run directory")
-    p.add_argument("model")
-    p.add_argument("--dataset", help="data set (default: the recipe's, else the model card's)")
-    p.add_argument("--recipe", help="YAML recipe path or a shipped recipe name (jet_tagger, demo, float_only)")
-    p.add_argument("--out", help="run directory (default runs/<model>-<dataset>-pipeline-<time>); re-use it to resume")
-    p.add_argument("--verbose", action="store_true", help="Keras progress output")
+    p.add_argument("model", metavar="MODEL", type=names.model_name, help="zoo model name (see `edgezoo list`)")
+    p.add_argument("--dataset", type=names.dataset_name, help="data set (default: the recipe's, else the model card's)")
+    p.add_argument("--recipe", type=names.recipe_name,
+                   help="YAML recipe path or a shipped recipe name (jet_tagger, demo, float_only)")
+    p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<model>-<dataset>-pipeline-<time>); re-use it to resume")
+    p.add_argument("--verbose", action="store_true",
+                   help="Keras progress output, TensorFlow / converter logs and library warnings on screen")
     p.add_argument("--force", action="store_true", help="replace a finished pipeline of another model in --out")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench", help="benchmark every artifact of an export directory on this machine")
-    p.add_argument("export_dir")
+    p.add_argument("export_dir", metavar="EXPORT_DIR", help="an export directory (with manifest.json)")
     p.add_argument("--batches", default="1,256", help="comma-separated batch sizes")
     p.add_argument("--threads", default="1,0", help="comma-separated thread counts (0 = all cores)")
     p.add_argument("--budget", type=float, default=1.0, help="seconds per measurement (after warm-up)")
     p.add_argument("--runs", type=int, default=2000, help="at most this many timed calls per measurement")
-    p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--out", help="where bench.json/bench.md/plots go (default: the export directory)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed calls before each measurement")
+    p.add_argument("--out", metavar="DIR", help="where bench.json/bench.md/plots go (default: the export directory)")
     p.add_argument("--allow-changed", action="store_true",
                    help="benchmark artifacts whose sha256 no longer matches the manifest, marked \"changed since export\"")
     p.set_defaults(func=cmd_bench)
@@ -37,8 +41,12 @@ def _pipeline_errors():
 def cmd_run(args):
     from edgezoo.pipeline import run_pipeline
 
+    _check_recipe_names(args.recipe)
     report = run_pipeline(args.model, args.dataset, recipe=args.recipe, out=args.out,
-                          verbose=1 if args.verbose else 0, force=args.force)
+                          verbose=1 if args.verbose else 0, force=args.force, progress=ui.say,
+                          on_step=None if args.verbose else ui.steps())
+    ui.log_into(report.parent)
+    print(summary_table(report.parent))
     print(f"report: {report}")
     return 0
 
@@ -48,10 +56,46 @@ def cmd_bench(args):
 
     data = bench_export(args.export_dir, batches=[int(b) for b in args.batches.split(",")],
                         threads=[int(t) for t in args.threads.split(",")], budget_s=args.budget,
-                        runs=args.runs, warmup=args.warmup, out=args.out, allow_changed=args.allow_changed)
+                        runs=args.runs, warmup=args.warmup, out=args.out, allow_changed=args.allow_changed,
+                        on_step=ui.steps(), progress=lambda m: None)  # the bar names each artifact
     from pathlib import Path
 
     out = Path(args.out or args.export_dir)
+    ui.log_into(out)
     print((out / "bench.md").read_text())
     print(f"bench.json, bench.md, latency.png, pareto.png in {out}")
     return 0 if not any("error" in r for r in data["results"]) else 1
+
+
+def _check_recipe_names(recipe) -> None:
+    """The recipe's model and data set names, checked before TensorFlow loads."""
+    import argparse
+
+    from edgezoo.pipeline import PipelineError, load_recipe
+
+    rec = load_recipe(recipe)
+    try:
+        for key, check in (("model", names.model_name), ("dataset", names.dataset_name)):
+            if rec.get(key) is not None:
+                check(str(rec[key]))
+    except argparse.ArgumentTypeError as exc:
+        raise PipelineError(f"recipe {recipe}: {exc}") from None
+
+
+def summary_table(out) -> str:
+    """One row per pipeline stage: status, seconds and what it left (from pipeline.json)."""
+    import json
+    from pathlib import Path
+
+    from edgezoo.commands._common import table
+
+    stages = json.loads((Path(out) / "pipeline.json").read_text()).get("stages", {})
+    rows = []
+    for name, info in stages.items():
+        outputs = info.get("outputs") or {}
+        what = outputs.get("metrics") and ", ".join(
+            f"{k} {v:.4f}" for k, v in outputs["metrics"].items() if k in ("accuracy", "mse") and isinstance(v, float))
+        what = what or ", ".join(str(k) for k in (outputs.get("steps") or outputs.get("exports")
+                                                   or outputs.get("bench") or {})) or outputs.get("report", "")
+        rows.append([name, info.get("status", ""), f"{info.get('seconds', 0):.1f}", what])
+    return table(rows, ["stage", "status", "seconds", "result"], "llrl")

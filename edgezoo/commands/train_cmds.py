@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import time
 
+from edgezoo import names, ui
 from edgezoo.commands._common import parse_overrides, print_json, table
 
 
 def register(sub):
     p = sub.add_parser("train", help="train a zoo model and write a run directory")
-    p.add_argument("model")
-    p.add_argument("--dataset", help="data set (default: the model card's)")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("model", metavar="MODEL", type=names.model_name, help="zoo model name (see `edgezoo list`)")
+    p.add_argument("--dataset", type=names.dataset_name, help="data set (default: the model card's; see `edgezoo datasets`)")
+    p.add_argument("--epochs", type=int, default=50, help="at most this many epochs (EarlyStopping may stop sooner)")
+    p.add_argument("--batch-size", type=int, default=64, help="training batch size (per replica with --strategy)")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     p.add_argument("--patience", type=int, default=10, help="EarlyStopping patience (epochs)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the data split, initialization and shuffling")
     p.add_argument("--limit", type=int, help="use only this many samples (quick runs)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder override, e.g. classes=5")
-    p.add_argument("--out", help="run directory (default runs/<model>-<dataset>-<time>); re-use it to resume")
+    p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<model>-<dataset>-<time>); re-use it to resume")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     p.add_argument("--force", action="store_true", help="replace a finished run of another model in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -28,15 +29,16 @@ def register(sub):
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("datasets", help="list the data sets")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable list")
     p.set_defaults(func=cmd_datasets)
 
     p = sub.add_parser("bench-train", help="benchmark: train mlp and lenet5 on digits, print test accuracy")
-    p.add_argument("--models", default="mlp,lenet5")
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--models", default="mlp,lenet5", type=names.model_names, metavar="MODELS",
+                   help="comma-separated zoo models")
+    p.add_argument("--dataset", default="digits", type=names.dataset_name, help="data set")
+    p.add_argument("--epochs", type=int, default=60, help="at most this many epochs per run")
     p.add_argument("--seeds", default="0", help="comma-separated seeds")
-    p.add_argument("--out", default="runs/bench-train")
+    p.add_argument("--out", default="runs/bench-train", metavar="DIR", help="where the run directories go")
     p.set_defaults(func=cmd_bench_train)
 
 
@@ -46,7 +48,9 @@ def cmd_train(args):
     run = train(args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
                 learning_rate=args.lr, out=args.out, seed=args.seed, overrides=parse_overrides(args.set),
                 patience=args.patience, tensorboard=args.tensorboard, limit=args.limit,
-                verbose=0 if args.quiet else 1, strategy=args.strategy, force=args.force)
+                verbose=1 if args.verbose else 0, strategy=args.strategy, force=args.force,
+                on_step=None if args.quiet or args.verbose else ui.steps())
+    ui.log_into(run.dir)
     print_metrics(run)
     return 0
 
@@ -77,8 +81,9 @@ def cmd_bench_train(args):
         for seed in [int(s) for s in args.seeds.split(",")]:
             t0 = time.perf_counter()
             run = train(name, args.dataset, epochs=args.epochs, seed=seed, verbose=0,
-                        out=f"{args.out}/{name}-{args.dataset}-seed{seed}")
+                        out=f"{args.out}/{name}-{args.dataset}-seed{seed}", on_step=ui.steps())
             rows.append([name, args.dataset, seed, run.metrics["params"], run.metrics["epochs_run"],
                          f"{run.metrics['accuracy']:.4f}", f"{time.perf_counter() - t0:.1f}"])
+    ui.log_into(args.out)
     print(table(rows, ["model", "data", "seed", "params", "epochs", "test accuracy", "wall s"], "lllrrrr"))
     return 0

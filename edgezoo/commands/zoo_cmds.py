@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import zoo
+from edgezoo import names
 from edgezoo.commands._common import parse_overrides, print_json, table
 
 BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
@@ -12,14 +13,14 @@ BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 
 def register(sub):
     p = sub.add_parser("list", help="list the zoo's models and their cards")
-    p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'jet_*'")
+    p.add_argument("pattern", nargs="?", default="*", metavar="PATTERN", help="wildcard, e.g. 'jet_*'")
     p.add_argument("--json", action="store_true", help="machine-readable cards")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("info", help="layer table of a model: output shapes, parameters, memory")
-    p.add_argument("model")
+    p.add_argument("model", metavar="MODEL", type=names.model_name, help="zoo model name (see `edgezoo list`)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder override, e.g. input_shape=[32,32,3]")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable layer table")
     p.set_defaults(func=cmd_info)
 
 
