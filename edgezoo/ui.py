@@ -103,17 +103,34 @@ class Session:
     def _place_log(self, failed: bool):
         if self.log_path is None:
             return
+        dest = self._move_log(self.log_dir)
         text = self.log_path.read_bytes()
-        if self.log_dir is not None and self.log_dir.is_dir():
-            dest = self.log_dir / LOG_NAME
-            with open(dest, "ab") as f:
-                f.write(f"==== edgezoo {self.command} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
-                f.write(text)
+        if dest is not None:
             self.log_path.unlink()
             self.log_path = dest
         elif not text or not failed:  # nothing logged, or a success without a run directory
             self.log_path.unlink()
             self.log_path = None
+
+    def _move_log(self, directory: Path | None) -> Path | None:
+        """Append what the log holds to DIRECTORY/edgezoo.log and empty it; only into a
+        directory edgezoo owns (its marker): a user's directory is never written to."""
+        if self.log_path is None or directory is None or not _owned(directory):
+            return None
+        _flush(sys.stdout)
+        _flush(sys.stderr)
+        text = self.log_path.read_bytes()
+        dest = directory / LOG_NAME
+        with open(dest, "ab") as f:
+            f.write(f"==== edgezoo {self.command} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            f.write(text)
+        os.truncate(self.log_path, 0)  # the descriptors append (O_APPEND): they go on from 0
+        return dest
+
+    def set_log_dir(self, directory: Path):
+        if self.log_dir is not None and self.log_dir != directory:
+            self._move_log(self.log_dir)  # what was logged so far belongs to the earlier directory
+        self.log_dir = directory
 
     def log_hint(self) -> str:
         """`` (library log: PATH)`` when the log holds something, for the one-line error."""
@@ -157,7 +174,13 @@ def _route_warnings(terminal):
 def log_into(directory) -> None:
     """The command's run directory: the library log is appended to DIRECTORY/edgezoo.log."""
     if _current is not None and directory is not None:
-        _current.log_dir = Path(directory)
+        _current.set_log_dir(Path(directory))
+
+
+def _owned(directory: Path) -> bool:
+    from zoo.rundir import LEGACY_SIGNS, MARKER
+
+    return directory.is_dir() and any((directory / name).exists() for name in (MARKER, *LEGACY_SIGNS))
 
 
 def steps() -> Steps:

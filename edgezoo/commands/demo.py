@@ -28,7 +28,7 @@ def cmd_demo(args):
     reports = []
     for name in args.models.split(","):
         print(f"== {name} on digits")
-        ui.log_into(args.out)
+        ui.log_into(f"{args.out}/{name}")  # the libraries' log of each model lands in its run directory
         reports.append(run_pipeline(name, "digits", recipe=args.recipe, out=f"{args.out}/{name}",
                                     progress=ui.say, on_step=ui.steps()))
         print(summary_table(reports[-1].parent))
