@@ -2,7 +2,7 @@
 without importing TensorFlow, so a wrong name is reported before any heavy import.
 
 Models and data sets are read from the source (the ``@register_model`` function names in
-``zoo/models/*.py``, the ``@register_dataset("name", ...)`` calls in ``training/data.py``);
+``zoo/models/*.py``, the ``@register_dataset("name", ...)`` calls in ``training/*.py``);
 ``tests/test_cli_ux.py`` checks that they equal the real registries. Each ``*_name`` function
 is an argparse ``type=``: it returns its argument unchanged or raises one clear error with
 close matches.
@@ -48,9 +48,9 @@ def models() -> tuple[str, ...]:
 
 @functools.cache
 def datasets() -> tuple[str, ...]:
-    """Every ``@register_dataset("name", ...)`` of ``training/data.py``, sorted."""
-    path = _package_dir("training") / "data.py"
-    return tuple(sorted(arg for _, arg in _decorated(path, "register_dataset") if arg))
+    """Every ``@register_dataset("name", ...)`` in ``training/*.py``, sorted."""
+    folder = _package_dir("training")
+    return tuple(sorted({arg for path in folder.glob("*.py") for _, arg in _decorated(path, "register_dataset") if arg}))
 
 
 def targets() -> tuple[str, ...]:

@@ -53,6 +53,7 @@ class Session:
         self.log_path: Path | None = None
         self.log_dir: Path | None = None
         self.steps = Steps(sys.stdout, live=False)
+        self.term_err = None
         self._undo = contextlib.ExitStack()
 
     # ------------------------------------------------------------------ lifecycle
@@ -80,12 +81,13 @@ class Session:
         self._undo.callback(_flush, sys.stderr)
         self._undo.callback(_flush, sys.stdout)
         term_out = term_err = None
+        self.term_err = sys.stderr
         if _is_fd(sys.stdout, 1):  # a real process: print() keeps reaching the terminal
             term_out = _text_stream(saved[1], sys.stdout)
             self._undo.enter_context(contextlib.redirect_stdout(term_out))
             self._undo.callback(term_out.flush)
         if _is_fd(sys.stderr, 2):  # library warnings and logging handlers write to fd 2: the log
-            term_err = _text_stream(saved[2], sys.stderr)
+            term_err = self.term_err = _text_stream(saved[2], sys.stderr)
             self._undo.callback(term_err.flush)
             self._undo.enter_context(_route_warnings(term_err))
         self.steps = Steps(sys.stdout, live=bool(term_out) and term_out.isatty())
@@ -191,6 +193,14 @@ def steps() -> Steps:
 def say(msg: str) -> None:
     """One progress line of edgezoo's own (a ``progress=`` callable for the stage code)."""
     steps().line(msg)
+
+
+def note(msg: str) -> None:
+    """A line of edgezoo's own on the terminal's stderr (keeps stdout clean for --json).
+    Plain ``print(..., file=sys.stderr)`` inside a command goes to the log."""
+    stream = getattr(_current, "term_err", None) or sys.stderr
+    stream.write(msg + "\n")
+    stream.flush()
 
 
 # ---------------------------------------------------------------------- progress

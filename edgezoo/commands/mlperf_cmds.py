@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
+from edgezoo import ui
 from edgezoo.commands._common import print_json
 
 
@@ -13,14 +12,15 @@ def register(sub):
         help="benchmark: MLPerf Tiny's four reference models -- parameters, MACs, TFLite int8 size "
              "beside MLPerf's published size, LiteRT/onnxruntime batch-1 p50, accuracy when the data is here",
     )
-    p.add_argument("--models", help="comma-separated (default: every zoo model with an MLPerf reference)")
+    p.add_argument("--models", metavar="MODELS",
+                   help="comma-separated (default: every zoo model with an MLPerf reference)")
     p.add_argument("--run", action="append", metavar="MODEL=RUN_DIR",
                    help="a trained run directory of MODEL: its accuracy is measured (Keras and TFLite int8)")
     p.add_argument("--train-epochs", type=int, default=0,
                    help="train a model whose data set is present for this many epochs first (default 0: no)")
     p.add_argument("--budget", type=float, default=1.0, help="seconds of timing per runtime")
-    p.add_argument("--out", default="runs/bench-mlperf")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--out", default="runs/bench-mlperf", metavar="DIR", help="where the results and exports go")
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.set_defaults(func=cmd_bench_mlperf)
 
 
@@ -38,7 +38,7 @@ def cmd_bench_mlperf(args):
     if unknown:
         raise ValueError(f"not an MLPerf reference model of this run: {unknown}. Known: {mlperf_models()}")
     result = bench_mlperf(args.out, models=models, runs=runs, train_epochs=args.train_epochs, budget_s=args.budget,
-                          progress=lambda s: print(s, file=sys.stderr))
+                          progress=ui.note)
     if args.json:
         print_json(result)
     else:
