@@ -14,8 +14,9 @@ from training.train import compile_for, epoch_callback, evaluate, targets
 
 
 def card_of(cfg: dict):
-    """The :class:`zoo.ModelCard` of a model directory's config."""
-    return zoo.get_card(cfg["model"])
+    """The :class:`zoo.ModelCard` of a model directory's config: the card stored in it (an
+    imported model has no registry entry), else the registry's."""
+    return zoo.card_of_config(cfg)
 
 
 def overrides_of(cfg: dict) -> dict:
@@ -40,6 +41,10 @@ def check_trainable(cfg: dict, step: str):
 def build(cfg: dict, world: str, step: str):
     """Build the zoo architecture of ``cfg`` (same overrides) in ``world``; clear error if impossible."""
     try:
+        if cfg.get("architecture"):  # an imported model: its stored Keras 3 architecture
+            from zoo.imported import build_architecture
+
+            return build_architecture(cfg["architecture"], world)
         return zoo.create_model(cfg["model"], world=world, **overrides_of(cfg))
     except Exception as exc:  # noqa: BLE001 - re-raised with the step named
         raise CompressionError(

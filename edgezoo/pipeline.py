@@ -120,38 +120,62 @@ class _State:
         write_json_atomic(self.path, self.data)
 
 
-def run_pipeline(model: str, dataset: str | None = None, *, recipe=None, out=None, progress=print,
-                 verbose: int = 0, force: bool = False, on_step=None) -> Path:
+def run_pipeline(model: str | None, dataset: str | None = None, *, recipe=None, out=None, progress=print,
+                 verbose: int = 0, force: bool = False, on_step=None, imported: dict | None = None) -> Path:
     """Run (or resume) the whole pipeline; returns the path of report.md.
 
     Everything that can be checked without training is checked first (recipe, data set name,
     whether ``out`` can be written and is edgezoo's); ``force`` replaces a pipeline of another
     model or data set in ``out``. ``progress(line)`` gets the stage lines, ``on_step(label,
-    done, total, info)`` the epochs, artifacts and measurements."""
+    done, total, info)`` the epochs, artifacts and measurements. ``imported``: ``{"model_file": F,
+    "data": D, ...}`` (``import_model`` arguments): the first stage imports the user's model and
+    data (``edgezoo import``) instead of training."""
     from training.train import load_dataset_name_check
 
     rec = load_recipe(recipe)
+    identity = None
+    if imported:
+        from training.imports import safe_name
+
+        model, dataset = safe_name(Path(imported["model_file"])), Path(imported["data"]).name
+        identity = {"model": model, "dataset": dataset, "model_file": str(Path(imported["model_file"]).resolve()),
+                    "data": str(Path(imported["data"]).resolve())}
     model = model or rec.get("model")
     if not model:
         raise PipelineError("No model: give MODEL on the command line or `model:` in the recipe.")
     if not isinstance(model, str):
         raise PipelineError(f"recipe model must be a model name. Received: model={model!r}")
-    card = zoo.get_card(model)  # unknown model -> clear error before any work
-    dataset = dataset or rec.get("dataset") or card.dataset
-    load_dataset_name_check(dataset)  # before the name becomes part of a path
-    validate_recipe(rec, model)
+    if not imported:
+        card = zoo.get_card(model)  # unknown model -> clear error before any work
+        dataset = dataset or rec.get("dataset") or card.dataset
+        load_dataset_name_check(dataset)  # before the name becomes part of a path
+    validate_recipe(_as_validated(rec, imported), model)
     if out is None:
         runs = Path("runs")
         out = inside(runs, runs / f"{model}-{dataset}-pipeline-{time.strftime('%Y%m%d-%H%M%S')}", "run directory")
     out = check_writable(out)
-    identity = {"model": model, "dataset": dataset}
+    identity = identity or {"model": model, "dataset": dataset}
     with own_dir(out, "pipeline", command=f"run {model}"):  # the identity lives in pipeline.json
         state = _State(out, identity, force=force)
-        return _run_stages(model, dataset, rec, out, state, progress, verbose, force, on_step)
+        return _run_stages(model, dataset, rec, out, state, progress, verbose, force, on_step, imported)
 
 
-def _run_stages(model, dataset, rec, out, state, progress, verbose, force, on_step=None) -> Path:
+def _as_validated(rec: dict, imported) -> dict:
+    """An imported model's card claims every target: ``export.to: card`` is checked as such."""
+    if not imported:
+        return rec
+    from zoo.registry import TARGETS
+
+    exp = dict(rec.get("export") or {})
+    if exp.get("to", "card") == "card":
+        exp["to"] = list(TARGETS)
+    return {**rec, "export": exp}
+
+
+def _run_stages(model, dataset, rec, out, state, progress, verbose, force, on_step=None, imported=None) -> Path:
     stages = {"train": _train, "compress": _compress, "export": _export, "bench": _bench, "report": _report}
+    if imported:
+        stages["train"] = functools.partial(_import, imported)
     stages = {name: functools.partial(fn, on_step=on_step) for name, fn in stages.items()}
     stale = False  # once a stage re-runs, every later stage re-runs too
     for i, stage in enumerate(STAGES, start=1):
@@ -193,6 +217,16 @@ def _train(model, dataset, rec, out, state, progress, verbose, force, on_step=No
                 overrides=opts.pop("overrides", None), on_step=on_step, **opts)
     progress(f"    test metrics: {_short(run.metrics)}")
     return {"run_dir": str(run_dir), "metrics": run.metrics}
+
+
+def _import(imported, model, dataset, rec, out, state, progress, verbose, force, on_step=None):
+    from training.imports import import_model
+
+    if rec.get("train"):
+        progress("    the recipe's train section is not used: the model comes from --model-file")
+    result = import_model(out=out / "train", force=True, progress=lambda m: progress("  " + m), **imported)
+    progress(f"    {result.config['imported']['route']}; test metrics: {_short(result.metrics)}")
+    return {"run_dir": str(out / "train"), "metrics": result.metrics}
 
 
 def _compress(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
@@ -239,7 +273,7 @@ def _export(model, dataset, rec, out, state, progress, verbose, force, on_step=N
     to = opts.pop("to", "card")
     which = opts.pop("models", "all")
     if to == "card":
-        to = list(zoo.get_card(model).targets)
+        to = list(json.loads((out / "train" / "config.json").read_text())["card"]["targets"])
     exported = {}
     final = out / "export"
     tmp = fresh_sibling(final, "export")  # the earlier export stays until the new one is complete

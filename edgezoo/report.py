@@ -82,8 +82,19 @@ def write_report(out: Path, state: dict) -> Path:
               f"{cfg.get('model')} ({cfg.get('card', {}).get('params', 0):,} parameters) on {cfg.get('dataset')}: "
               f"{data.get('n_train')} train / {data.get('n_val')} val / {data.get('n_test')} test samples, "
               f"input {data.get('input_shape')}, seed {cfg.get('seed')}.", ""]
+    imp = cfg.get("imported")
+    if imp:  # edgezoo import: no training history; say where the model and data came from
+        lines[-4] = "## Imported model"
+        check = imp.get("output_check")
+        lines[-1:-1] = [f"Imported from `{imp.get('file')}` ({imp.get('format')}, written by Keras "
+                        f"{imp.get('keras_version') or '?'}; sha256 {str(imp.get('sha256'))[:12]}...): "
+                        f"{imp.get('route')}; task {cfg.get('card', {}).get('task')}."
+                        + (f" Keras 3 vs. tf-keras outputs: max|diff| {check['max_abs_diff']:.2e} on "
+                           f"{check['n']} test samples." if check else ""), ""]
     rows = [[k, _f(v)] for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    lines += [markdown_table(rows, ["test metric", "value"], "lr"), "", "![training history](train/history.png)", ""]
+    lines += [markdown_table(rows, ["test metric", "value"], "lr"), ""]
+    if not imp:
+        lines += ["![training history](train/history.png)", ""]
 
     comp = _load(out / "compress" / "compression.json")
     if comp:

@@ -209,7 +209,8 @@ class _Recorder:
     def parity(self, fmt: str, variant: str, out: np.ndarray, dynamic_batch: dict | None = None) -> dict:
         bounds = verify.thresholds_for(fmt, variant, self.options.thresholds)
         fig = verify.compare(self.ref, out, task=self.task, x=self.data.x_test, y=self.data.y_test,
-                             tie_tolerance=bounds.get("tie_tolerance", 0.0))
+                             tie_tolerance=bounds.get("tie_tolerance", 0.0),
+                             atol=bounds.get("max_abs_diff") if "rtol" in bounds else None, rtol=bounds.get("rtol"))
         fails = verify.check(fig, bounds, task=self.task)
         if dynamic_batch is not None:
             fig["dynamic_batch"] = dynamic_batch
@@ -282,13 +283,15 @@ def _onnx(rec: _Recorder, model, world: str):
     from export import onnx as ox
 
     o = rec.options
-    atol = verify.thresholds_for("onnx", "fp32", o.thresholds).get("max_abs_diff", 1e-5)
+    fp32_bounds = verify.thresholds_for("onnx", "fp32", o.thresholds)
+    atol, rtol = fp32_bounds.get("max_abs_diff", 1e-5), fp32_bounds.get("rtol", 0.0)
     fp32_path = rec.out / f"{STEM}.onnx"
 
     def fp32():
         ox.export_onnx(model, fp32_path, world=world, opset=o.opset)
         out = ox.run_onnx(fp32_path, rec.data.x_test)
-        dyn = ox.check_dynamic_batch(fp32_path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=atol)
+        dyn = ox.check_dynamic_batch(fp32_path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=atol,
+                                     rtol=rtol)
         return rec.entry(fp32_path, "onnx", "fp32", rec.parity("onnx", "fp32", out, dyn), opset=o.opset)
 
     base = rec.attempt("onnx", "fp32", fp32)
@@ -327,8 +330,9 @@ def _tflite(rec: _Recorder, model, world: str):
                 conv.export(path, variant, x_rep=rec.data.x_calib if variant == "int8" else None)
                 out = tl.run_tflite(path, rec.data.x_test)
                 if variant in ("fp32", "fp16"):
-                    atol = verify.thresholds_for("tflite", variant, o.thresholds).get("max_abs_diff")
-                    dyn = tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=atol)
+                    bounds = verify.thresholds_for("tflite", variant, o.thresholds)
+                    dyn = tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch,
+                                                 atol=bounds.get("max_abs_diff"), rtol=bounds.get("rtol", 0.0))
                 elif variant == "int8":  # deterministic per sample: rows must equal the full run's
                     dyn = tl.check_dynamic_batch(path, rec.data.x_test, out, batch=o.dynamic_batch, atol=1e-6)
                 else:  # dynamic range: activations are quantized per batch, so only "runs at both sizes"

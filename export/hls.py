@@ -149,6 +149,27 @@ def check_supported(model, world: str):
         raise UnsupportedModelError("hls4ml", model.name, bad, "hls4ml 1.3 has no converter for them")
 
 
+# hls4ml 1.3's Keras 3 parser fails on these ("'SeparableConv2D' object has no attribute 'kernel'");
+# its Keras 2 parser converts them, so a Keras 3 model holding one goes through its tf-keras twin.
+KERAS2_PARSER_ONLY = ("SeparableConv1D", "SeparableConv2D")
+
+
+def keras2_twin(model):
+    """The tf-keras twin of a Keras 3 model (same architecture, weights moved by layer name),
+    checked to compute the same outputs."""
+    from zoo.imported import architecture, build_architecture
+    from zoo.worlds import TF_KERAS, transfer_weights
+
+    try:
+        twin = build_architecture(architecture(model), TF_KERAS)
+        transfer_weights(model, twin)
+    except Exception as exc:  # noqa: BLE001
+        raise ExportError(f"hls4ml: {model.name!r} has layers only hls4ml's Keras 2 parser takes "
+                          f"({', '.join(KERAS2_PARSER_ONLY)}), and its tf-keras twin cannot be built: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    return twin
+
+
 def io_type_for(model) -> str:
     """io_stream when any tensor is an image/sequence (CNNs), io_parallel for flat dense models."""
     for layer in all_layers(model):
@@ -460,6 +481,9 @@ def export_hls(model, out_dir, *, world: str, x_profile: np.ndarray, x_test: np.
     """
     opts = (opts or HlsOptions()).check()
     check_supported(model, world)
+    parser = "keras 3" if world == "keras" else "keras 2"
+    if world == "keras" and any(type(la).__name__ in KERAS2_PARSER_ONLY for la in all_layers(model)):
+        model, world, parser = keras2_twin(model), "tf_keras", "keras 2 (tf-keras twin, weights by name)"
     conv_model, renamed = without_reserved_names(model, world)
     io_type = opts.io_type or io_type_for(model)
     out_dir = Path(out_dir)
@@ -496,6 +520,7 @@ def export_hls(model, out_dir, *, world: str, x_profile: np.ndarray, x_test: np.
             "clock_period_ns": opts.clock_period,
             "project_name": opts.project_name,
             "renamed_layers": renamed,
+            "parser": parser,
             "precision": precision,
             "layer_types": layer_types(hls_model),
             "weight_storage": weight_storage(hls_model),

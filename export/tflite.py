@@ -163,7 +163,8 @@ def run_tflite(path_or_bytes, x: np.ndarray, *, batch_size: int = 256, threads: 
     return np.concatenate(outs)
 
 
-def check_dynamic_batch(path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16, atol: float | None) -> dict:
+def check_dynamic_batch(path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16, atol: float | None,
+                        rtol: float = 0.0) -> dict:
     """Batch 1 and batch N through one interpreter (resized), each compared with Keras."""
     sizes = sorted({1, max(2, min(batch, len(x)))})
     sig = io_details(path)["input"]["shape_signature"]
@@ -179,6 +180,7 @@ def check_dynamic_batch(path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16
             ok = False
             continue
         result["max_abs_diff"][str(n)] = d
-        ok = ok and (atol is None or d <= atol)
+        ok = ok and (atol is None or bool(np.all(np.abs(o.reshape(ref[:n].shape) - ref[:n]) <= atol + rtol * np.abs(ref[:n]))))
     result["ok"] = bool(ok)
+    result["atol"], result["rtol"] = atol, rtol
     return result

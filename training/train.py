@@ -32,6 +32,8 @@ from zoo.io import write_json_atomic as _write_json
 from zoo.registry import ModelCard
 from zoo.rundir import check_writable, claim_dir, held_identity, own_dir
 
+DIR_KEY = "_dir"  # added by load_run to a config it returns: the model directory it came from
+
 
 class TrainingError(RuntimeError):
     """Training stopped for a reason the user must act on (NaN loss, bad settings)."""
@@ -485,6 +487,7 @@ def load_run(run_dir: str | os.PathLike, *, world: str | None = None):
         raise FileNotFoundError(f"{cfg_path} is not valid JSON ({exc}); the run directory is damaged.") from exc
     check_config(cfg, cfg_path)
     world = world or cfg.get("world", "keras")
+    cfg[DIR_KEY] = str(run_dir)  # where stored data (imported models) is found; never written back
     return load_model(run_dir / "model.keras", world=world), cfg
 
 
@@ -514,7 +517,12 @@ def save_model_dir(model, out: str | os.PathLike, config: dict, **extra_json) ->
     """
     out = claim_dir(out, "model", what="model directory")
     cfg = dict(config)
+    src_dir = cfg.pop(DIR_KEY, None)
     cfg["world"] = zoo.world_of(model)
+    if cfg.get("data_file") and src_dir:  # imported data travels with every model directory
+        from training.userdata import copy_stored
+
+        copy_stored(src_dir, out, cfg["data_file"])
     atomic_save(model, out / "model.keras")
     for name, data in extra_json.items():
         _write_json(out / f"{name}.json", data)
@@ -523,7 +531,16 @@ def save_model_dir(model, out: str | os.PathLike, config: dict, **extra_json) ->
 
 
 def run_dataset(cfg: dict) -> Dataset:
-    """The exact data (same seed, split and adaptation) a run was trained on."""
+    """The exact data (same seed, split and adaptation) a run was trained on.
+
+    For an imported model (``edgezoo import``) that is the copy stored in the model directory
+    (``config.json`` key ``data_file``), checked against its sha256."""
+    if cfg.get("data_file"):
+        from training.userdata import load_stored
+
+        if not cfg.get(DIR_KEY):
+            raise TrainingError("This config reads stored data: load it with load_run(MODEL_DIR).")
+        return load_stored(cfg[DIR_KEY], cfg["data_file"], name=cfg.get("dataset", ""), seed=cfg.get("seed", 0))
     ds = load_dataset(cfg["dataset"], seed=cfg.get("seed", 0), limit=cfg.get("limit"))
     shape = cfg.get("overrides", {}).get("input_shape") or cfg["card"]["input_shape"]
     return adapt(ds, shape)

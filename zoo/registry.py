@@ -12,7 +12,7 @@ import fnmatch
 import inspect
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from zoo.worlds import KERAS3, get_keras
@@ -124,6 +124,20 @@ def list_models(pattern: str = "*") -> list[str]:
 
 def get_card(name: str) -> ModelCard:
     return _entry(name).card
+
+
+def card_of_config(cfg: dict) -> ModelCard:
+    """The card of a model directory's ``config.json``: the stored ``card`` (the only one an
+    imported model has), else the registry's card of ``cfg["model"]``."""
+    _ensure_loaded()
+    stored = cfg.get("card")
+    if isinstance(stored, dict) and (cfg.get("imported") or cfg.get("model") not in _REGISTRY):
+        known = {f.name for f in fields(ModelCard)}
+        d = {k: v for k, v in stored.items() if k in known}
+        d["input_shape"] = tuple(d.get("input_shape") or ())
+        d["targets"] = tuple(d.get("targets") or ())
+        return ModelCard(**d)
+    return get_card(cfg["model"])
 
 
 def builder_config(name: str) -> dict[str, Any]:

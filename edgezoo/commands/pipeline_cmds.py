@@ -8,8 +8,14 @@ from edgezoo import names, ui
 def register(sub):
     _pipeline_errors()
     p = sub.add_parser("run", help="train -> compress -> export -> bench -> report, in one run directory")
-    p.add_argument("model", metavar="MODEL", type=names.model_name, help="zoo model name (see `edgezoo list`)")
+    p.add_argument("model", metavar="MODEL", nargs="?", type=names.model_name,
+                   help="zoo model name (see `edgezoo list`); omit it with --model-file")
     p.add_argument("--dataset", type=names.dataset_name, help="data set (default: the recipe's, else the model card's)")
+    p.add_argument("--model-file", help="your own .keras/.h5 model: imported (edgezoo import) instead of trained")
+    p.add_argument("--data", help="with --model-file: your data (.npz, .csv, or a folder of class subfolders)")
+    from edgezoo.commands.import_cmds import add_import_arguments
+
+    add_import_arguments(p, model_positional=False)
     p.add_argument("--recipe", type=names.recipe_name,
                    help="YAML recipe path or a shipped recipe name (jet_tagger, demo, float_only)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<model>-<dataset>-pipeline-<time>); re-use it to resume")
@@ -41,10 +47,17 @@ def _pipeline_errors():
 def cmd_run(args):
     from edgezoo.pipeline import run_pipeline
 
+    if (args.model_file is None) != (args.data is None):
+        raise ValueError("--model-file and --data go together (your model and your data).")
+    if args.model_file and (args.model or args.dataset):
+        raise ValueError("Give either a zoo MODEL (and --dataset) or --model-file with --data, not both.")
+    imported = None if args.model_file is None else {
+        "model_file": args.model_file, "data": args.data, "task": args.task, "label_column": args.label_column,
+        "normalize": args.normalize, "seed": args.seed}
     _check_recipe_names(args.recipe)
     report = run_pipeline(args.model, args.dataset, recipe=args.recipe, out=args.out,
                           verbose=1 if args.verbose else 0, force=args.force, progress=ui.say,
-                          on_step=None if args.verbose else ui.steps())
+                          on_step=None if args.verbose else ui.steps(), imported=imported)
     ui.log_into(report.parent)
     print(summary_table(report.parent))
     print(f"report: {report}")
