@@ -411,7 +411,9 @@ def build_config(model, world: str, x_profile: np.ndarray, opts: HlsOptions, io_
             src[var] = "weights"
         cls = node.class_name
         act = str(node.get_attr("activation", "")).lower()
-        if cls == "Softmax" or act == "softmax":
+        # Only the softmax node itself: hls4ml's Keras 2 parser also leaves activation="softmax" on a
+        # Dense whose softmax it split into a node of its own (its output is logits, not [0, 1]).
+        if cls == "Softmax" or (cls == "Activation" and act == "softmax"):
             _configure_softmax(node, lc, cfg, sources, opts)
         elif act in TABLE_ACTIVATIONS:
             lc["TableSize"] = opts.table_size
