@@ -16,10 +16,8 @@ before anything is written; the directory is written under a temporary name and 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +31,14 @@ from zoo.imported import architecture, max_output_diff, read_model_file
 from zoo.io import ModelFileError
 from zoo.io import write_json_atomic as _write_json
 from zoo.registry import TARGETS, ModelCard
+from zoo.rundir import (
+    check_writable,
+    claim_dir,
+    fresh_sibling,
+    lock_dir,
+    remove_if_untouched,
+    replace_dir_atomically,
+)
 from zoo.worlds import KERAS3
 
 TASKS = ("classification", "regression", "reconstruction")
@@ -170,9 +176,13 @@ def safe_name(path: Path) -> str:
 
 def import_model(model_file, data, *, out=None, task: str | None = None, label_column: str | None = None,
                  seed: int = 0, normalize: str = "none", custom_objects: dict | None = None,
-                 progress=None) -> Imported:
+                 force: bool = False, progress=None) -> Imported:
     """Import ``model_file`` (.keras / .h5) with ``data`` (.npz / .csv / image folder) into ``out``
-    (default ``runs/<model>-import``); see the module docstring. Nothing is written on error."""
+    (default ``runs/<model>-import``); see the module docstring. Nothing is written on error.
+
+    ``out`` is claimed like every run directory (:mod:`zoo.rundir`): a folder edgezoo did not
+    write is refused; an earlier import of the same model and data file is replaced, of another
+    one only with ``force``."""
     say = progress or (lambda _m: None)
     model_file, data = Path(model_file), Path(data)
     loaded = read_model_file(model_file, custom=custom_objects)
@@ -213,8 +223,7 @@ def import_model(model_file, data, *, out=None, task: str | None = None, label_c
                      output=_output_text(model, task), dataset=data.name,
                      lecture=f"imported from {model_file.name}", params=int(model.count_params()),
                      targets=TARGETS, notes=f"edgezoo import of {model_file.resolve()}")
-    out = Path(out) if out else Path("runs") / f"{name}-import"
-    _check_out(out)
+    out = check_writable(Path(out) if out else Path("runs") / f"{name}-import")
     cfg = {
         "model": name,
         "dataset": data.name,
@@ -234,40 +243,22 @@ def import_model(model_file, data, *, out=None, task: str | None = None, label_c
     compile_for(model, card)
     metrics = evaluate(model, card, ds)
     metrics["params"] = int(model.count_params())
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    identity = {"model": name, "dataset": data.name}
+    created = not out.exists()
+    claim_dir(out, "import", identity, force=force, finished="model.keras")  # never someone else's folder
+    tmp = None
     try:
-        stored, sha = store(ds, tmp)
-        cfg["data_file"] = {"path": stored, "sha256": sha, "kind": ds.kind,
-                            "normalization": ds.normalization, **data_rec}
-        save_model_dir(model, tmp, cfg)
-        _write_json(tmp / "metrics.json", metrics)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
+        with lock_dir(out, command=f"import {model_file.name}"):
+            tmp = claim_dir(fresh_sibling(out, "import"), "import", identity)
+            stored, sha = store(ds, tmp)
+            cfg["data_file"] = {"path": stored, "sha256": sha, "kind": ds.kind,
+                                "normalization": ds.normalization, **data_rec}
+            save_model_dir(model, tmp, cfg)
+            _write_json(tmp / "metrics.json", metrics)
+            replace_dir_atomically(tmp, out)
+    except BaseException:
+        if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        remove_if_untouched(out, created)
+        raise
     return Imported(out, cfg, metrics)
-
-
-def _check_out(out: Path) -> None:
-    """``out`` may be new, empty, or an earlier import; never someone else's folder."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not out.exists():
-        return
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-        return
-    import json
-
-    try:
-        earlier = json.loads((out / "config.json").read_text()).get("imported")
-    except (OSError, ValueError):
-        earlier = None
-    if not earlier:
-        raise ModelImportError(f"{out} exists and is not an earlier `edgezoo import`; choose another --out "
-                           "(edgezoo never replaces folders it did not write).")

@@ -244,7 +244,10 @@ def store(ds: Dataset, directory) -> tuple[str, str]:
 
 def copy_stored(src_dir, dst_dir, record: dict) -> None:
     """Give a new model directory its own copy of the stored data (hard link where possible)."""
-    src, dst = Path(src_dir) / record["path"], Path(dst_dir) / record["path"]
+    from zoo.rundir import inside
+
+    src = inside(src_dir, record["path"], "config.json: data_file.path")
+    dst = inside(dst_dir, record["path"], "config.json: data_file.path")
     if src.resolve() == dst.resolve():
         return
     fd, tmp = tempfile.mkstemp(prefix=".data-", suffix=".npz", dir=dst_dir)
@@ -265,10 +268,10 @@ def copy_stored(src_dir, dst_dir, record: dict) -> None:
 
 def load_stored(model_dir, record: dict, *, name: str = "", seed: int = 0) -> Dataset:
     """The data stored in a model directory, after checking it is the copy the import wrote."""
+    from zoo.rundir import inside
+
     model_dir = Path(model_dir)
-    path = model_dir / record["path"]
-    if Path(record["path"]).is_absolute() or ".." in Path(record["path"]).parts:
-        raise DatasetError(f"config.json of {model_dir}: data path {record['path']!r} leaves the model directory.")
+    path = inside(model_dir, record["path"], f"config.json of {model_dir}: data_file.path")
     if not path.exists():
         raise DatasetError(f"{path} is missing: the model directory lost its data. Re-run `edgezoo import`.")
     sha = _file_sha(path)

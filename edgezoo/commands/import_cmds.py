@@ -7,6 +7,7 @@ def register(sub):
     p = sub.add_parser("import", help="import your own Keras model (.keras/.h5) and data into a model directory")
     add_import_arguments(p, model_positional=True)
     p.add_argument("--out", help="model directory to write (default runs/<model>-import)")
+    p.add_argument("--force", action="store_true", help="replace an earlier import of another model in --out")
     p.set_defaults(func=cmd_import)
 
 
@@ -30,7 +31,7 @@ def cmd_import(args):
 
     result = import_model(args.model_file, args.data, out=args.out, task=args.task,
                           label_column=args.label_column, seed=args.seed, normalize=args.normalize,
-                          progress=print)
+                          force=args.force, progress=print)
     cfg = result.config
     imp, data = cfg["imported"], cfg["data"]
     print(f"{args.model_file}: {imp['route']}; {cfg['card']['params']:,} parameters; task {cfg['card']['task']}")
