@@ -138,6 +138,11 @@ def supported_layer_classes() -> set[str]:
 def check_supported(model, world: str):
     """Raise :class:`UnsupportedModelError` naming every layer hls4ml cannot parse."""
     check_single_io(model, "hls4ml")
+    shape = tuple(model.inputs[0].shape[1:])
+    if None in shape:
+        raise UnsupportedModelError(
+            "hls4ml", model.name, why=f"its input shape {shape} has unknown dimensions, and FPGA firmware has "
+            "fixed sizes: rebuild the model with a fixed keras.Input(shape=...) (same weights) and export that")
     supported = supported_layer_classes()
     nested = [(layer.name, type(layer).__name__) for layer in model.layers
               if hasattr(layer, "layers") and type(layer).__name__ in ("Functional", "Model", "Sequential")]

@@ -164,6 +164,11 @@ def test_image_folder_wrong_shape_and_labels_out_of_range(tmp_path):
     with pytest.raises(ModelImportError, match="labels run from 0 to 9.*3 output classes"):
         import_model(tmp_path / "tiny.keras", tmp_path / "many.npz", out=tmp_path / "m")
     assert not (tmp_path / "w").exists() and not (tmp_path / "m").exists()
+    i = keras.Input((8, 8, 1))
+    f = keras.layers.Flatten()(i)
+    keras.Model(i, [keras.layers.Dense(3)(f), keras.layers.Dense(1)(f)]).save(tmp_path / "two.keras")
+    with pytest.raises(ModelFileError, match="1 inputs and 2 outputs.*single-input, single-output"):
+        import_model(tmp_path / "two.keras", tmp_path / "many.npz", out=tmp_path / "t")
 
 
 def test_lambda_layers_are_refused_without_running_their_code(tmp_path):
@@ -333,3 +338,24 @@ def test_run_with_model_file_end_to_end(tmp_path, capsys):
     code = main(["import", str(tmp_path / "small.keras"), "--data", str(tmp_path / "d.npz"), "--out",
                  str(tmp_path / "imp"), "--task", "classification"])
     assert code == 0 and "task classification" in capsys.readouterr().out
+
+
+def test_unknown_input_dimensions_fail_only_the_target_that_needs_them(tmp_path):
+    import keras
+
+    from export import export_run
+    from export.errors import ExportFailed
+
+    rng = np.random.default_rng(0)
+    i = keras.Input((None, 3))
+    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Conv1D(4, 3, padding="same", activation="relu")(i))
+    keras.Model(i, keras.layers.Dense(2, activation="softmax")(h), name="seq").save(tmp_path / "seq.keras")
+    np.savez(tmp_path / "s.npz", x=rng.standard_normal((60, 6, 3)).astype("float32"), y=rng.integers(0, 2, 60))
+    res = import_model(tmp_path / "seq.keras", tmp_path / "s.npz", out=tmp_path / "imp")
+    with pytest.raises(ExportFailed) as err:
+        export_run(res.dir, to=("onnx", "hls4ml"), onnx_variants=("fp32",))
+    man = json.loads((res.dir / "export" / "manifest.json").read_text())
+    arts = {a["format"]: a for a in man["artifacts"]}
+    assert arts["onnx"]["parity"]["passed"] and (res.dir / "export" / "model.onnx").exists()
+    assert "input shape (None, 3) has unknown dimensions" in arts["hls4ml"]["error"]
+    assert len(err.value.failures) == 1 and err.value.failures[0].startswith("hls4ml fixed")
