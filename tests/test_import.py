@@ -359,3 +359,20 @@ def test_unknown_input_dimensions_fail_only_the_target_that_needs_them(tmp_path)
     assert arts["onnx"]["parity"]["passed"] and (res.dir / "export" / "model.onnx").exists()
     assert "input shape (None, 3) has unknown dimensions" in arts["hls4ml"]["error"]
     assert len(err.value.failures) == 1 and err.value.failures[0].startswith("hls4ml fixed")
+
+
+def test_an_autoencoder_with_x_only_is_a_reconstruction_model(tmp_path):
+    import keras
+
+    from export import export_run
+
+    rng = np.random.default_rng(0)
+    i = keras.Input((8,))
+    ae = keras.Model(i, keras.layers.Dense(8)(keras.layers.Dense(3, activation="relu")(i)), name="ae")
+    ae.save(tmp_path / "ae.keras")
+    np.savez(tmp_path / "x.npz", x=rng.standard_normal((80, 8)).astype("float32"))  # no labels
+    res = import_model(tmp_path / "ae.keras", tmp_path / "x.npz", out=tmp_path / "imp")
+    assert res.config["card"]["task"] == "reconstruction" and "mse" in res.metrics
+    man = export_run(res.dir, to=("onnx",), onnx_variants=("fp32",))
+    p = man["artifacts"][0]["parity"]
+    assert man["passed"] and p["metric"] == "mse" and p["keras_mse"] == pytest.approx(res.metrics["mse"], rel=1e-5)
