@@ -207,6 +207,12 @@ def test_truncated_and_foreign_files_are_one_clear_error(files, tmp_path):
                          ("model.onnx", "neither a Keras .keras archive"), ("missing.h5", "not found")):
         with pytest.raises(ModelFileError, match=needle):
             import_model(tmp_path / name, files / "digits.npz", out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+    tf_keras_dw_model().save(tmp_path / "k2.keras")  # a .keras archive written by tf-keras (Keras 2)
+    res = import_model(tmp_path / "k2.keras", files / "digits.npz", out=tmp_path / "k2")
+    imp = res.config["imported"]
+    assert imp["format"] == "keras" and imp["keras_version"].startswith("2.")
+    assert imp["route"].startswith("tf-keras -> keras 3") and imp["output_check"]["passed"]
 
 
 def test_stored_data_is_checked_and_a_changed_source_is_reported(imported_dw, files, tmp_path, capsys):
