@@ -240,9 +240,6 @@ def import_model(model_file, data, *, out=None, task: str | None = None, label_c
     }
     if world == KERAS3:
         cfg["architecture"] = architecture(model)
-    compile_for(model, card)
-    metrics = evaluate(model, card, ds)
-    metrics["params"] = int(model.count_params())
     identity = {"model": name, "dataset": data.name}
     created = not out.exists()
     claim_dir(out, "import", identity, force=force, finished="model.keras")  # never someone else's folder
@@ -253,7 +250,10 @@ def import_model(model_file, data, *, out=None, task: str | None = None, label_c
             stored, sha = store(ds, tmp)
             cfg["data_file"] = {"path": stored, "sha256": sha, "kind": ds.kind,
                                 "normalization": ds.normalization, **data_rec}
-            save_model_dir(model, tmp, cfg)
+            save_model_dir(model, tmp, cfg)  # uncompiled: no optimizer state in model.keras
+            compile_for(model, card)
+            metrics = evaluate(model, card, ds)
+            metrics["params"] = int(model.count_params())
             _write_json(tmp / "metrics.json", metrics)
             replace_dir_atomically(tmp, out)
     except BaseException:

@@ -292,6 +292,10 @@ def convert_config(config: dict, world: str) -> tuple[dict, dict]:
 
     def fix(model_cfg):
         inner = model_cfg.get("config", {})
+        for key in ("input_layers", "output_layers"):  # one tensor, not a list of one (Keras 3 warns)
+            v = inner.get(key)
+            if world == KERAS3 and isinstance(v, list) and len(v) == 1 and isinstance(v[0], list):
+                inner[key] = v[0]
         for entry in inner.get("layers", []):
             cls_name = entry.get("class_name")
             lc = entry.get("config", {})
