@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -299,5 +299,9 @@ def _note_source_change(record: dict) -> None:
     if key in _WARNED or not source_changed(record):
         return
     _WARNED.add(key)
-    print(f"{src} changed since import; re-run `edgezoo import` to use the new data "
-          "(this stage uses the copy stored at import).", file=sys.stderr)
+    warnings.warn(f"{src} changed since import; re-run `edgezoo import` to use the new data "
+                  "(this stage uses the copy stored at import).", DataChangedWarning, stacklevel=1)
+
+
+class DataChangedWarning(UserWarning):
+    """The user's data file differs from the one imported (the stored copy is used)."""

@@ -27,11 +27,12 @@ def add_import_arguments(p, *, model_positional: bool):
 
 
 def cmd_import(args):
+    from edgezoo import ui
     from training.imports import import_model
 
     result = import_model(args.model_file, args.data, out=args.out, task=args.task,
                           label_column=args.label_column, seed=args.seed, normalize=args.normalize,
-                          force=args.force, progress=print)
+                          force=args.force, progress=ui.say)
     cfg = result.config
     imp, data = cfg["imported"], cfg["data"]
     print(f"{args.model_file}: {imp['route']}; {cfg['card']['params']:,} parameters; task {cfg['card']['task']}")
