@@ -343,7 +343,7 @@ def test_run_with_model_file_end_to_end(tmp_path, capsys):
     assert not [r for r in bench["results"] if "error" in r]
     report = (out / "report.md").read_text()
     assert "## Imported model" in report and "small.keras" in report and "onnx-fp32" in report
-    code = main(["run", "small", "--model-file", str(tmp_path / "small.keras"), "--data", "d.npz"])
+    code = main(["run", "mlp", "--model-file", str(tmp_path / "small.keras"), "--data", "d.npz"])
     assert code == 2 and "not both" in capsys.readouterr().err
     code = main(["import", str(tmp_path / "small.keras"), "--data", str(tmp_path / "nope.npz")])
     assert code == 2 and "Data not found" in capsys.readouterr().err
