@@ -22,7 +22,7 @@ from export.errors import ExportError, ExportFailed, ExportOptionsError
 from export.manifest import SCHEMA, artifact_entry, relpath, versions
 from zoo.rundir import check_writable, own_dir
 
-TARGETS = ("onnx", "tflite", "hls4ml")
+TARGETS = ("onnx", "tflite", "hls4ml", "openvino")
 ONNX_VARIANTS = ("fp32", "int8")
 STEM = "model"
 
@@ -35,6 +35,7 @@ class ExportOptions:
     onnx_variants: tuple = ONNX_VARIANTS
     onnx_per_channel: bool = False
     tflite_variants: tuple = ("fp32", "fp16", "dynamic", "int8")
+    openvino_variants: tuple = ("fp32", "int8")
     calibration_samples: int = 256
     parity_samples: int | None = None  # None: the whole test split
     dynamic_batch: int = 16  # the "batch N" of the dynamic-batch check
@@ -54,6 +55,10 @@ class ExportOptions:
         opts = cls(**kw)
         opts.onnx_variants = tuple(opts.onnx_variants)
         opts.tflite_variants = tuple(opts.tflite_variants)
+        opts.openvino_variants = tuple(opts.openvino_variants)
+        if not opts.openvino_variants or set(opts.openvino_variants) - {"fp32", "int8"}:
+            raise ExportOptionsError(f"openvino_variants must be a non-empty subset of ('fp32', 'int8'). "
+                                     f"Received: openvino_variants={opts.openvino_variants}")
         bad = [v for v in opts.onnx_variants if v not in ONNX_VARIANTS]
         if bad or not opts.onnx_variants:
             raise ExportOptionsError(f"onnx_variants must be a non-empty subset of {ONNX_VARIANTS}. "
@@ -260,6 +265,8 @@ def _export_locked(model, out: Path, *, world, task, data: ExportData, to, sourc
         _tflite(rec, model, world)
     if "hls4ml" in to:
         _hls(rec, model, world)
+    if "openvino" in to:
+        _openvino(rec, model, world)
     manifest = {
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -358,3 +365,10 @@ def _hls(rec: _Recorder, model, world: str):
 
     rec.attempt("hls4ml", "fixed", fixed)
 
+
+def _openvino(rec: _Recorder, model, world: str):
+    from export import openvino
+
+    onnx_fp32 = next((rec.out / a["path"] for a in rec.artifacts if a["format"] == "onnx"
+                      and a["variant"] == "fp32" and a.get("parity", {}).get("passed")), None)
+    openvino.orchestrate(rec, model, world, opset=rec.options.opset, onnx_file=onnx_fp32)
