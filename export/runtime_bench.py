@@ -126,7 +126,10 @@ def make_call(runtime: str, path: str, x: np.ndarray, threads: int):
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads  # 0 = all cores
         so.inter_op_num_threads = 1
-        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        from export.onnx import disabled_optimizers
+
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=disabled_optimizers(path) or None)
         name = sess.get_inputs()[0].name
         feed = {name: x.astype(np.float32)}
         call = lambda: sess.run(None, feed)  # noqa: E731
@@ -189,11 +192,13 @@ def make_call(runtime: str, path: str, x: np.ndarray, threads: int):
     raise ValueError(f"Unknown runtime {runtime!r}; expected keras, keras_predict, onnxruntime, litert or openvino.")
 
 
-def settings(runtime: str, threads: int) -> dict:
+def settings(runtime: str, threads: int, path: str | None = None) -> dict:
     """The runtime options a measurement ran with (what :func:`make_call` sets or leaves default)."""
     th = threads or os.cpu_count()
     if runtime == "onnxruntime":
-        return {"intra_op_num_threads": th, "inter_op_num_threads": 1, "graph_optimization_level":
+        from export.onnx import disabled_optimizers
+
+        return {"intra_op_num_threads": th, "disabled_optimizers": disabled_optimizers(path) if path else [], "inter_op_num_threads": 1, "graph_optimization_level":
                 "ORT_ENABLE_ALL (default)", "session.intra_op.allow_spinning": "1 (default)",
                 "provider": "CPUExecutionProvider"}
     if runtime == "litert":
@@ -218,7 +223,7 @@ def _child(specs: list[dict]) -> list[dict]:
             stats["bare_loop_us"] = bare
             stats["harness_overhead"] = timed / bare - 1.0
             stats["throughput_sps"] = spec["batch"] / (stats["mean_us"] / 1e6)
-            stats["settings"] = settings(spec["runtime"], spec["threads"])
+            stats["settings"] = settings(spec["runtime"], spec["threads"], spec["path"])
             if spec.get("labels"):
                 y = np.load(spec["labels"])
                 pred = np.asarray(predict_all(x_all))
