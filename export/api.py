@@ -23,6 +23,7 @@ from export.manifest import SCHEMA, artifact_entry, relpath, versions
 from zoo.rundir import check_writable, own_dir
 
 TARGETS = ("onnx", "tflite", "hls4ml", "openvino")
+DEFAULT_TARGETS = ("onnx", "tflite", "hls4ml")  # openvino on request (--to ...,openvino)
 ONNX_VARIANTS = ("fp32", "int8")
 STEM = "model"
 
@@ -110,7 +111,7 @@ def check_targets(to) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- entry points
 
 
-def export_run(run_dir, to=TARGETS, out=None, **opts) -> dict:
+def export_run(run_dir, to=DEFAULT_TARGETS, out=None, **opts) -> dict:
     """Export the model directory ``run_dir`` (config.json + model.keras) to ``to``.
 
     Writes the artifacts and ``manifest.json`` into ``out`` (default ``<run_dir>/export``) and
@@ -137,7 +138,7 @@ def export_run(run_dir, to=TARGETS, out=None, **opts) -> dict:
     return _export(model, out, world=world, task=task, data=data, to=to, source=source, options=options)
 
 
-def export_model(model, out, *, data: ExportData, task: str = "classification", to=TARGETS,
+def export_model(model, out, *, data: ExportData, task: str = "classification", to=DEFAULT_TARGETS,
                  world: str | None = None, source: dict | None = None, **opts) -> dict:
     """Export an in-memory model (no model directory) with explicit calibration/parity data."""
     from zoo.worlds import world_of

@@ -3,9 +3,11 @@
 * fp32: ``openvino.convert_model(model.onnx)`` (the verified ONNX file, so both Keras worlds take
   one path), saved with ``openvino.save_model(..., compress_to_fp16=False)`` as ``model.xml`` +
   ``model.bin`` in a directory artifact. The batch dimension stays dynamic (``?``).
-* int8: ``nncf.quantize`` (MinMax + fast bias correction, preset "performance": symmetric
-  activations, per-channel weights) on the fp32 IR, calibrated on the same training samples as
-  the ONNX/TFLite int8 variants (``ExportData.calib_indices``, saved next to the artifact).
+* int8: ``nncf.quantize`` (MinMax, preset "performance": symmetric activations, per-channel
+  weights; full bias correction -- NNCF's default fast bias correction gave ResNet-8 on digits
+  argmax agreement 0.93 and relative error 0.14, failing the int8 gate, against 1.0 / 0.035
+  without it) on the fp32 IR, calibrated on the same training samples as the ONNX/TFLite int8
+  variants (``ExportData.calib_indices``, saved next to the artifact).
 * Runs are compiled for "CPU" with ``INFERENCE_PRECISION_HINT=f32``: on a CPU with bf16 (AVX-512
   BF16, AMX) OpenVINO's default is bf16, which misses the fp32 parity bound (max|diff| ~6e-3
   measured on LeNet-5); the int8 IR keeps its int8 layers either way.
@@ -89,13 +91,13 @@ def quantize_int8(fp32_dir, out, x_calib: np.ndarray, *, preset: str = "performa
     x = np.asarray(x_calib, np.float32)
     ds = nncf.Dataset([x[i: i + 1] for i in range(len(x))])
     nncf.set_log_level(40)  # errors only: no progress bars in the export log
-    q = nncf.quantize(fp, ds, preset=presets[preset], subset_size=len(x))
+    q = nncf.quantize(fp, ds, preset=presets[preset], subset_size=len(x), fast_bias_correction=False)
     return _save(q, out)
 
 
 def quantization_record(preset: str = "performance") -> dict:
     return {"tool": "nncf.quantize", "preset": preset, "activations": "int8 (u8/s8 per NNCF)",
-            "weights": "int8 per-channel", "calibration": "MinMax + FastBiasCorrection",
+            "weights": "int8 per-channel", "calibration": "MinMax + BiasCorrection (fast_bias_correction=False)",
             "inference_precision_hint": "f32"}
 
 
