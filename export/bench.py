@@ -194,7 +194,8 @@ def plot_latency(data: dict, path: Path):
         p50 = [r["p50_us"] for r in rows]
         err = [[0] * len(rows), [r["p90_us"] - r["p50_us"] for r in rows]]
         colors = ["tab:gray" if r["runtime"].startswith("keras") else
-                  "tab:blue" if r["runtime"] == "onnxruntime" else "tab:orange" for r in rows]
+                  "tab:blue" if r["runtime"] == "onnxruntime" else "tab:green" if r["runtime"] == "openvino"
+                  else "tab:orange" for r in rows]
         ax.barh(range(len(rows)), p50, xerr=err, color=colors)
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
         ax.set_xscale("log")
