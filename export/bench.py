@@ -63,7 +63,8 @@ def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, ou
             if fmt in RUNTIME_OF and "error" not in art:
                 path = export_dir / art["path"]  # relative, inside: checked by load_manifest
                 jobs.append({"name": f"{fmt}-{art['variant']}", "format": fmt, "variant": art["variant"],
-                             "path": str(path), "bytes": art["bytes"] if path.is_dir() else path.stat().st_size, "runtimes": [RUNTIME_OF[fmt]],
+                             "path": str(path), "bytes": art["bytes"] if path.is_dir() else path.stat().st_size,
+                             "runtimes": [RUNTIME_OF[fmt]],
                              "changed": art["path"] in changed or "source" in changed,
                              "verified": bool(art.get("parity", {}).get("passed"))})
         results = []
