@@ -35,7 +35,7 @@ class ExportOptions:
     opset: int = 17
     onnx_variants: tuple = ONNX_VARIANTS
     onnx_per_channel: bool = True  # measured on ResNet-8: faster at batch 1, higher argmax agreement
-    onnx_float_convs_max_cin: int = 1  # convs with <= this many input channels stay float (0: none)
+    onnx_float_convs_max_cin: int = 1  # group-1 convs with <= this many inputs, < 16 outputs stay float (0: none)
     tflite_variants: tuple = ("fp32", "fp16", "dynamic", "int8")
     openvino_variants: tuple = ("fp32", "int8")
     calibration_samples: int = 256

@@ -8,10 +8,12 @@
 * int8: ``onnxruntime.quantization.quantize_static`` in QDQ format, U8S8 (uint8 activations,
   int8 weights: the format onnxruntime recommends on x86-64; S8S8 measured 2-3x slower on
   ResNet-8 here), per-channel weights, calibrated on samples of the training split whose
-  indices are saved next to the artifact. Convolutions with a single input channel stay float
-  (``float_convs_max_cin``): onnxruntime's int8 convolution runs them as an im2col GEMM with
-  K = kh*kw and a handful of output channels, measured 2x slower than its float NCHWc kernel
-  (LeNet-5's first layer: 6.5 ms vs ~3 ms per 256 samples), and they hold few weights. Such a
+  indices are saved next to the artifact. Ordinary convolutions with a single input channel and
+  fewer than 16 output channels stay float (``float_convs_max_cin``; :func:`thin_convs`):
+  onnxruntime's int8 convolution runs them as an im2col GEMM with K = kh*kw and a handful of
+  output channels, measured 2x slower than its float kernel (LeNet-5's first layer: 6.5 ms vs
+  ~3 ms per 256 samples); DS-CNN's first conv (64 outputs) and depthwise convs stay int8 (keeping
+  them float measured 2-3x slower on DS-CNN). Such a
   mixed model asks onnxruntime (``metadata_props`` ``edgezoo.ort.disabled_optimizers``, read by
   :func:`session` and the bench) to leave out its NCHWc layout transformer, which pads the float
   conv's 6 output channels to 16 and reorders around the int8 ops (measured on LeNet-5: 23,100
@@ -153,17 +155,19 @@ class _Reader:
         self.i = 0
 
 
-def thin_convs(path, max_cin: int) -> list[str]:
-    """Names of the Conv nodes of ``path`` whose weights have at most ``max_cin`` input channels."""
+def thin_convs(path, max_cin: int, max_cout: int = 15) -> list[str]:
+    """Names of the ordinary (group 1) Conv nodes of ``path`` with at most ``max_cin`` input and
+    ``max_cout`` output channels: a GEMM too thin for the int8 kernels (depthwise convs excluded)."""
     import onnx
 
     m = onnx.load(str(path))
     inits = {t.name: t for t in m.graph.initializer}
     out = []
     for n in m.graph.node:
-        if n.op_type == "Conv" and len(n.input) > 1 and n.input[1] in inits:
+        group = next((a.i for a in n.attribute if a.name == "group"), 1)
+        if n.op_type == "Conv" and group == 1 and len(n.input) > 1 and n.input[1] in inits:
             dims = inits[n.input[1]].dims
-            if len(dims) == 4 and dims[1] <= max_cin:
+            if len(dims) == 4 and dims[1] <= max_cin and dims[0] <= max_cout:
                 out.append(n.name)
     return out
 

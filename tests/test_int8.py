@@ -112,3 +112,23 @@ def test_int8_goals_are_computed_from_the_best_of_each_kind():
     assert (s["best_int8_b256"], s["best_fp32_b256"], s["best_fp32_b1"]) == ("i1", "f2", "f1")
     assert s["speedup_b256"] == pytest.approx(200 / 120)
     assert all(s["goals"].values())
+
+
+def test_thin_convs_are_group1_single_input_few_output_convs(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from export.onnx import thin_convs
+
+    def conv(name, x, y, w, group=1):
+        return helper.make_node("Conv", [x, w], [y], name=name, group=group, pads=[1, 1, 1, 1])
+
+    ws = {"w6": (6, 1, 3, 3), "wd": (6, 1, 3, 3), "w64": (64, 6, 3, 3)}
+    g = helper.make_graph(
+        [conv("thin", "x", "a", "w6"), conv("depthwise", "a", "b", "wd", group=6), conv("wide", "b", "y", "w64")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64, 8, 8])],
+        initializer=[numpy_helper.from_array(np.zeros(s, np.float32), n) for n, s in ws.items()])
+    onnx.save(helper.make_model(g), tmp_path / "m.onnx")
+    assert thin_convs(tmp_path / "m.onnx", 1) == ["thin"]
+    assert thin_convs(tmp_path / "m.onnx", 0) == []
