@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from export import best
 from export.runtime_bench import conditions, run_isolated
 from zoo.io import write_text_atomic as _write
 
-RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert"}
+RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino"}
 
 
 def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: float = 1.0,
@@ -43,7 +44,8 @@ def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, ou
     from export.manifest import CHANGED
     from training.train import load_run, run_dataset
 
-    _, cfg = load_run(src_dir)
+    model, cfg = load_run(src_dir)
+    macs = _macs(model)
     ds = run_dataset(cfg)
     classification = cfg["card"]["task"] == "classification"
 
@@ -61,8 +63,10 @@ def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, ou
             if fmt in RUNTIME_OF and "error" not in art:
                 path = export_dir / art["path"]  # relative, inside: checked by load_manifest
                 jobs.append({"name": f"{fmt}-{art['variant']}", "format": fmt, "variant": art["variant"],
-                             "path": str(path), "bytes": path.stat().st_size, "runtimes": [RUNTIME_OF[fmt]],
-                             "changed": art["path"] in changed or "source" in changed})
+                             "path": str(path), "bytes": art["bytes"] if path.is_dir() else path.stat().st_size,
+                             "runtimes": [RUNTIME_OF[fmt]],
+                             "changed": art["path"] in changed or "source" in changed,
+                             "verified": bool(art.get("parity", {}).get("passed"))})
         results = []
         for i, job in enumerate(jobs):
             specs, rows = [], []
@@ -78,6 +82,7 @@ def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, ou
                         rows.append({"artifact": job["name"], "format": job["format"], "variant": job["variant"],
                                      "runtime": runtime, "batch": int(batch),
                                      "threads": int(th) or os.cpu_count(), "bytes": job["bytes"],
+                                     "verified": job.get("verified", True),
                                      **({"note": CHANGED} if job["changed"] else {})})
             progress(f"  bench {job['name']}: {len(specs)} measurements")
             if on_step is not None:
@@ -93,11 +98,12 @@ def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, ou
                  "synthesis": a.get("synthesis") or {"run": False, "why": "no vendor tool (Vivado/Vitis) on PATH"}}
                 for a in hls]
     data = {"export_dir": str(export_dir), "model": cfg["model"], "dataset": cfg["dataset"],
-            "n_test": int(len(ds.x_test)), "conditions": conditions(), "method": {
+            "n_test": int(len(ds.x_test)), "conditions": _conditions(threads), "method": {
                 "warmup": warmup, "runs": runs, "budget_s": budget_s, "batches": list(batches),
                 "threads": [t or os.cpu_count() for t in threads],
                 "isolation": "one child process per measurement; peak RSS is that process's"},
             "results": results, "hls4ml": hls_rows, "changed_since_export": changed}
+    best.add_rates(data, macs)
     _write(out / "bench.json", json.dumps(data, indent=2) + "\n")
     _write(out / "bench.md", markdown(data) + "\n")
     plot_latency(data, out / "latency.png")
@@ -107,6 +113,23 @@ def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, ou
 
 
 
+def _macs(model) -> int | None:
+    try:
+        from compress.metrics import model_stats
+
+        return int(model_stats(model)["macs"]) or None
+    except Exception:  # noqa: BLE001 - a model the counter does not know: no GOP/s column
+        return None
+
+
+def _conditions(threads) -> dict:
+    from export.peak import gemm_peaks
+
+    c = conditions()
+    c["gemm_peak"] = {str(t or os.cpu_count()): gemm_peaks(t) for t in threads}
+    return c
+
+
 def markdown(data: dict) -> str:
     from zoo.tables import markdown_table
 
@@ -114,21 +137,23 @@ def markdown(data: dict) -> str:
     for r in data["results"]:
         r = {**r, "artifact": r["artifact"] + (f" ({r['note']})" if r.get("note") else "")}
         if "error" in r:
-            rows.append([r["artifact"], r["runtime"], r["batch"], r["threads"], "error: " + r["error"][:60], "", "", "", "", "", "", ""])
+            rows.append([r["artifact"], r["runtime"], r["batch"], r["threads"], "error: " + r["error"][:60], "", "", "", "", "", "", "", ""])
             continue
         acc = f"{r['accuracy']:.4f}" if r.get("accuracy") is not None else ""
         rows.append([r["artifact"], r["runtime"], r["batch"], r["threads"], _fmt_us(r["p50_us"]),
                      _fmt_us(r["p90_us"]), _fmt_us(r["p99_us"]), f"{r['throughput_sps']:,.0f}",
-                     f"{r['bytes']:,}", f"{r['peak_rss_mib']:.0f}", acc, f"{r['harness_overhead']:+.1%}"])
+                     f"{r['bytes']:,}", f"{r['peak_rss_mib']:.0f}", acc, f"{r['harness_overhead']:+.1%}", _rate(r)])
     c = data["conditions"]
     text = [f"Measured on {c['cpu']} ({c['cores']} cores), {c['platform']}, {c['time']}; "
             f"{data['model']} on {data['dataset']} test split (n={data['n_test']}).", "",
             markdown_table(rows, ["artifact", "runtime", "batch", "threads", "p50", "p90", "p99", "samples/s",
-                                  "bytes", "peak RSS MiB", "accuracy", "vs bare loop"], "llrrrrrrrrrr")]
+                                  "bytes", "peak RSS MiB", "accuracy", "vs bare loop", "GOP/s (of peak)"],
+                           "llrrrrrrrrrrr")]
     over = [r["harness_overhead"] for r in data["results"] if r.get("batch") == 1 and "harness_overhead" in r]
     if over:
         text += ["", f"Harness overhead at batch 1 (median of 10 interleaved chunk means: each call timed vs. a bare loop over the same call): "
                      f"max {max(over):+.1%}, median {float(np.median(over)):+.1%}."]
+    text += ["", best.markdown(data)]
     for h in data["hls4ml"]:
         syn = h["synthesis"]
         acc = "n/a" if h["csim_accuracy"] is None else f"{h['csim_accuracy']:.4f}"
@@ -136,6 +161,12 @@ def markdown(data: dict) -> str:
                      + ("synthesis: " + json.dumps(syn) if syn.get("run") else
                         f"not synthesized ({syn.get('why', 'no vendor tool')}): no latency or resource figures.")]
     return "\n".join(text)
+
+
+def _rate(r) -> str:
+    if r.get("gops") is None:
+        return ""
+    return f"{r['gops']:.2f}" + (f" ({r['peak_fraction']:.1%})" if r.get("peak_fraction") is not None else "")
 
 
 def _fmt_us(us):
@@ -164,7 +195,8 @@ def plot_latency(data: dict, path: Path):
         p50 = [r["p50_us"] for r in rows]
         err = [[0] * len(rows), [r["p90_us"] - r["p50_us"] for r in rows]]
         colors = ["tab:gray" if r["runtime"].startswith("keras") else
-                  "tab:blue" if r["runtime"] == "onnxruntime" else "tab:orange" for r in rows]
+                  "tab:blue" if r["runtime"] == "onnxruntime" else "tab:green" if r["runtime"] == "openvino"
+                  else "tab:orange" for r in rows]
         ax.barh(range(len(rows)), p50, xerr=err, color=colors)
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
         ax.set_xscale("log")

@@ -5,9 +5,19 @@
   signature (batch dimension ``None``). QKeras quantizers become float ops in the graph.
 * Every file is checked with ``onnx.checker.check_model(full_check=True)`` and run with ONNX
   Runtime at batch 1 and batch N, so the batch dimension is proven dynamic, not assumed.
-* int8: ``onnxruntime.quantization.quantize_static`` in QDQ format (uint8 activations, int8
-  weights by default), calibrated on samples of the training split whose indices are saved
-  next to the artifact.
+* int8: ``onnxruntime.quantization.quantize_static`` in QDQ format, U8S8 (uint8 activations,
+  int8 weights: the format onnxruntime recommends on x86-64; S8S8 measured 2-3x slower on
+  ResNet-8 here), per-channel weights, calibrated on samples of the training split whose
+  indices are saved next to the artifact. Ordinary convolutions with a single input channel and
+  fewer than 16 output channels stay float (``float_convs_max_cin``; :func:`thin_convs`):
+  onnxruntime's int8 convolution runs them as an im2col GEMM with K = kh*kw and a handful of
+  output channels, measured 2x slower than its float kernel (LeNet-5's first layer: 6.5 ms vs
+  ~3 ms per 256 samples); DS-CNN's first conv (64 outputs) and depthwise convs stay int8 (keeping
+  them float measured 2-3x slower on DS-CNN). Such a
+  mixed model asks onnxruntime (``metadata_props`` ``edgezoo.ort.disabled_optimizers``, read by
+  :func:`session` and the bench) to leave out its NCHWc layout transformer, which pads the float
+  conv's 6 output channels to 16 and reorders around the int8 ops (measured on LeNet-5: 23,100
+  vs 17,000 samples/s at batch 256 with, against fp32's 17,900-19,400).
 """
 
 from __future__ import annotations
@@ -75,6 +85,18 @@ def batch_dim(path) -> str | int | None:
     return d.dim_param or (d.dim_value if d.HasField("dim_value") else None)
 
 
+DISABLED_OPTIMIZERS_KEY = "edgezoo.ort.disabled_optimizers"
+
+
+def disabled_optimizers(path) -> list[str]:
+    """onnxruntime graph optimizers the model asks to leave out (its ``metadata_props``)."""
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    v = next((p.value for p in m.metadata_props if p.key == DISABLED_OPTIMIZERS_KEY), "")
+    return [s for s in v.split(",") if s]
+
+
 def session(path, threads: int = 1):
     import onnxruntime as ort
 
@@ -82,7 +104,8 @@ def session(path, threads: int = 1):
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=disabled_optimizers(path) or None)
 
 
 def run_onnx(path_or_session, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
@@ -134,9 +157,29 @@ class _Reader:
         self.i = 0
 
 
-def quantize_int8(fp32_path, path, x_calib: np.ndarray, *, per_channel: bool = False,
-                  activation_type: str = "uint8", weight_type: str = "int8") -> Path:
-    """Static QDQ int8 model of ``fp32_path`` calibrated on ``x_calib`` (MinMax), written to ``path``."""
+def thin_convs(path, max_cin: int, max_cout: int = 15) -> list[str]:
+    """Names of the ordinary (group 1) Conv nodes of ``path`` with at most ``max_cin`` input and
+    ``max_cout`` output channels: a GEMM too thin for the int8 kernels (depthwise convs excluded)."""
+    import onnx
+
+    m = onnx.load(str(path))
+    inits = {t.name: t for t in m.graph.initializer}
+    out = []
+    for n in m.graph.node:
+        group = next((a.i for a in n.attribute if a.name == "group"), 1)
+        if n.op_type == "Conv" and group == 1 and len(n.input) > 1 and n.input[1] in inits:
+            dims = inits[n.input[1]].dims
+            if len(dims) == 4 and dims[1] <= max_cin and dims[0] <= max_cout:
+                out.append(n.name)
+    return out
+
+
+def quantize_int8(fp32_path, path, x_calib: np.ndarray, *, per_channel: bool = True,
+                  activation_type: str = "uint8", weight_type: str = "int8", float_convs_max_cin: int = 1,
+                  info: dict | None = None) -> Path:
+    """Static QDQ int8 model of ``fp32_path`` calibrated on ``x_calib`` (MinMax), written to ``path``.
+
+    ``info`` (a dict), if given, receives the settings used, including the nodes kept float."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -160,9 +203,24 @@ def quantize_int8(fp32_path, path, x_calib: np.ndarray, *, per_channel: bool = F
         pre = Path(tmpdir) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         name = session(pre).get_inputs()[0].name
+        keep = thin_convs(pre, float_convs_max_cin) if float_convs_max_cin else []
         with atomic_path(path) as tmp:
             quantize_static(str(pre), str(tmp), Reader(name, x_calib), quant_format=QuantFormat.QDQ,
                             per_channel=per_channel, activation_type=types[activation_type],
-                            weight_type=types[weight_type])
+                            weight_type=types[weight_type], nodes_to_exclude=keep)
+            if keep:  # float convs beside int8 ones: NCHWc blocks them to 16 channels and reorders
+                _set_metadata(tmp, DISABLED_OPTIMIZERS_KEY, "NchwcTransformer")
             check_onnx(tmp)
+    if info is not None:
+        info.update({"ort_disabled_optimizers": ["NchwcTransformer"] if keep else [], "format": "QDQ", "activations": activation_type, "weights": weight_type,
+                     "per_channel": per_channel, "calibration": "MinMax", "pre_process": "quant_pre_process",
+                     "float_convs_max_cin": float_convs_max_cin, "float_nodes": keep})
     return path
+
+
+def _set_metadata(path, key: str, value: str) -> None:
+    import onnx
+
+    m = onnx.load(str(path))
+    onnx.helper.set_model_props(m, {**{p.key: p.value for p in m.metadata_props}, key: value})
+    onnx.save(m, str(path))

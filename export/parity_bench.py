@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from export.api import TARGETS, export_run
+from export.api import DEFAULT_TARGETS, export_run
 from export.common import write_json_atomic
 from export.manifest import PARITY_HEADERS, parity_rows
 
@@ -30,7 +30,7 @@ def jets_available() -> bool:
     return (folder / "jets.npz").exists() or (folder / JETS_ARFF).exists()
 
 
-def bench_export_parity(out="runs/bench-export", *, epochs: int = 30, compress_epochs: int = 10, to=TARGETS,
+def bench_export_parity(out="runs/bench-export", *, epochs: int = 30, compress_epochs: int = 10, to=DEFAULT_TARGETS,
                         seed: int = 0, limit: int | None = None, progress=print, **export_opts) -> dict:
     """Train, compress and export the benchmark models; returns ``{"rows", "notes", "manifests"}``."""
     from training.train import train

@@ -16,7 +16,11 @@ What is timed per runtime (input already in the runtime's input dtype):
   callbacks and all -- what most users call);
 * onnxruntime: ``session.run``;
 * LiteRT: ``set_tensor`` + ``invoke`` + ``get_tensor`` (int8 inputs are quantized with the
-  scale/zero-point the interpreter reports before timing starts).
+  scale/zero-point the interpreter reports before timing starts);
+* OpenVINO: ``InferRequest.infer`` of a model compiled for "CPU" (f32 precision hint, one
+  stream, latency hint, ``INFERENCE_NUM_THREADS`` = threads).
+
+Each measurement records its runtime settings (:func:`settings`).
 """
 
 from __future__ import annotations
@@ -122,7 +126,10 @@ def make_call(runtime: str, path: str, x: np.ndarray, threads: int):
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads  # 0 = all cores
         so.inter_op_num_threads = 1
-        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        from export.onnx import disabled_optimizers
+
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=disabled_optimizers(path) or None)
         name = sess.get_inputs()[0].name
         feed = {name: x.astype(np.float32)}
         call = lambda: sess.run(None, feed)  # noqa: E731
@@ -169,7 +176,37 @@ def make_call(runtime: str, path: str, x: np.ndarray, threads: int):
             return np.concatenate(outs)
 
         return call, predict_all
-    raise ValueError(f"Unknown runtime {runtime!r}; expected keras, keras_predict, onnxruntime or litert.")
+    if runtime == "openvino":
+        from export.openvino import compile_ir
+
+        compiled = compile_ir(path, threads or os.cpu_count())
+        req = compiled.create_infer_request()
+        xc = np.ascontiguousarray(x, np.float32)
+        call = lambda: req.infer(xc)  # noqa: E731
+
+        def predict_all(xs):
+            return np.concatenate([np.array(req.infer(np.ascontiguousarray(xs[i:i + 256], np.float32))[0])
+                                   for i in range(0, len(xs), 256)])
+
+        return call, predict_all
+    raise ValueError(f"Unknown runtime {runtime!r}; expected keras, keras_predict, onnxruntime, litert or openvino.")
+
+
+def settings(runtime: str, threads: int, path: str | None = None) -> dict:
+    """The runtime options a measurement ran with (what :func:`make_call` sets or leaves default)."""
+    th = threads or os.cpu_count()
+    if runtime == "onnxruntime":
+        from export.onnx import disabled_optimizers
+
+        return {"intra_op_num_threads": th, "disabled_optimizers": disabled_optimizers(path) if path else [], "inter_op_num_threads": 1, "graph_optimization_level":
+                "ORT_ENABLE_ALL (default)", "session.intra_op.allow_spinning": "1 (default)",
+                "provider": "CPUExecutionProvider"}
+    if runtime == "litert":
+        return {"num_threads": th, "op_resolver": "AUTO (default XNNPACK delegate, quantized kernels included)"}
+    if runtime == "openvino":
+        return {"device": "CPU", "INFERENCE_NUM_THREADS": th, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_PRECISION_HINT": "f32"}
+    return {"intra_op_parallelism_threads": th, "inter_op_parallelism_threads": 1}
 
 
 def _child(specs: list[dict]) -> list[dict]:
@@ -186,6 +223,7 @@ def _child(specs: list[dict]) -> list[dict]:
             stats["bare_loop_us"] = bare
             stats["harness_overhead"] = timed / bare - 1.0
             stats["throughput_sps"] = spec["batch"] / (stats["mean_us"] / 1e6)
+            stats["settings"] = settings(spec["runtime"], spec["threads"], spec["path"])
             if spec.get("labels"):
                 y = np.load(spec["labels"])
                 pred = np.asarray(predict_all(x_all))
@@ -225,14 +263,17 @@ def conditions() -> dict:
     except OSError:
         pass
     vers = {}
-    for mod in ("tensorflow", "keras", "tf_keras", "onnxruntime", "ai_edge_litert", "hls4ml", "numpy"):
+    for mod in ("tensorflow", "keras", "tf_keras", "onnxruntime", "ai_edge_litert", "openvino", "nncf", "hls4ml",
+                "numpy"):
         try:
             from importlib.metadata import version
 
             vers[mod] = version(mod.replace("_", "-") if mod != "tf_keras" else "tf-keras")
         except Exception:  # noqa: BLE001
             vers[mod] = None
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+    from export.peak import cpu_info
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "lscpu": cpu_info(),
             "python": platform.python_version(), "versions": vers,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 

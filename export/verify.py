@@ -33,6 +33,7 @@ from export.errors import ExportOptionsError
 # Bounds per (format, variant); "*" matches any format.
 DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     "onnx/fp32": {"max_abs_diff": 1e-5, "rtol": 1e-5},
+    "openvino/fp32": {"max_abs_diff": 1e-5, "rtol": 1e-5},
     "tflite/fp32": {"max_abs_diff": 1e-4, "rtol": 1e-5},
     "tflite/fp16": {"max_abs_diff": 1e-2, "rtol": 5e-3},
     "*/int8": {"min_argmax_agreement": 0.95, "max_accuracy_drop": 0.02, "max_rel_error": 0.10,

@@ -18,7 +18,7 @@ from typing import Any
 from zoo.worlds import KERAS3, get_keras
 
 TASKS = ("classification", "regression", "reconstruction", "generation", "density")
-TARGETS = ("onnx", "tflite", "hls4ml")
+TARGETS = ("onnx", "tflite", "hls4ml", "openvino")
 
 
 @dataclass(frozen=True)

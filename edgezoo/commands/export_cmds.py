@@ -17,7 +17,8 @@ def register(sub):
     p = sub.add_parser("export", help="export a model directory to ONNX / TFLite / hls4ml, each verified against Keras")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a model directory (config.json + model.keras)")
     p.add_argument("--to", default="onnx,tflite,hls4ml", type=names.target_names, metavar="TARGETS",
-                   help="comma-separated export targets")
+                   help="comma-separated export targets: onnx, tflite, hls4ml, openvino "
+                        "(default: the first three)")
     p.add_argument("--out", metavar="EXPORT_DIR", help="output directory (default RUN_DIR/export)")
     _export_options(p)
     p.add_argument("--json", action="store_true", help="print the manifest instead of the parity table")
