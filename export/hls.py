@@ -595,10 +595,26 @@ def parse_report(project_dir) -> dict:
             except (TypeError, ValueError):
                 return v
 
-    return {
+    out = {
+        "source": "Vivado/Vitis HLS C-synthesis report",
         "latency_cycles": {"best": num("BestLatency"), "worst": num("WorstLatency")},
         "interval_cycles": {"min": num("IntervalMin"), "max": num("IntervalMax")},
         "clock_ns": {"target": num("TargetClockPeriod"), "estimated": num("EstimatedClockPeriod")},
         "resources": {k: num(k) for k in ("LUT", "FF", "DSP", "BRAM_18K", "URAM") if k in syn},
         "available": {k[len("Available"):]: num(k) for k in syn if k.startswith("Available")},
     }
+    best, target = out["latency_cycles"]["best"], out["clock_ns"]["target"]
+    if isinstance(best, int) and isinstance(target, (int, float)):
+        out["latency_ns"] = round(best * target, 3)
+    vsyn = rep.get("VivadoSynthReport")
+    if vsyn:  # post-synthesis utilization (vsynth=True): the figures an FPGA user quotes
+        out["vivado_synth"] = {"source": "Vivado synthesis report (vivado_synth.rpt)",
+                               "resources": {("DSP" if k == "DSP48E" else k): _int_or(v) for k, v in vsyn.items()}}
+    return out
+
+
+def _int_or(v):
+    try:
+        return int(str(v).strip())
+    except ValueError:
+        return v
