@@ -350,11 +350,16 @@ def _hls(rec: _Recorder, model, world: str):
         x_prof = rec.data.profile_set(opts.profile_samples)
         res = hls.export_hls(model, rec.out / "hls4ml", world=world, x_profile=x_prof,
                              x_test=rec.data.x_test, opts=opts)
+        rec.csim_outputs = res.outputs
         parity = rec.parity("hls4ml", "fixed", res.outputs)
         info = dict(res.info)
         synthesis = info.pop("synthesis")
         return rec.entry(res.project_dir, "hls4ml", "fixed", parity, hls4ml=info, synthesis=synthesis,
                          calibration={"profiled_on": "train", "n": int(len(x_prof))})
 
-    rec.attempt("hls4ml", "fixed", fixed)
+    csim = rec.attempt("hls4ml", "fixed", fixed)
+    from export import rtl
+
+    if rtl.wanted(model, opts.rtl):  # the same model as Verilog (da4ml), Verilator-simulated
+        rec.attempt("hls4ml", "rtl", lambda: rtl.artifact(rec, model, opts, csim))
 

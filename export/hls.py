@@ -51,7 +51,7 @@ BACKENDS = ("Vitis", "Vivado")
 STRATEGIES = ("Latency", "Resource")
 IO_TYPES = ("io_parallel", "io_stream")
 SOFTMAX_IMPLEMENTATIONS = ("stable", "latency", "argmax", "legacy")
-PRECISION_MODES = ("profile", "default")
+PRECISION_MODES = ("profile", "default", "auto")  # auto: export/precision.py searches the widths
 SYNTH_TOOLS = {"Vitis": "vitis-run", "Vivado": "vivado_hls"}
 RESERVED_NAMES = ("input",)
 TABLE_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "selu", "elu", "softplus", "softsign")
@@ -82,6 +82,12 @@ class HlsOptions:
     profile_samples: int = 4096  # training samples profiled for ranges
     project_name: str = "myproject"
     synth: str | bool = "auto"  # "auto": build() when the vendor tool is on PATH
+    # RTL via da4ml (export/rtl.py), the "hls4ml"/"rtl" artifact: False (default), "auto" (for
+    # quantized models: QKeras twins) or True (required; an error for a float model)
+    rtl: str | bool = False
+    rtl_latency_cutoff: float = 5.0  # adder delays per pipeline stage of the generated Verilog
+    yosys: str | bool = "auto"  # open synthesis of the RTL (yosys synth_xilinx) when yosys is on PATH
+    accuracy_budget: float = 0.005  # precision="auto": the largest accuracy drop vs Keras allowed
 
     def check(self) -> HlsOptions:
         def bad(name, why):
@@ -111,8 +117,13 @@ class HlsOptions:
                 bad(name, "must be a power of two >= 2")
         if not isinstance(self.clock_period, (int, float)) or not self.clock_period > 0:
             bad("clock_period", "must be a positive number of nanoseconds")
-        if self.synth not in ("auto", True, False):
-            bad("synth", "must be 'auto', True or False")
+        for name in ("synth", "rtl", "yosys"):
+            if getattr(self, name) not in ("auto", True, False):
+                bad(name, "must be 'auto', True or False")
+        if not isinstance(self.rtl_latency_cutoff, (int, float)) or not self.rtl_latency_cutoff > 0:
+            bad("rtl_latency_cutoff", "must be a positive number (adder delays per pipeline stage)")
+        if not isinstance(self.accuracy_budget, (int, float)) or not 0 <= self.accuracy_budget < 1:
+            bad("accuracy_budget", "must be a number in [0, 1) (an accuracy drop, e.g. 0.005)")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.project_name):
             bad("project_name", "must be a C identifier")
         return self

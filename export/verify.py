@@ -37,6 +37,8 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
                   "tie_tolerance": 0.02},
     "*/fixed": {"min_argmax_agreement": 0.98, "max_accuracy_drop": 0.01, "max_rel_error": 0.02,
                 "tie_tolerance": 0.01},
+    "*/rtl": {"min_argmax_agreement": 0.98, "max_accuracy_drop": 0.01, "max_rel_error": 0.02,
+              "tie_tolerance": 0.01},
 }
 PARAMETERS = ("tie_tolerance",)  # threshold entries that parametrize a figure rather than bound one
 # The figure each bound reads, and whether it is an upper ("max") or lower ("min") bound.

@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -33,3 +35,109 @@ def test_parse_report_without_a_report_says_so(tmp_path):
     (prj / "myproject_prj/solution1/syn/report/myproject_csynth.xml").unlink()
     rep = parse_report(prj)
     assert rep["report"] is None and "no C-synthesis report" in rep["why"]
+
+
+# --------------------------------------------------------------------------- RTL via da4ml
+
+
+def qkeras_iris_mlp():
+    """A QKeras 6-bit MLP 4-16-8-3 (tf-keras world), quantizers as strings (round-trips .keras)."""
+    import tf_keras as tk
+    from qkeras import QActivation, QDense
+
+    q = "quantized_bits(6,0,alpha=1)"
+    inp = tk.Input((4,), name="input")
+    x = QDense(16, kernel_quantizer=q, bias_quantizer=q, name="fc1")(inp)
+    x = QActivation("quantized_relu(6)", name="relu1")(x)
+    x = QDense(8, kernel_quantizer=q, bias_quantizer=q, name="fc2")(x)
+    x = QActivation("quantized_relu(6)", name="relu2")(x)
+    x = QDense(3, kernel_quantizer=q, bias_quantizer=q, name="output")(x)
+    out = tk.layers.Activation("softmax", name="softmax")(x)
+    return tk.Model(inp, out, name="mlp")
+
+
+@pytest.fixture(scope="module")
+def rtl_export(tmp_path_factory):
+    """One QKeras model directory exported to hls4ml with the RTL artifact: one hls4ml C-sim
+    build, one Verilator build, one yosys run for the whole module."""
+    import tf_keras
+
+    import zoo
+    from export import export_run
+    from training.data import adapt, load_dataset
+    from training.train import save_model_dir
+
+    tf_keras.utils.set_random_seed(0)
+    ds = adapt(load_dataset("iris"), (4,))
+    m = qkeras_iris_mlp()
+    m.compile(tf_keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    m.fit(ds.x_train, ds.y_train, epochs=60, verbose=0)
+    cfg = {"model": "mlp", "dataset": "iris", "seed": 0, "limit": None,
+           "overrides": {"input_shape": [4], "classes": 3}, "card": zoo.get_card("mlp").to_dict()}
+    run = save_model_dir(m, tmp_path_factory.mktemp("fpga") / "qkeras-iris", cfg)
+    out = run / "export"
+    man = export_run(run, to=("hls4ml",), out=out, hls4ml={"rtl": True})
+    return man, out, ds
+
+
+def _art(man, variant):
+    return next(a for a in man["artifacts"] if a["format"] == "hls4ml" and a["variant"] == variant)
+
+
+def test_rtl_verilog_is_simulated_bit_exactly_on_the_test_split(rtl_export):
+    man, out, ds = rtl_export
+    assert man["passed"], man["failures"]
+    a = _art(man, "rtl")
+    rtl = a["rtl"]
+    top = out / a["path"] / "src" / "model.v"
+    assert "module model" in top.read_text() and "posedge clk" in top.read_text()  # pipelined
+    sim = rtl["rtl_simulation"]
+    assert sim["run"] and sim["simulator"] == "verilator"
+    assert tuple(int(v) for v in sim["verilator"].split(".")) >= (5, 8)
+    assert sim["n"] == len(ds.x_test) == a["parity"]["n"]
+    assert sim["bit_exact"] and sim["mismatched_samples"] == 0 and sim["max_abs_diff"] == 0.0
+    # the same function as the QKeras model (up to round-half-up vs QKeras' half-to-even ties)
+    assert a["parity"]["passed"] and a["parity"]["argmax_agreement"] >= 0.9
+    assert rtl["vs_keras_logits"]["max_abs_diff"] < 0.25
+    assert rtl["vs_hls4ml_csim"]["argmax_agreement"] >= 0.9
+    assert rtl["input_type"]["ap_fixed"].startswith("ap_fixed<16,") or rtl["input_type"]["ap_fixed"].startswith("ap_ufixed<16,")
+
+
+def test_rtl_figures_carry_their_source(rtl_export):
+    man, out, _ = rtl_export
+    rtl = _art(man, "rtl")["rtl"]
+    lat = rtl["latency"]
+    assert lat["source"] == "da4ml estimate" and lat["interval_cycles"] == 1
+    assert lat["cycles"] >= 2 and lat["ns"] == pytest.approx(lat["cycles"] * lat["clock_ns"])
+    est = rtl["resources"][0]
+    assert est["source"] == "da4ml estimate" and est["LUT"] > 50 and est["FF"] > 20
+    syn = _art(man, "fixed")["synthesis"]
+    assert syn["run"] is False  # no vendor tool here: no figure is presented as a Vivado result
+    assert man["versions"].get("da4ml") == "0.5.2" and man["versions"].get("verilator") == "5.48.0"
+
+
+def test_rtl_yosys_synthesis_counts(rtl_export):
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys is not installed (Debian: apt-get install yosys); .ci/run installs it")
+    man, out, _ = rtl_export
+    rtl = _art(man, "rtl")["rtl"]
+    assert rtl["yosys"]["run"], rtl["yosys"]
+    ys = rtl["resources"][1]
+    assert ys["source"] == "yosys synth_xilinx"
+    est = rtl["resources"][0]
+    assert ys["LUT"] > 0 and ys["FF"] > 0 and ys["DSP"] == 0 and ys["BRAM_18K"] == 0
+    assert 0.5 < ys["LUT"] / est["LUT"] < 2.0  # open synthesis and da4ml's model agree in scale
+    assert (out / _art(man, "rtl")["path"] / "yosys_synth.ys").exists()
+
+
+def test_rtl_rejects_float_layers():
+    """A float Dense has no fixed-point weights to build: one clear error naming the layer."""
+    import tf_keras as tk
+
+    from export.errors import UnsupportedModelError
+    from export.rtl import trace
+
+    inp = tk.Input((4,))
+    m = tk.Model(inp, tk.layers.Dense(3, name="float_fc")(inp))
+    with pytest.raises(UnsupportedModelError, match="float_fc"):
+        trace(m, (1, 2, 13))
