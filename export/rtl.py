@@ -503,3 +503,24 @@ def artifact(rec, model, opts, csim_entry) -> dict:
     return rec.entry(res.project_dir, "hls4ml", "rtl", parity, rtl=info,
                      synthesis={"run": False, "why": "RTL written by da4ml (no HLS synthesis); latency and "
                                 "resources in 'rtl' (da4ml estimate, yosys synth_xilinx)"})
+
+
+def figures(a: dict) -> dict | None:
+    """Latency and resources of a manifest artifact, each with its source (for reports)."""
+    rtl = a.get("rtl")
+    if not rtl:
+        return None
+    sim = rtl.get("rtl_simulation", {})
+    return {"latency": rtl["latency"], "resources": rtl["resources"], "simulation": sim}
+
+
+def summary_line(a: dict) -> str | None:
+    rtl = a.get("rtl")
+    if not rtl:
+        return None
+    lat, sim = rtl["latency"], rtl["rtl_simulation"]
+    res = "; ".join(f"{r['LUT']:,} LUT, {r['FF']:,} FF, {r['DSP']} DSP ({r['source']})" for r in rtl["resources"])
+    simtxt = (f"Verilator {sim['verilator']}: {'bit-exact' if sim['bit_exact'] else 'MISMATCH'} vs the emulation "
+              f"on {sim['n']} test samples" if sim.get("run") else f"not simulated ({sim.get('why')})")
+    return (f"rtl (Verilog, {a['path']}): {lat['cycles']} cycles = {lat['ns']} ns at {lat['clock_ns']} ns, II "
+            f"{lat['interval_cycles']} ({lat['source']}); {res}; {simtxt}")

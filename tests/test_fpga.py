@@ -3,9 +3,11 @@ Verilator, resources from yosys, and the automatic precision search."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 DATA = Path(__file__).parent / "data"
@@ -141,3 +143,52 @@ def test_rtl_rejects_float_layers():
     m = tk.Model(inp, tk.layers.Dense(3, name="float_fc")(inp))
     with pytest.raises(UnsupportedModelError, match="float_fc"):
         trace(m, (1, 2, 13))
+
+
+# --------------------------------------------------------------------------- automatic precision
+
+
+@pytest.fixture(scope="module")
+def auto_export(tmp_path_factory):
+    """A small float MLP on digits exported with precision="auto" (budget 0.005)."""
+    from export import export_run
+    from training.train import train
+
+    run = tmp_path_factory.mktemp("fpga") / "mlp-digits"
+    train("mlp", "digits", epochs=12, verbose=0, out=run, overrides={"widths": (16,)}, patience=100)
+    out = run / "export"
+    man = export_run(run, to=("hls4ml",), out=out, hls4ml={"precision": "auto", "accuracy_budget": 0.005})
+    return man, out
+
+
+def test_precision_auto_beats_16_bits_within_the_budget(auto_export):
+    man, out = auto_export
+    a = _art(man, "fixed")
+    ps = a["precision_search"]
+    assert ps["searched"] and ps["accuracy_budget"] == 0.005
+    keras_acc, chosen = ps["keras_accuracy"], ps["chosen"]
+    # the exported artifact is the chosen design, and its C simulation is within the budget
+    assert a["parity"]["accuracy"] >= keras_acc - 0.005 - 1e-9
+    assert a["hls4ml"]["weight_storage"]["bits"] == chosen["weight_bits"]
+    assert a["hls4ml"]["precision"]["weight_width"] == chosen["weight_width"]
+    assert ps["weight_bits_reduction"] >= 2.0, ps["weight_bits_reduction"]
+    # every step is recorded; the baseline and the choice were C-simulated
+    record = json.loads((out / ps["record"]).read_text())
+    assert record["steps"][0]["weight_width"] == 16 and len(record["steps"]) == ps["n_steps"] >= 5
+    assert all({"accuracy", "weight_bits", "bops", "types"} <= set(st) for st in record["steps"])
+    confirmed = record["confirmations"]
+    assert len(confirmed) >= 2 and confirmed[-1]["within_budget"]
+    assert all(c["argmax_agreement_with_emulation"] >= 0.97 for c in confirmed)
+    assert (out / ps["plot"]).stat().st_size > 10_000  # the Pareto plot
+
+
+def test_quantize_type_follows_ap_fixed():
+    from hls4ml.model.types import FixedPrecisionType
+
+    from export.precision import quantize_type
+
+    t = FixedPrecisionType(6, 2, signed=True, rounding_mode="RND", saturation_mode="SAT")  # lsb 1/16
+    x = np.array([0.03125, -0.03125, 0.09, 1.96875, 5.0, -5.0])
+    assert quantize_type(x, t).tolist() == [0.0625, 0.0, 0.0625, 1.9375, 1.9375, -2.0]
+    w = FixedPrecisionType(4, 1, signed=False)  # TRN, WRAP: ufixed<4,1>, lsb 1/8, range [0, 2)
+    assert quantize_type(np.array([0.2, 2.125, 1.99]), w).tolist() == [0.125, 0.125, 1.875]
