@@ -354,10 +354,13 @@ def _hls(rec: _Recorder, model, world: str):
     def fixed():
         from export.precision import choose
 
-        chosen, search = choose(rec, model, world, opts)  # precision="auto": C-simulated width search
+        chosen, res, search = choose(rec, model, world, opts)  # precision="auto": C-simulated width search
         x_prof = rec.data.profile_set(chosen.profile_samples)
-        res = hls.export_hls(model, rec.out / "hls4ml", world=world, x_profile=x_prof,
-                             x_test=rec.data.x_test, opts=chosen)
+        if res is not None:  # the search's C-simulated project of the chosen widths
+            res = hls.adopt(res, rec.out / "hls4ml", chosen)
+        else:
+            res = hls.export_hls(model, rec.out / "hls4ml", world=world, x_profile=x_prof,
+                                 x_test=rec.data.x_test, opts=chosen)
         rec.csim_outputs = res.outputs
         # precision="auto" trades agreement for bits: the bound is the accuracy budget asked for
         budget = {"max_accuracy_drop": chosen.accuracy_budget, "tie_tolerance": 0.01} if search else None

@@ -544,6 +544,21 @@ def export_hls(model, out_dir, *, world: str, x_profile: np.ndarray, x_test: np.
             shutil.rmtree(d, ignore_errors=True)
 
 
+def adopt(res: HlsResult, out_dir, opts: HlsOptions) -> HlsResult:
+    """Move a finished project (the precision search's confirmed choice) to ``out_dir``."""
+    out_dir = Path(out_dir)
+    old = res.project_dir
+    replace_dir(old, out_dir)
+    _fix_output_dir(out_dir, old)
+    tool = SYNTH_TOOLS[opts.backend]
+    if opts.synth is True:
+        raise ExportError(f"hls4ml: synthesis requested but {tool} ({opts.backend} HLS) is not on PATH")
+    why = "synthesis not requested (synth=False)" if opts.synth is False else f"{tool} ({opts.backend} HLS) not on PATH"
+    info = {**res.info, "options": asdict(opts), "synthesis": {"run": False, "why": why},
+            "c_simulation": "compiled with g++ (-O0) and run on the parity inputs by the precision search"}
+    return HlsResult(out_dir, res.outputs, info)
+
+
 def layer_types(hls_model) -> list[dict]:
     """Per hls4ml layer: class, output type and weight types (what the firmware computes in)."""
     rows = []

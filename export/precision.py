@@ -76,6 +76,7 @@ class _Search:
         self.x_prof = np.ascontiguousarray(data.profile_set(opts.profile_samples), dtype=np.float32)
         self.conv_model, _ = hls.without_reserved_names(model, world)
         self.io_type = opts.io_type or hls.io_type_for(model)
+        self.kept = None  # (trial, HlsResult) of the last confirmed candidate kept on disk
         self.emulated = True  # until the baseline shows the emulation does not model this graph
 
     def graph(self, trial):
@@ -91,15 +92,16 @@ class _Search:
             g = hls._convert(self.conv_model, self.world, cfg, b, trial, self.io_type)
         return g
 
-    def csim(self, trial, optimize="-O0"):
+    def csim(self, trial, keep: Path | None = None):
         from export.hls import export_hls
 
-        out = self.scratch / f"csim{len(self.confirmations)}"
+        out = keep or self.scratch / f"csim{len(self.confirmations)}"
         try:
             return export_hls(self.model, out, world=self.world, x_profile=self.x_prof, x_test=self.data.x_test,
-                              opts=trial, optimize=optimize)
+                              opts=trial, optimize="-O0")
         finally:
-            shutil.rmtree(out, ignore_errors=True)
+            if keep is None:
+                shutil.rmtree(out, ignore_errors=True)
 
     def run(self, phase: str, **changes) -> dict | None:
         from export import hls
@@ -131,10 +133,12 @@ class _Search:
                  f" -> {'ok' if step['within_budget'] else 'over budget'}")
         return step
 
-    def confirm(self, trial, step: dict | None) -> dict:
-        """C-simulate ``trial`` (the bit-accurate check of an emulated choice)."""
+    def confirm(self, trial, step: dict | None, keep: Path | None = None) -> dict:
+        """C-simulate ``trial`` (the bit-accurate check of an emulated choice); a project within the
+        budget is kept in ``keep`` (the export reuses it instead of compiling it again)."""
         t0 = time.perf_counter()
-        res = self.csim(trial)
+        res = self.csim(trial, keep)
+        self.kept = (trial, res) if keep is not None else self.kept
         acc = float(np.mean(res.outputs.argmax(axis=1) == self.y))
         rec = {"width": trial.width, "weight_width": trial.weight_width, "layer_widths": trial.layer_widths,
                "csim_accuracy": acc, "within_budget": acc >= self.target - 1e-12,
@@ -172,8 +176,9 @@ def _nonzero_weights(res) -> dict:
     return out
 
 
-def search(model, world: str, data, opts, scratch: Path, progress=None):
-    """Run the search; returns (the chosen HlsOptions with precision="profile", the record)."""
+def search(model, world: str, data, opts, scratch: Path, progress=None, keep: Path | None = None):
+    """Run the search; returns (the chosen HlsOptions with precision="profile", the record, the
+    C-simulated project of the choice kept in ``keep`` or None)."""
     scratch = Path(scratch)
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -193,7 +198,7 @@ def search(model, world: str, data, opts, scratch: Path, progress=None):
                 s.say("precision auto: the emulation differs from the C simulation; C-simulating every step")
         if not base["within_budget"]:
             chosen = replace(s.base, **base_opts)
-            return chosen, _record(s, chosen, base, t0, "the 16-bit baseline is already over the budget: kept")
+            return chosen, _record(s, chosen, base, t0, "the 16-bit baseline is already over the budget: kept"), None
         w = s.bisect("weights (global)", MIN_WEIGHT - 1, BASELINE_WIDTH,
                      lambda b: {"width": BASELINE_WIDTH, "weight_width": b})
         a = s.bisect("results (global)", MIN_RESULT - 1, BASELINE_WIDTH, lambda b: {"width": b, "weight_width": w})
@@ -213,10 +218,13 @@ def search(model, world: str, data, opts, scratch: Path, progress=None):
         chosen, best = replace(s.base, **base_opts), base
         for st in ok[:4] if s.emulated else ok[:1]:
             trial = replace(s.base, width=st["width"], weight_width=st["weight_width"], layer_widths=st["layer_widths"])
-            if not s.emulated or s.confirm(trial, st)["within_budget"]:
+            if not s.emulated or s.confirm(trial, st, keep)["within_budget"]:
                 chosen, best = trial, st
                 break
-        return chosen, _record(s, chosen, best, t0, None)
+        prebuilt = s.kept[1] if s.kept is not None and s.kept[0] == chosen else None
+        if prebuilt is None and keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+        return chosen, _record(s, chosen, best, t0, None), prebuilt
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -286,8 +294,10 @@ def plot(record: dict, path: Path, title: str = "") -> Path:
     ax.annotate("chosen", (c["weight_bits"], c["accuracy"]), textcoords="offset points", xytext=(5, -12))
     ax.set_xscale("log")
     ax.set_xlabel("total weight bits (weights + biases at their fixed-point widths)")
-    ax.set_ylabel("test accuracy (hls4ml C simulation)")
-    ax.set_title(title or "automatic precision: every step C-simulated")
+    ax.set_ylabel("test accuracy (hls4ml fixed point)")
+    how = ("steps emulated, baseline and choice C-simulated" if "emulation" in record.get("simulation", "")
+           else "every step C-simulated")
+    ax.set_title(title or f"automatic precision ({how})")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     path = Path(path)
@@ -307,21 +317,30 @@ def choose(rec, model, world: str, opts):
     from export.manifest import relpath
 
     if opts.precision != "auto":
-        return opts, None
+        return opts, None, None
     if is_quantized(model):
-        return replace(opts, precision="profile"), {
+        return replace(opts, precision="profile"), None, {
             "mode": "auto", "searched": False,
             "why": "the model's QKeras quantizers fix its weight and activation widths (quantization-aware "
                    "training); the profiled types cover the rest"}
+    from export.hls import synth_tool
+
     scratch = rec.out / f".precision-search-{os.getpid()}"
-    chosen, record = search(model, world, rec.data, opts, scratch, progress=rec.say)
+    # the C-simulated project of the choice is the artifact (unless a vendor tool will synthesize it)
+    keep = rec.out / f".precision-chosen-{os.getpid()}" if not (opts.synth and synth_tool(opts.backend)) else None
+    try:
+        chosen, record, prebuilt = search(model, world, rec.data, opts, scratch, progress=rec.say, keep=keep)
+    except BaseException:
+        if keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+        raise
     png = plot(record, rec.out / "precision_pareto.png")
     path = write_json_atomic(rec.out / "precision_search.json", record)
     summary = {k: v for k, v in record.items() if k != "steps"}
     summary.update({"searched": True, "n_steps": len(record["steps"]), "record": relpath(path, rec.out),
                     "plot": relpath(png, rec.out)})
     json.dumps(summary)  # must serialize
-    return chosen, summary
+    return chosen, prebuilt, summary
 
 
 def summary_line(a: dict) -> str | None:

@@ -180,6 +180,9 @@ def test_precision_auto_beats_16_bits_within_the_budget(auto_export):
     assert len(confirmed) >= 2 and confirmed[-1]["within_budget"]
     assert all(c["argmax_agreement_with_emulation"] >= 0.97 for c in confirmed)
     assert (out / ps["plot"]).stat().st_size > 10_000  # the Pareto plot
+    assert "precision search" in a["hls4ml"]["c_simulation"]  # the confirmed project, not rebuilt
+    assert a["synthesis"] == {"run": False, "why": "vitis-run (Vitis HLS) not on PATH"}
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no scratch left behind
 
 
 def test_quantize_type_follows_ap_fixed():
