@@ -334,6 +334,7 @@ def choose(rec, model, world: str, opts):
         if keep is not None:
             shutil.rmtree(keep, ignore_errors=True)
         raise
+    chosen = replace(chosen, synth=opts.synth, rtl=opts.rtl)  # the search itself never synthesizes
     png = plot(record, rec.out / "precision_pareto.png")
     path = write_json_atomic(rec.out / "precision_search.json", record)
     summary = {k: v for k, v in record.items() if k != "steps"}
