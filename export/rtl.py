@@ -224,6 +224,14 @@ def trace(model, kif: tuple[int, int, int], *, solver_options: dict | None = Non
             row["weights"] = int(w.size + (0 if b is None else b.size))
             row["nonzero_weights"] = int(np.count_nonzero(w) + (0 if b is None else np.count_nonzero(b)))
             x, softmax_dropped = _activation(layer, x, last, row, relu, quantize)
+        elif cls in ("QConv2D", "Conv2D"):
+            w, b = _weights(layer, "kernel"), _weights(layer, "bias") if layer.use_bias else None
+            x = _conv2d(x, w, b, layer)
+            row["weights"] = int(w.size + (0 if b is None else b.size))
+            row["nonzero_weights"] = int(np.count_nonzero(w) + (0 if b is None else np.count_nonzero(b)))
+            x, softmax_dropped = _activation(layer, x, last, row, relu, quantize)
+        elif cls == "MaxPooling2D":
+            x = _maxpool2d(x, layer)
         elif cls in ("QActivation", "Activation", "ReLU"):
             x, softmax_dropped = _activation(layer, x, last, row, relu, quantize)
         elif cls in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise"):
@@ -233,8 +241,8 @@ def trace(model, kif: tuple[int, int, int], *, solver_options: dict | None = Non
             x = x.reshape(*target)
         else:
             raise UnsupportedModelError("rtl", model.name, [(layer.name, cls)],
-                                        "the da4ml RTL export builds QDense, QActivation, ReLU, Flatten and "
-                                        "Dropout layers (and a final softmax, in software)")
+                                        "the da4ml RTL export builds QDense, QConv2D, MaxPooling2D, QActivation, "
+                                        "ReLU, Flatten and Dropout layers (and a final softmax, in software)")
         if not softmax_dropped:
             logits_layer = layer.name
         if "kif" not in row and hasattr(x, "kif"):
@@ -242,6 +250,64 @@ def trace(model, kif: tuple[int, int, int], *, solver_options: dict | None = Non
             row["max_bits"] = int((kifs.sum(axis=0)).max())
         out_info.append(row)
     return Traced(inp, x.ravel(), kif, softmax_dropped, out_info, logits_layer)
+
+
+def _same_pads(n: int, k: int, s: int) -> tuple[int, int]:
+    total = max((-(-n // s) - 1) * s + k - n, 0)  # TensorFlow's "same": the extra pixel at the end
+    return total // 2, total - total // 2
+
+
+def _windows(layer, x, size, strides, padding):
+    """Object array (Ho, Wo, kh*kw*C) of the windows of ``x`` (H, W, C); zeros where padded."""
+    from da4ml.trace import FixedVariableArray
+
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        raise UnsupportedModelError("rtl", layer.name, [(layer.name, "channels_first")], "channels_last only")
+    if any(d != 1 for d in getattr(layer, "dilation_rate", (1, 1))):
+        raise UnsupportedModelError("rtl", layer.name, [(layer.name, "dilation")], "dilation_rate 1 only")
+    v = x._vars
+    (kh, kw), (sh, sw) = size, strides
+    h, w, c = v.shape
+    if padding == "same":
+        (t, bt), (lf, r) = _same_pads(h, kh, sh), _same_pads(w, kw, sw)
+        pv = np.full((h + t + bt, w + lf + r, c), 0.0, dtype=object)
+        pv[t:t + h, lf:lf + w] = v
+        v = pv
+    ho, wo = (v.shape[0] - kh) // sh + 1, (v.shape[1] - kw) // sw + 1
+    out = np.empty((ho, wo, kh * kw * c), dtype=object)
+    for i in range(ho):
+        for j in range(wo):
+            out[i, j] = v[i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(-1)
+    return FixedVariableArray(out, x.solver_options)
+
+
+def _conv2d(x, kernel, bias, layer):
+    """Convolution as one constant matrix-vector product per output pixel (da4ml's CMVM)."""
+    kh, kw, cin, cout = kernel.shape
+    win = _windows(layer, x, (kh, kw), tuple(layer.strides), layer.padding)
+    ho, wo, k = win.shape
+    y = win.reshape(ho * wo, k) @ kernel.reshape(k, cout)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(ho, wo, cout)
+
+
+def _maxpool2d(x, layer):
+    from functools import reduce
+
+    from da4ml.trace import FixedVariableArray
+
+    kh, kw = layer.pool_size
+    c = x.shape[-1]
+    win = _windows(layer, x, (kh, kw), tuple(layer.strides), layer.padding)._vars
+    ho, wo, _ = win.shape
+    win = win.reshape(ho, wo, kh * kw, c)
+    out = np.empty((ho, wo, c), dtype=object)
+    for i in range(ho):
+        for j in range(wo):
+            for ch in range(c):
+                out[i, j, ch] = reduce(lambda a, b: a.max_of(b), win[i, j, :, ch])
+    return FixedVariableArray(out, x.solver_options)
 
 
 def _n_inputs(layer) -> int:

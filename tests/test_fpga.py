@@ -195,3 +195,30 @@ def test_quantize_type_follows_ap_fixed():
     assert quantize_type(x, t).tolist() == [0.0625, 0.0, 0.0625, 1.9375, 1.9375, -2.0]
     w = FixedPrecisionType(4, 1, signed=False)  # TRN, WRAP: ufixed<4,1>, lsb 1/8, range [0, 2)
     assert quantize_type(np.array([0.2, 2.125, 1.99]), w).tolist() == [0.125, 0.125, 1.875]
+
+
+def test_rtl_conv_trace_computes_the_qkeras_function(rng):
+    """QConv2D ("same" padding) -> quantized_relu -> MaxPooling2D -> QDense, traced into da4ml
+    logic: its emulation equals the QKeras model's outputs (no ties on these random inputs)."""
+    import tf_keras as tk
+    from da4ml.trace import comb_trace
+    from qkeras import QActivation, QConv2D, QDense
+
+    from export.rtl import quantize_inputs, trace
+
+    q = "quantized_bits(6,0,alpha=1)"
+    inp = tk.Input((4, 4, 1))
+    x = QConv2D(2, 3, padding="same", use_bias=False, kernel_quantizer=q, name="conv")(inp)
+    x = QActivation("quantized_relu(6,1)", name="relu")(x)
+    x = tk.layers.MaxPooling2D(2, name="pool")(x)
+    x = tk.layers.Flatten(name="flat")(x)
+    x = QDense(4, use_bias=False, kernel_quantizer=q, name="out")(x)
+    m = tk.Model(inp, x)
+    kif = (1, 0, 11)  # ap_fixed<12,1>
+    xq = quantize_inputs(rng.uniform(-1, 1, (200, 16)), kif)
+    t = trace(m, kif)
+    y = comb_trace(t.inputs, t.outputs).predict(xq, n_threads=1)
+    ref = m.predict(xq.reshape(-1, 4, 4, 1).astype(np.float32), verbose=0)
+    same = np.all(y == ref, axis=1)
+    assert same.mean() >= 0.95, same.mean()
+    assert np.abs(y - ref).max() < 0.2
