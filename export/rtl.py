@@ -5,7 +5,8 @@ What it does
     The model's layers are replayed on da4ml's symbolic fixed-point arrays
     (:class:`da4ml.trace.FixedVariableArray`): the input is quantized to a fixed-point type sized
     from the profiled training range (``ap_fixed<W,I>`` with ``W = input_width``, as the hls4ml
-    export does), a QDense multiplies by its quantized kernel -- a constant matrix that da4ml
+    export does), a QDense (or a QConv2D, one product per output pixel) multiplies by its
+    quantized kernel -- a constant matrix that da4ml
     turns into shift-and-add logic (distributed arithmetic, no multipliers) -- and adds the
     quantized bias with exact (growing) precision, a ``quantized_relu(b, i)`` becomes ReLU then
     ``ufixed<b,i>`` with round-half-up and saturation. A final softmax is not built in hardware
