@@ -12,6 +12,7 @@ export PYTHONUNBUFFERED := 1
 .PHONY: install demo test lint bench lock clean
 
 install: $(STAMP)
+	@command -v yosys >/dev/null 2>&1 || echo "note: yosys not found; the RTL export skips its open-synthesis (yosys synth_xilinx) figures (Debian: apt-get install yosys)"
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

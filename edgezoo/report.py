@@ -55,10 +55,70 @@ def summary_table(bench_paths) -> str:
         for h in b.get("hls4ml", []):
             ws = h.get("weight_storage") or {}
             size = f"{ws['nonzero_bits'] // 8:,} (weights)" if ws.get("nonzero_bits") else "-"
+            fpga = "see FPGA figures" if h.get("variant") == "rtl" else "not synthesized"
             rows.append([Path(bpath).parent.name, h["artifact"], size, _f(h["csim_accuracy"]),
-                         "not synthesized" if not h["synthesis"].get("run") else "see synthesis", "-"])
+                         fpga if not h["synthesis"].get("run") else "see synthesis", "-"])
     return markdown_table(rows, ["model", "artifact", "bytes", "test accuracy", "p50 batch 1, 1 thread",
                                  "best samples/s (batch > 1)"], "llrrrr")
+
+
+def fpga_rows(exports, root: Path) -> list[list]:
+    """Per FPGA artifact and figure source: simulation accuracy, RTL-simulation agreement, latency
+    (cycles, ns), II, LUT/FF/DSP/BRAM -- each row says where its figures come from."""
+    rows = []
+    for mpath in exports:
+        for a in json.loads(Path(mpath).read_text()).get("artifacts", []):
+            if a.get("format") != "hls4ml" or "error" in a:
+                continue
+            model, p = Path(mpath).parent.name, a.get("parity", {})
+            if a.get("variant") == "rtl":
+                rtl = a["rtl"]
+                sim, lat = rtl.get("rtl_simulation", {}), rtl["latency"]
+                agree = (f"bit-exact ({sim['n']}/{sim['n']})" if sim.get("bit_exact") else
+                         f"{sim['n'] - sim['mismatched_samples']}/{sim['n']} equal") if sim.get("run") else "not simulated"
+                for i, r in enumerate(rtl["resources"]):
+                    src = r["source"] if i else f"{r['source']} (latency too)"
+                    rows.append([model, "hls4ml rtl (Verilog)", _f(p.get("accuracy")) + " (RTL sim)", agree,
+                                 _f(lat["cycles"]), _f(lat["ns"], ".1f"), _f(lat["interval_cycles"]), _f(r.get("LUT")),
+                                 _f(r.get("FF")), _f(r.get("DSP")), _f(r.get("BRAM_18K")), src])
+                continue
+            syn = a.get("synthesis") or {}
+            if syn.get("run") and syn.get("latency_cycles"):
+                res, lat = syn.get("resources", {}), syn["latency_cycles"]
+                rows.append([model, "hls4ml fixed (HLS)", _f(p.get("accuracy")) + " (C sim)", "-", _f(lat.get("best")),
+                             _f(syn.get("latency_ns"), ".1f"), _f((syn.get("interval_cycles") or {}).get("min")),
+                             _f(res.get("LUT")), _f(res.get("FF")), _f(res.get("DSP")), _f(res.get("BRAM_18K")),
+                             syn.get("source", "Vivado report")])
+            else:
+                rows.append([model, "hls4ml fixed (HLS)", _f(p.get("accuracy")) + " (C sim)", "-", "-", "-", "-", "-",
+                             "-", "-", "-", "not synthesized: " + str(syn.get("why", "no Vivado/Vitis"))])
+    return rows
+
+
+FPGA_HEADERS = ["model", "artifact", "accuracy", "RTL sim vs emulation", "latency (cycles)", "latency (ns)", "II",
+                "LUT", "FF", "DSP", "BRAM 18K", "source of the figures"]
+
+
+def fpga_section(exports, root: Path) -> list[str]:
+    rows = fpga_rows(exports, root)
+    if not rows:
+        return []
+    lines = ["## FPGA figures", "", markdown_table(rows, FPGA_HEADERS, "lllrrrrrrrrl"), "",
+             "No vendor tool ran unless a row says \"Vivado\": \"da4ml estimate\" is da4ml's cost model of the "
+             "Verilog it wrote (adders as LUTs, pipeline registers as FFs); \"yosys synth_xilinx\" is open-source "
+             "synthesis of the same Verilog to Xilinx 7-series cells. The RTL's accuracy applies the softmax "
+             "in software to the simulated logits.", ""]
+    for mpath in exports:
+        for a in json.loads(Path(mpath).read_text()).get("artifacts", []):
+            ps = a.get("precision_search") or {}
+            if ps.get("searched"):
+                from export.precision import summary_line
+
+                lines += [f"**Automatic precision ({Path(mpath).parent.name})**: " + summary_line(a)[len("precision auto: "):], "",
+                          f"![precision search]({_rel(Path(mpath).parent / ps['plot'], root)})", ""]
+            elif ps:
+                lines += [f"Automatic precision ({Path(mpath).parent.name}): not searched ({ps.get('why')}).", ""]
+    return lines
 
 
 def _us(us: float) -> str:
@@ -121,15 +181,7 @@ def write_report(out: Path, state: dict) -> Path:
         lines += ["## Export parity (test split, against the source Keras model)", "",
                   markdown_table(rows, ["model", "format", "variant", "bytes", "max abs diff", "accuracy",
                                         "accuracy delta", "argmax agreement", "check"], "lllrrrrrl"), ""]
-        for mpath in exports:
-            for a in json.loads(mpath.read_text()).get("artifacts", []):
-                if a.get("format") == "hls4ml":
-                    syn = a.get("synthesis") or {}
-                    lines.append(f"- hls4ml ({mpath.parent.name}, {a.get('variant')}): " + (
-                        "synthesis report: " + json.dumps(syn.get("report", syn)) if syn.get("run")
-                        else "synthesis not run (no Vivado/Vitis on PATH): C simulation only, "
-                             "no latency or resource figures."))
-        lines.append("")
+        lines += fpga_section(exports, out)
 
     benches = sorted((out / "export").glob("*/bench.json")) if (out / "export").exists() else []
     if benches:

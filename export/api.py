@@ -216,8 +216,13 @@ class _Recorder:
         if callable(self.options.on_step):
             self.options.on_step("export", self.done, max(self.total, self.done), info)
 
-    def parity(self, fmt: str, variant: str, out: np.ndarray, dynamic_batch: dict | None = None) -> dict:
+    def parity(self, fmt: str, variant: str, out: np.ndarray, dynamic_batch: dict | None = None,
+               defaults: dict | None = None) -> dict:
+        """``defaults``: bounds replacing the built-in ones (user thresholds still win)."""
         bounds = verify.thresholds_for(fmt, variant, self.options.thresholds)
+        if defaults is not None:
+            th = self.options.thresholds
+            bounds = {**defaults, **th.get(f"*/{variant}", {}), **th.get(f"{fmt}/{variant}", {})}
         fig = verify.compare(self.ref, out, task=self.task, x=self.data.x_test, y=self.data.y_test,
                              tie_tolerance=bounds.get("tie_tolerance", 0.0),
                              atol=bounds.get("max_abs_diff") if "rtol" in bounds else None, rtol=bounds.get("rtol"))
@@ -364,16 +369,30 @@ def _hls(rec: _Recorder, model, world: str):
     opts = hls.HlsOptions(**rec.options.hls4ml)
 
     def fixed():
-        x_prof = rec.data.profile_set(opts.profile_samples)
-        res = hls.export_hls(model, rec.out / "hls4ml", world=world, x_profile=x_prof,
-                             x_test=rec.data.x_test, opts=opts)
-        parity = rec.parity("hls4ml", "fixed", res.outputs)
+        from export.precision import choose
+
+        chosen, res, search = choose(rec, model, world, opts)  # precision="auto": C-simulated width search
+        x_prof = rec.data.profile_set(chosen.profile_samples)
+        if res is not None:  # the search's C-simulated project of the chosen widths
+            res = hls.adopt(res, rec.out / "hls4ml", chosen)
+        else:
+            res = hls.export_hls(model, rec.out / "hls4ml", world=world, x_profile=x_prof,
+                                 x_test=rec.data.x_test, opts=chosen)
+        rec.csim_outputs = res.outputs
+        # precision="auto" trades agreement for bits: the bound is the accuracy budget asked for
+        budget = {"max_accuracy_drop": chosen.accuracy_budget, "tie_tolerance": 0.01} if search else None
+        parity = rec.parity("hls4ml", "fixed", res.outputs, defaults=budget)
         info = dict(res.info)
         synthesis = info.pop("synthesis")
+        extra = {"precision_search": search} if search else {}
         return rec.entry(res.project_dir, "hls4ml", "fixed", parity, hls4ml=info, synthesis=synthesis,
-                         calibration={"profiled_on": "train", "n": int(len(x_prof))})
+                         calibration={"profiled_on": "train", "n": int(len(x_prof))}, **extra)
 
-    rec.attempt("hls4ml", "fixed", fixed)
+    csim = rec.attempt("hls4ml", "fixed", fixed)
+    from export import rtl
+
+    if rtl.wanted(model, opts.rtl):  # the same model as Verilog (da4ml), Verilator-simulated
+        rec.attempt("hls4ml", "rtl", lambda: rtl.artifact(rec, model, opts, csim))
 
 
 def _openvino(rec: _Recorder, model, world: str):

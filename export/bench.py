@@ -159,7 +159,8 @@ def markdown(data: dict) -> str:
         acc = "n/a" if h["csim_accuracy"] is None else f"{h['csim_accuracy']:.4f}"
         text += ["", f"{h['artifact']}: C-simulation accuracy {acc}; "
                      + ("synthesis: " + json.dumps(syn) if syn.get("run") else
-                        f"not synthesized ({syn.get('why', 'no vendor tool')}): no latency or resource figures.")]
+                        f"not synthesized ({syn.get('why', 'no vendor tool')})"
+                        + ("." if h.get("variant") == "rtl" else ": no latency or resource figures."))]
     return "\n".join(text)
 
 

@@ -51,7 +51,7 @@ BACKENDS = ("Vitis", "Vivado")
 STRATEGIES = ("Latency", "Resource")
 IO_TYPES = ("io_parallel", "io_stream")
 SOFTMAX_IMPLEMENTATIONS = ("stable", "latency", "argmax", "legacy")
-PRECISION_MODES = ("profile", "default")
+PRECISION_MODES = ("profile", "default", "auto")  # auto: export/precision.py searches the widths
 SYNTH_TOOLS = {"Vitis": "vitis-run", "Vivado": "vivado_hls"}
 RESERVED_NAMES = ("input",)
 TABLE_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "selu", "elu", "softplus", "softsign")
@@ -82,6 +82,16 @@ class HlsOptions:
     profile_samples: int = 4096  # training samples profiled for ranges
     project_name: str = "myproject"
     synth: str | bool = "auto"  # "auto": build() when the vendor tool is on PATH
+    # RTL via da4ml (export/rtl.py), the "hls4ml"/"rtl" artifact: False (default), "auto" (for
+    # quantized models: QKeras twins) or True (required; an error for a float model)
+    rtl: str | bool = False
+    rtl_latency_cutoff: float = 5.0  # adder delays per pipeline stage of the generated Verilog
+    yosys: str | bool = "auto"  # open synthesis of the RTL (yosys synth_xilinx) when yosys is on PATH
+    accuracy_budget: float = 0.005  # precision="auto": the largest accuracy drop vs Keras allowed
+    auto_max_steps: int = 24  # precision="auto": at most this many C-simulated candidates
+    # per hls4ml layer: {"fc1": {"weight": 6, "bias": 6, "result": 10}} (widths in bits) over
+    # weight_width / width; precision="auto" writes its choice here
+    layer_widths: dict | None = None
 
     def check(self) -> HlsOptions:
         def bad(name, why):
@@ -97,7 +107,7 @@ class HlsOptions:
             bad("precision", f"must be one of {PRECISION_MODES}")
         if self.softmax_implementation not in SOFTMAX_IMPLEMENTATIONS:
             bad("softmax_implementation", f"must be one of {SOFTMAX_IMPLEMENTATIONS}")
-        for name, lo in (("reuse_factor", 1), ("width", 4), ("table_width", 4), ("profile_samples", 1)):
+        for name, lo in (("reuse_factor", 1), ("width", 4), ("auto_max_steps", 1), ("table_width", 4), ("profile_samples", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 bad(name, f"must be an integer >= {lo}")
@@ -111,8 +121,19 @@ class HlsOptions:
                 bad(name, "must be a power of two >= 2")
         if not isinstance(self.clock_period, (int, float)) or not self.clock_period > 0:
             bad("clock_period", "must be a positive number of nanoseconds")
-        if self.synth not in ("auto", True, False):
-            bad("synth", "must be 'auto', True or False")
+        for name in ("synth", "rtl", "yosys"):
+            if getattr(self, name) not in ("auto", True, False):
+                bad(name, "must be 'auto', True or False")
+        if not isinstance(self.rtl_latency_cutoff, (int, float)) or not self.rtl_latency_cutoff > 0:
+            bad("rtl_latency_cutoff", "must be a positive number (adder delays per pipeline stage)")
+        if self.layer_widths is not None and not (
+                isinstance(self.layer_widths, dict) and all(
+                    isinstance(v, dict) and all(k in ("weight", "bias", "result") and isinstance(b, int)
+                                                and not isinstance(b, bool) and b >= 2 for k, b in v.items())
+                    for v in self.layer_widths.values())):
+            bad("layer_widths", 'must be {layer: {"weight"|"bias"|"result": bits >= 2}}')
+        if not isinstance(self.accuracy_budget, (int, float)) or not 0 <= self.accuracy_budget < 1:
+            bad("accuracy_budget", "must be a number in [0, 1) (an accuracy drop, e.g. 0.005)")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.project_name):
             bad("project_name", "must be a C identifier")
         return self
@@ -395,7 +416,8 @@ def build_config(model, world: str, x_profile: np.ndarray, opts: HlsOptions, io_
         rng = _hls_name_range(name, layers, ranges)
         if rng is None:
             continue
-        prec["result"] = fixed_for(*rng, opts.width, extra=opts.headroom_bits, rounding=rnd, saturation=sat)
+        prec["result"] = fixed_for(*rng, _layer_width(opts, name, "result", opts.width), extra=opts.headroom_bits,
+                                   rounding=rnd, saturation=sat)
         src["result"] = "profile"
 
     # Pass 2: convert once, then size what only the converted graph shows.
@@ -412,7 +434,7 @@ def build_config(model, world: str, x_profile: np.ndarray, opts: HlsOptions, io_
             data = np.asarray(getattr(w, "data_unquantized", None) if getattr(w, "data_unquantized", None) is not None else w.data,
                               dtype=np.float64)
             lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
-            prec[var] = fixed_for(lo, hi, wbits, rounding="RND", saturation="SAT")
+            prec[var] = fixed_for(lo, hi, _layer_width(opts, node.name, var, wbits), rounding="RND", saturation="SAT")
             src[var] = "weights"
         cls = node.class_name
         act = str(node.get_attr("activation", "")).lower()
@@ -424,8 +446,12 @@ def build_config(model, world: str, x_profile: np.ndarray, opts: HlsOptions, io_
             lc["TableSize"] = opts.table_size
             lc["table_t"] = f"fixed<{opts.table_width},2,RND,SAT>"
             src["table"] = f"{opts.table_size} entries"
-    return cfg, {"mode": "profile", "width": opts.width, "weight_width": wbits, "headroom_bits": opts.headroom_bits,
+    return cfg, {"mode": "profile", "width": opts.width, "layer_widths": opts.layer_widths, "weight_width": wbits, "headroom_bits": opts.headroom_bits,
                  "rounding": rnd, "saturation": sat, "profile_samples": int(len(x_profile)), "sources": sources}
+
+
+def _layer_width(opts: HlsOptions, name: str, var: str, default: int) -> int:
+    return int((opts.layer_widths or {}).get(name, {}).get(var, default))
 
 
 def _configure_softmax(node, lc: dict, cfg: dict, sources: dict, opts: HlsOptions):
@@ -481,10 +507,13 @@ def _softmax_inputs_widened(graph, cfg: dict, sources: dict) -> bool:
 
 
 def export_hls(model, out_dir, *, world: str, x_profile: np.ndarray, x_test: np.ndarray,
-               opts: HlsOptions | None = None) -> HlsResult:
+               opts: HlsOptions | None = None, optimize: str = "-O3") -> HlsResult:
     """Convert, write and compile ``model`` into ``out_dir``; C-simulate it on ``x_test``.
 
     The project is built in a temporary directory next to ``out_dir`` and renamed when done.
+    ``optimize``: g++'s optimization flag for the C simulation library (hls4ml's is -O3; the
+    precision search compiles its candidates with -O0, several times faster to build and the
+    same integer arithmetic).
     """
     opts = (opts or HlsOptions()).check()
     check_supported(model, world)
@@ -504,13 +533,16 @@ def export_hls(model, out_dir, *, world: str, x_profile: np.ndarray, x_test: np.
         cfg, precision = build_config(conv_model, world, x_prof, opts, io_type, scratch)
         hls_model = _convert(conv_model, world, cfg, work, opts, io_type)
         for _ in range(3):  # the final graph decides which tensor feeds each softmax
-            if opts.precision != "profile" or not _softmax_inputs_widened(hls_model, cfg, precision["sources"]):
+            if opts.precision == "default" or not _softmax_inputs_widened(hls_model, cfg, precision["sources"]):
                 break
             shutil.rmtree(work, ignore_errors=True)
             hls_model = _convert(conv_model, world, cfg, work, opts, io_type)
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             hls_model.write()
+            if optimize != "-O3":
+                script = work / "build_lib.sh"
+                script.write_text(script.read_text().replace('CFLAGS="-O3 ', f'CFLAGS="{optimize} '))
             try:
                 hls_model.compile()
             except Exception as exc:  # noqa: BLE001
@@ -544,6 +576,21 @@ def export_hls(model, out_dir, *, world: str, x_profile: np.ndarray, x_test: np.
             shutil.rmtree(d, ignore_errors=True)
 
 
+def adopt(res: HlsResult, out_dir, opts: HlsOptions) -> HlsResult:
+    """Move a finished project (the precision search's confirmed choice) to ``out_dir``."""
+    out_dir = Path(out_dir)
+    old = res.project_dir
+    replace_dir(old, out_dir)
+    _fix_output_dir(out_dir, old)
+    tool = SYNTH_TOOLS[opts.backend]
+    if opts.synth is True:
+        raise ExportError(f"hls4ml: synthesis requested but {tool} ({opts.backend} HLS) is not on PATH")
+    why = "synthesis not requested (synth=False)" if opts.synth is False else f"{tool} ({opts.backend} HLS) not on PATH"
+    info = {**res.info, "options": asdict(opts), "synthesis": {"run": False, "why": why},
+            "c_simulation": "compiled with g++ (-O0) and run on the parity inputs by the precision search"}
+    return HlsResult(out_dir, res.outputs, info)
+
+
 def layer_types(hls_model) -> list[dict]:
     """Per hls4ml layer: class, output type and weight types (what the firmware computes in)."""
     rows = []
@@ -552,6 +599,8 @@ def layer_types(hls_model) -> list[dict]:
                "result": str(node.get_output_variable().type.precision)}
         for var, w in node.weights.items():
             row[var] = str(w.type.precision)
+            if var == "weight":
+                row["nonzero_weights"] = int(np.count_nonzero(np.asarray(w.data)))
         if node.get_attr("accum_t") is not None:
             row["accum"] = str(node.get_attr("accum_t").precision)
         rows.append(row)
@@ -627,10 +676,26 @@ def parse_report(project_dir) -> dict:
             except (TypeError, ValueError):
                 return v
 
-    return {
+    out = {
+        "source": "Vivado/Vitis HLS C-synthesis report",
         "latency_cycles": {"best": num("BestLatency"), "worst": num("WorstLatency")},
         "interval_cycles": {"min": num("IntervalMin"), "max": num("IntervalMax")},
         "clock_ns": {"target": num("TargetClockPeriod"), "estimated": num("EstimatedClockPeriod")},
         "resources": {k: num(k) for k in ("LUT", "FF", "DSP", "BRAM_18K", "URAM") if k in syn},
         "available": {k[len("Available"):]: num(k) for k in syn if k.startswith("Available")},
     }
+    best, target = out["latency_cycles"]["best"], out["clock_ns"]["target"]
+    if isinstance(best, int) and isinstance(target, (int, float)):
+        out["latency_ns"] = round(best * target, 3)
+    vsyn = rep.get("VivadoSynthReport")
+    if vsyn:  # post-synthesis utilization (vsynth=True): the figures an FPGA user quotes
+        out["vivado_synth"] = {"source": "Vivado synthesis report (vivado_synth.rpt)",
+                               "resources": {("DSP" if k == "DSP48E" else k): _int_or(v) for k, v in vsyn.items()}}
+    return out
+
+
+def _int_or(v):
+    try:
+        return int(str(v).strip())
+    except ValueError:
+        return v

@@ -12,7 +12,7 @@ Schema (``"schema": "edgezoo.export/1"``)::
                parity_split "test", n_parity, labelled},
       "options": the effective export options,
       "artifacts": [
-        {"format": "onnx"|"tflite"|"hls4ml", "variant": "fp32"|"fp16"|"dynamic"|"int8"|"fixed",
+        {"format": "onnx"|"tflite"|"hls4ml", "variant": "fp32"|"fp16"|"dynamic"|"int8"|"fixed"|"rtl",
          "path": relative to the export dir, "bytes", "sha256" (a directory: over its sources),
          "source_sha256", "seconds",
          "parity": {"n", "max_abs_diff", "mean_abs_diff", "rel_error", "argmax_agreement",
@@ -24,7 +24,16 @@ Schema (``"schema": "edgezoo.export/1"``)::
          format-specific: "opset", "io" (TFLite tensor dtypes, scale, zero point),
          "hls4ml" (backend, io_type, strategy, reuse_factor, part, clock_period_ns, precision
                    sources per layer, layer_types, weight_storage bits), "synthesis"
-                   ({"run": false, "why"} or latency_cycles, interval_cycles, resources)},
+                   ({"run": false, "why"} or {"source": "Vivado/Vitis HLS C-synthesis report",
+                   latency_cycles, latency_ns, interval_cycles, resources, "vivado_synth"}),
+         "precision_search" (hls4ml precision="auto": keras_accuracy, accuracy_budget, baseline,
+                   chosen widths, weight_bits_reduction, confirmations, record/plot paths),
+         variant "rtl" (hls4ml option rtl): "rtl": {"tool": "da4ml", "top", "verilog" files,
+                   "input_type", "layers", "latency": {"source": "da4ml estimate", "cycles", "ns",
+                   "clock_ns", "interval_cycles"}, "resources": [{"source": "da4ml estimate" |
+                   "yosys synth_xilinx", "LUT", "FF", "DSP", "BRAM_18K", ...}], "yosys",
+                   "rtl_simulation": {"simulator": "verilator", "verilator" (version), "n",
+                   "mismatched_samples", "bit_exact"}, "vs_keras_logits", "vs_hls4ml_csim"}},
         {"format", "variant", "error": "...", "parity": {"passed": false, ...}}  -- could not be produced
       ],
       "passed": bool, "failures": [str]
@@ -145,7 +154,7 @@ def versions() -> dict:
 
     out = {}
     for dist in ("tensorflow", "keras", "tf-keras", "qkeras", "tf2onnx", "onnx", "onnxruntime", "hls4ml",
-                 "ai-edge-litert", "numpy"):
+                 "da4ml", "verilator", "ai-edge-litert", "numpy"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:

@@ -42,6 +42,8 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
                   "tie_tolerance": 0.02},
     "*/fixed": {"min_argmax_agreement": 0.98, "max_accuracy_drop": 0.01, "max_rel_error": 0.02,
                 "tie_tolerance": 0.01},
+    "*/rtl": {"min_argmax_agreement": 0.98, "max_accuracy_drop": 0.01, "max_rel_error": 0.02,
+              "tie_tolerance": 0.01},
 }
 # Threshold entries that parametrize a figure rather than bound one; "rtol" turns max_abs_diff
 # into the atol of an element-wise |out - ref| <= atol + rtol * |ref| bound.

@@ -62,8 +62,15 @@ def _export_options(p):
                    help="target clock period in ns")
     g.add_argument("--hls-width", dest="width", type=int, default=16, metavar="BITS",
                    help="fixed-point word width of activations (and weights)")
-    g.add_argument("--hls-precision", dest="precision", choices=["profile", "default"], default="profile",
-                   help="profile: from calibration ranges / QKeras quantizers; default: hls4ml's ap_fixed<16,6>")
+    g.add_argument("--hls-precision", dest="precision", choices=["profile", "default", "auto"], default="profile",
+                   help="profile: from calibration ranges / QKeras quantizers; default: hls4ml's ap_fixed<16,6>; "
+                        "auto: the smallest widths within --hls-accuracy-budget (steps emulated, the choice "
+                        "C-simulated)")
+    g.add_argument("--hls-accuracy-budget", dest="accuracy_budget", type=float, default=0.005, metavar="DROP",
+                   help="--hls-precision auto: largest test-accuracy drop vs Keras allowed")
+    g.add_argument("--hls-rtl", dest="rtl", choices=["no", "auto", "yes"], default="no",
+                   help="also write fully pipelined Verilog with da4ml, simulated with Verilator (auto: for "
+                        "quantized models); latency/resources from da4ml's estimate and yosys (if installed)")
     g.add_argument("--hls-synth", dest="synth", choices=["auto", "yes", "no"], default="auto",
                    help="C synthesis: auto = when vitis-run / vivado_hls is on PATH")
     for old in ("backend", "io-type", "reuse-factor", "strategy", "part", "clock-period", "width", "precision",
@@ -89,7 +96,8 @@ class _Deprecated(argparse.Action):
 def options_from_args(args) -> dict:
     hls = {"backend": args.backend, "io_type": args.io_type, "reuse_factor": args.reuse_factor,
            "strategy": args.strategy, "part": args.part, "clock_period": args.clock_period, "width": args.width,
-           "precision": args.precision, "synth": {"auto": "auto", "yes": True, "no": False}[args.synth]}
+           "precision": args.precision, "synth": {"auto": "auto", "yes": True, "no": False}[args.synth],
+           "accuracy_budget": args.accuracy_budget, "rtl": {"auto": "auto", "yes": True, "no": False}[args.rtl]}
     return {"opset": args.opset, "onnx_variants": _csv(args.onnx_variants), "tflite_variants": _csv(args.tflite_variants),
             "calibration_samples": args.calibration_samples, "parity_samples": args.parity_samples,
             "fail_on_parity": not args.allow_parity_failures, "hls4ml": hls}
@@ -121,8 +129,14 @@ def cmd_export(args):
     out = args.out or f"{args.run_dir.rstrip('/')}/export"
     ui.log_into(out)
     for a in manifest["artifacts"]:
-        if a.get("format") == "hls4ml" and "synthesis" in a and not a["synthesis"].get("run"):
+        if a.get("format") == "hls4ml" and a.get("variant") == "fixed" and not (a.get("synthesis") or {"run": 1}).get("run"):
             print(f"hls4ml: synthesis not run ({a['synthesis'].get('why')}); C simulation only.")
+        from export.precision import summary_line as precision_line
+        from export.rtl import summary_line as rtl_line
+
+        for line in (rtl_line(a), precision_line(a)):
+            if line:
+                print(line)
     print(f"manifest: {out}/manifest.json")
     return 0
 
