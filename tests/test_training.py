@@ -101,3 +101,12 @@ def test_evaluate_reconstruction_metric():
     compile_for(model, card)
     m = evaluate(model, card, load_dataset("iris"))
     assert m["mse"] > 0 and np.isclose(m["mse"], m["test_loss"], rtol=1e-4)
+
+
+def test_dense_model_takes_the_data_sets_feature_count(tmp_path):
+    """jet_tagger's 16 inputs become the 64 digit pixels when trained on digits (jets absent)."""
+    from training import train
+
+    run = train("jet_tagger", "digits", epochs=1, limit=200, out=tmp_path / "jt")
+    assert tuple(run.model.input_shape[1:]) == (64,)
+    assert run.model.output_shape[-1] == 10

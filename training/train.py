@@ -268,6 +268,11 @@ def _train(model, dataset, *, epochs, batch_size, learning_rate, out, seed, over
     config = zoo.builder_config(model)
     if card.task == "classification" and "classes" in config and "classes" not in overrides:
         overrides["classes"] = ds.num_classes
+    if (len(card.input_shape) == 1 and "input_shape" in config and "input_shape" not in overrides
+            and int(np.prod(ds.input_shape)) != card.input_shape[0]):
+        # a dense network on a flat feature vector takes the data set's feature count (the
+        # jet tagger's 16 inputs become the 64 pixels of the digits when the jets are absent)
+        overrides["input_shape"] = (int(np.prod(ds.input_shape)),)
     ds = adapt(ds, overrides.get("input_shape", card.input_shape))
 
     run_dir = Path(out) if out else default_run_dir(model, dataset)
