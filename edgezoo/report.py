@@ -139,7 +139,8 @@ def write_report(out: Path, state: dict) -> Path:
 
     data = cfg.get("data", {})
     lines += ["## Training", "",
-              f"{cfg.get('model')} ({cfg.get('card', {}).get('params', 0):,} parameters) on {cfg.get('dataset')}: "
+              f"{cfg.get('model')} ({metrics.get('params') or cfg.get('card', {}).get('params', 0):,} parameters) on "
+              f"{cfg.get('dataset')}: "
               f"{data.get('n_train')} train / {data.get('n_val')} val / {data.get('n_test')} test samples, "
               f"input {data.get('input_shape')}, seed {cfg.get('seed')}.", ""]
     imp = cfg.get("imported")
