@@ -3,8 +3,10 @@ printed by the CLI as one line."""
 
 from __future__ import annotations
 
+from zoo.errors import EdgezooError
 
-class CompressionError(ValueError):
+
+class CompressionError(EdgezooError, ValueError):
     """A compression request that cannot be carried out (bad settings, incompatible models)."""
 
 

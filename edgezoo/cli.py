@@ -1,6 +1,7 @@
 """The ``edgezoo`` command. Each stage's subcommands live in one module of
 :mod:`edgezoo.commands` with a ``register(subparsers)`` function; this file only
-assembles them and turns known errors into one clear message and exit code 2.
+assembles them and turns the user's errors (:mod:`zoo.errors`) into one clear line and exit code 2,
+anything else (a bug) into its traceback, a line asking to report it, and exit code 1.
 
 Names (models, data sets, targets, recipes) are checked while parsing, from
 :mod:`edgezoo.names`, before anything imports TensorFlow; the command then runs inside an
@@ -13,6 +14,7 @@ import importlib
 import os
 import pkgutil
 import sys
+import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -104,10 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"edgezoo {args.command}: interrupted{session.log_hint()}", file=sys.stderr)
         return 130
-    except BaseException:
-        if session.log_hint():
-            print(f"edgezoo {args.command}:{session.log_hint()}", file=sys.stderr)
-        raise
+    except Exception:  # not the user's to fix: a bug in edgezoo (or a library); keep the traceback
+        traceback.print_exc()
+        print(f"edgezoo {args.command}: internal error: a bug in edgezoo, not in your input; please report it "
+              f"with the traceback above{session.log_hint()}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

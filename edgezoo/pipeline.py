@@ -37,6 +37,7 @@ import yaml
 
 import zoo
 from edgezoo.recipe_schema import validate_recipe
+from zoo.errors import EdgezooError
 from zoo.io import write_json_atomic
 from zoo.rundir import (
     check_writable,
@@ -52,7 +53,7 @@ RECIPE_KEYS = {"model", "dataset", "train", "compress", "export", "bench"}
 RECIPES_DIR = Path(__file__).parent / "recipes"
 
 
-class PipelineError(ValueError):
+class PipelineError(EdgezooError, ValueError):
     """A recipe or run directory the pipeline cannot use."""
 
 

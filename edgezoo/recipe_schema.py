@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo.errors import EdgezooError
+
 NUMBER = (int, float)
 NONE = type(None)
 
 
-class RecipeError(ValueError):
+class RecipeError(EdgezooError, ValueError):
     """A recipe that would fail (or do something else than meant) once its stage runs."""
 
 

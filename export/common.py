@@ -239,7 +239,9 @@ class ExportData:
 def calibration_indices(n_train: int, n: int, seed: int) -> list[int]:
     """``n`` distinct indices into the training split, drawn with ``seed``, sorted."""
     if n_train < 1:
-        raise ValueError("the training split is empty: nothing to calibrate on")
+        from training.data import DatasetError
+
+        raise DatasetError("the training split is empty: nothing to calibrate on")
     n = min(int(n), n_train)
     rng = np.random.default_rng(seed)
     return sorted(int(i) for i in rng.choice(n_train, size=n, replace=False))

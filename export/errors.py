@@ -7,8 +7,10 @@ the CLI prints them as one line; :class:`ExportFailed` collects everything that 
 
 from __future__ import annotations
 
+from zoo.errors import EdgezooError
 
-class ExportError(RuntimeError):
+
+class ExportError(EdgezooError, RuntimeError):
     """Base class of the export stage's errors."""
 
 

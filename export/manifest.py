@@ -46,6 +46,7 @@ import os
 from pathlib import Path
 
 from export.common import sha256_file, tree_sha256
+from zoo.errors import EdgezooError
 
 SCHEMA = "edgezoo.export/1"
 
@@ -66,7 +67,7 @@ def artifact_entry(out_dir, path, *, fmt: str, variant: str, source_sha256: str,
             "sha256": sha, "source_sha256": source_sha256, "parity": parity, **extra}
 
 
-class ManifestError(ValueError):
+class ManifestError(EdgezooError, ValueError):
     """A manifest that cannot be trusted: missing keys, paths leaving its directory, or files that
     changed since the export (sha256 or size)."""
 

@@ -189,7 +189,9 @@ def make_call(runtime: str, path: str, x: np.ndarray, threads: int):
                                    for i in range(0, len(xs), 256)])
 
         return call, predict_all
-    raise ValueError(f"Unknown runtime {runtime!r}; expected keras, keras_predict, onnxruntime, litert or openvino.")
+    from export.errors import ExportOptionsError
+
+    raise ExportOptionsError(f"Unknown runtime {runtime!r}; expected keras, keras_predict, onnxruntime, litert or openvino.")
 
 
 def settings(runtime: str, threads: int, path: str | None = None) -> dict:

@@ -87,6 +87,7 @@ def cmd_bench(args) -> dict:
 
     import tensorflow as tf
 
+    from training.distribute import DistributeError
     from training.train import train
 
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -94,7 +95,7 @@ def cmd_bench(args) -> dict:
     rows = []
     for name, n in runs:
         if n > len(devices):
-            raise ValueError(f"{n} replicas asked, {len(devices)} logical CPU devices available (--cpus).")
+            raise DistributeError(f"{n} replicas asked, {len(devices)} logical CPU devices available (--cpus).")
         strategy = "default" if name == "default" else tf.distribute.MirroredStrategy(devices=devices[:n])
         run = train(args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size, limit=args.limit,
                     patience=args.epochs + 1, out=os.path.join(args.out, f"{name}{n}"), verbose=0,
@@ -119,12 +120,11 @@ def main(argv=None) -> int:
         from training.distribute import split_cpu
 
         split_cpu(args.cpus)
-    from training.data import DatasetError
-    from training.train import TrainingError
+    from zoo.errors import EdgezooError
 
     try:
         result = cmd_train(args) if args.cmd == "train" else cmd_bench(args)
-    except (ValueError, TrainingError, DatasetError, FileNotFoundError) as exc:
+    except (EdgezooError, FileNotFoundError) as exc:  # the user's to fix; a bug keeps its traceback
         print(f"edgezoo worker: error: {exc}", file=sys.stderr, flush=True)
         return 2
     if args.cmd == "bench" or args.json:

@@ -27,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.errors import EdgezooError
+
 SPLIT = (0.8, 0.1, 0.1)
 
 
-class DatasetError(ValueError):
+class DatasetError(EdgezooError, ValueError):
     """A data set that cannot be loaded or does not fit a model."""
 
 

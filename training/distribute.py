@@ -40,6 +40,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from zoo.errors import EdgezooError
+
 STRATEGIES = ("default", "mirrored", "multiworker")
 # Jobs MultiWorkerMirroredStrategy trains with; "ps"/"evaluator" belong to other strategies.
 _JOBS = ("chief", "worker")
@@ -47,7 +49,7 @@ _TF_CONFIG_KEYS = {"cluster", "task", "rpc_layer", "environment"}
 DEFAULT_CONNECT_TIMEOUT = 120.0  # seconds to wait for every peer of a multi-worker cluster
 
 
-class DistributeError(ValueError):
+class DistributeError(EdgezooError, ValueError):
     """A distributed-training setting the user must fix (strategy name, devices, cluster)."""
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from training.data import Dataset, DatasetError
 from training.train import compile_for, evaluate, save_model_dir, versions
 from training.userdata import read_user_data, sha256_path, store
+from zoo.errors import EdgezooError
 from zoo.imported import architecture, max_output_diff, read_model_file
 from zoo.io import ModelFileError
 from zoo.io import write_json_atomic as _write_json
@@ -46,7 +47,7 @@ TASKS = ("classification", "regression", "reconstruction")
 MOVE_ATOL, MOVE_RTOL = 1e-5, 1e-5
 
 
-class ModelImportError(ValueError):
+class ModelImportError(EdgezooError, ValueError):
     """A model/data pair that cannot be imported (wrong shapes, labels, task)."""
 
 

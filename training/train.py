@@ -27,6 +27,7 @@ import numpy as np
 
 import zoo
 from training.data import Dataset, adapt, load_dataset
+from zoo.errors import EdgezooError
 from zoo.io import atomic_save, load_model
 from zoo.io import write_json_atomic as _write_json
 from zoo.registry import ModelCard
@@ -35,7 +36,7 @@ from zoo.rundir import check_writable, claim_dir, held_identity, own_dir
 DIR_KEY = "_dir"  # added by load_run to a config it returns: the model directory it came from
 
 
-class TrainingError(RuntimeError):
+class TrainingError(EdgezooError, RuntimeError):
     """Training stopped for a reason the user must act on (NaN loss, bad settings)."""
 
 
@@ -496,7 +497,7 @@ def load_run(run_dir: str | os.PathLike, *, world: str | None = None):
     return load_model(run_dir / "model.keras", world=world), cfg
 
 
-class RunConfigError(ValueError):
+class RunConfigError(EdgezooError, ValueError):
     """A run directory's config.json that lacks what the later stages read."""
 
 

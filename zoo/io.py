@@ -7,12 +7,13 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from zoo.errors import EdgezooError
 from zoo.worlds import KERAS3, get_keras
 
 FILE_MODE = 0o644
 
 
-class ModelFileError(ValueError):
+class ModelFileError(EdgezooError, ValueError):
     """A model file that is missing, corrupt or not a Keras model."""
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from zoo.errors import EdgezooError
 from zoo.worlds import KERAS3, get_keras
 
 TASKS = ("classification", "regression", "reconstruction", "generation", "density")
@@ -72,11 +73,19 @@ class _Entry:
 _REGISTRY: dict[str, _Entry] = {}
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(EdgezooError, KeyError):
     """An unknown model name; the message lists close matches."""
 
     def __str__(self):  # KeyError quotes its message; keep it readable
         return self.args[0]
+
+
+class ModelConfigError(EdgezooError, ValueError):
+    """A builder setting (``--set``, a recipe's model overrides) a model cannot be built with."""
+
+
+class UnknownOverrideError(ModelConfigError, TypeError):
+    """An override the model's builder does not take (a ``TypeError``, like Python's own)."""
 
 
 def register_model(card: ModelCard | None = None, **card_fields):
@@ -160,13 +169,13 @@ def create_model(name: str, *, world: str = KERAS3, **overrides):
     accepted = builder_config(name)
     unknown = sorted(set(overrides) - set(accepted))
     if unknown:
-        raise TypeError(
+        raise UnknownOverrideError(
             f"Model {name!r} does not take {unknown}. Accepted overrides: {sorted(accepted)}."
         )
     if "input_shape" in overrides and overrides["input_shape"] is not None:
         shape = tuple(int(s) for s in overrides["input_shape"])
         if any(s <= 0 for s in shape):
-            raise ValueError(f"Model {name!r}: input_shape must be positive. Received: input_shape={shape}")
+            raise ModelConfigError(f"Model {name!r}: input_shape must be positive. Received: input_shape={shape}")
         overrides["input_shape"] = shape
     k = get_keras(world)
     model = entry.builder(k, name=name, **overrides)

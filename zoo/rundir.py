@@ -23,13 +23,15 @@ import sys
 import time
 from pathlib import Path
 
+from zoo.errors import EdgezooError
+
 MARKER = ".edgezoo.json"
 LOCK = ".edgezoo.lock"
 # Files that mark a directory written by an edgezoo version from before the marker.
 LEGACY_SIGNS = ("pipeline.json", "config.json", "manifest.json", "compression.json", "bench.json")
 
 
-class RunDirError(ValueError):
+class RunDirError(EdgezooError, ValueError):
     """A directory edgezoo must not write (not its own, a file, unwritable) or a path outside its root."""
 
 

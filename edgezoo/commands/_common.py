@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 import sys
 
-from training.data import DatasetError
-from training.train import TrainingError
-from zoo.io import ModelFileError
-from zoo.registry import UnknownModelError
+from zoo.errors import EdgezooError
+from zoo.options import OptionError
 
-# Errors that are the user's to fix: printed as one line, exit code 2, no traceback.
+# Errors that are the user's to fix: printed as one line, exit code 2, no traceback. Every error
+# class of edgezoo's own that the user can fix derives from EdgezooError. The OSErrors listed are
+# about a path: the message names it (``[Errno 2] No such file or directory: 'x.npz'``), and edgezoo
+# opens paths the user named (--data, --model-file, --out, recipes), so naming the path is the
+# clear line. Anything else (a ValueError, TypeError, KeyError from edgezoo or a library) is a bug
+# and keeps its traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    UnknownModelError,
-    DatasetError,
-    TrainingError,
-    ModelFileError,
+    EdgezooError,
     FileNotFoundError,
-    ValueError,
-    TypeError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
 )
 
 
@@ -44,7 +45,7 @@ def parse_overrides(items: list[str] | None) -> dict:
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise ValueError(f"--set expects key=value. Received: {item!r}")
+            raise OptionError(f"--set expects key=value. Received: {item!r}")
         key, value = item.split("=", 1)
         try:
             out[key] = json.loads(value)

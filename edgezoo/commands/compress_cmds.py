@@ -119,16 +119,18 @@ def register(sub):
 
 
 def _layer_bits(items) -> dict:
+    from zoo.options import OptionError
+
     out = {}
     for item in items or []:
         for part in item.split(","):
             if "=" not in part:
-                raise ValueError(f"--layer-bits expects LAYER=BITS. Received: {part!r}")
+                raise OptionError(f"--layer-bits expects LAYER=BITS. Received: {part!r}")
             name, bits = part.split("=", 1)
             try:
                 out[name] = int(bits)
             except ValueError:
-                raise ValueError(
+                raise OptionError(
                     f"--layer-bits {name}: bits must be an integer. Received: {bits!r}"
                 ) from None
     return out

@@ -33,6 +33,8 @@ def register(sub):
 
 
 def cmd_bench_distribute(args):
+    from training.distribute import DistributeError
+
     # Logical devices must be set before TensorFlow initializes: run in a fresh process.
     with tempfile.TemporaryDirectory(prefix="edgezoo-bench-distribute-") as tmp:
         cmd = [sys.executable, "-m", "training._worker", "bench", "--model", args.model, "--dataset", args.dataset,
@@ -45,11 +47,11 @@ def cmd_bench_distribute(args):
         try:
             proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=args.timeout)
         except subprocess.TimeoutExpired:
-            raise ValueError(f"bench-distribute did not finish within {args.timeout:g} s (--timeout)") from None
+            raise DistributeError(f"bench-distribute did not finish within {args.timeout:g} s (--timeout)") from None
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("EDGEZOO_RESULT ")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
-        raise ValueError(f"bench-distribute failed (exit {proc.returncode}): {tail[0]}")
+        raise DistributeError(f"bench-distribute failed (exit {proc.returncode}): {tail[0]}")
     result = json.loads(lines[-1][len("EDGEZOO_RESULT "):])
     if args.json:
         print_json(result)

@@ -6,14 +6,10 @@ import argparse
 import sys
 
 from edgezoo import names, ui
-from edgezoo.commands._common import add_user_errors, print_json, table
+from edgezoo.commands._common import print_json, table
 
 
 def register(sub):
-    from export.errors import ExportError
-
-    add_user_errors(ExportError)
-
     p = sub.add_parser("export", help="export a model directory to ONNX / TFLite / hls4ml, each verified against Keras")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a model directory (config.json + model.keras)")
     p.add_argument("--to", default="onnx,tflite,hls4ml", type=names.target_names, metavar="TARGETS",

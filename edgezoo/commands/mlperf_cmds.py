@@ -26,17 +26,18 @@ def register(sub):
 
 def cmd_bench_mlperf(args):
     from export.mlperf_bench import bench_mlperf, markdown, mlperf_models
+    from zoo.options import OptionError
 
     runs = {}
     for item in args.run or []:
         if "=" not in item:
-            raise ValueError(f"--run expects MODEL=RUN_DIR. Received: {item!r}")
+            raise OptionError(f"--run expects MODEL=RUN_DIR. Received: {item!r}")
         model, path = item.split("=", 1)
         runs[model] = path
     models = [m.strip() for m in args.models.split(",")] if args.models else mlperf_models()
     unknown = sorted(set(models) - set(mlperf_models())) + sorted(set(runs) - set(models))
     if unknown:
-        raise ValueError(f"not an MLPerf reference model of this run: {unknown}. Known: {mlperf_models()}")
+        raise OptionError(f"not an MLPerf reference model of this run: {unknown}. Known: {mlperf_models()}")
     result = bench_mlperf(args.out, models=models, runs=runs, train_epochs=args.train_epochs, budget_s=args.budget,
                           progress=ui.note)
     if args.json:

@@ -6,7 +6,6 @@ from edgezoo import names, ui
 
 
 def register(sub):
-    _pipeline_errors()
     p = sub.add_parser("run", help="train -> compress -> export -> bench -> report, in one run directory")
     p.add_argument("model", metavar="MODEL", nargs="?", type=names.model_name,
                    help="zoo model name (see `edgezoo list`); omit it with --model-file")
@@ -37,20 +36,13 @@ def register(sub):
     p.set_defaults(func=cmd_bench)
 
 
-def _pipeline_errors():
-    from edgezoo.commands._common import add_user_errors
-    from edgezoo.pipeline import PipelineError
-
-    add_user_errors(PipelineError)
-
-
 def cmd_run(args):
-    from edgezoo.pipeline import run_pipeline
+    from edgezoo.pipeline import PipelineError, run_pipeline
 
     if (args.model_file is None) != (args.data is None):
-        raise ValueError("--model-file and --data go together (your model and your data).")
+        raise PipelineError("--model-file and --data go together (your model and your data).")
     if args.model_file and (args.model or args.dataset):
-        raise ValueError("Give either a zoo MODEL (and --dataset) or --model-file with --data, not both.")
+        raise PipelineError("Give either a zoo MODEL (and --dataset) or --model-file with --data, not both.")
     imported = None if args.model_file is None else {
         "model_file": args.model_file, "data": args.data, "task": args.task, "label_column": args.label_column,
         "normalize": args.normalize, "seed": args.seed}

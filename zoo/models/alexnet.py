@@ -26,7 +26,7 @@ The single-GPU form is used (no grouped convolutions over two GPUs).
 """
 
 from zoo.layers import per_world
-from zoo.registry import register_model
+from zoo.registry import ModelConfigError, register_model
 
 #: (filters, kernel, stride, padding) of conv1..conv5, the lecture's table.
 ALEXNET_CONVS = ((96, 11, 4, "valid"), (256, 5, 1, "same"), (384, 3, 1, "same"), (384, 3, 1, "same"), (256, 3, 1, "same"))
@@ -104,7 +104,7 @@ def alexnet(
     lrn=True,
 ):
     if len(filters) != len(ALEXNET_CONVS):
-        raise ValueError(f"alexnet: filters needs {len(ALEXNET_CONVS)} entries (conv1..conv5). Received: filters={filters}")
+        raise ModelConfigError(f"alexnet: filters needs {len(ALEXNET_CONVS)} entries (conv1..conv5). Received: filters={filters}")
     Norm = LocalResponseNormalization(k) if lrn else None
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs

@@ -10,7 +10,7 @@ trained with MSE on normal data; the per-sample reconstruction error
   3x3 conv [-> BN] -> ReLU per level, ending in a 3x3 conv to the input's channels.
 """
 
-from zoo.registry import register_model
+from zoo.registry import ModelConfigError, register_model
 
 _ANOMALY = "reconstruction of the input; anomaly score = per-sample mean squared reconstruction error"
 
@@ -87,7 +87,7 @@ def conv_autoencoder(
     h, w = input_shape[0], input_shape[1]
     n = 2 ** len(filters)
     if h % n or w % n:
-        raise ValueError(
+        raise ModelConfigError(
             f"conv_autoencoder: input height and width must be divisible by 2**len(filters)={n}. "
             f"Received: input_shape={input_shape}, filters={filters}"
         )

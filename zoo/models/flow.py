@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.layers import per_world
-from zoo.registry import register_model
+from zoo.registry import ModelConfigError, register_model
 
 
 @per_world
@@ -123,9 +123,9 @@ def FlowNLL(k):
 )
 def realnvp(k, *, name="realnvp", input_shape=(2,), couplings=6, hidden=(32, 32)):
     if len(input_shape) != 1 or input_shape[0] < 2:
-        raise ValueError(f"realnvp: input_shape must be (d,) with d >= 2. Received: input_shape={input_shape}")
+        raise ModelConfigError(f"realnvp: input_shape must be (d,) with d >= 2. Received: input_shape={input_shape}")
     if couplings < 1:
-        raise ValueError(f"realnvp: couplings must be >= 1. Received: couplings={couplings}")
+        raise ModelConfigError(f"realnvp: couplings must be >= 1. Received: couplings={couplings}")
     d = int(input_shape[0])
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x, log_dets = inputs, []

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.layers import per_world
-from zoo.registry import register_model
+from zoo.registry import ModelConfigError, register_model
 
 
 def _bce_logits(label, logits):
@@ -111,7 +111,7 @@ def GAN(k):
             )
             if x.shape.rank is not None and x.shape[1:].is_fully_defined():
                 if int(np.prod(x.shape[1:])) != size:
-                    raise ValueError(f"{msg} Received samples of shape {tuple(x.shape[1:])}.")
+                    raise ModelConfigError(f"{msg} Received samples of shape {tuple(x.shape[1:])}.")
             else:  # traced with relaxed shapes: check when it runs
                 check = tf.debugging.assert_equal(tf.size(x), tf.shape(x)[0] * size, message=msg)
                 with tf.control_dependencies([check]):
@@ -188,7 +188,7 @@ def build_generator(k, *, image_shape, latent_dim, base, filters, name="generato
     h, w, c = image_shape
     up = 2 ** len(filters)
     if h % up or w % up:
-        raise ValueError(
+        raise ModelConfigError(
             f"dcgan: image size {(h, w)} must be divisible by 2**len(gen_filters) = {up}. "
             f"Received: gen_filters={tuple(filters)}"
         )
@@ -251,7 +251,7 @@ def dcgan(
     rescale=True,
 ):
     if len(input_shape) != 1:
-        raise ValueError(f"dcgan: input_shape is the latent (latent_dim,). Received: input_shape={input_shape}")
+        raise ModelConfigError(f"dcgan: input_shape is the latent (latent_dim,). Received: input_shape={input_shape}")
     image_shape = tuple(int(s) for s in image_shape)
     generator = build_generator(
         k, image_shape=image_shape, latent_dim=int(input_shape[0]), base=base, filters=gen_filters

@@ -10,7 +10,7 @@ particles. Global mean pooling then makes the classifier permutation-invariant.
 import tensorflow as tf
 
 from zoo.layers import per_world
-from zoo.registry import register_model
+from zoo.registry import ModelConfigError, register_model
 
 _ACTIVATIONS = {
     "relu": tf.nn.relu,
@@ -35,9 +35,9 @@ def EdgeConv(k):
         def __init__(self, units, hidden=None, activation="relu", aggregation="max", **kwargs):
             super().__init__(**kwargs)
             if activation not in _ACTIVATIONS:
-                raise ValueError(f"EdgeConv: activation must be one of {sorted(_ACTIVATIONS)}. Received: {activation!r}")
+                raise ModelConfigError(f"EdgeConv: activation must be one of {sorted(_ACTIVATIONS)}. Received: {activation!r}")
             if aggregation not in ("mean", "sum", "max"):
-                raise ValueError(f"EdgeConv: aggregation must be mean, sum or max. Received: {aggregation!r}")
+                raise ModelConfigError(f"EdgeConv: aggregation must be mean, sum or max. Received: {aggregation!r}")
             self.units = int(units)
             self.hidden = int(hidden or units)
             self.activation = activation

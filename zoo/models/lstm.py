@@ -1,6 +1,6 @@
 """LSTM sequence classifier (lectures 002/004: recurrent networks for sequence modelling)."""
 
-from zoo.registry import register_model
+from zoo.registry import ModelConfigError, register_model
 
 
 @register_model(
@@ -22,7 +22,7 @@ from zoo.registry import register_model
 def lstm(k, *, name="lstm", input_shape=(8, 8), classes=10, units=(32,), dropout=0.0, unroll=True):
     units = tuple(int(u) for u in (units if isinstance(units, (tuple, list)) else (units,)))
     if not units or min(units) < 1:
-        raise ValueError(f"lstm: units must be one or more positive widths. Received: units={units}")
+        raise ModelConfigError(f"lstm: units must be one or more positive widths. Received: units={units}")
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     for i, u in enumerate(units, start=1):

@@ -13,7 +13,7 @@ Layer names: ``conv1``/``conv1_bn``/``conv1_relu``, ``block{i}_dw``/``_dw_bn``/`
 ``_pw``/``_pw_bn``/``_pw_relu``, ``avg_pool``, ``flatten``, ``predictions``, ``softmax``.
 """
 
-from zoo.registry import register_model
+from zoo.registry import ModelConfigError, register_model
 
 BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
           (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
@@ -70,7 +70,7 @@ def separable_block(k, x, filters, stride, *, prefix, l2=1e-4):
 def mobilenet_v1(k, *, name="mobilenet_v1", input_shape=(96, 96, 3), classes=2, alpha=0.25,
                  blocks=13, l2=1e-4):
     if not 0 < alpha <= 4 or not 1 <= blocks <= len(BLOCKS):
-        raise ValueError(
+        raise ModelConfigError(
             f"{name}: alpha must be in (0, 4] and blocks in [1, {len(BLOCKS)}]. "
             f"Received: alpha={alpha}, blocks={blocks}"
         )

@@ -12,7 +12,7 @@ Layer names follow Keras Applications: ``stack{s}_block{b}_{1,2}_conv``/``_bn``/
 ``stack{s}_block{b}_0_conv`` (projection shortcut), ``stack{s}_block{b}_add``/``_out``.
 """
 
-from zoo.registry import register_model
+from zoo.registry import ModelConfigError, register_model
 
 
 def _conv(k, filters, size, stride, name, l2):
@@ -50,7 +50,7 @@ def residual_stack(k, x, filters, blocks, stride, prefix, *, l2=1e-4):
 def cifar_resnet(k, *, name, input_shape, classes, filters, stage_blocks, strides, l2):
     """Stem, one :func:`residual_stack` per stage, global average pool (as AveragePooling2D), softmax."""
     if not (len(filters) == len(stage_blocks) == len(strides)):
-        raise ValueError(
+        raise ModelConfigError(
             f"{name}: filters, stage_blocks and strides need one entry per stage. "
             f"Received: filters={filters}, stage_blocks={stage_blocks}, strides={strides}"
         )

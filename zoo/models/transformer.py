@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from zoo.layers import per_world
-from zoo.registry import register_model
+from zoo.registry import ModelConfigError, register_model
 
 
 @per_world
@@ -106,11 +106,11 @@ def transformer(
 ):
     h, w = int(input_shape[0]), int(input_shape[1])
     if h % patch_size or w % patch_size:
-        raise ValueError(
+        raise ModelConfigError(
             f"transformer: image size {(h, w)} must be divisible by patch_size. Received: patch_size={patch_size}"
         )
     if dim % heads:
-        raise ValueError(f"transformer: dim must be divisible by heads. Received: dim={dim}, heads={heads}")
+        raise ModelConfigError(f"transformer: dim must be divisible by heads. Received: dim={dim}, heads={heads}")
     n_patches = (h // patch_size) * (w // patch_size)
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = k.layers.Conv2D(dim, patch_size, strides=patch_size, name="patch_embed")(inputs)

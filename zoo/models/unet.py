@@ -10,7 +10,7 @@ Denoising is a training choice: feed noisy inputs and clean targets, or build wi
 ``noise_stddev > 0`` (a GaussianNoise layer, active only while training).
 """
 
-from zoo.registry import register_model
+from zoo.registry import ModelConfigError, register_model
 
 
 def double_conv(k, x, filters, *, prefix, batchnorm=True, activation="relu"):
@@ -54,12 +54,12 @@ def unet(
 ):
     h, w = input_shape[0], input_shape[1]
     if h % 2**depth or w % 2**depth:
-        raise ValueError(
+        raise ModelConfigError(
             f"unet: input height and width must be divisible by 2**depth={2**depth}. "
             f"Received: input_shape={input_shape}, depth={depth}"
         )
     if upsampling not in ("nearest", "bilinear", "transpose"):
-        raise ValueError(f"unet: upsampling must be 'nearest', 'bilinear' or 'transpose'. Received: {upsampling!r}")
+        raise ModelConfigError(f"unet: upsampling must be 'nearest', 'bilinear' or 'transpose'. Received: {upsampling!r}")
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     if noise_stddev:
