@@ -6,6 +6,8 @@ their class hierarchy, so ``QDense`` is a ``Dense``).
 
 from __future__ import annotations
 
+from zoo.introspect import all_layers
+
 # Layers that multiply a kernel with their input (the MACs of BOPs; what pruning and QAT touch).
 MAC_KINDS = ("Conv2DTranspose", "Conv1D", "Conv2D", "Dense")
 # Weightless layers that only move, select, copy or drop values: a tensor keeps its bit width.
@@ -77,14 +79,8 @@ def is_mac(layer) -> bool:
 
 
 def layers(model) -> list:
-    """Layers in topological order, descending into nested functional models."""
-    out = []
-    for layer in model.layers:
-        if kind(layer) in ("Functional", "Sequential") and hasattr(layer, "layers"):
-            out.extend(layers(layer))
-        else:
-            out.append(layer)
-    return out
+    """Layers in topological order, descending into nested models (:func:`zoo.introspect.all_layers`)."""
+    return all_layers(model)
 
 
 def inbound(layer) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import UnsupportedModelError
+from zoo.introspect import all_layers  # the one nested-layer walk; export modules use it
 from zoo.io import write_json_atomic  # noqa: F401  (re-exported for the export modules)
 
 # Build products left out of a directory artifact's hash and size (machine-specific, rebuilt).
@@ -136,14 +137,6 @@ def is_quantized(model) -> bool:
     return any(type(layer).__module__.startswith("qkeras") for layer in all_layers(model))
 
 
-def all_layers(model) -> list:
-    out = []
-    for layer in model.layers:
-        if hasattr(layer, "layers") and type(layer).__name__ in ("Functional", "Model", "Sequential"):
-            out.extend(all_layers(layer))
-        else:
-            out.append(layer)
-    return out
 
 
 def sparsity(model) -> float:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from export.runtime_bench import make_call, measure
+from zoo.introspect import predicted_class
 
 GOAL_SPEEDUP, GOAL_ACC = 1.5, 0.005
 RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino"}
@@ -71,8 +72,7 @@ def bench_model(export_dir: Path, manifest: dict, x_test, y_test, *, threads: in
                 predictors[name] = predict_all
     timing = measure_interleaved(calls, rounds=rounds, budget_s=budget_s)
     for name, predict_all in predictors.items():  # after timing: a LiteRT interpreter resizes here
-        pred = np.asarray(predict_all(x_test)).reshape(len(x_test), -1)
-        acc[name] = float((pred.argmax(-1) == y_test).mean())
+        acc[name] = float((predicted_class(predict_all(x_test)) == y_test).mean())
     for name, info in arts.items():
         info["accuracy"] = acc.get(name)
         info["batch1_p50_us"] = timing[(name, 1)]["p50_us"]

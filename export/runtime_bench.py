@@ -35,6 +35,8 @@ import time
 
 import numpy as np
 
+from zoo.introspect import predicted_class, versions
+
 
 def measure(call, *, warmup: int = 10, runs: int = 2000, budget_s: float = 2.0, min_runs: int = 20) -> dict:
     """Time ``call()`` after ``warmup`` calls; returns latency percentiles in microseconds."""
@@ -229,8 +231,7 @@ def _child(specs: list[dict]) -> list[dict]:
             if spec.get("labels"):
                 y = np.load(spec["labels"])
                 pred = np.asarray(predict_all(x_all))
-                labels = (pred[:, 0] > 0.5).astype(int) if pred.shape[-1] == 1 else pred.argmax(-1)
-                stats["accuracy"] = float((labels == y).mean())
+                stats["accuracy"] = float((predicted_class(pred) == y).mean())
         except Exception as exc:  # noqa: BLE001 - reported per measurement, the others still run
             stats = {"error": f"{type(exc).__name__}: {exc}"[:300]}
         stats["peak_rss_mib"] = peak_rss_mib()
@@ -264,19 +265,10 @@ def conditions() -> dict:
             cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
     except OSError:
         pass
-    vers = {}
-    for mod in ("tensorflow", "keras", "tf_keras", "onnxruntime", "ai_edge_litert", "openvino", "nncf", "hls4ml",
-                "numpy"):
-        try:
-            from importlib.metadata import version
-
-            vers[mod] = version(mod.replace("_", "-") if mod != "tf_keras" else "tf-keras")
-        except Exception:  # noqa: BLE001
-            vers[mod] = None
     from export.peak import cpu_info
 
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "lscpu": cpu_info(),
-            "python": platform.python_version(), "versions": vers,
+            "python": platform.python_version(), "versions": versions(),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 

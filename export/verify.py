@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from export.errors import ExportOptionsError
+from zoo.introspect import predicted_class
 
 # Bounds per (format, variant); "*" matches any format.
 DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
@@ -83,9 +84,6 @@ def output_kind(ref: np.ndarray) -> str:
     return "binary" if ref.ndim == 2 and ref.shape[-1] == 1 else "softmax"
 
 
-def predicted_class(out: np.ndarray) -> np.ndarray:
-    out = out.reshape(len(out), -1)
-    return (out[:, 0] > 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(-1)
 
 
 def keras_margin(ref: np.ndarray, other: np.ndarray) -> np.ndarray:

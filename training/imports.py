@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from training.data import Dataset, DatasetError
-from training.train import compile_for, evaluate, save_model_dir, versions
+from training.train import compile_for, evaluate, save_model_dir
 from training.userdata import read_user_data, sha256_path, store
 from zoo.errors import EdgezooError
 from zoo.imported import architecture, max_output_diff, read_model_file
+from zoo.introspect import versions
 from zoo.io import ModelFileError
 from zoo.io import write_json_atomic as _write_json
 from zoo.registry import TARGETS, ModelCard

@@ -28,6 +28,7 @@ import numpy as np
 import zoo
 from training.data import Dataset, adapt, load_dataset
 from zoo.errors import EdgezooError
+from zoo.introspect import predicted_class, versions
 from zoo.io import atomic_save, load_model
 from zoo.io import write_json_atomic as _write_json
 from zoo.registry import ModelCard
@@ -113,8 +114,7 @@ def evaluate(model, card: ModelCard, ds: Dataset) -> dict:
     out: dict = {"n_test": int(len(x))}
     if card.task == "classification":
         prob = np.asarray(model.predict(x, verbose=0))
-        pred = (prob[:, 0] > 0.5).astype(int) if prob.shape[-1] == 1 else prob.argmax(-1)
-        out["accuracy"] = float((pred == y).mean())
+        out["accuracy"] = float((predicted_class(prob) == y).mean())
     elif card.task == "reconstruction":
         rec = np.asarray(model.predict(x, verbose=0))
         err = ((rec - x) ** 2).reshape(len(x), -1).mean(1)
@@ -552,12 +552,3 @@ def run_dataset(cfg: dict) -> Dataset:
     return adapt(ds, shape)
 
 
-def versions() -> dict:
-    import platform
-
-    import keras
-    import tensorflow as tf
-    import tf_keras
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "tf_keras": tf_keras.__version__}

@@ -69,9 +69,11 @@ def transfer_weights(src, dst, *, strict: bool = True) -> list[str]:
     layers that received weights. With ``strict``, a ``dst`` layer with weights
     that has no same-named ``src`` layer, or a shape mismatch, raises.
     """
-    src_layers = {layer.name: layer for layer in _all_layers(src)}
+    from zoo.introspect import all_layers
+
+    src_layers = {layer.name: layer for layer in all_layers(src)}
     moved = []
-    for layer in _all_layers(dst):
+    for layer in all_layers(dst):
         if not layer.weights:
             continue
         other = src_layers.get(layer.name)
@@ -97,19 +99,6 @@ def transfer_weights(src, dst, *, strict: bool = True) -> list[str]:
     return moved
 
 
-def _all_layers(model):
-    """Layers of a model, descending into nested models (GAN, VAE parts)."""
-    out = []
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.weights and layer.__class__.__name__ in (
-            "Functional",
-            "Model",
-            "Sequential",
-        ):
-            out.extend(_all_layers(layer))
-        else:
-            out.append(layer)
-    return out
 
 
 def qkeras_custom_objects() -> dict:
