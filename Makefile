@@ -23,11 +23,14 @@ $(STAMP): requirements.lock pyproject.toml
 demo: install
 	$(VENV)/bin/edgezoo demo
 
-test: install
+test: lint
 	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 tests notebooks $(PYTEST_ARGS)
 
+# One style: the linter and the formatter (`ruff format` rewrites what --check reports).
+LINT_DIRS := zoo training compress export edgezoo tests
 lint: install
-	$(VENV)/bin/ruff check zoo training compress export edgezoo tests
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+	$(VENV)/bin/ruff format --check $(LINT_DIRS)
 
 bench: install
 	$(VENV)/bin/edgezoo bench-train
