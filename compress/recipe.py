@@ -17,136 +17,175 @@ teacher; ``compress(TEACHER_RUN, student="mlp", student_overrides={...})`` disti
 zoo model, built for the teacher's input shape and classes. Both also train the same student
 from scratch (same initial weights, data and epochs) for the report.
 
-Every request is validated before any training: sparsity in [0, 1), bits >= 2, known and
-supported layers, compatible teacher and student.
+Every request is validated before any training: the options (:class:`compress.options.CompressOptions`:
+sparsity in [0, 1), bits >= 2, ...), then known and supported layers, compatible teacher and student.
+``compress()`` reads as its steps: load the source, resolve teacher/student, check the plan, measure
+the input, then distill, prune and quantize; :class:`compress.book.StepBook` writes each step.
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from compress.common import build, card_of, quiet_qkeras, test_metrics, uncompiled_copy
+from compress.book import STEP_DIRS, SUMMARY_KEYS, CompressionResult, StepBook, StepResult  # noqa: F401
+from compress.common import build, card_of, test_metrics
 from compress.distill import check_pair, train_scratch
 from compress.distill import distill as distill_step
 from compress.errors import CompressionError
-from compress.metrics import model_stats, task_metric
-from compress.prune import SCHEDULES, check_sparsity, plan_pruning
+from compress.metrics import task_metric
+from compress.options import CompressOptions, compress_options, validate_request  # noqa: F401
+from compress.prune import plan_pruning
 from compress.prune import prune as prune_step
-from compress.quantize import check_bits, plan_qat
+from compress.quantize import plan_qat
 from compress.quantize import qat as qat_step
-from training.train import load_run, run_dataset, save_model_dir
-from zoo.io import write_json_atomic as _write_json
+from training.train import load_run, run_dataset
+from zoo.options import record
 from zoo.registry import builder_config, get_card
 from zoo.rundir import check_writable, own_dir
 from zoo.worlds import KERAS3
 
-STEP_DIRS = {"distill": "1-distill", "prune": "2-prune", "qat": "3-qat"}
-SUMMARY_KEYS = (
-    "params",
-    "nonzero_params",
-    "sparsity",
-    "bits_per_weight",
-    "size_bytes",
-    "size_bytes_nonzero",
-    "macs_nonzero",
-    "bops",
-)
+
+def compress(run_dir, *, out=None, verbose: int = 0, on_step=None, **options) -> CompressionResult:
+    """Distill (``distill_from`` or ``student``), prune (``prune`` = target sparsity) and quantize
+    (``bits``) the model of ``run_dir``, in that order, each step optional. ``options`` are the
+    fields of :class:`compress.options.CompressOptions`. Returns the step directories and reports;
+    see the module docstring for the layout.
+
+    ``out`` (default ``RUN_DIR-compressed``) is checked, claimed and locked (:mod:`zoo.rundir`)
+    before any model is loaded or trained; ``on_step(label, done, total, info)`` reports epochs."""
+    opts = compress_options(options)
+    run_dir = Path(run_dir)
+    out = check_writable(Path(out) if out else run_dir.with_name(f"{run_dir.name}-compressed"))
+    with own_dir(out, "compress", command=f"compress {run_dir}"):
+        return _compress(run_dir, out, opts, verbose=verbose, on_step=on_step)
 
 
 @dataclass
-class StepResult:
-    name: str
-    dir: Path
-    report: dict
+class _Source:
+    """What the chain starts from: the model of RUN_DIR, the teacher (when distilling) and the
+    config of the model the steps produce (the student's, when distilling)."""
+
+    model: object
+    cfg: dict
+    work_cfg: dict
+    teacher: object = None
+    t_cfg: dict | None = None
+    teacher_dir: Path | None = None
 
 
-@dataclass
-class CompressionResult:
-    out: Path
-    steps: list[StepResult] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
-
-    @property
-    def final(self) -> Path:
-        return self.steps[-1].dir
-
-    def __getitem__(self, name: str) -> StepResult:
-        for s in self.steps:
-            if s.name == name:
-                return s
-        raise KeyError(f"No step {name!r} in this result; steps: {[s.name for s in self.steps]}")
+def _compress(run_dir: Path, out: Path, opts: CompressOptions, *, verbose, on_step) -> CompressionResult:
+    src = _resolve(run_dir, opts)
+    _check_plan(src, opts)
+    book = _open_book(run_dir, out, src, opts)
+    fit = {"batch_size": opts.batch_size, "learning_rate": opts.learning_rate, "verbose": verbose, "on_step": on_step}
+    state = _measure_input(book, run_dir, src, opts)  # (model, its metrics, its directory) for the next step
+    if opts.distilling:
+        state = _distill(book, src, opts, fit, *state)
+    if opts.prune is not None:
+        state = _prune(book, src, opts, fit, *state)
+    if opts.bits is not None:
+        _qat(book, src, opts, fit, *state)
+    return book.result
 
 
-def _positive(name, value, kind=int):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not value > 0
-        or (kind is int and int(value) != value)
-    ):
+def _resolve(run_dir: Path, opts: CompressOptions) -> _Source:
+    """Load RUN_DIR and, when distilling, the teacher; the config the chain's models get."""
+    model, cfg = load_run(run_dir)
+    if cfg.get("world", KERAS3) != KERAS3:
         raise CompressionError(
-            f"{name} must be a positive {kind.__name__}. Received: {name}={value!r}"
+            f"{run_dir} holds a {cfg.get('world')} (QKeras) model, the end of a compression chain; compress the "
+            "float or pruned model directory it came from."
         )
-
-
-def validate_request(
-    *,
-    distill_from=None,
-    student=None,
-    student_overrides=None,
-    prune=None,
-    prune_layers=None,
-    prune_schedule="polynomial",
-    bits=None,
-    layer_bits=None,
-    epochs=10,
-    distill_epochs=None,
-    batch_size=64,
-    learning_rate=1e-3,
-    temperature=3.0,
-    student_loss_weight=0.5,
-):
-    """Argument checks that need no model: raise :class:`CompressionError` naming the bad value."""
-    if distill_from is None and student is None and prune is None and bits is None:
-        raise CompressionError(
-            "Nothing to do: ask for at least one of distill_from/student (--distill-from, "
-            "--student), prune (--prune) and bits (--bits)."
-        )
-    if distill_from is not None and student is not None:
-        raise CompressionError(
-            "Give either distill_from (RUN_DIR is the student, --distill-from the teacher) "
-            "or student (RUN_DIR is the teacher, --student the new student model), not both."
-        )
-    if student_overrides and student is None:
-        raise CompressionError("student_overrides need student=MODEL (--student).")
-    if prune is not None:
-        check_sparsity(prune)
-    elif prune_layers:
-        raise CompressionError("prune_layers given without a target sparsity (prune=..., --prune).")
-    if prune_schedule not in SCHEDULES:
-        raise CompressionError(
-            f"prune: schedule must be one of {SCHEDULES}. Received: schedule={prune_schedule!r}"
-        )
-    if bits is not None:
-        check_bits(bits)
-    elif layer_bits:
-        raise CompressionError("layer_bits given without a global bit width (bits=..., --bits).")
-    for name, b in (layer_bits or {}).items():
-        check_bits(b, f"layer_bits[{name!r}]")
-    _positive("epochs", epochs)
-    if distill_epochs is not None:
-        _positive("distill_epochs", distill_epochs)
-    _positive("batch_size", batch_size)
-    _positive("learning_rate", learning_rate, float)
-    if distill_from is not None or student is not None:
-        _positive("temperature", temperature, float)
-        if not isinstance(student_loss_weight, (int, float)) or not 0 <= student_loss_weight <= 1:
+    if opts.distill_from is not None:
+        teacher, t_cfg = load_run(opts.distill_from)
+        if t_cfg.get("world", KERAS3) != KERAS3:
             raise CompressionError(
-                "student_loss_weight must lie in [0, 1]. "
-                f"Received: student_loss_weight={student_loss_weight!r}"
+                f"distill: the teacher {opts.distill_from} is a QKeras model; use a float teacher."
             )
+        if not _same_data(t_cfg, cfg):
+            raise CompressionError(
+                "distill: teacher and student runs used different data "
+                f"(teacher {t_cfg.get('dataset')}/seed {t_cfg.get('seed')}/limit {t_cfg.get('limit')}, "
+                f"student {cfg.get('dataset')}/seed {cfg.get('seed')}/limit {cfg.get('limit')})."
+            )
+        work_cfg = {k: v for k, v in cfg.items() if k != "compression"}
+        return _Source(model, cfg, work_cfg, teacher, t_cfg, Path(opts.distill_from))
+    if opts.student is not None:
+        work_cfg = _student_config(model, cfg, opts.student, opts.student_overrides)
+        return _Source(model, cfg, work_cfg, model, cfg, run_dir)
+    return _Source(model, cfg, cfg)
+
+
+def _check_plan(src: _Source, opts: CompressOptions):
+    """Every step's model-dependent checks (pair, layers, quantizers), before any training."""
+    if opts.distilling:
+        check_pair(src.teacher, src.t_cfg, build(src.work_cfg, KERAS3, "distill"), src.work_cfg)
+    if opts.prune is not None:
+        plan_pruning(None, src.work_cfg, opts.prune_layers)
+    if opts.bits is not None:
+        plan_qat(src.work_cfg, bits=opts.bits, layer_bits=opts.layer_bits, act_integer=opts.act_integer,
+                 weight_integer=opts.weight_integer)
+
+
+def _open_book(run_dir: Path, out: Path, src: _Source, opts: CompressOptions) -> StepBook:
+    card = card_of(src.work_cfg)
+    metric = task_metric(card)
+    request = record(opts)
+    request.update(distill_from=str(opts.distill_from) if opts.distill_from else None,
+                   distill_epochs=opts.distill_epochs or opts.epochs)
+    for key in ("scratch_baseline", "seed"):  # how the chain ran, not what it was asked to produce
+        request.pop(key)
+    summary = {"source": str(run_dir), "model": src.work_cfg["model"], "dataset": src.work_cfg["dataset"],
+               "metric": metric, "request": request, "rows": [], "steps": []}
+    history = [] if opts.distilling else list(src.cfg.get("compression", []))
+    return StepBook(out, card, metric, run_dataset(src.work_cfg), history, summary)
+
+
+def _measure_input(book: StepBook, run_dir: Path, src: _Source, opts: CompressOptions):
+    """The first summary row: the teacher when distilling, else the input model.
+    Returns (model, its metrics, its directory): what the first step starts from."""
+    if opts.distilling:
+        metrics = test_metrics(src.teacher, card_of(src.t_cfg), book.ds)
+        book.add_row("teacher", src.teacher_dir, src.teacher, metrics)
+        return src.teacher, metrics, src.teacher_dir
+    metrics = test_metrics(src.model, book.card, book.ds)
+    book.add_row("input", run_dir, src.model, metrics)
+    return src.model, metrics, run_dir
+
+
+def _distill(book: StepBook, src: _Source, opts: CompressOptions, fit: dict, teacher, t_metrics, teacher_dir):
+    """Distill the teacher into a fresh student (and, for the report, train the same student from scratch)."""
+    epochs = opts.distill_epochs or opts.epochs
+    scratch_metrics = None
+    if opts.scratch_baseline:
+        _seed(src.work_cfg, opts.seed)
+        scratch, seconds = train_scratch(build(src.work_cfg, KERAS3, "distill"), book.card, book.ds,
+                                         epochs=epochs, **fit)
+        scratch_metrics = {**test_metrics(scratch, book.card, book.ds), "train_seconds": seconds}
+    _seed(src.work_cfg, opts.seed)
+    trained, info = distill_step(teacher, build(src.work_cfg, KERAS3, "distill"), book.card, book.ds,
+                                 temperature=opts.temperature, student_loss_weight=opts.student_loss_weight,
+                                 epochs=epochs, **fit)
+    extra = {"teacher": str(teacher_dir), "teacher_model": src.t_cfg["model"],
+             "student_model": src.work_cfg["model"], "student_overrides": src.work_cfg.get("overrides"),
+             "student_scratch": scratch_metrics, **info}
+    return book.write("distill", trained, src.work_cfg, teacher, t_metrics, extra, teacher_dir)
+
+
+def _prune(book: StepBook, src: _Source, opts: CompressOptions, fit: dict, current, metrics, source):
+    _seed(src.work_cfg, opts.seed)
+    pruned, info = prune_step(current, src.work_cfg, book.ds, target=opts.prune, layers=opts.prune_layers,
+                              epochs=opts.epochs, schedule=opts.prune_schedule, **fit)
+    return book.write("prune", pruned, src.work_cfg, current, metrics, info, source)
+
+
+def _qat(book: StepBook, src: _Source, opts: CompressOptions, fit: dict, current, metrics, source):
+    _seed(src.work_cfg, opts.seed)
+    qmodel, info = qat_step(current, src.work_cfg, book.ds, bits=opts.bits, layer_bits=opts.layer_bits,
+                            epochs=opts.epochs, weight_integer=opts.weight_integer,
+                            act_integer=opts.act_integer, **fit)
+    return book.write("qat", qmodel, src.work_cfg, current, metrics, info, source)
 
 
 def _student_config(teacher, t_cfg: dict, student: str, student_overrides: dict | None) -> dict:
@@ -170,301 +209,3 @@ def _seed(cfg: dict, seed):
     import keras
 
     keras.utils.set_random_seed(int(cfg.get("seed", 0) if seed is None else seed))
-
-
-def _row(stage: str, directory, metric: str, metrics: dict, stats: dict) -> dict:
-    row = {"stage": stage, "dir": str(directory), metric: metrics.get(metric)}
-    row.update({k: stats[k] for k in SUMMARY_KEYS})
-    return row
-
-
-def _owning_out(fn):
-    """Run ``fn`` with its output directory checked, claimed and locked (:mod:`zoo.rundir`)
-    before any model is loaded or trained."""
-
-    @functools.wraps(fn)
-    def wrapper(run_dir, *args, out=None, **kw):
-        run_dir = Path(run_dir)
-        out = check_writable(Path(out) if out else run_dir.with_name(f"{run_dir.name}-compressed"))
-        with own_dir(out, "compress", command=f"compress {run_dir}"):
-            return fn(run_dir, *args, out=out, **kw)
-
-    return wrapper
-
-
-@_owning_out
-def compress(
-    run_dir,
-    *,
-    distill_from=None,
-    student: str | None = None,
-    student_overrides: dict | None = None,
-    prune: float | None = None,
-    prune_layers=None,
-    prune_schedule: str = "polynomial",
-    bits: int | None = None,
-    layer_bits: dict | None = None,
-    weight_integer="auto",
-    act_integer="auto",
-    epochs: int = 10,
-    distill_epochs: int | None = None,
-    batch_size: int = 64,
-    learning_rate: float = 1e-3,
-    temperature: float = 3.0,
-    student_loss_weight: float = 0.5,
-    scratch_baseline: bool = True,
-    out=None,
-    seed: int | None = None,
-    verbose: int = 0,
-    on_step=None,
-) -> CompressionResult:
-    """Distill (``distill_from`` or ``student``), prune (``prune`` = target sparsity) and quantize
-    (``bits``) the model of ``run_dir``, in that order, each step optional. Returns the step
-    directories and reports; see the module docstring for the layout."""
-    validate_request(
-        distill_from=distill_from,
-        student=student,
-        student_overrides=student_overrides,
-        prune=prune,
-        prune_layers=prune_layers,
-        prune_schedule=prune_schedule,
-        bits=bits,
-        layer_bits=layer_bits,
-        epochs=epochs,
-        distill_epochs=distill_epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        temperature=temperature,
-        student_loss_weight=student_loss_weight,
-    )
-    run_dir = Path(run_dir)
-    model, cfg = load_run(run_dir)
-    if cfg.get("world", KERAS3) != KERAS3:
-        raise CompressionError(
-            f"{run_dir} holds a {cfg.get('world')} (QKeras) model, the end of a compression chain; compress the "
-            "float or pruned model directory it came from."
-        )
-    out = Path(out) if out else run_dir.with_name(f"{run_dir.name}-compressed")
-    distilling = distill_from is not None or student is not None
-
-    # ---- resolve teacher/student and validate every step before any training
-    teacher = t_cfg = None
-    if distill_from is not None:
-        teacher, t_cfg = load_run(distill_from)
-        if t_cfg.get("world", KERAS3) != KERAS3:
-            raise CompressionError(
-                f"distill: the teacher {distill_from} is a QKeras model; use a float teacher."
-            )
-        if not _same_data(t_cfg, cfg):
-            raise CompressionError(
-                "distill: teacher and student runs used different data "
-                f"(teacher {t_cfg.get('dataset')}/seed {t_cfg.get('seed')}/limit {t_cfg.get('limit')}, "
-                f"student {cfg.get('dataset')}/seed {cfg.get('seed')}/limit {cfg.get('limit')})."
-            )
-        work_cfg = {k: v for k, v in cfg.items() if k != "compression"}
-        source = run_dir
-    elif student is not None:
-        teacher, t_cfg = model, cfg
-        work_cfg = _student_config(teacher, t_cfg, student, student_overrides)
-        source = run_dir
-    else:
-        work_cfg = cfg
-        source = run_dir
-    if distilling:
-        check_pair(teacher, t_cfg, build(work_cfg, KERAS3, "distill"), work_cfg)
-    if prune is not None:
-        plan_pruning(None, work_cfg, prune_layers)
-    if bits is not None:
-        plan_qat(
-            work_cfg,
-            bits=bits,
-            layer_bits=layer_bits,
-            act_integer=act_integer,
-            weight_integer=weight_integer,
-        )
-
-    card = card_of(work_cfg)
-    metric = task_metric(card)
-    ds = run_dataset(work_cfg)
-    history = list(cfg.get("compression", [])) if not distilling else []
-    result = CompressionResult(out)
-    summary = {
-        "source": str(run_dir),
-        "model": work_cfg["model"],
-        "dataset": work_cfg["dataset"],
-        "metric": metric,
-        "request": {
-            "distill_from": str(distill_from) if distill_from else None,
-            "student": student,
-            "student_overrides": student_overrides,
-            "prune": prune,
-            "prune_layers": prune_layers,
-            "prune_schedule": prune_schedule,
-            "bits": bits,
-            "layer_bits": layer_bits,
-            "weight_integer": weight_integer,
-            "act_integer": act_integer,
-            "epochs": epochs,
-            "distill_epochs": distill_epochs or epochs,
-            "batch_size": batch_size,
-            "learning_rate": learning_rate,
-            "temperature": temperature,
-            "student_loss_weight": student_loss_weight,
-        },
-        "rows": [],
-        "steps": [],
-    }
-    if distilling:
-        t_card = card_of(t_cfg)
-        t_metrics = test_metrics(teacher, t_card, ds)
-        summary["rows"].append(
-            _row("teacher", distill_from or run_dir, metric, t_metrics, model_stats(teacher))
-        )
-        current, current_metrics = None, None
-    else:
-        current, current_metrics = model, test_metrics(model, card, ds)
-        summary["rows"].append(_row("input", run_dir, metric, current_metrics, model_stats(model)))
-
-    def finish(step: str, new_model, new_cfg, before_model, before_metrics, extra: dict, src):
-        step_dir = out / STEP_DIRS[step]
-        after = test_metrics(new_model, card, ds)
-        stats_after, stats_before = model_stats(new_model), model_stats(before_model)
-        entry = {
-            "step": step,
-            "source": str(src),
-            **{k: v for k, v in extra.items() if k != "history"},
-        }
-        new_cfg = dict(new_cfg)
-        new_cfg["compression"] = [*history, entry]
-        report = {
-            "step": step,
-            "dir": str(step_dir),
-            "source": str(src),
-            "metric": metric,
-            "before": before_metrics,
-            "after": after,
-            "delta": (after.get(metric) - before_metrics.get(metric))
-            if metric in after and metric in before_metrics
-            else None,
-            "model": {k: v for k, v in stats_after.items() if k != "layers"},
-            "model_before": {k: v for k, v in stats_before.items() if k != "layers"},
-            "layers": stats_after["layers"],
-            **extra,
-        }
-        with quiet_qkeras():
-            save_model_dir(uncompiled_copy(new_model), step_dir, new_cfg, compression=report)
-        with quiet_qkeras():
-            reloaded, _ = load_run(step_dir)
-        report["reload_max_abs_diff"] = _max_diff(new_model, reloaded, ds.x_test[:64])
-        with quiet_qkeras():
-            _write_json(step_dir / "compression.json", report)
-        history.append(entry)
-        result.steps.append(StepResult(step, step_dir, report))
-        summary["rows"].append(_row(step, step_dir, metric, after, stats_after))
-        summary["steps"].append(
-            {
-                "step": step,
-                "dir": STEP_DIRS[step],
-                "before": before_metrics.get(metric),
-                "after": after.get(metric),
-                "delta": report["delta"],
-            }
-        )
-        summary["final"] = STEP_DIRS[step]
-        _write_json(out / "compression.json", summary)
-        return after
-
-    if distilling:
-        s_card = card
-        d_epochs = distill_epochs or epochs
-        scratch_metrics = None
-        if scratch_baseline:
-            _seed(work_cfg, seed)
-            scratch = build(work_cfg, KERAS3, "distill")
-            scratch, scratch_s = train_scratch(
-                scratch,
-                s_card,
-                ds,
-                epochs=d_epochs,
-                batch_size=batch_size,
-                learning_rate=learning_rate,
-                verbose=verbose,
-                on_step=on_step,
-            )
-            scratch_metrics = {**test_metrics(scratch, s_card, ds), "train_seconds": scratch_s}
-        _seed(work_cfg, seed)
-        fresh = build(work_cfg, KERAS3, "distill")
-        trained, info = distill_step(
-            teacher,
-            fresh,
-            s_card,
-            ds,
-            temperature=temperature,
-            student_loss_weight=student_loss_weight,
-            epochs=d_epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            verbose=verbose,
-            on_step=on_step,
-        )
-        extra = {
-            "teacher": str(distill_from or run_dir),
-            "teacher_model": t_cfg["model"],
-            "student_model": work_cfg["model"],
-            "student_overrides": work_cfg.get("overrides"),
-            "student_scratch": scratch_metrics,
-            **info,
-        }
-        current_metrics = finish(
-            "distill", trained, work_cfg, teacher, t_metrics, extra, distill_from or run_dir
-        )
-        current = trained
-        source = out / STEP_DIRS["distill"]
-
-    if prune is not None:
-        _seed(work_cfg, seed)
-        pruned, info = prune_step(
-            current,
-            work_cfg,
-            ds,
-            target=prune,
-            layers=prune_layers,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            schedule=prune_schedule,
-            verbose=verbose,
-            on_step=on_step,
-        )
-        current_metrics = finish("prune", pruned, work_cfg, current, current_metrics, info, source)
-        current = pruned
-        source = out / STEP_DIRS["prune"]
-
-    if bits is not None:
-        _seed(work_cfg, seed)
-        qmodel, info = qat_step(
-            current,
-            work_cfg,
-            ds,
-            bits=bits,
-            layer_bits=layer_bits,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            weight_integer=weight_integer,
-            act_integer=act_integer,
-            verbose=verbose,
-            on_step=on_step,
-        )
-        finish("qat", qmodel, work_cfg, current, current_metrics, info, source)
-
-    result.summary = summary
-    return result
-
-
-def _max_diff(a, b, x) -> float:
-    import numpy as np
-
-    with quiet_qkeras():
-        ya, yb = np.asarray(a.predict(x, verbose=0)), np.asarray(b.predict(x, verbose=0))
-    return float(np.abs(ya - yb).max())

@@ -214,8 +214,7 @@ def _train(model, dataset, rec, out, state, progress, verbose, force, on_step=No
 
     opts = dict(rec.get("train") or {})
     run_dir = out / "train"  # train() resumes a half-finished attempt of the same model
-    run = train(model, dataset, out=run_dir, verbose=verbose, force=force,
-                overrides=opts.pop("overrides", None), on_step=on_step, **opts)
+    run = train(model, dataset, out=run_dir, verbose=verbose, force=force, on_step=on_step, **opts)
     progress(f"    test metrics: {_short(run.metrics)}")
     return {"run_dir": str(run_dir), "metrics": run.metrics}
 

@@ -1,7 +1,9 @@
 """The recipe of ``edgezoo run``, checked whole (keys, types, ranges, targets) before any stage runs.
 
-Each section's keys are declared once below, with their accepted types and a range check; the
-stages' own validators (``compress.recipe.validate_request``, ``export.api.ExportOptions``,
+The ``train`` and ``compress`` sections are their stages' options, declared once
+(:class:`training.options.TrainOptions`, :class:`compress.options.CompressOptions`, checked by
+:func:`zoo.options.validate`); the other sections' keys are declared below, with their accepted
+types and a range check, and the stages' own validators (``export.api.ExportOptions``,
 ``export.api.check_targets``) then check what only they know. Any problem is one
 :class:`RecipeError` naming ``section.key``, what was received and what is accepted.
 """
@@ -56,20 +58,6 @@ def _names(v):
 
 
 SCHEMA: dict[str, dict[str, Key]] = {
-    "train": {
-        "epochs": Key((int,), _positive), "batch_size": Key((int,), _positive),
-        "learning_rate": Key(NUMBER, _positive), "patience": Key((int,), _non_negative), "seed": Key((int,)),
-        "limit": Key((int, NONE), _positive), "overrides": Key((dict, NONE)), "tensorboard": Key((bool,)),
-        "strategy": Key((str,), _one_of("default", "mirrored", "multiworker")),
-    },
-    "compress": {
-        "distill_from": Key((str, NONE)), "student": Key((str, NONE)), "student_overrides": Key((dict, NONE)),
-        "prune": Key(NUMBER + (NONE,)), "prune_layers": Key((str, list, NONE)), "prune_schedule": Key((str,)),
-        "bits": Key((int, NONE)), "layer_bits": Key((dict, NONE)), "weight_integer": Key((int, str)),
-        "act_integer": Key((int, str)), "epochs": Key((int,)), "distill_epochs": Key((int, NONE)),
-        "batch_size": Key((int,)), "learning_rate": Key(NUMBER), "temperature": Key(NUMBER),
-        "student_loss_weight": Key(NUMBER), "scratch_baseline": Key((bool,)), "seed": Key((int, NONE)),
-    },
     "export": {
         "to": Key((str, list), _names), "models": Key((str, list), _names), "opset": Key((int,)),
         "onnx_variants": Key((list,), _names), "onnx_per_channel": Key((bool,)),
@@ -83,6 +71,26 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
 }
 TOP = {"model": Key((str, NONE)), "dataset": Key((str, NONE))}
+
+
+def _declared():
+    """The sections whose keys are declared once as options (:mod:`zoo.options`): section -> class."""
+    from compress.options import CompressOptions
+    from training.options import TrainOptions
+
+    return {"train": TrainOptions, "compress": CompressOptions}
+
+
+def _check_options(section: str, data: dict):
+    from compress.errors import CompressionError
+    from training.errors import TrainingError
+    from zoo.options import OptionError, validate
+
+    try:
+        return validate(_declared()[section], data, where=section)
+    except (OptionError, CompressionError, TrainingError) as exc:
+        raise RecipeError(f"recipe {exc}" if str(exc).startswith(f"{section}") else f"recipe {section}: {exc}") \
+            from None
 
 
 def _check_keys(where: str, data: dict, keys: dict[str, Key]):
@@ -102,10 +110,12 @@ def _check_keys(where: str, data: dict, keys: dict[str, Key]):
 
 def validate_recipe(rec: dict, model: str) -> dict:
     """Check every section of ``rec`` (already a mapping of known sections) for ``model``."""
-    _check_keys("top level", {k: v for k, v in rec.items() if k not in SCHEMA}, TOP)
+    _check_keys("top level", {k: v for k, v in rec.items() if k not in SCHEMA and k not in _declared()}, TOP)
     for section, keys in SCHEMA.items():
         if rec.get(section) is not None:
             _check_keys(section, rec[section], keys)
+    if rec.get("train") is not None:
+        _check_options("train", rec["train"])
     steps = ["float"]
     if rec.get("compress"):
         steps += _check_compress(dict(rec["compress"]))
@@ -114,27 +124,11 @@ def validate_recipe(rec: dict, model: str) -> dict:
 
 
 def _check_compress(opts: dict) -> list[str]:
-    from compress.errors import CompressionError
-    from compress.recipe import validate_request
-
     teacher = opts.get("distill_from")
     if teacher is not None and not (Path(teacher) / "config.json").is_file():
         raise RecipeError(f"recipe compress.distill_from {teacher!r} is not a model directory "
                           "(config.json + model.keras); train the teacher first.")
-    request = {k: v for k, v in opts.items() if k not in ("weight_integer", "act_integer", "scratch_baseline",
-                                                          "seed")}
-    try:
-        validate_request(**request)
-    except CompressionError as exc:
-        raise RecipeError(f"recipe compress: {exc}") from None
-    steps = []
-    if opts.get("distill_from") is not None or opts.get("student") is not None:
-        steps.append("distill")
-    if opts.get("prune") is not None:
-        steps.append("prune")
-    if opts.get("bits") is not None:
-        steps.append("qat")
-    return steps
+    return _check_options("compress", opts).steps
 
 
 def _check_export(opts: dict, model: str, steps: list[str]):

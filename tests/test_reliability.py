@@ -89,11 +89,11 @@ def test_2_recipe_typo_fails_before_any_stage(tmp_path):
     with pytest.raises(RecipeError, match="tflitee"):
         run_pipeline("mlp", "digits", recipe=typo, out=d, progress=lambda m: None)
     assert not d.exists()  # not even the run directory: nothing trained, nothing deleted
-    for bad, needle in ((({"train": {"epochs": "3"}}), "train.epochs must be int. Received: train.epochs='3'"),
+    for bad, needle in ((({"train": {"epochs": "3"}}), "train.epochs must be int. Received: epochs='3'"),
                         ({"bench": {"runs": -1}}, "bench.runs must be > 0"),
                         ({"compress": {"prune": 1.5}}, "sparsity"),
                         ({"export": {"models": ["qat"]}}, "export.models"),
-                        ({"train": {"epoch": 3}}, "unknown key(s) ['epoch']")):
+                        ({"train": {"epoch": 3}}, "train: unknown option(s) ['epoch']")):
         with pytest.raises(RecipeError) as info:
             run_pipeline("mlp", "digits", recipe=bad, out=d, progress=lambda m: None)
         assert needle in str(info.value) and "\n" not in str(info.value)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+from compress.options import CompressOptions
 from edgezoo import names, ui
 from edgezoo.commands._common import parse_overrides, print_json, table
-
-
-def _int_or_auto(value: str):
-    return value if value == "auto" else int(value)
+from zoo.options import add_arguments, from_args
 
 
 def register(sub):
@@ -24,12 +22,8 @@ def register(sub):
     p.add_argument(
         "run_dir", metavar="RUN_DIR", help="model directory (a training run or an earlier step)"
     )
-    p.add_argument(
-        "--distill-from", metavar="TEACHER_DIR", help="teacher run; RUN_DIR is the student"
-    )
-    p.add_argument(
-        "--student", metavar="MODEL", type=names.model_name, help="zoo model to distill RUN_DIR (the teacher) into"
-    )
+    add_arguments(p, CompressOptions)  # --prune, --bits, --epochs, ...: declared once in compress.options
+    p._option_string_actions["--student"].type = names.model_name  # a wrong name: close matches, no TF import
     p.add_argument(
         "--student-set",
         action="append",
@@ -37,54 +31,9 @@ def register(sub):
         help="builder override of the --student model, e.g. widths=[16]",
     )
     p.add_argument(
-        "--prune", type=float, metavar="SPARSITY", help="target sparsity in [0, 1), e.g. 0.75"
+        "--layer-bits", action="append", dest="layer_bits_items", metavar="LAYER=BITS",
+        help="per-layer bit width override"
     )
-    p.add_argument(
-        "--prune-layers",
-        metavar="NAMES",
-        help="comma-separated layer names/patterns to prune (default: every Dense/Conv but the output)",
-    )
-    p.add_argument(
-        "--schedule",
-        choices=("polynomial", "constant"),
-        default="polynomial",
-        help="tfmot pruning schedule (polynomial: 0 -> target over 70%% of the fine-tuning)",
-    )
-    p.add_argument("--bits", type=int, help="QAT bit width for weights and activations, e.g. 6")
-    p.add_argument(
-        "--layer-bits", action="append", metavar="LAYER=BITS", help="per-layer bit width override"
-    )
-    p.add_argument(
-        "--act-integer",
-        type=_int_or_auto,
-        default="auto",
-        help="integer bits of quantized_relu: auto (from the activation range) or a number",
-    )
-    p.add_argument(
-        "--weight-integer",
-        type=_int_or_auto,
-        default="auto",
-        help="integer bits of quantized_bits weights: auto (from the weight range) or a number",
-    )
-    p.add_argument(
-        "--epochs", type=int, default=10, help="fine-tuning epochs per step"
-    )
-    p.add_argument(
-        "--distill-epochs", type=int, help="epochs of the distillation step (default: --epochs)"
-    )
-    p.add_argument("--batch-size", type=int, default=64, help="fine-tuning batch size")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of every step")
-    p.add_argument("--temperature", type=float, default=3.0, help="distillation temperature")
-    p.add_argument(
-        "--student-loss-weight",
-        type=float,
-        default=0.5,
-        help="weight of the label loss; 1 - it weighs the distillation loss",
-    )
-    p.add_argument(
-        "--no-scratch", action="store_true", help="skip the from-scratch student baseline"
-    )
-    p.add_argument("--seed", type=int, help="seed (default: the run's)")
     p.add_argument("--out", metavar="OUT", help="output directory (default RUN_DIR-compressed)")
     p.add_argument(
         "--json", action="store_true", help="print OUT/compression.json instead of a table"
@@ -171,27 +120,12 @@ def cmd_compress(args):
 
     res = compress(
         args.run_dir,
-        distill_from=args.distill_from,
-        student=args.student,
         student_overrides=parse_overrides(args.student_set) or None,
-        prune=args.prune,
-        prune_layers=args.prune_layers,
-        prune_schedule=args.schedule,
-        bits=args.bits,
-        layer_bits=_layer_bits(args.layer_bits) or None,
-        weight_integer=args.weight_integer,
-        act_integer=args.act_integer,
-        epochs=args.epochs,
-        distill_epochs=args.distill_epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        temperature=args.temperature,
-        student_loss_weight=args.student_loss_weight,
-        scratch_baseline=not args.no_scratch,
+        layer_bits=_layer_bits(args.layer_bits_items) or None,
         out=args.out,
-        seed=args.seed,
         verbose=1 if args.verbose else 0,
         on_step=None if args.verbose or args.json else ui.steps(),
+        **from_args(CompressOptions, args),
     )
     ui.log_into(res.out)
     if args.json:

@@ -6,26 +6,19 @@ import time
 
 from edgezoo import names, ui
 from edgezoo.commands._common import parse_overrides, print_json, table
+from training.options import TrainOptions
+from zoo.options import add_arguments, from_args
 
 
 def register(sub):
     p = sub.add_parser("train", help="train a zoo model and write a run directory")
     p.add_argument("model", metavar="MODEL", type=names.model_name, help="zoo model name (see `edgezoo list`)")
     p.add_argument("--dataset", type=names.dataset_name, help="data set (default: the model card's; see `edgezoo datasets`)")
-    p.add_argument("--epochs", type=int, default=50, help="at most this many epochs (EarlyStopping may stop sooner)")
-    p.add_argument("--batch-size", type=int, default=64, help="training batch size (per replica with --strategy)")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    p.add_argument("--patience", type=int, default=10, help="EarlyStopping patience (epochs)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data split, initialization and shuffling")
-    p.add_argument("--limit", type=int, help="use only this many samples (quick runs)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder override, e.g. classes=5")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<model>-<dataset>-<time>); re-use it to resume")
-    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     p.add_argument("--force", action="store_true", help="replace a finished run of another model in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
-                   help="tf.distribute: mirrored = the GPUs of this host, multiworker = the hosts of TF_CONFIG "
-                        "(see docs/scaling.md); --batch-size is then per replica")
+    add_arguments(p, TrainOptions)  # --epochs, --batch-size, --lr, ...: declared once in training.options
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("datasets", help="list the data sets")
@@ -45,11 +38,9 @@ def register(sub):
 def cmd_train(args):
     from training.train import train
 
-    run = train(args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-                learning_rate=args.lr, out=args.out, seed=args.seed, overrides=parse_overrides(args.set),
-                patience=args.patience, tensorboard=args.tensorboard, limit=args.limit,
-                verbose=1 if args.verbose else 0, strategy=args.strategy, force=args.force,
-                on_step=None if args.quiet or args.verbose else ui.steps())
+    run = train(args.model, args.dataset, out=args.out, overrides=parse_overrides(args.set),
+                verbose=1 if args.verbose else 0, force=args.force,
+                on_step=None if args.quiet or args.verbose else ui.steps(), **from_args(TrainOptions, args))
     ui.log_into(run.dir)
     print_metrics(run)
     return 0

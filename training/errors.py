@@ -1,0 +1,7 @@
+"""The error of the training stage."""
+
+from zoo.errors import EdgezooError
+
+
+class TrainingError(EdgezooError, RuntimeError):
+    """Training stopped for a reason the user must act on (NaN loss, bad settings)."""
