@@ -9,6 +9,7 @@ from training.data import (
     list_datasets,
     load_dataset,
 )
+from training.options import TrainOptions
 from training.train import (
     Run,
     TrainingError,
@@ -26,6 +27,7 @@ __all__ = [
     "DatasetError",
     "DatasetUnavailableError",
     "Run",
+    "TrainOptions",
     "TrainingError",
     "adapt",
     "compile_for",

@@ -19,6 +19,12 @@ import numpy as np
 
 from training.data import DatasetError, DatasetUnavailableError, cache_dir, register_dataset
 
+
+def offline() -> bool:
+    """``EDGEZOO_OFFLINE`` set (to anything but 0): never download."""
+    return os.environ.get("EDGEZOO_OFFLINE", "") not in ("", "0")
+
+
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 
@@ -27,7 +33,7 @@ def _fetch(dataset: str, fname: str, origin: str, how: str) -> Path:
     path = cache_dir() / dataset / fname
     if path.exists():
         return path
-    if os.environ.get("EDGEZOO_OFFLINE", "") not in ("", "0"):
+    if offline():
         reason = "EDGEZOO_OFFLINE is set"
     else:
         try:
@@ -153,7 +159,7 @@ def _fetch_jets_openml(folder: Path):
         f"download the ARFF of OpenML data set 'hls4ml_lhc_jets_hlf' (id 42468) and save it as "
         f"{folder / JETS_ARFF}"
     )
-    if os.environ.get("EDGEZOO_OFFLINE", "") not in ("", "0"):
+    if offline():
         raise DatasetUnavailableError(
             f"Data set 'jets' is not cached and EDGEZOO_OFFLINE is set: {how}, or set EDGEZOO_DATA."
         )
