@@ -75,15 +75,27 @@ class StepBook:
     def add_row(self, stage: str, directory, model, metrics: dict):
         self.summary["rows"].append(row(stage, directory, self.metric, metrics, model_stats(model)))
 
-    def write(self, step: str, new_model, new_cfg: dict, before_model, before_metrics: dict, extra: dict,
-              src) -> tuple:
+    def write(
+        self,
+        step: str,
+        new_model,
+        new_cfg: dict,
+        before_model,
+        before_metrics: dict,
+        extra: dict,
+        src,
+    ) -> tuple:
         """Measure ``new_model``, write its step directory (reloaded and compared), record the step;
         returns (new_model, its test metrics, its directory): what the next step starts from."""
         step_dir = self.out / STEP_DIRS[step]
         metric = self.metric
         after = test_metrics(new_model, self.card, self.ds)
         stats_after, stats_before = model_stats(new_model), model_stats(before_model)
-        entry = {"step": step, "source": str(src), **{k: v for k, v in extra.items() if k != "history"}}
+        entry = {
+            "step": step,
+            "source": str(src),
+            **{k: v for k, v in extra.items() if k != "history"},
+        }
         new_cfg = {**new_cfg, "compression": [*self.history, entry]}
         report = {
             "step": step,
@@ -109,8 +121,15 @@ class StepBook:
         self.history.append(entry)
         self.result.steps.append(StepResult(step, step_dir, report))
         self.summary["rows"].append(row(step, step_dir, metric, after, stats_after))
-        self.summary["steps"].append({"step": step, "dir": STEP_DIRS[step], "before": before_metrics.get(metric),
-                                      "after": after.get(metric), "delta": report["delta"]})
+        self.summary["steps"].append(
+            {
+                "step": step,
+                "dir": STEP_DIRS[step],
+                "before": before_metrics.get(metric),
+                "after": after.get(metric),
+                "delta": report["delta"],
+            }
+        )
         self.summary["final"] = STEP_DIRS[step]
         _write_json(self.out / "compression.json", self.summary)
         return new_model, after, step_dir

@@ -15,7 +15,11 @@ from training.options import TrainOptions
 from zoo.options import declared, from_args
 
 # Options whose command-line spelling is KEY=VALUE items rather than one derived flag.
-HAND_FLAGS = {"overrides": "--set", "student_overrides": "--student-set", "layer_bits": "--layer-bits"}
+HAND_FLAGS = {
+    "overrides": "--set",
+    "student_overrides": "--student-set",
+    "layer_bits": "--layer-bits",
+}
 
 
 def _sub(name):
@@ -24,7 +28,9 @@ def _sub(name):
     return sub.choices[name]
 
 
-@pytest.mark.parametrize(("command", "cls"), [("train", TrainOptions), ("compress", CompressOptions)])
+@pytest.mark.parametrize(
+    ("command", "cls"), [("train", TrainOptions), ("compress", CompressOptions)]
+)
 def test_every_option_has_a_flag_and_the_declared_default(command, cls):
     p = _sub(command)
     flags = p._option_string_actions
@@ -43,20 +49,48 @@ def test_every_option_has_a_flag_and_the_declared_default(command, cls):
 
 def test_compress_flags_keep_their_spellings():
     args = _sub("compress").parse_args(
-        ["RUN", "--prune", "0.5", "--schedule", "constant", "--bits", "6", "--lr", "0.01", "--no-scratch",
-         "--act-integer", "2", "--weight-integer", "auto", "--prune-layers", "fc1,fc2"])
+        [
+            "RUN",
+            "--prune",
+            "0.5",
+            "--schedule",
+            "constant",
+            "--bits",
+            "6",
+            "--lr",
+            "0.01",
+            "--no-scratch",
+            "--act-integer",
+            "2",
+            "--weight-integer",
+            "auto",
+            "--prune-layers",
+            "fc1,fc2",
+        ]
+    )
     opts = compress_options(from_args(CompressOptions, args))
-    assert (opts.prune, opts.prune_schedule, opts.bits, opts.learning_rate) == (0.5, "constant", 6, 0.01)
-    assert opts.scratch_baseline is False and opts.act_integer == 2 and opts.weight_integer == "auto"
+    assert (opts.prune, opts.prune_schedule, opts.bits, opts.learning_rate) == (
+        0.5,
+        "constant",
+        6,
+        0.01,
+    )
+    assert (
+        opts.scratch_baseline is False and opts.act_integer == 2 and opts.weight_integer == "auto"
+    )
     assert opts.prune_layers == "fc1,fc2" and opts.steps == ["prune", "qat"]
 
 
 def test_recipe_sections_are_the_options():
-    every = {f.name: getattr(CompressOptions(), f.name) for f in dataclasses.fields(CompressOptions)}
+    every = {
+        f.name: getattr(CompressOptions(), f.name) for f in dataclasses.fields(CompressOptions)
+    }
     every.update(prune=0.5, bits=6)
     every.pop("student_overrides")  # needs a student
     assert validate_recipe({"train": dataclasses.asdict(TrainOptions()), "compress": every}, "mlp")
-    with pytest.raises(RecipeError, match=r"recipe train.patience must be >= 0. Received: patience=-1"):
+    with pytest.raises(
+        RecipeError, match=r"recipe train.patience must be >= 0. Received: patience=-1"
+    ):
         validate_recipe({"train": {"patience": -1}}, "mlp")
     with pytest.raises(RecipeError, match=r"recipe compress: weight_integer must be 'auto'"):
         validate_recipe({"compress": {"bits": 6, "weight_integer": "big"}}, "mlp")

@@ -68,10 +68,16 @@ def epoch_callback(k, on_step, label: str, epochs: int):
     """A Keras callback (of module ``k``'s world) reporting ``on_step(label, done, epochs, info)``."""
 
     def end(epoch, logs):
-        shown = {n: v for n, v in (logs or {}).items() if n in ("loss", "val_loss", "accuracy", "val_accuracy")}
+        shown = {
+            n: v
+            for n, v in (logs or {}).items()
+            if n in ("loss", "val_loss", "accuracy", "val_accuracy")
+        }
         on_step(label, epoch + 1, epochs, " ".join(f"{n} {float(v):.4f}" for n, v in shown.items()))
 
-    return k.callbacks.LambdaCallback(on_train_begin=lambda logs: on_step(label, 0, epochs, ""), on_epoch_end=end)
+    return k.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: on_step(label, 0, epochs, ""), on_epoch_end=end
+    )
 
 
 @contextlib.contextmanager
@@ -85,7 +91,8 @@ def disk_full_is_clear(run_dir: Path):
             raise
         raise TrainingError(
             f"The disk holding {run_dir} is full (No space left on device). Free some space and run the "
-            "same command again: training resumes from its last complete backup.") from exc
+            "same command again: training resumes from its last complete backup."
+        ) from exc
 
 
 def disk_space_callback(run_dir: Path, params: int):
@@ -101,15 +108,21 @@ def disk_space_callback(run_dir: Path, params: int):
 
     class DiskSpace(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            estimate = params * 12 + (64 << 10)  # weights + two optimizer slots, float32, + container
-            need = (size([run_dir / "checkpoint.keras"], estimate)
-                    + 2 * size(list((run_dir / "backup").glob("*.h5")), estimate) + (64 << 10))
+            estimate = params * 12 + (
+                64 << 10
+            )  # weights + two optimizer slots, float32, + container
+            need = (
+                size([run_dir / "checkpoint.keras"], estimate)
+                + 2 * size(list((run_dir / "backup").glob("*.h5")), estimate)
+                + (64 << 10)
+            )
             free = shutil.disk_usage(run_dir).free
             if free < need:
                 raise TrainingError(
                     f"The disk holding {run_dir} is full ({free >> 10} KiB free, the epoch-{epoch + 1} checkpoint "
                     f"and backup need about {need >> 10} KiB). Free some space and run the same command again: "
-                    "training resumes from its last complete backup.")
+                    "training resumes from its last complete backup."
+                )
 
     return DiskSpace()
 

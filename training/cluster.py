@@ -43,6 +43,7 @@ class ClusterUnreachableError(DistributeError):
 
 # --------------------------------------------------------------------------- TF_CONFIG
 
+
 @dataclass(frozen=True)
 class ClusterConfig:
     """A validated ``TF_CONFIG``: the cluster (job -> addresses) and this process's task."""
@@ -77,11 +78,15 @@ class ClusterConfig:
 
     @property
     def peers(self) -> list[str]:
-        return [addr for job, i, addr in self.tasks if (job, i) != (self.task_type, self.task_index)]
+        return [
+            addr for job, i, addr in self.tasks if (job, i) != (self.task_type, self.task_index)
+        ]
 
 
-_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-            '"task": {"type": "worker", "index": 0}}\'')
+_EXAMPLE = (
+    'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+    '"task": {"type": "worker", "index": 0}}\''
+)
 
 
 def parse_tf_config(raw: str | None = None) -> ClusterConfig:
@@ -102,12 +107,18 @@ def parse_tf_config(raw: str | None = None) -> ClusterConfig:
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise TFConfigError(f"TF_CONFIG is not valid JSON ({exc}). Expected e.g. {_EXAMPLE}") from None
+        raise TFConfigError(
+            f"TF_CONFIG is not valid JSON ({exc}). Expected e.g. {_EXAMPLE}"
+        ) from None
     if not isinstance(data, dict):
-        raise TFConfigError(f"TF_CONFIG must be a JSON object with 'cluster' and 'task'. Received: {raw!r}")
+        raise TFConfigError(
+            f"TF_CONFIG must be a JSON object with 'cluster' and 'task'. Received: {raw!r}"
+        )
     unknown = sorted(set(data) - _TF_CONFIG_KEYS)
     if unknown:
-        raise TFConfigError(f"TF_CONFIG has unknown keys {unknown}; known: {sorted(_TF_CONFIG_KEYS)}.")
+        raise TFConfigError(
+            f"TF_CONFIG has unknown keys {unknown}; known: {sorted(_TF_CONFIG_KEYS)}."
+        )
     cluster, task = data.get("cluster"), data.get("task")
     if not isinstance(cluster, dict) or not cluster:
         raise TFConfigError(
@@ -123,24 +134,32 @@ def parse_tf_config(raw: str | None = None) -> ClusterConfig:
     seen: dict[str, str] = {}
     for job, addrs in cluster.items():
         if not isinstance(addrs, list) or not addrs:
-            raise TFConfigError(f"TF_CONFIG['cluster'][{job!r}] must be a non-empty list of 'host:port'. "
-                                f"Received: {addrs!r}")
+            raise TFConfigError(
+                f"TF_CONFIG['cluster'][{job!r}] must be a non-empty list of 'host:port'. "
+                f"Received: {addrs!r}"
+            )
         if job == "chief" and len(addrs) != 1:
-            raise TFConfigError(f"TF_CONFIG['cluster']['chief'] must hold exactly one address. Received: {addrs!r}")
+            raise TFConfigError(
+                f"TF_CONFIG['cluster']['chief'] must hold exactly one address. Received: {addrs!r}"
+            )
         for i, addr in enumerate(addrs):
             where = f"TF_CONFIG['cluster'][{job!r}][{i}]"
             _check_address(addr, where)
             if addr in seen:
-                raise TFConfigError(f"{where} = {addr!r} is also {seen[addr]}: every task needs its own address.")
+                raise TFConfigError(
+                    f"{where} = {addr!r} is also {seen[addr]}: every task needs its own address."
+                )
             seen[addr] = where
     if not isinstance(task, dict):
         raise TFConfigError(
-            f"TF_CONFIG['task'] must be an object like {{\"type\": \"worker\", \"index\": 0}}. Received: {task!r}"
+            f'TF_CONFIG[\'task\'] must be an object like {{"type": "worker", "index": 0}}. Received: {task!r}'
         )
     ttype, index = task.get("type"), task.get("index")
     if ttype not in cluster:
-        raise TFConfigError(f"TF_CONFIG['task']['type'] = {ttype!r} is not a job of the cluster "
-                            f"({sorted(cluster)}).")
+        raise TFConfigError(
+            f"TF_CONFIG['task']['type'] = {ttype!r} is not a job of the cluster "
+            f"({sorted(cluster)})."
+        )
     if isinstance(index, bool) or not isinstance(index, int):
         raise TFConfigError(f"TF_CONFIG['task']['index'] must be an integer. Received: {index!r}")
     if not 0 <= index < len(cluster[ttype]):
@@ -157,7 +176,9 @@ def _check_address(addr, where: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
     host = host.strip("[]")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise TFConfigError(f"{where} must be 'host:port' with a port in 1..65535. Received: {addr!r}")
+        raise TFConfigError(
+            f"{where} must be 'host:port' with a port in 1..65535. Received: {addr!r}"
+        )
     return host, int(port)
 
 
@@ -168,7 +189,10 @@ def _split(addr: str) -> tuple[str, int]:
 
 # --------------------------------------------------------------------------- cluster check
 
-def wait_for_peers(config: ClusterConfig, timeout: float = DEFAULT_CONNECT_TIMEOUT, *, interval: float = 0.25):
+
+def wait_for_peers(
+    config: ClusterConfig, timeout: float = DEFAULT_CONNECT_TIMEOUT, *, interval: float = 0.25
+):
     """Bounded rendezvous before TensorFlow joins the cluster.
 
     This task listens on its own port (so peers see it) and connects to every peer until each
@@ -182,8 +206,9 @@ def wait_for_peers(config: ClusterConfig, timeout: float = DEFAULT_CONNECT_TIMEO
         try:
             socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
-            raise ClusterUnreachableError(f"TF_CONFIG worker address {addr!r}: host {host!r} does not resolve "
-                                          f"({exc}).") from None
+            raise ClusterUnreachableError(
+                f"TF_CONFIG worker address {addr!r}: host {host!r} does not resolve ({exc})."
+            ) from None
     _, own_port = _split(config.address)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -202,7 +227,9 @@ def wait_for_peers(config: ClusterConfig, timeout: float = DEFAULT_CONNECT_TIMEO
         while pending:
             for addr in list(pending):
                 try:
-                    with socket.create_connection(_split(addr), timeout=min(2.0, max(0.1, timeout))):
+                    with socket.create_connection(
+                        _split(addr), timeout=min(2.0, max(0.1, timeout))
+                    ):
                         pending.remove(addr)
                 except OSError:
                     pass

@@ -50,7 +50,9 @@ def _fetch(dataset: str, fname: str, origin: str, how: str) -> Path:
     )
 
 
-@register_dataset("mnist", "MNIST, 70,000 handwritten digits, 28x28x1 (downloads once, cached)", False)
+@register_dataset(
+    "mnist", "MNIST, 70,000 handwritten digits, 28x28x1 (downloads once, cached)", False
+)
 def _mnist(_cache):
     path = _fetch("mnist", "mnist.npz", KERAS_ORIGIN + "mnist.npz", f"from {KERAS_ORIGIN}mnist.npz")
     with np.load(path) as f:
@@ -60,7 +62,18 @@ def _mnist(_cache):
     return x, y, [str(i) for i in range(10)], "image", n_test
 
 
-FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -70,27 +83,45 @@ def read_idx(path: Path) -> np.ndarray:
     if len(data) < 8 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DatasetError(f"{path} is not an IDX file of unsigned bytes.")
     ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if arr.size != int(np.prod(dims)):
         raise DatasetError(f"{path}: header says {dims} but holds {arr.size} values (truncated?).")
     return arr.reshape(dims)
 
 
-@register_dataset("fashion_mnist", "Fashion-MNIST, 70,000 clothing images, 28x28x1 (downloads once, cached)", False)
+@register_dataset(
+    "fashion_mnist",
+    "Fashion-MNIST, 70,000 clothing images, 28x28x1 (downloads once, cached)",
+    False,
+)
 def _fashion(_cache):
     origin = KERAS_ORIGIN + "fashion-mnist/"
-    names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-    xtr, ytr, xte, yte = (read_idx(_fetch("fashion_mnist", n, origin + n, f"from {origin}{n}")) for n in names)
-    return np.concatenate([xtr, xte])[..., None], np.concatenate([ytr, yte]), FASHION, "image", len(xte)
+    names = [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
+    xtr, ytr, xte, yte = (
+        read_idx(_fetch("fashion_mnist", n, origin + n, f"from {origin}{n}")) for n in names
+    )
+    return (
+        np.concatenate([xtr, xte])[..., None],
+        np.concatenate([ytr, yte]),
+        FASHION,
+        "image",
+        len(xte),
+    )
 
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR_ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 
 
-@register_dataset("cifar10", "CIFAR-10, 60,000 colour images, 32x32x3 (downloads once, cached)", False)
+@register_dataset(
+    "cifar10", "CIFAR-10, 60,000 colour images, 32x32x3 (downloads once, cached)", False
+)
 def _cifar10(_cache):
     path = _fetch("cifar10", "cifar-10-python.tar.gz", CIFAR_ORIGIN, f"from {CIFAR_ORIGIN}")
     train, test = [], []
@@ -102,9 +133,13 @@ def _cifar10(_cache):
                     batch = pickle.load(tar.extractfile(member), encoding="bytes")
                     (test if base == "test_batch" else train).append((base, batch))
     except (tarfile.TarError, OSError, pickle.UnpicklingError, EOFError) as exc:
-        raise DatasetError(f"{path} is not a readable CIFAR-10 archive ({exc}). Delete it and download again.") from exc
+        raise DatasetError(
+            f"{path} is not a readable CIFAR-10 archive ({exc}). Delete it and download again."
+        ) from exc
     if not train or not test:
-        raise DatasetError(f"{path} has no data_batch_*/test_batch members: not the CIFAR-10 python archive.")
+        raise DatasetError(
+            f"{path} has no data_batch_*/test_batch members: not the CIFAR-10 python archive."
+        )
     batches = [b for _, b in sorted(train)] + [b for _, b in test]
     x = np.concatenate([b[b"data"] for b in batches]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     y = np.concatenate([b[b"labels"] for b in batches])
@@ -115,7 +150,11 @@ JETS = ["g", "q", "t", "w", "z"]
 JETS_ARFF = "hls4ml_lhc_jets_hlf.arff"
 
 
-@register_dataset("jets", "LHC jets, 830,000 x 16 high-level features, 5 classes (OpenML hls4ml_lhc_jets_hlf)", False)
+@register_dataset(
+    "jets",
+    "LHC jets, 830,000 x 16 high-level features, 5 classes (OpenML hls4ml_lhc_jets_hlf)",
+    False,
+)
 def _jets(_cache):
     folder = cache_dir() / "jets"
     npz = folder / "jets.npz"
@@ -143,7 +182,9 @@ def read_jets_arff(path: Path):
         raise DatasetError(f"{path} is not a readable ARFF file ({exc}).") from exc
     names = meta.names()
     if "class" not in names:
-        raise DatasetError(f"{path} has no 'class' attribute: not the hls4ml_lhc_jets_hlf data set.")
+        raise DatasetError(
+            f"{path} has no 'class' attribute: not the hls4ml_lhc_jets_hlf data set."
+        )
     feats = [n for n in names if n != "class"]
     x = np.stack([data[n].astype("float32") for n in feats], axis=1)
     labels = [v.decode() if isinstance(v, bytes) else str(v) for v in data["class"]]
@@ -166,8 +207,13 @@ def _fetch_jets_openml(folder: Path):
     try:
         from sklearn.datasets import fetch_openml
 
-        bunch = fetch_openml("hls4ml_lhc_jets_hlf", version=1, data_home=str(folder / "openml"),
-                             as_frame=False, parser="liac-arff")
+        bunch = fetch_openml(
+            "hls4ml_lhc_jets_hlf",
+            version=1,
+            data_home=str(folder / "openml"),
+            as_frame=False,
+            parser="liac-arff",
+        )
     except Exception as exc:  # noqa: BLE001
         raise DatasetUnavailableError(
             f"Data set 'jets' is not cached and could not be fetched from OpenML "

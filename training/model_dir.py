@@ -34,7 +34,9 @@ def load_run(run_dir: str | os.PathLike, *, world: str | None = None):
     try:
         cfg = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as exc:
-        raise FileNotFoundError(f"{cfg_path} is not valid JSON ({exc}); the run directory is damaged.") from exc
+        raise FileNotFoundError(
+            f"{cfg_path} is not valid JSON ({exc}); the run directory is damaged."
+        ) from exc
     check_config(cfg, cfg_path)
     world = world or cfg.get("world", "keras")
     cfg[DIR_KEY] = str(run_dir)  # where stored data (imported models) is found; never written back
@@ -48,14 +50,18 @@ class RunConfigError(EdgezooError, ValueError):
 def check_config(cfg, path) -> dict:
     """The keys every stage reads from ``config.json``; one clear error naming what is missing."""
     if not isinstance(cfg, dict):
-        raise RunConfigError(f"{path} is not a JSON object; the run directory is damaged: re-train it.")
+        raise RunConfigError(
+            f"{path} is not a JSON object; the run directory is damaged: re-train it."
+        )
     missing = [k for k in ("model", "dataset", "card") if k not in cfg]
     card = cfg.get("card")
     if not missing and (not isinstance(card, dict) or not {"task", "input_shape"} <= set(card)):
         missing = ["card.task/card.input_shape"]
     if missing:
-        raise RunConfigError(f"{path} lacks {', '.join(repr(m) for m in missing)}: it was not written by "
-                             "`edgezoo train` or was edited; re-train the model (or restore the file).")
+        raise RunConfigError(
+            f"{path} lacks {', '.join(repr(m) for m in missing)}: it was not written by "
+            "`edgezoo train` or was edited; re-train the model (or restore the file)."
+        )
     return cfg
 
 
@@ -90,7 +96,9 @@ def run_dataset(cfg: dict) -> Dataset:
 
         if not cfg.get(DIR_KEY):
             raise TrainingError("This config reads stored data: load it with load_run(MODEL_DIR).")
-        return load_stored(cfg[DIR_KEY], cfg["data_file"], name=cfg.get("dataset", ""), seed=cfg.get("seed", 0))
+        return load_stored(
+            cfg[DIR_KEY], cfg["data_file"], name=cfg.get("dataset", ""), seed=cfg.get("seed", 0)
+        )
     ds = load_dataset(cfg["dataset"], seed=cfg.get("seed", 0), limit=cfg.get("limit"))
     shape = cfg.get("overrides", {}).get("input_shape") or cfg["card"]["input_shape"]
     return adapt(ds, shape)

@@ -22,14 +22,21 @@ class TrainOptions:
     seed: int = option(0, "seed of the data split, initialization and shuffling")
     limit: int | None = option(None, "use only this many samples (quick runs)", min=1)
     tensorboard: bool = option(False, "also write TensorBoard logs")
-    strategy: str = option("default", "tf.distribute: mirrored = the GPUs of this host, multiworker = the hosts of "
-                           "TF_CONFIG (see docs/scaling.md); --batch-size is then per replica",
-                           choices=STRATEGIES, metavar="{" + ",".join(STRATEGIES) + "}")
-    overrides: dict | None = option(None, "builder overrides, e.g. {classes: 5} (command line: --set KEY=VALUE)",
-                                    cli=False)
+    strategy: str = option(
+        "default",
+        "tf.distribute: mirrored = the GPUs of this host, multiworker = the hosts of "
+        "TF_CONFIG (see docs/scaling.md); --batch-size is then per replica",
+        choices=STRATEGIES,
+        metavar="{" + ",".join(STRATEGIES) + "}",
+    )
+    overrides: dict | None = option(
+        None, "builder overrides, e.g. {classes: 5} (command line: --set KEY=VALUE)", cli=False
+    )
 
     def check(self):
         if not self.learning_rate > 0:
             from zoo.options import OptionError
 
-            raise OptionError(f"train.learning_rate must be > 0. Received: learning_rate={self.learning_rate!r}")
+            raise OptionError(
+                f"train.learning_rate must be > 0. Received: learning_rate={self.learning_rate!r}"
+            )

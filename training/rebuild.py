@@ -29,8 +29,11 @@ def to_keras3(net, model: str, overrides: dict, *, card=None, learning_rate: flo
             twin.optimizer.build(twin.trainable_variables)
             src = list(getattr(getattr(net, "optimizer", None), "variables", []) or [])
             dst = list(twin.optimizer.variables)
-            if zoo.world_of(net) == zoo.KERAS3 and len(src) == len(dst) and all(
-                    tuple(a.shape) == tuple(b.shape) for a, b in zip(src, dst)):
+            if (
+                zoo.world_of(net) == zoo.KERAS3
+                and len(src) == len(dst)
+                and all(tuple(a.shape) == tuple(b.shape) for a, b in zip(src, dst))
+            ):
                 for a, b in zip(src, dst):
                     b.assign(np.asarray(a))
     return twin
@@ -38,4 +41,6 @@ def to_keras3(net, model: str, overrides: dict, *, card=None, learning_rate: flo
 
 def checkpoint_to_keras3(path, model: str, overrides: dict):
     """Rewrite the chief's tf-keras best-model checkpoint as a Keras 3 ``.keras`` file."""
-    atomic_save(to_keras3(load_model(path, world=zoo.TF_KERAS, compile=False), model, overrides), path)
+    atomic_save(
+        to_keras3(load_model(path, world=zoo.TF_KERAS, compile=False), model, overrides), path
+    )

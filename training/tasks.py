@@ -12,7 +12,7 @@ from zoo.registry import ModelCard
 
 
 def output_kind(model) -> str:
-    """"binary" for a single sigmoid unit, "softmax" for a distribution, else "other"."""
+    """ "binary" for a single sigmoid unit, "softmax" for a distribution, else "other"."""
     units = model.outputs[0].shape[-1]
     return "binary" if units == 1 else "softmax"
 
@@ -23,11 +23,17 @@ def loss_for(model, card: ModelCard):
     if card.loss:
         return card.loss
     if card.task == "classification":
-        return "binary_crossentropy" if output_kind(model) == "binary" else "sparse_categorical_crossentropy"
+        return (
+            "binary_crossentropy"
+            if output_kind(model) == "binary"
+            else "sparse_categorical_crossentropy"
+        )
     return "mse"
 
 
-def compile_for(model, card: ModelCard, *, learning_rate: float = 1e-3, optimizer=None, metrics=None):
+def compile_for(
+    model, card: ModelCard, *, learning_rate: float = 1e-3, optimizer=None, metrics=None
+):
     """Compile ``model`` with the loss and metrics its card's task calls for, in its own world."""
     k = zoo.get_keras(zoo.world_of(model))
     optimizer = optimizer or k.optimizers.Adam(learning_rate=learning_rate)
@@ -95,4 +101,5 @@ def check_labels(net, card: ModelCard, ds: Dataset, model: str):
     if top >= n:
         raise TrainingError(
             f"{ds.name} has labels 0..{top} ({top + 1} classes) but {model} was built with {units} output"
-            f"{'s' if units > 1 else ''}; drop the `classes` override or set classes={top + 1}.")
+            f"{'s' if units > 1 else ''}; drop the `classes` override or set classes={top + 1}."
+        )
