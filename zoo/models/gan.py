@@ -111,7 +111,10 @@ def GAN(k):
             )
             if x.shape.rank is not None and x.shape[1:].is_fully_defined():
                 if int(np.prod(x.shape[1:])) != size:
-                    raise ModelConfigError(f"{msg} Received samples of shape {tuple(x.shape[1:])}.")
+                    # a builtin type on purpose: this runs while tf.function traces train_step, and
+                    # tf-keras' autograph re-raises only builtin exception types unchanged (a subclass
+                    # such as ModelConfigError would surface as a StagingError)
+                    raise ValueError(f"{msg} Received samples of shape {tuple(x.shape[1:])}.")
             else:  # traced with relaxed shapes: check when it runs
                 check = tf.debugging.assert_equal(tf.size(x), tf.shape(x)[0] * size, message=msg)
                 with tf.control_dependencies([check]):
