@@ -16,16 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from export import verify
+from export import targets, verify
 from export.common import ExportData, is_quantized, predict, sparsity, write_json_atomic
 from export.errors import ExportError, ExportFailed, ExportOptionsError
 from export.manifest import SCHEMA, artifact_entry, relpath, versions
 from zoo.rundir import check_writable, own_dir
 
-TARGETS = ("onnx", "tflite", "hls4ml", "openvino")
-DEFAULT_TARGETS = ("onnx", "tflite", "hls4ml")  # openvino on request (--to ...,openvino)
-ONNX_VARIANTS = ("fp32", "int8")
-STEM = "model"
+# Read from the registry (export/targets/): one module per target.
+TARGETS = targets.names()
+DEFAULT_TARGETS = targets.default_names()  # openvino on request (--to ...,openvino)
+ONNX_VARIANTS = targets.get("onnx").variants
+STEM = targets.STEM
 
 
 @dataclass
@@ -264,20 +265,14 @@ def _export_locked(model, out: Path, *, world, task, data: ExportData, to, sourc
     model(x[:1], training=False)  # a loaded Keras 3 model must have been called before export
     ref = predict(model, x)
     rec = _Recorder(out, task, ref, data, options, source["sha256"])
-    rec.total = (("onnx" in to) * (1 + ("int8" in options.onnx_variants)) + ("tflite" in to) * len(options.tflite_variants)
-                 + ("hls4ml" in to))  # artifacts to attempt, for on_step
+    chosen = [t for t in targets.all_targets() if t.name in to]  # in the registry's order
+    rec.total = sum(t.count(options) if t.count else 1 for t in chosen)  # artifacts to attempt, for on_step
     keras_metrics = verify.compare(ref, ref, task=task, x=x, y=data.y_test)
     source = {**source, "world": world, "task": task, "quantized": is_quantized(model),
               "sparsity": round(sparsity(model), 6), "params": int(model.count_params()),
               "keras_metrics": {k: keras_metrics[k] for k in ("keras_accuracy", "keras_mse") if k in keras_metrics}}
-    if "onnx" in to:
-        _onnx(rec, model, world)
-    if "tflite" in to:
-        _tflite(rec, model, world)
-    if "hls4ml" in to:
-        _hls(rec, model, world)
-    if "openvino" in to:
-        _openvino(rec, model, world)
+    for target in chosen:
+        target.export(rec, model, world)
     manifest = {
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -294,110 +289,3 @@ def _export_locked(model, out: Path, *, world, task, data: ExportData, to, sourc
     if rec.errors or (rec.failures and options.fail_on_parity):
         raise ExportFailed(rec.failures, manifest=path, errors=rec.errors) from (rec.errors[0] if rec.errors else None)
     return manifest
-
-
-def _onnx(rec: _Recorder, model, world: str):
-    from export import onnx as ox
-
-    o = rec.options
-    fp32_bounds = verify.thresholds_for("onnx", "fp32", o.thresholds)
-    atol, rtol = fp32_bounds.get("max_abs_diff", 1e-5), fp32_bounds.get("rtol", 0.0)
-    fp32_path = rec.out / f"{STEM}.onnx"
-
-    def fp32():
-        ox.export_onnx(model, fp32_path, world=world, opset=o.opset)
-        out = ox.run_onnx(fp32_path, rec.data.x_test)
-        dyn = ox.check_dynamic_batch(fp32_path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=atol,
-                                     rtol=rtol)
-        return rec.entry(fp32_path, "onnx", "fp32", rec.parity("onnx", "fp32", out, dyn), opset=o.opset)
-
-    base = rec.attempt("onnx", "fp32", fp32)
-    if "int8" not in o.onnx_variants:
-        return
-    if base is None:
-        rec.artifacts.append({"format": "onnx", "variant": "int8", "error": "no fp32 ONNX model to quantize",
-                              "parity": {"passed": False, "failures": ["no fp32 ONNX model to quantize"]}})
-        rec.failures.append("onnx int8: no fp32 ONNX model to quantize")
-        return
-
-    def int8():
-        path = rec.out / f"{STEM}.int8.onnx"
-        q = {}
-        ox.quantize_int8(fp32_path, path, rec.data.x_calib, per_channel=o.onnx_per_channel,
-                         float_convs_max_cin=o.onnx_float_convs_max_cin, info=q)
-        out = ox.run_onnx(path, rec.data.x_test)
-        dyn = ox.check_dynamic_batch(path, rec.data.x_test, out, batch=o.dynamic_batch, atol=1e-6)
-        return rec.entry(path, "onnx", "int8", rec.parity("onnx", "int8", out, dyn), opset=o.opset,
-                         quantization=q,
-                         calibration=rec.calibration(path))
-
-    rec.attempt("onnx", "int8", int8)
-    if "fp32" not in o.onnx_variants:  # fp32 was only the base of the int8 model
-        rec.artifacts = [a for a in rec.artifacts if not (a["format"] == "onnx" and a["variant"] == "fp32")]
-        fp32_path.unlink(missing_ok=True)
-
-
-def _tflite(rec: _Recorder, model, world: str):
-    from export import tflite as tl
-
-    o = rec.options
-    with tl.Converter(model, world) as conv:  # one SavedModel for every variant
-        for variant in o.tflite_variants:
-            def one(variant=variant):
-                path = rec.out / f"{STEM}.{variant}.tflite"
-                conv.export(path, variant, x_rep=rec.data.x_calib if variant == "int8" else None)
-                out = tl.run_tflite(path, rec.data.x_test)
-                if variant in ("fp32", "fp16"):
-                    bounds = verify.thresholds_for("tflite", variant, o.thresholds)
-                    dyn = tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch,
-                                                 atol=bounds.get("max_abs_diff"), rtol=bounds.get("rtol", 0.0))
-                elif variant == "int8":  # deterministic per sample: rows must equal the full run's
-                    dyn = tl.check_dynamic_batch(path, rec.data.x_test, out, batch=o.dynamic_batch, atol=1e-6)
-                else:  # dynamic range: activations are quantized per batch, so only "runs at both sizes"
-                    dyn = tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=None)
-                extra = {"io": tl.io_details(path)}
-                if variant == "int8":
-                    extra["calibration"] = rec.calibration(path)
-                return rec.entry(path, "tflite", variant, rec.parity("tflite", variant, out, dyn), **extra)
-
-            rec.attempt("tflite", variant, one)
-
-
-def _hls(rec: _Recorder, model, world: str):
-    from export import hls
-
-    opts = hls.HlsOptions(**rec.options.hls4ml)
-
-    def fixed():
-        from export.precision import choose
-
-        chosen, res, search = choose(rec, model, world, opts)  # precision="auto": C-simulated width search
-        x_prof = rec.data.profile_set(chosen.profile_samples)
-        if res is not None:  # the search's C-simulated project of the chosen widths
-            res = hls.adopt(res, rec.out / "hls4ml", chosen)
-        else:
-            res = hls.export_hls(model, rec.out / "hls4ml", world=world, x_profile=x_prof,
-                                 x_test=rec.data.x_test, opts=chosen)
-        rec.csim_outputs = res.outputs
-        # precision="auto" trades agreement for bits: the bound is the accuracy budget asked for
-        budget = {"max_accuracy_drop": chosen.accuracy_budget, "tie_tolerance": 0.01} if search else None
-        parity = rec.parity("hls4ml", "fixed", res.outputs, defaults=budget)
-        info = dict(res.info)
-        synthesis = info.pop("synthesis")
-        extra = {"precision_search": search} if search else {}
-        return rec.entry(res.project_dir, "hls4ml", "fixed", parity, hls4ml=info, synthesis=synthesis,
-                         calibration={"profiled_on": "train", "n": int(len(x_prof))}, **extra)
-
-    csim = rec.attempt("hls4ml", "fixed", fixed)
-    from export import rtl
-
-    if rtl.wanted(model, opts.rtl):  # the same model as Verilog (da4ml), Verilator-simulated
-        rec.attempt("hls4ml", "rtl", lambda: rtl.artifact(rec, model, opts, csim))
-
-
-def _openvino(rec: _Recorder, model, world: str):
-    from export import openvino
-
-    onnx_fp32 = next((rec.out / a["path"] for a in rec.artifacts if a["format"] == "onnx"
-                      and a["variant"] == "fp32" and a.get("parity", {}).get("passed")), None)
-    openvino.orchestrate(rec, model, world, opset=rec.options.opset, onnx_file=onnx_fp32)

@@ -12,9 +12,10 @@ import numpy as np
 
 from export import best
 from export.runtime_bench import conditions, run_isolated
+from export.targets import runtimes
 from zoo.io import write_text_atomic as _write
 
-RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino"}
+RUNTIME_OF = runtimes()  # {target: the CPU runtime its artifacts are measured with}
 
 
 def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: float = 1.0,

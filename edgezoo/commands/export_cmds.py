@@ -12,9 +12,9 @@ from edgezoo.commands._common import print_json, table
 def register(sub):
     p = sub.add_parser("export", help="export a model directory to ONNX / TFLite / hls4ml, each verified against Keras")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a model directory (config.json + model.keras)")
-    p.add_argument("--to", default="onnx,tflite,hls4ml", type=names.target_names, metavar="TARGETS",
-                   help="comma-separated export targets: onnx, tflite, hls4ml, openvino "
-                        "(default: the first three)")
+    p.add_argument("--to", default=",".join(names.default_targets()), type=names.target_names, metavar="TARGETS",
+                   help=f"comma-separated export targets: {', '.join(names.targets())} "
+                        f"(default: {','.join(names.default_targets())})")
     p.add_argument("--out", metavar="EXPORT_DIR", help="output directory (default RUN_DIR/export)")
     _export_options(p)
     p.add_argument("--json", action="store_true", help="print the manifest instead of the parity table")
@@ -23,8 +23,8 @@ def register(sub):
     p = sub.add_parser("bench-export", help="benchmark: export jet_tagger (float, pruned, QKeras+pruned) and "
                                             "lenet5 to every target; print the parity table")
     p.add_argument("--out", default="runs/bench-export", metavar="DIR", help="where the runs, exports and parity.md go")
-    p.add_argument("--to", default="onnx,tflite,hls4ml", type=names.target_names, metavar="TARGETS",
-                   help="comma-separated export targets")
+    p.add_argument("--to", default=",".join(names.default_targets()), type=names.target_names, metavar="TARGETS",
+                   help=f"comma-separated export targets: {', '.join(names.targets())}")
     p.add_argument("--epochs", type=int, default=30, help="training epochs (EarlyStopping may stop sooner)")
     p.add_argument("--compress-epochs", type=int, default=10, help="fine-tuning epochs of pruning and QAT")
     p.add_argument("--seed", type=int, default=0, help="seed of training, compression and calibration")
