@@ -9,9 +9,11 @@ listing them all (``fail_on_parity=False`` records parity failures without raisi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from export import targets, verify
 from export.common import ExportData, is_quantized, predict, sparsity, write_json_atomic
 from export.errors import ExportError, ExportFailed, ExportOptionsError
 from export.manifest import SCHEMA, artifact_entry, relpath, versions
+from zoo.options import option, record, validate
 from zoo.rundir import check_writable, own_dir
 
 # Read from the registry (export/targets/): one module per target.
@@ -30,73 +33,58 @@ STEM = targets.STEM
 
 
 @dataclass
-class ExportOptions:
-    """Options of an export (keyword arguments of :func:`export_run`)."""
+class _ExportOptions:
+    """Options of an export (keyword arguments of :func:`export_run`, the recipe's ``export:``
+    section, the flags of ``edgezoo export``): these common ones plus each target's own
+    (``Options`` in its ``export/targets/`` module), declared once with :mod:`zoo.options`."""
 
-    opset: int = 17
-    onnx_variants: tuple = ONNX_VARIANTS
-    onnx_per_channel: bool = True  # measured on ResNet-8: faster at batch 1, higher argmax agreement
-    onnx_float_convs_max_cin: int = 1  # group-1 convs with <= this many inputs, < 16 outputs stay float (0: none)
-    tflite_variants: tuple = ("fp32", "fp16", "dynamic", "int8")
-    openvino_variants: tuple = ("fp32", "int8")
-    calibration_samples: int = 256
-    parity_samples: int | None = None  # None: the whole test split
-    dynamic_batch: int = 16  # the "batch N" of the dynamic-batch check
-    thresholds: dict = field(default_factory=dict)  # {"tflite/int8": {"min_argmax_agreement": 0.9}, ...}
-    fail_on_parity: bool = True
-    seed: int | None = None  # calibration draw; None: the run's seed
-    hls4ml: dict = field(default_factory=dict)  # export.hls.HlsOptions fields
+    calibration_samples: int = option(256, "training samples for int8 calibration", min=1, metavar="N")
+    parity_samples: int | None = option(None, "test samples for parity (None: the whole test split)", min=1,
+                                        metavar="N")
+    dynamic_batch: int = option(16, "the batch N of the dynamic-batch check", min=1, metavar="N")
+    thresholds: dict = option({}, "parity bounds over the defaults, keyed format/variant, as JSON, e.g. "
+                                  '\'{"tflite/int8": {"min_argmax_agreement": 0.9}}\'')
+    fail_on_parity: bool = option(True, "fail the export when a parity bound is missed (the CLI: "
+                                        "--allow-parity-failures)", cli=False)
+    seed: int | None = option(None, "seed of the calibration draw (None: the run's seed)")
     progress: object = None  # callable(str) for progress lines
     on_step: object = None  # callable(label, done, total, info): one step per artifact attempted
 
     @classmethod
-    def from_kwargs(cls, **kw) -> ExportOptions:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(kw) - known)
-        if unknown:
-            raise ExportOptionsError(f"unknown export option(s) {unknown}. Accepted: {sorted(known)}")
-        opts = cls(**kw)
-        opts.onnx_variants = tuple(opts.onnx_variants)
-        opts.tflite_variants = tuple(opts.tflite_variants)
-        opts.openvino_variants = tuple(opts.openvino_variants)
-        if not opts.openvino_variants or set(opts.openvino_variants) - {"fp32", "int8"}:
-            raise ExportOptionsError(f"openvino_variants must be a non-empty subset of ('fp32', 'int8'). "
-                                     f"Received: openvino_variants={opts.openvino_variants}")
-        bad = [v for v in opts.onnx_variants if v not in ONNX_VARIANTS]
-        if bad or not opts.onnx_variants:
-            raise ExportOptionsError(f"onnx_variants must be a non-empty subset of {ONNX_VARIANTS}. "
-                                     f"Received: onnx_variants={opts.onnx_variants}")
-        from export.onnx import check_opset
-        from export.tflite import check_variants
+    def from_kwargs(cls, **kw):
+        try:
+            return validate(cls, kw, where="export")
+        except ExportOptionsError:
+            raise
+        except ValueError as exc:  # OptionError and the targets' checks: the user's to fix
+            raise ExportOptionsError(str(exc)) from None
 
-        check_opset(opts.opset)
-        check_variants(opts.tflite_variants)
-        for name in ("calibration_samples", "dynamic_batch"):
-            v = getattr(opts, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ExportOptionsError(f"{name} must be a positive integer. Received: {name}={v!r}")
-        mc = opts.onnx_float_convs_max_cin
-        if isinstance(mc, bool) or not isinstance(mc, int) or mc < 0:
-            raise ExportOptionsError(f"onnx_float_convs_max_cin must be an integer >= 0. Received: {mc!r}")
-        if opts.parity_samples is not None and (not isinstance(opts.parity_samples, int) or opts.parity_samples < 1):
-            raise ExportOptionsError(f"parity_samples must be a positive integer or None. Received: {opts.parity_samples!r}")
-        verify.validate_thresholds(opts.thresholds)
-        if not isinstance(opts.hls4ml, dict):
-            raise ExportOptionsError(f"hls4ml options must be a dict. Received: hls4ml={opts.hls4ml!r}")
-        from export.hls import HlsOptions
-
-        hf = {f.name for f in fields(HlsOptions)}
-        bad = sorted(set(opts.hls4ml) - hf)
-        if bad:
-            raise ExportOptionsError(f"unknown hls4ml option(s) {bad}. Accepted: {sorted(hf)}")
-        HlsOptions(**opts.hls4ml).check()
-        return opts
+    def check(self):
+        for t in targets.all_targets():
+            if t.options is not None and hasattr(t.options, "check"):
+                t.options.check(self)  # the target's rules between its fields, read from this object
+        verify.validate_thresholds(self.thresholds)
 
     def record(self) -> dict:
-        d = asdict(replace(self, progress=None, on_step=None))  # callables are not options (nor copyable)
-        d.pop("progress")
-        d.pop("on_step")
-        return d
+        return record(self)
+
+
+def _target_fields() -> list[tuple]:
+    """Each target's options as fields of :class:`ExportOptions`."""
+    out = []
+    for t in targets.all_targets():
+        if t.options is None:
+            continue
+        hints = typing.get_type_hints(t.options)
+        for f in dataclasses.fields(t.options):
+            default = ({"default": f.default} if f.default is not dataclasses.MISSING
+                       else {"default_factory": f.default_factory})
+            out.append((f.name, hints[f.name], dataclasses.field(metadata=f.metadata, **default)))
+    return out
+
+
+ExportOptions = dataclasses.make_dataclass("ExportOptions", _target_fields(), bases=(_ExportOptions,))
+ExportOptions.__module__, ExportOptions.__doc__ = __name__, _ExportOptions.__doc__
 
 
 def check_targets(to) -> tuple[str, ...]:

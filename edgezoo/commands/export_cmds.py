@@ -34,15 +34,16 @@ def register(sub):
 
 
 def _export_options(p):
-    g = p.add_argument_group("ONNX / TFLite")
-    g.add_argument("--opset", type=int, default=17, help="ONNX opset")
-    g.add_argument("--onnx-variants", default="fp32,int8", metavar="VARIANTS",
-                   help="comma-separated ONNX variants: fp32, int8 (QDQ, calibrated on training samples)")
-    g.add_argument("--tflite-variants", default="fp32,fp16,dynamic,int8", metavar="VARIANTS",
-                   help="comma-separated TFLite variants: fp32, fp16, dynamic (range), int8 (full integer)")
-    g.add_argument("--calibration-samples", type=int, default=256, help="training samples for int8 calibration")
-    g.add_argument("--parity-samples", type=int, help="test samples for parity (default: the whole test split)")
-    g.add_argument("--allow-parity-failures", action="store_true",
+    from export import targets
+    from export.api import _ExportOptions
+    from zoo.options import add_arguments
+
+    # Derived from the declarations: the common options, then each target's (export/targets/).
+    add_arguments(p, _ExportOptions, group="parity and calibration")
+    for t in targets.all_targets():
+        if t.options is not None:
+            add_arguments(p, t.options, group=f"{t.name} ({t.description})" if t.description else t.name)
+    p.add_argument("--allow-parity-failures", action="store_true",
                    help="record failed parity thresholds in the manifest without failing the export")
     g = p.add_argument_group("hls4ml")
     g.add_argument("--hls-backend", dest="backend", choices=["Vitis", "Vivado"], default="Vitis",
@@ -90,13 +91,14 @@ class _Deprecated(argparse.Action):
 
 
 def options_from_args(args) -> dict:
+    from export.api import ExportOptions
+    from zoo.options import from_args
+
     hls = {"backend": args.backend, "io_type": args.io_type, "reuse_factor": args.reuse_factor,
            "strategy": args.strategy, "part": args.part, "clock_period": args.clock_period, "width": args.width,
            "precision": args.precision, "synth": {"auto": "auto", "yes": True, "no": False}[args.synth],
            "accuracy_budget": args.accuracy_budget, "rtl": {"auto": "auto", "yes": True, "no": False}[args.rtl]}
-    return {"opset": args.opset, "onnx_variants": _csv(args.onnx_variants), "tflite_variants": _csv(args.tflite_variants),
-            "calibration_samples": args.calibration_samples, "parity_samples": args.parity_samples,
-            "fail_on_parity": not args.allow_parity_failures, "hls4ml": hls}
+    return {**from_args(ExportOptions, args), "fail_on_parity": not args.allow_parity_failures, "hls4ml": hls}
 
 
 def _csv(s: str) -> tuple:

@@ -6,9 +6,26 @@ accuracy and synthesis figures instead of latency."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from export.targets import Target, register
+from zoo.options import option
 
 VARIANTS = ("fixed", "rtl")
+
+
+@dataclass
+class Options:
+    hls4ml: dict = option({}, "hls4ml options (export.hls.HlsOptions fields), as JSON", cli=False)
+
+    def check(self):
+        from export.hls import HlsOptions
+        from zoo.options import OptionError
+
+        bad = sorted(set(self.hls4ml) - {f for f in HlsOptions.__dataclass_fields__})
+        if bad:
+            raise OptionError(f"unknown hls4ml option(s) {bad}. Accepted: {sorted(HlsOptions.__dataclass_fields__)}")
+        HlsOptions(**self.hls4ml).check()
 
 
 def _fixed(rec, model, world: str, opts):
@@ -43,7 +60,7 @@ def export(rec, model, world: str):
 
 
 TARGET = register(Target(
-    name="hls4ml", variants=VARIANTS, export=export, order=30, default_variants=("fixed",),
+    name="hls4ml", variants=VARIANTS, export=export, order=30, default_variants=("fixed",), options=Options,
     thresholds={"hls4ml/rtl": {"min_argmax_agreement": 0.98, "max_accuracy_drop": 0.01, "max_rel_error": 0.02,
                                "tie_tolerance": 0.01}},
     description="hls4ml HLS project (fixed point), C simulation; synthesis with Vivado/Vitis; Verilog (rtl)",

@@ -3,11 +3,30 @@ static quantization), run with onnxruntime. Conversion and running live in :mod:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from export.onnx import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from export.targets import STEM, Target, register
+from zoo.options import OptionError, option
 
 VARIANTS = ("fp32", "int8")
+
+
+@dataclass
+class Options:
+    opset: int = option(DEFAULT_OPSET, "ONNX opset", min=MIN_OPSET, max=MAX_OPSET)
+    onnx_variants: tuple[str, ...] = option(VARIANTS, "ONNX variants: fp32, int8 (QDQ, calibrated on training "
+                                            "samples)", choices=VARIANTS, metavar="VARIANTS")
+    onnx_per_channel: bool = option(True, "int8: per-channel weight scales (measured on ResNet-8: faster at batch 1, "
+                                          "higher argmax agreement)")
+    onnx_float_convs_max_cin: int = option(1, "int8: group-1 convs with <= this many input channels and < 16 "
+                                              "outputs stay float (0: none)", min=0, metavar="N")
+
+    def check(self):
+        if not self.onnx_variants:
+            raise OptionError(f"onnx_variants must be a non-empty subset of {VARIANTS}. Received: onnx_variants=()")
 
 
 def export(rec, model, world: str):
@@ -78,7 +97,7 @@ def settings(threads: int, path: str | None = None) -> dict:
 
 
 TARGET = register(Target(
-    name="onnx", variants=VARIANTS, export=export, order=10,
+    name="onnx", variants=VARIANTS, export=export, order=10, options=Options,
     thresholds={"onnx/fp32": {"max_abs_diff": 1e-5, "rtol": 1e-5}},
     count=lambda o: 1 + ("int8" in o.onnx_variants),
     runtime="onnxruntime", make_call=make_call, settings=settings,

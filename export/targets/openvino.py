@@ -5,12 +5,23 @@ only (``--to ...,openvino``)."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
+from export.openvino import VARIANTS
 from export.targets import Target, register
+from zoo.options import OptionError, option
 
-VARIANTS = ("fp32", "int8")
+
+@dataclass
+class Options:
+    openvino_variants: tuple[str, ...] = option(VARIANTS, "OpenVINO variants: fp32 (IR), int8 (NNCF)",
+                                                choices=VARIANTS, metavar="VARIANTS")
+
+    def check(self):
+        if not self.openvino_variants:
+            raise OptionError(f"openvino_variants must be a non-empty subset of {VARIANTS}. Received: ()")
 
 
 def export(rec, model, world: str):
@@ -42,7 +53,7 @@ def settings(threads: int, path: str | None = None) -> dict:
 
 
 TARGET = register(Target(
-    name="openvino", variants=VARIANTS, export=export, order=40, default=False,
+    name="openvino", variants=VARIANTS, export=export, order=40, default=False, options=Options,
     thresholds={"openvino/fp32": {"max_abs_diff": 1e-5, "rtol": 1e-5}},
     count=lambda o: len(o.openvino_variants),
     runtime="openvino", make_call=make_call, settings=settings,

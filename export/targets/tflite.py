@@ -4,12 +4,23 @@ SavedModel (:mod:`export.tflite`), run with LiteRT."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from export.targets import STEM, Target, register
+from export.tflite import VARIANTS
+from zoo.options import OptionError, option
 
-VARIANTS = ("fp32", "fp16", "dynamic", "int8")
+
+@dataclass
+class Options:
+    tflite_variants: tuple[str, ...] = option(VARIANTS, "TFLite variants: fp32, fp16, dynamic (range), int8 "
+                                              "(full integer)", choices=VARIANTS, metavar="VARIANTS")
+
+    def check(self):
+        if not self.tflite_variants:
+            raise OptionError(f"tflite: variants must be a non-empty subset of {VARIANTS}. Received: ()")
 
 
 def _dynamic_batch(tl, path, rec, variant, out):
@@ -87,7 +98,7 @@ def settings(threads: int, path: str | None = None) -> dict:
 
 
 TARGET = register(Target(
-    name="tflite", variants=VARIANTS, export=export, order=20,
+    name="tflite", variants=VARIANTS, export=export, order=20, options=Options,
     thresholds={"tflite/fp32": {"max_abs_diff": 1e-4, "rtol": 1e-5},
                 "tflite/fp16": {"max_abs_diff": 1e-2, "rtol": 5e-3}},
     count=lambda o: len(o.tflite_variants),
