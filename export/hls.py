@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import os
 import re
 import shutil
@@ -46,6 +45,7 @@ import numpy as np
 
 from export.common import all_layers, check_single_io, keras_module_as, keras_of, replace_dir
 from export.errors import ExportError, ExportOptionsError, UnsupportedModelError
+from zoo.fixed_point import integer_bits  # the one copy (QKeras quantizers use it too)
 
 BACKENDS = ("Vitis", "Vivado")
 STRATEGIES = ("Latency", "Resource")
@@ -292,13 +292,6 @@ def profile_ranges(model, world: str, x: np.ndarray, *, batch_size: int = 512) -
             for layer in fused:
                 layer.activation = saved[layer.name]
     return {n: (lo, hi) for n, (lo, hi) in ranges.items()}
-
-
-def integer_bits(max_abs: float) -> int:
-    """Smallest number of integer bits (without sign) with ``2**bits > max_abs``, at least 0."""
-    if not max_abs > 0 or not math.isfinite(max_abs):
-        return 0
-    return max(0, math.floor(math.log2(max_abs)) + 1)
 
 
 def fixed_for(lo: float, hi: float, width: int, *, extra: int = 0, rounding="RND", saturation="SAT") -> str:
