@@ -36,7 +36,6 @@ take, renaming), :mod:`~export.hls.profile` (ranges, fixed-point types),
 """
 
 # ruff: noqa: F401, F403 - this package re-exports its modules' names (export.hls.X as before the split)
-from compress.quantize import integer_bits  # the one copy, used for hls4ml precisions
 from export.hls.config import (
     _configure_softmax,
     _convert,
@@ -55,3 +54,4 @@ from export.hls.support import (
     without_reserved_names,
 )
 from export.hls.synth import parse_report, synth_tool, synthesize
+from zoo.fixed_point import integer_bits  # the one copy, used for hls4ml precisions

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.quantize import integer_bits
 from export.common import all_layers, keras_module_as
 from export.errors import ExportError, UnsupportedModelError
 from export.hls.options import DEFAULT_PRECISION, FALLBACK_PRECISION, TABLE_ACTIVATIONS, HlsOptions
 from export.hls.profile import _hls_name_range, fixed_for, profile_ranges
+from zoo.fixed_point import integer_bits
 
 # --------------------------------------------------------------------------- configuration
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import ExportOptionsError
+from zoo.options import option, validate
 
 BACKENDS = ("Vitis", "Vivado")
 STRATEGIES = ("Latency", "Resource")
@@ -23,62 +24,78 @@ DEFAULT_PRECISION = "fixed<16,6>"  # hls4ml's; used only with precision="default
 FALLBACK_PRECISION = "fixed<32,16>"  # for nodes hls4ml adds that no profile covers
 
 
+ROUNDING = ("RND", "RND_ZERO", "RND_MIN_INF", "RND_INF", "RND_CONV", "TRN", "TRN_ZERO")  # ap_fixed modes
+SATURATION = ("SAT", "SAT_ZERO", "SAT_SYM", "WRAP")
+AUTO_YES_NO = ("auto", "yes", "no", True, False)  # "yes"/"no" (the CLI's words) become True/False
+_YES_NO = {"yes": True, "no": False}
+
+
+def _braces(choices) -> str:
+    return "{" + ",".join(choices) + "}"
+
+
 @dataclass
 class HlsOptions:
-    """Everything that decides the HLS project. Validated by :meth:`check`."""
+    """Everything that decides the HLS project, declared once: ``edgezoo export --hls-<name>``,
+    the recipe's ``export: {hls4ml: {<name>: ...}}`` and ``export_run(hls4ml={...})``."""
 
-    backend: str = "Vitis"
-    io_type: str | None = None  # None: io_parallel for dense models, io_stream for CNNs
-    reuse_factor: int = 1
-    strategy: str = "Latency"
-    part: str | None = None  # None: the backend's default part
-    clock_period: float = 5.0  # ns
-    precision: str = "profile"  # or "default": hls4ml's ap_fixed<16,6> everywhere (for comparison)
-    width: int = 16  # bits of activations
-    weight_width: int | None = None  # bits of weights and biases (default: width)
-    headroom_bits: int = 0  # integer bits added above the profiled range
-    rounding: str = "RND"
-    saturation: str = "SAT"
-    softmax_implementation: str = "stable"
-    softmax_table_size: int = 4096
-    table_size: int = 4096
-    table_width: int = 18
-    profile_samples: int = 4096  # training samples profiled for ranges
-    project_name: str = "myproject"
-    synth: str | bool = "auto"  # "auto": build() when the vendor tool is on PATH
-    # RTL via da4ml (export/rtl.py), the "hls4ml"/"rtl" artifact: False (default), "auto" (for
-    # quantized models: QKeras twins) or True (required; an error for a float model)
-    rtl: str | bool = False
-    rtl_latency_cutoff: float = 5.0  # adder delays per pipeline stage of the generated Verilog
-    yosys: str | bool = "auto"  # open synthesis of the RTL (yosys synth_xilinx) when yosys is on PATH
-    accuracy_budget: float = 0.005  # precision="auto": the largest accuracy drop vs Keras allowed
-    auto_max_steps: int = 24  # precision="auto": at most this many C-simulated candidates
-    # per hls4ml layer: {"fc1": {"weight": 6, "bias": 6, "result": 10}} (widths in bits) over
-    # weight_width / width; precision="auto" writes its choice here
-    layer_widths: dict | None = None
+    backend: str = option("Vitis", "hls4ml backend (the vendor tool the project is written for)", choices=BACKENDS,
+                           metavar=_braces(BACKENDS))
+    io_type: str | None = option(None, "None: io_parallel for dense models, io_stream for CNNs", choices=IO_TYPES,
+                           metavar=_braces(IO_TYPES))
+    reuse_factor: int = option(1, "multiplications per multiplier (1 = fully parallel, lowest latency)", min=1,
+                               metavar="N")
+    strategy: str = option("Latency", "Latency (unrolled) or Resource (reuses multipliers)", choices=STRATEGIES,
+                           metavar=_braces(STRATEGIES))
+    part: str | None = option(None, "FPGA part (None: the backend's)", metavar="PART")
+    clock_period: float = option(5.0, "target clock period in ns", metavar="NS")
+    precision: str = option("profile", "profile: from calibration ranges / QKeras quantizers; default: hls4ml's "
+                                       "ap_fixed<16,6>; auto: the smallest widths within --hls-accuracy-budget "
+                                       "(steps emulated, the choice C-simulated)", choices=PRECISION_MODES,
+                           metavar=_braces(PRECISION_MODES))
+    width: int = option(16, "fixed-point word width of activations (and weights)", min=4, metavar="BITS")
+    weight_width: int | None = option(None, "bits of weights and biases (None: width)", min=2, metavar="BITS")
+    headroom_bits: int = option(0, "integer bits added above the profiled range", min=0, metavar="BITS")
+    rounding: str = option("RND", "fixed-point rounding mode", choices=ROUNDING,
+                           metavar=_braces(ROUNDING))
+    saturation: str = option("SAT", "fixed-point saturation mode", choices=SATURATION,
+                           metavar=_braces(SATURATION))
+    softmax_implementation: str = option("stable", "hls4ml softmax implementation", choices=SOFTMAX_IMPLEMENTATIONS,
+                           metavar=_braces(SOFTMAX_IMPLEMENTATIONS))
+    softmax_table_size: int = option(4096, "entries of the softmax tables (a power of two)", min=2, metavar="N")
+    table_size: int = option(4096, "entries of the tanh/sigmoid tables (a power of two)", min=2, metavar="N")
+    table_width: int = option(18, "bits of the table entries", min=4, metavar="BITS")
+    profile_samples: int = option(4096, "training samples profiled for ranges", min=1, metavar="N")
+    project_name: str = option("myproject", "HLS project and top function name (a C identifier)", metavar="NAME")
+    synth: str | bool = option("auto", "C synthesis: auto = when vitis-run / vivado_hls is on PATH",
+                               choices=AUTO_YES_NO, metavar="{auto,yes,no}")
+    rtl: str | bool = option(False, "also write fully pipelined Verilog with da4ml, simulated with Verilator "
+                                    "(auto: for quantized models); latency/resources from da4ml's estimate and "
+                                    "yosys (if installed)", choices=AUTO_YES_NO, metavar="{no,auto,yes}")
+    rtl_latency_cutoff: float = option(5.0, "adder delays per pipeline stage of the generated Verilog",
+                                       metavar="N")
+    yosys: str | bool = option("auto", "open synthesis of the RTL (yosys synth_xilinx) when yosys is on PATH",
+                               choices=AUTO_YES_NO, metavar="{auto,yes,no}")
+    accuracy_budget: float = option(0.005, "--hls-precision auto: largest test-accuracy drop vs Keras allowed",
+                                    min=0, metavar="DROP")
+    auto_max_steps: int = option(24, "--hls-precision auto: at most this many C-simulated candidates", min=1,
+                                 metavar="N")
+    layer_widths: dict | None = option(None, 'per hls4ml layer, widths in bits over --hls-weight-width/--hls-width, '
+                                             'JSON: {"fc1": {"weight": 6, "bias": 6, "result": 10}} '
+                                             '(precision auto writes its choice here)')
+
+    def __post_init__(self):
+        for name in ("synth", "rtl", "yosys"):
+            v = getattr(self, name)
+            if isinstance(v, str) and v in _YES_NO:
+                setattr(self, name, _YES_NO[v])
 
     def check(self) -> HlsOptions:
+        """The rules a single field's declaration cannot say (types, choices and ranges are
+        checked by :func:`zoo.options.validate` where the options come in)."""
         def bad(name, why):
             raise ExportOptionsError(f"hls4ml: {name} {why}. Received: {name}={getattr(self, name)!r}")
 
-        if self.backend not in BACKENDS:
-            bad("backend", f"must be one of {BACKENDS}")
-        if self.io_type is not None and self.io_type not in IO_TYPES:
-            bad("io_type", f"must be one of {IO_TYPES} (or None for automatic)")
-        if self.strategy not in STRATEGIES:
-            bad("strategy", f"must be one of {STRATEGIES}")
-        if self.precision not in PRECISION_MODES:
-            bad("precision", f"must be one of {PRECISION_MODES}")
-        if self.softmax_implementation not in SOFTMAX_IMPLEMENTATIONS:
-            bad("softmax_implementation", f"must be one of {SOFTMAX_IMPLEMENTATIONS}")
-        for name, lo in (("reuse_factor", 1), ("width", 4), ("auto_max_steps", 1), ("table_width", 4), ("profile_samples", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                bad(name, f"must be an integer >= {lo}")
-        if self.weight_width is not None and (not isinstance(self.weight_width, int) or self.weight_width < 2):
-            bad("weight_width", "must be an integer >= 2 or None")
-        if not isinstance(self.headroom_bits, int) or self.headroom_bits < 0:
-            bad("headroom_bits", "must be an integer >= 0")
         for name in ("softmax_table_size", "table_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 2 or v & (v - 1):
@@ -101,6 +118,11 @@ class HlsOptions:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.project_name):
             bad("project_name", "must be a C identifier")
         return self
+
+
+def validated(values: dict | None = None) -> HlsOptions:
+    """:class:`HlsOptions` from a recipe section or keyword arguments, every key checked."""
+    return validate(HlsOptions, values or {}, where="hls4ml")
 
 
 @dataclass

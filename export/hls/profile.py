@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from compress.quantize import integer_bits
 from export.common import keras_of
+from zoo.fixed_point import integer_bits
 
 # --------------------------------------------------------------------------- profiling
 

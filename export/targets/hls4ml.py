@@ -16,16 +16,13 @@ VARIANTS = ("fixed", "rtl")
 
 @dataclass
 class Options:
-    hls4ml: dict = option({}, "hls4ml options (export.hls.HlsOptions fields), as JSON", cli=False)
+    hls4ml: dict = option({}, "hls4ml options (export.hls.HlsOptions fields; the CLI's --hls-* flags)",
+                          cli=False)
 
     def check(self):
-        from export.hls import HlsOptions
-        from zoo.options import OptionError
+        from export.hls.options import validated
 
-        bad = sorted(set(self.hls4ml) - {f for f in HlsOptions.__dataclass_fields__})
-        if bad:
-            raise OptionError(f"unknown hls4ml option(s) {bad}. Accepted: {sorted(HlsOptions.__dataclass_fields__)}")
-        HlsOptions(**self.hls4ml).check()
+        validated(self.hls4ml)
 
 
 def _fixed(rec, model, world: str, opts):
@@ -53,7 +50,7 @@ def _fixed(rec, model, world: str, opts):
 def export(rec, model, world: str):
     from export import hls, rtl
 
-    opts = hls.HlsOptions(**rec.options.hls4ml)
+    opts = hls.validated(rec.options.hls4ml)
     csim = rec.attempt("hls4ml", "fixed", lambda: _fixed(rec, model, world, opts))
     if rtl.wanted(model, opts.rtl):  # the same model as Verilog (da4ml), Verilator-simulated
         rec.attempt("hls4ml", "rtl", lambda: rtl.artifact(rec, model, opts, csim))
