@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from export.common import all_layers, keras_module_as
+from export.common import keras_module_as
 from export.errors import ExportError, UnsupportedModelError
 from export.hls.options import DEFAULT_PRECISION, FALLBACK_PRECISION, TABLE_ACTIVATIONS, HlsOptions
 from export.hls.profile import _hls_name_range, fixed_for, profile_ranges
 from zoo.fixed_point import integer_bits
+from zoo.introspect import all_layers
 
 # --------------------------------------------------------------------------- configuration
 
@@ -23,8 +24,11 @@ from zoo.fixed_point import integer_bits
 @contextlib.contextmanager
 def _quiet():
     """hls4ml prints progress (and "da4ml missing" notes for its optional fallback) and warns a lot."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-            warnings.catch_warnings():
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
         yield
 
@@ -32,8 +36,14 @@ def _quiet():
 def _convert(model, world: str, config: dict, out_dir: Path, opts: HlsOptions, io_type: str):
     import hls4ml
 
-    kwargs = dict(hls_config=config, output_dir=str(out_dir), backend=opts.backend, io_type=io_type,
-                  clock_period=opts.clock_period, project_name=opts.project_name)
+    kwargs = dict(
+        hls_config=config,
+        output_dir=str(out_dir),
+        backend=opts.backend,
+        io_type=io_type,
+        clock_period=opts.clock_period,
+        project_name=opts.project_name,
+    )
     if opts.part:
         kwargs["part"] = opts.part
     if world == "keras":
@@ -51,7 +61,9 @@ def _conversion_error(model, exc) -> Exception:
     if m:
         cls = (m.group(1) or m.group(2)).rsplit(".", 1)[-1]
         named = [(layer.name, cls) for layer in all_layers(model) if type(layer).__name__ == cls]
-        return UnsupportedModelError("hls4ml", model.name, named or [("?", cls)], "hls4ml 1.3 has no converter for it")
+        return UnsupportedModelError(
+            "hls4ml", model.name, named or [("?", cls)], "hls4ml 1.3 has no converter for it"
+        )
     return ExportError(f"hls4ml: conversion of {model.name!r} failed: {text[:500]}")
 
 
@@ -61,9 +73,13 @@ def _initial_config(model, world: str, opts: HlsOptions) -> dict:
     default = DEFAULT_PRECISION if opts.precision == "default" else FALLBACK_PRECISION
     with keras_module_as(world), _quiet():
         try:
-            cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=opts.backend,
-                                                       default_precision=default,
-                                                       default_reuse_factor=opts.reuse_factor)
+            cfg = hls4ml.utils.config_from_keras_model(
+                model,
+                granularity="name",
+                backend=opts.backend,
+                default_precision=default,
+                default_reuse_factor=opts.reuse_factor,
+            )
         except Exception as exc:  # noqa: BLE001
             raise _conversion_error(model, exc) from exc
     cfg["Model"]["Strategy"] = opts.strategy
@@ -74,7 +90,9 @@ def _initial_config(model, world: str, opts: HlsOptions) -> dict:
     return cfg
 
 
-def build_config(model, world: str, x_profile: np.ndarray, opts: HlsOptions, io_type: str, scratch: Path):
+def build_config(
+    model, world: str, x_profile: np.ndarray, opts: HlsOptions, io_type: str, scratch: Path
+):
     """The per-layer hls4ml config and a record of where every precision came from."""
     cfg = _initial_config(model, world, opts)
     sources: dict[str, dict[str, str]] = {}
@@ -110,8 +128,13 @@ def build_config(model, world: str, x_profile: np.ndarray, opts: HlsOptions, io_
         rng = _hls_name_range(name, layers, ranges)
         if rng is None:
             continue
-        prec["result"] = fixed_for(*rng, _layer_width(opts, name, "result", opts.width), extra=opts.headroom_bits,
-                                   rounding=rnd, saturation=sat)
+        prec["result"] = fixed_for(
+            *rng,
+            _layer_width(opts, name, "result", opts.width),
+            extra=opts.headroom_bits,
+            rounding=rnd,
+            saturation=sat,
+        )
         src["result"] = "profile"
 
     # Pass 2: convert once, then size what only the converted graph shows.
@@ -125,10 +148,16 @@ def build_config(model, world: str, x_profile: np.ndarray, opts: HlsOptions, io_
             if src.get(var) == "quantizer" or node.get_attr(f"{var}_quantizer") is not None:
                 src[var] = "quantizer"
                 continue
-            data = np.asarray(getattr(w, "data_unquantized", None) if getattr(w, "data_unquantized", None) is not None else w.data,
-                              dtype=np.float64)
+            data = np.asarray(
+                getattr(w, "data_unquantized", None)
+                if getattr(w, "data_unquantized", None) is not None
+                else w.data,
+                dtype=np.float64,
+            )
             lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
-            prec[var] = fixed_for(lo, hi, _layer_width(opts, node.name, var, wbits), rounding="RND", saturation="SAT")
+            prec[var] = fixed_for(
+                lo, hi, _layer_width(opts, node.name, var, wbits), rounding="RND", saturation="SAT"
+            )
             src[var] = "weights"
         cls = node.class_name
         act = str(node.get_attr("activation", "")).lower()
@@ -140,8 +169,17 @@ def build_config(model, world: str, x_profile: np.ndarray, opts: HlsOptions, io_
             lc["TableSize"] = opts.table_size
             lc["table_t"] = f"fixed<{opts.table_width},2,RND,SAT>"
             src["table"] = f"{opts.table_size} entries"
-    return cfg, {"mode": "profile", "width": opts.width, "layer_widths": opts.layer_widths, "weight_width": wbits, "headroom_bits": opts.headroom_bits,
-                 "rounding": rnd, "saturation": sat, "profile_samples": int(len(x_profile)), "sources": sources}
+    return cfg, {
+        "mode": "profile",
+        "width": opts.width,
+        "layer_widths": opts.layer_widths,
+        "weight_width": wbits,
+        "headroom_bits": opts.headroom_bits,
+        "rounding": rnd,
+        "saturation": sat,
+        "profile_samples": int(len(x_profile)),
+        "sources": sources,
+    }
 
 
 def _layer_width(opts: HlsOptions, name: str, var: str, default: int) -> int:
@@ -159,9 +197,14 @@ def _configure_softmax(node, lc: dict, cfg: dict, sources: dict, opts: HlsOption
     lc["inv_table_t"] = f"ufixed<{tw},1,RND,SAT>"
     lc["inv_inp_t"] = f"ufixed<{tw},{kbits + 1},RND,SAT>"
     lc.setdefault("Precision", {})["accum"] = f"ufixed<{tw + kbits},{kbits + 1},RND,SAT>"
-    if lc["Precision"].get("result", "auto") in ("auto",) or sources.get(node.name, {}).get("result") == "profile":
+    if (
+        lc["Precision"].get("result", "auto") in ("auto",)
+        or sources.get(node.name, {}).get("result") == "profile"
+    ):
         lc["Precision"]["result"] = f"ufixed<{opts.width},1,RND,SAT>"
-    sources.setdefault(node.name, {}).update({"result": "probabilities in [0, 1]", "tables": f"{opts.softmax_table_size} entries"})
+    sources.setdefault(node.name, {}).update(
+        {"result": "probabilities in [0, 1]", "tables": f"{opts.softmax_table_size} entries"}
+    )
     _widen_softmax_input(node, cfg, sources)
 
 
@@ -177,7 +220,9 @@ def _widen_softmax_input(node, cfg: dict, sources: dict) -> bool:
     src = sources.setdefault(prev.name, {})
     if src.get("result") == "quantizer" or src.get("softmax_bit"):
         return False
-    m = re.fullmatch(r"(u?fixed)<(\d+),(-?\d+)(.*)>", str(prev.get_output_variable().type.precision))
+    m = re.fullmatch(
+        r"(u?fixed)<(\d+),(-?\d+)(.*)>", str(prev.get_output_variable().type.precision)
+    )
     if not m:
         return False
     kind, w, i, rest = m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)
@@ -192,6 +237,9 @@ def _softmax_inputs_widened(graph, cfg: dict, sources: dict) -> bool:
     softmax depending on the precisions set); True if the config had to change."""
     changed = False
     for node in graph.get_layers():
-        if node.class_name == "Softmax" and str(node.get_attr("implementation", "stable")) == "stable":
+        if (
+            node.class_name == "Softmax"
+            and str(node.get_attr("implementation", "stable")) == "stable"
+        ):
             changed |= _widen_softmax_input(node, cfg, sources)
     return changed

@@ -24,7 +24,15 @@ DEFAULT_PRECISION = "fixed<16,6>"  # hls4ml's; used only with precision="default
 FALLBACK_PRECISION = "fixed<32,16>"  # for nodes hls4ml adds that no profile covers
 
 
-ROUNDING = ("RND", "RND_ZERO", "RND_MIN_INF", "RND_INF", "RND_CONV", "TRN", "TRN_ZERO")  # ap_fixed modes
+ROUNDING = (
+    "RND",
+    "RND_ZERO",
+    "RND_MIN_INF",
+    "RND_INF",
+    "RND_CONV",
+    "TRN",
+    "TRN_ZERO",
+)  # ap_fixed modes
 SATURATION = ("SAT", "SAT_ZERO", "SAT_SYM", "WRAP")
 AUTO_YES_NO = ("auto", "yes", "no", True, False)  # "yes"/"no" (the CLI's words) become True/False
 _YES_NO = {"yes": True, "no": False}
@@ -39,50 +47,107 @@ class HlsOptions:
     """Everything that decides the HLS project, declared once: ``edgezoo export --hls-<name>``,
     the recipe's ``export: {hls4ml: {<name>: ...}}`` and ``export_run(hls4ml={...})``."""
 
-    backend: str = option("Vitis", "hls4ml backend (the vendor tool the project is written for)", choices=BACKENDS,
-                           metavar=_braces(BACKENDS))
-    io_type: str | None = option(None, "None: io_parallel for dense models, io_stream for CNNs", choices=IO_TYPES,
-                           metavar=_braces(IO_TYPES))
-    reuse_factor: int = option(1, "multiplications per multiplier (1 = fully parallel, lowest latency)", min=1,
-                               metavar="N")
-    strategy: str = option("Latency", "Latency (unrolled) or Resource (reuses multipliers)", choices=STRATEGIES,
-                           metavar=_braces(STRATEGIES))
+    backend: str = option(
+        "Vitis",
+        "hls4ml backend (the vendor tool the project is written for)",
+        choices=BACKENDS,
+        metavar=_braces(BACKENDS),
+    )
+    io_type: str | None = option(
+        None,
+        "None: io_parallel for dense models, io_stream for CNNs",
+        choices=IO_TYPES,
+        metavar=_braces(IO_TYPES),
+    )
+    reuse_factor: int = option(
+        1, "multiplications per multiplier (1 = fully parallel, lowest latency)", min=1, metavar="N"
+    )
+    strategy: str = option(
+        "Latency",
+        "Latency (unrolled) or Resource (reuses multipliers)",
+        choices=STRATEGIES,
+        metavar=_braces(STRATEGIES),
+    )
     part: str | None = option(None, "FPGA part (None: the backend's)", metavar="PART")
     clock_period: float = option(5.0, "target clock period in ns", metavar="NS")
-    precision: str = option("profile", "profile: from calibration ranges / QKeras quantizers; default: hls4ml's "
-                                       "ap_fixed<16,6>; auto: the smallest widths within --hls-accuracy-budget "
-                                       "(steps emulated, the choice C-simulated)", choices=PRECISION_MODES,
-                           metavar=_braces(PRECISION_MODES))
-    width: int = option(16, "fixed-point word width of activations (and weights)", min=4, metavar="BITS")
-    weight_width: int | None = option(None, "bits of weights and biases (None: width)", min=2, metavar="BITS")
-    headroom_bits: int = option(0, "integer bits added above the profiled range", min=0, metavar="BITS")
-    rounding: str = option("RND", "fixed-point rounding mode", choices=ROUNDING,
-                           metavar=_braces(ROUNDING))
-    saturation: str = option("SAT", "fixed-point saturation mode", choices=SATURATION,
-                           metavar=_braces(SATURATION))
-    softmax_implementation: str = option("stable", "hls4ml softmax implementation", choices=SOFTMAX_IMPLEMENTATIONS,
-                           metavar=_braces(SOFTMAX_IMPLEMENTATIONS))
-    softmax_table_size: int = option(4096, "entries of the softmax tables (a power of two)", min=2, metavar="N")
-    table_size: int = option(4096, "entries of the tanh/sigmoid tables (a power of two)", min=2, metavar="N")
+    precision: str = option(
+        "profile",
+        "profile: from calibration ranges / QKeras quantizers; default: hls4ml's "
+        "ap_fixed<16,6>; auto: the smallest widths within --hls-accuracy-budget "
+        "(steps emulated, the choice C-simulated)",
+        choices=PRECISION_MODES,
+        metavar=_braces(PRECISION_MODES),
+    )
+    width: int = option(
+        16, "fixed-point word width of activations (and weights)", min=4, metavar="BITS"
+    )
+    weight_width: int | None = option(
+        None, "bits of weights and biases (None: width)", min=2, metavar="BITS"
+    )
+    headroom_bits: int = option(
+        0, "integer bits added above the profiled range", min=0, metavar="BITS"
+    )
+    rounding: str = option(
+        "RND", "fixed-point rounding mode", choices=ROUNDING, metavar=_braces(ROUNDING)
+    )
+    saturation: str = option(
+        "SAT", "fixed-point saturation mode", choices=SATURATION, metavar=_braces(SATURATION)
+    )
+    softmax_implementation: str = option(
+        "stable",
+        "hls4ml softmax implementation",
+        choices=SOFTMAX_IMPLEMENTATIONS,
+        metavar=_braces(SOFTMAX_IMPLEMENTATIONS),
+    )
+    softmax_table_size: int = option(
+        4096, "entries of the softmax tables (a power of two)", min=2, metavar="N"
+    )
+    table_size: int = option(
+        4096, "entries of the tanh/sigmoid tables (a power of two)", min=2, metavar="N"
+    )
     table_width: int = option(18, "bits of the table entries", min=4, metavar="BITS")
     profile_samples: int = option(4096, "training samples profiled for ranges", min=1, metavar="N")
-    project_name: str = option("myproject", "HLS project and top function name (a C identifier)", metavar="NAME")
-    synth: str | bool = option("auto", "C synthesis: auto = when vitis-run / vivado_hls is on PATH",
-                               choices=AUTO_YES_NO, metavar="{auto,yes,no}")
-    rtl: str | bool = option(False, "also write fully pipelined Verilog with da4ml, simulated with Verilator "
-                                    "(auto: for quantized models); latency/resources from da4ml's estimate and "
-                                    "yosys (if installed)", choices=AUTO_YES_NO, metavar="{no,auto,yes}")
-    rtl_latency_cutoff: float = option(5.0, "adder delays per pipeline stage of the generated Verilog",
-                                       metavar="N")
-    yosys: str | bool = option("auto", "open synthesis of the RTL (yosys synth_xilinx) when yosys is on PATH",
-                               choices=AUTO_YES_NO, metavar="{auto,yes,no}")
-    accuracy_budget: float = option(0.005, "--hls-precision auto: largest test-accuracy drop vs Keras allowed",
-                                    min=0, metavar="DROP")
-    auto_max_steps: int = option(24, "--hls-precision auto: at most this many C-simulated candidates", min=1,
-                                 metavar="N")
-    layer_widths: dict | None = option(None, 'per hls4ml layer, widths in bits over --hls-weight-width/--hls-width, '
-                                             'JSON: {"fc1": {"weight": 6, "bias": 6, "result": 10}} '
-                                             '(precision auto writes its choice here)')
+    project_name: str = option(
+        "myproject", "HLS project and top function name (a C identifier)", metavar="NAME"
+    )
+    synth: str | bool = option(
+        "auto",
+        "C synthesis: auto = when vitis-run / vivado_hls is on PATH",
+        choices=AUTO_YES_NO,
+        metavar="{auto,yes,no}",
+    )
+    rtl: str | bool = option(
+        False,
+        "also write fully pipelined Verilog with da4ml, simulated with Verilator "
+        "(auto: for quantized models); latency/resources from da4ml's estimate and "
+        "yosys (if installed)",
+        choices=AUTO_YES_NO,
+        metavar="{no,auto,yes}",
+    )
+    rtl_latency_cutoff: float = option(
+        5.0, "adder delays per pipeline stage of the generated Verilog", metavar="N"
+    )
+    yosys: str | bool = option(
+        "auto",
+        "open synthesis of the RTL (yosys synth_xilinx) when yosys is on PATH",
+        choices=AUTO_YES_NO,
+        metavar="{auto,yes,no}",
+    )
+    accuracy_budget: float = option(
+        0.005,
+        "--hls-precision auto: largest test-accuracy drop vs Keras allowed",
+        min=0,
+        metavar="DROP",
+    )
+    auto_max_steps: int = option(
+        24, "--hls-precision auto: at most this many C-simulated candidates", min=1, metavar="N"
+    )
+    layer_widths: dict | None = option(
+        None,
+        "per hls4ml layer, widths in bits over --hls-weight-width/--hls-width, "
+        'JSON: {"fc1": {"weight": 6, "bias": 6, "result": 10}} '
+        "(precision auto writes its choice here)",
+    )
 
     def __post_init__(self):
         for name in ("synth", "rtl", "yosys"):
@@ -93,8 +158,11 @@ class HlsOptions:
     def check(self) -> HlsOptions:
         """The rules a single field's declaration cannot say (types, choices and ranges are
         checked by :func:`zoo.options.validate` where the options come in)."""
+
         def bad(name, why):
-            raise ExportOptionsError(f"hls4ml: {name} {why}. Received: {name}={getattr(self, name)!r}")
+            raise ExportOptionsError(
+                f"hls4ml: {name} {why}. Received: {name}={getattr(self, name)!r}"
+            )
 
         for name in ("softmax_table_size", "table_size"):
             v = getattr(self, name)
@@ -108,10 +176,19 @@ class HlsOptions:
         if not isinstance(self.rtl_latency_cutoff, (int, float)) or not self.rtl_latency_cutoff > 0:
             bad("rtl_latency_cutoff", "must be a positive number (adder delays per pipeline stage)")
         if self.layer_widths is not None and not (
-                isinstance(self.layer_widths, dict) and all(
-                    isinstance(v, dict) and all(k in ("weight", "bias", "result") and isinstance(b, int)
-                                                and not isinstance(b, bool) and b >= 2 for k, b in v.items())
-                    for v in self.layer_widths.values())):
+            isinstance(self.layer_widths, dict)
+            and all(
+                isinstance(v, dict)
+                and all(
+                    k in ("weight", "bias", "result")
+                    and isinstance(b, int)
+                    and not isinstance(b, bool)
+                    and b >= 2
+                    for k, b in v.items()
+                )
+                for v in self.layer_widths.values()
+            )
+        ):
             bad("layer_widths", 'must be {layer: {"weight"|"bias"|"result": bits >= 2}}')
         if not isinstance(self.accuracy_budget, (int, float)) or not 0 <= self.accuracy_budget < 1:
             bad("accuracy_budget", "must be a number in [0, 1) (an accuracy drop, e.g. 0.005)")

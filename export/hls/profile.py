@@ -19,7 +19,9 @@ def _fused_activation(layer) -> str | None:
     return None if name == "linear" else name
 
 
-def profile_ranges(model, world: str, x: np.ndarray, *, batch_size: int = 512) -> dict[str, tuple[float, float]]:
+def profile_ranges(
+    model, world: str, x: np.ndarray, *, batch_size: int = 512
+) -> dict[str, tuple[float, float]]:
     """(min, max) of every layer's output on ``x``; for layers with a fused activation also the
     pre-activation range, under the key ``"<layer>@pre"``."""
     k = keras_of(world)
@@ -36,19 +38,23 @@ def profile_ranges(model, world: str, x: np.ndarray, *, batch_size: int = 512) -
             for layer in fused:
                 layer.activation = linear
             probe = k.Model(inp, [layer.output for layer in fused])
-            ranges.update(_ranges_of(probe, [f"{layer.name}@pre" for layer in fused], x, batch_size))
+            ranges.update(
+                _ranges_of(probe, [f"{layer.name}@pre" for layer in fused], x, batch_size)
+            )
         finally:
             for layer in fused:
                 layer.activation = saved[layer.name]
     return ranges
 
 
-def _ranges_of(probe, names: list[str], x: np.ndarray, batch_size: int) -> dict[str, tuple[float, float]]:
+def _ranges_of(
+    probe, names: list[str], x: np.ndarray, batch_size: int
+) -> dict[str, tuple[float, float]]:
     """(min, max) of each output of ``probe`` over ``x``, batch by batch."""
     lo: dict[str, float] = {}
     hi: dict[str, float] = {}
     for i in range(0, len(x), batch_size):
-        vals = probe(x[i: i + batch_size], training=False)
+        vals = probe(x[i : i + batch_size], training=False)
         for name, v in zip(names, vals if isinstance(vals, (list, tuple)) else [vals]):
             v = np.asarray(v)
             lo[name] = min(lo.get(name, np.inf), float(v.min()))
@@ -56,7 +62,9 @@ def _ranges_of(probe, names: list[str], x: np.ndarray, batch_size: int) -> dict[
     return {n: (lo[n], hi[n]) for n in lo}
 
 
-def fixed_for(lo: float, hi: float, width: int, *, extra: int = 0, rounding="RND", saturation="SAT") -> str:
+def fixed_for(
+    lo: float, hi: float, width: int, *, extra: int = 0, rounding="RND", saturation="SAT"
+) -> str:
     """An hls4ml precision string covering [lo, hi] in ``width`` bits (signed unless lo >= 0)."""
     signed = lo < 0
     i = integer_bits(max(abs(lo), abs(hi))) + extra + int(signed)
@@ -73,6 +81,9 @@ def _hls_name_range(name: str, model_layers: dict, ranges: dict):
             return ranges[f"{name}@pre"]
         return ranges.get(name)
     for kname, klayer in model_layers.items():  # "<layer>_<activation>" split off by hls4ml
-        if name.startswith(kname + "_") and name in (f"{kname}_{_fused_activation(klayer)}", f"{kname}_linear"):
+        if name.startswith(kname + "_") and name in (
+            f"{kname}_{_fused_activation(klayer)}",
+            f"{kname}_linear",
+        ):
             return ranges.get(kname)
     return None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.common import all_layers, replace_dir
+from export.common import replace_dir
 from export.errors import ExportError
 from export.hls.config import _convert, _softmax_inputs_widened, build_config
 from export.hls.options import SYNTH_TOOLS, HlsOptions, HlsResult
@@ -26,11 +26,20 @@ from export.hls.support import (
     without_reserved_names,
 )
 from export.hls.synth import synthesize
+from zoo.introspect import all_layers
 from zoo.io import write_text_atomic
 
 
-def export_hls(model, out_dir, *, world: str, x_profile: np.ndarray, x_test: np.ndarray,
-               opts: HlsOptions | None = None, optimize: str = "-O3") -> HlsResult:
+def export_hls(
+    model,
+    out_dir,
+    *,
+    world: str,
+    x_profile: np.ndarray,
+    x_test: np.ndarray,
+    opts: HlsOptions | None = None,
+    optimize: str = "-O3",
+) -> HlsResult:
     """Convert, write and compile ``model`` into ``out_dir``; C-simulate it on ``x_test``.
 
     The project is built in a temporary directory next to ``out_dir`` and renamed when done.
@@ -55,8 +64,15 @@ def export_hls(model, out_dir, *, world: str, x_profile: np.ndarray, x_test: np.
         hls_model = _convert_final(conv_model, world, cfg, precision, work, opts, io_type)
         y = _compile_and_simulate(hls_model, model.name, work, x_test, optimize)
         synthesis = synthesize(hls_model, opts)
-        info = _info(hls_model, opts, io_type=io_type, renamed=renamed, parser=parser, precision=precision,
-                     synthesis=synthesis)
+        info = _info(
+            hls_model,
+            opts,
+            io_type=io_type,
+            renamed=renamed,
+            parser=parser,
+            precision=precision,
+            synthesis=synthesis,
+        )
         _write_config_record(work, cfg)
         replace_dir(work, out_dir)
         _fix_output_dir(out_dir, work)
@@ -69,24 +85,32 @@ def export_hls(model, out_dir, *, world: str, x_profile: np.ndarray, x_test: np.
 def _parser_for(model, world: str):
     """(model, world, parser name): a Keras 3 model with layers only hls4ml's Keras-2 parser reads
     goes through its tf-keras twin."""
-    if world == "keras" and any(type(la).__name__ in KERAS2_PARSER_ONLY for la in all_layers(model)):
+    if world == "keras" and any(
+        type(la).__name__ in KERAS2_PARSER_ONLY for la in all_layers(model)
+    ):
         return keras2_twin(model), "tf_keras", "keras 2 (tf-keras twin, weights by name)"
     return model, world, "keras 3" if world == "keras" else "keras 2"
 
 
-def _convert_final(conv_model, world: str, cfg: dict, precision: dict, work: Path, opts: HlsOptions, io_type: str):
+def _convert_final(
+    conv_model, world: str, cfg: dict, precision: dict, work: Path, opts: HlsOptions, io_type: str
+):
     """Convert; the final graph decides which tensor feeds each softmax, so convert again (at most
     three times) while a softmax input had to be widened."""
     hls_model = _convert(conv_model, world, cfg, work, opts, io_type)
     for _ in range(3):
-        if opts.precision == "default" or not _softmax_inputs_widened(hls_model, cfg, precision["sources"]):
+        if opts.precision == "default" or not _softmax_inputs_widened(
+            hls_model, cfg, precision["sources"]
+        ):
             break
         shutil.rmtree(work, ignore_errors=True)
         hls_model = _convert(conv_model, world, cfg, work, opts, io_type)
     return hls_model
 
 
-def _compile_and_simulate(hls_model, name: str, work: Path, x_test: np.ndarray, optimize: str) -> np.ndarray:
+def _compile_and_simulate(
+    hls_model, name: str, work: Path, x_test: np.ndarray, optimize: str
+) -> np.ndarray:
     """Write the project, build the C-simulation library with g++ and run it on ``x_test``."""
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -94,12 +118,16 @@ def _compile_and_simulate(hls_model, name: str, work: Path, x_test: np.ndarray, 
         if optimize != "-O3":
             script = work / "build_lib.sh"
             mode = script.stat().st_mode
-            write_text_atomic(script, script.read_text().replace('CFLAGS="-O3 ', f'CFLAGS="{optimize} '))
+            write_text_atomic(
+                script, script.read_text().replace('CFLAGS="-O3 ', f'CFLAGS="{optimize} ')
+            )
             script.chmod(mode)
         try:
             hls_model.compile()
         except Exception as exc:  # noqa: BLE001
-            raise ExportError(f"hls4ml: C simulation build (g++) of {name!r} failed: {exc}") from exc
+            raise ExportError(
+                f"hls4ml: C simulation build (g++) of {name!r} failed: {exc}"
+            ) from exc
         y = hls_model.predict(np.ascontiguousarray(x_test, dtype=np.float32))
     return np.asarray(y, dtype=np.float32).reshape(len(x_test), -1)
 
@@ -133,10 +161,20 @@ def adopt(res: HlsResult, out_dir, opts: HlsOptions) -> HlsResult:
     _fix_output_dir(out_dir, old)
     tool = SYNTH_TOOLS[opts.backend]
     if opts.synth is True:
-        raise ExportError(f"hls4ml: synthesis requested but {tool} ({opts.backend} HLS) is not on PATH")
-    why = "synthesis not requested (synth=False)" if opts.synth is False else f"{tool} ({opts.backend} HLS) not on PATH"
-    info = {**res.info, "options": asdict(opts), "synthesis": {"run": False, "why": why},
-            "c_simulation": "compiled with g++ (-O0) and run on the parity inputs by the precision search"}
+        raise ExportError(
+            f"hls4ml: synthesis requested but {tool} ({opts.backend} HLS) is not on PATH"
+        )
+    why = (
+        "synthesis not requested (synth=False)"
+        if opts.synth is False
+        else f"{tool} ({opts.backend} HLS) not on PATH"
+    )
+    info = {
+        **res.info,
+        "options": asdict(opts),
+        "synthesis": {"run": False, "why": why},
+        "c_simulation": "compiled with g++ (-O0) and run on the parity inputs by the precision search",
+    }
     return HlsResult(out_dir, res.outputs, info)
 
 
@@ -144,8 +182,11 @@ def layer_types(hls_model) -> list[dict]:
     """Per hls4ml layer: class, output type and weight types (what the firmware computes in)."""
     rows = []
     for node in hls_model.get_layers():
-        row = {"name": node.name, "class": node.class_name,
-               "result": str(node.get_output_variable().type.precision)}
+        row = {
+            "name": node.name,
+            "class": node.class_name,
+            "result": str(node.get_output_variable().type.precision),
+        }
         for var, w in node.weights.items():
             row[var] = str(w.type.precision)
             if var == "weight":
@@ -174,7 +215,9 @@ def _write_config_record(project: Path, cfg: dict):
 
     from zoo.io import _json_default
 
-    write_text_atomic(project / "edgezoo_hls_config.json", json.dumps(cfg, indent=2, default=_json_default) + "\n")
+    write_text_atomic(
+        project / "edgezoo_hls_config.json", json.dumps(cfg, indent=2, default=_json_default) + "\n"
+    )
 
 
 def _fix_output_dir(project: Path, old: Path):

@@ -3,9 +3,10 @@ reads, the io type, and the renamed copy for the layer name hls4ml reserves."""
 
 from __future__ import annotations
 
-from export.common import all_layers, check_single_io, keras_of
+from export.common import check_single_io, keras_of
 from export.errors import ExportError, UnsupportedModelError
 from export.hls.options import RESERVED_NAMES
+from zoo.introspect import all_layers
 
 # --------------------------------------------------------------------------- support
 
@@ -14,7 +15,9 @@ def supported_layer_classes() -> set[str]:
     import hls4ml
     from hls4ml.converters.keras_v3._base import registry
 
-    return {k.rsplit(".", 1)[-1] for k in registry} | set(hls4ml.converters.get_supported_keras_layers())
+    return {k.rsplit(".", 1)[-1] for k in registry} | set(
+        hls4ml.converters.get_supported_keras_layers()
+    )
 
 
 def check_supported(model, world: str):
@@ -23,17 +26,31 @@ def check_supported(model, world: str):
     shape = tuple(model.inputs[0].shape[1:])
     if None in shape:
         raise UnsupportedModelError(
-            "hls4ml", model.name, why=f"its input shape {shape} has unknown dimensions, and FPGA firmware has "
-            "fixed sizes: rebuild the model with a fixed keras.Input(shape=...) (same weights) and export that")
+            "hls4ml",
+            model.name,
+            why=f"its input shape {shape} has unknown dimensions, and FPGA firmware has "
+            "fixed sizes: rebuild the model with a fixed keras.Input(shape=...) (same weights) and export that",
+        )
     supported = supported_layer_classes()
-    nested = [(layer.name, type(layer).__name__) for layer in model.layers
-              if hasattr(layer, "layers") and type(layer).__name__ in ("Functional", "Model", "Sequential")]
+    nested = [
+        (layer.name, type(layer).__name__)
+        for layer in model.layers
+        if hasattr(layer, "layers")
+        and type(layer).__name__ in ("Functional", "Model", "Sequential")
+    ]
     if nested and world == "keras":
-        raise UnsupportedModelError("hls4ml", model.name, nested, "nested Keras 3 models are not parsed by hls4ml 1.3")
-    bad = [(layer.name, type(layer).__name__) for layer in all_layers(model)
-           if type(layer).__name__ not in supported]
+        raise UnsupportedModelError(
+            "hls4ml", model.name, nested, "nested Keras 3 models are not parsed by hls4ml 1.3"
+        )
+    bad = [
+        (layer.name, type(layer).__name__)
+        for layer in all_layers(model)
+        if type(layer).__name__ not in supported
+    ]
     if bad:
-        raise UnsupportedModelError("hls4ml", model.name, bad, "hls4ml 1.3 has no converter for them")
+        raise UnsupportedModelError(
+            "hls4ml", model.name, bad, "hls4ml 1.3 has no converter for them"
+        )
 
 
 # hls4ml 1.3's Keras 3 parser fails on these ("'SeparableConv2D' object has no attribute 'kernel'");
@@ -51,9 +68,11 @@ def keras2_twin(model):
         twin = build_architecture(architecture(model), TF_KERAS)
         transfer_weights(model, twin)
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"hls4ml: {model.name!r} has layers only hls4ml's Keras 2 parser takes "
-                          f"({', '.join(KERAS2_PARSER_ONLY)}), and its tf-keras twin cannot be built: "
-                          f"{type(exc).__name__}: {exc}") from exc
+        raise ExportError(
+            f"hls4ml: {model.name!r} has layers only hls4ml's Keras 2 parser takes "
+            f"({', '.join(KERAS2_PARSER_ONLY)}), and its tf-keras twin cannot be built: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     return twin
 
 

@@ -23,7 +23,9 @@ def synthesize(hls_model, opts: HlsOptions) -> dict:
         return {"run": False, "why": "synthesis not requested (synth=False)"}
     if synth_tool(opts.backend) is None:
         if opts.synth is True:
-            raise ExportError(f"hls4ml: synthesis requested but {tool} ({opts.backend} HLS) is not on PATH")
+            raise ExportError(
+                f"hls4ml: synthesis requested but {tool} ({opts.backend} HLS) is not on PATH"
+            )
         return {"run": False, "why": f"{tool} ({opts.backend} HLS) not on PATH"}
     with contextlib.redirect_stdout(io.StringIO()):
         hls_model.build(csim=False, synth=True, cosim=False, export=False, vsynth=False)
@@ -56,15 +58,17 @@ def parse_report(project_dir) -> dict:
         "interval_cycles": {"min": num("IntervalMin"), "max": num("IntervalMax")},
         "clock_ns": {"target": num("TargetClockPeriod"), "estimated": num("EstimatedClockPeriod")},
         "resources": {k: num(k) for k in ("LUT", "FF", "DSP", "BRAM_18K", "URAM") if k in syn},
-        "available": {k[len("Available"):]: num(k) for k in syn if k.startswith("Available")},
+        "available": {k[len("Available") :]: num(k) for k in syn if k.startswith("Available")},
     }
     best, target = out["latency_cycles"]["best"], out["clock_ns"]["target"]
     if isinstance(best, int) and isinstance(target, (int, float)):
         out["latency_ns"] = round(best * target, 3)
     vsyn = rep.get("VivadoSynthReport")
     if vsyn:  # post-synthesis utilization (vsynth=True): the figures an FPGA user quotes
-        out["vivado_synth"] = {"source": "Vivado synthesis report (vivado_synth.rpt)",
-                               "resources": {("DSP" if k == "DSP48E" else k): _int_or(v) for k, v in vsyn.items()}}
+        out["vivado_synth"] = {
+            "source": "Vivado synthesis report (vivado_synth.rpt)",
+            "resources": {("DSP" if k == "DSP48E" else k): _int_or(v) for k, v in vsyn.items()},
+        }
     return out
 
 

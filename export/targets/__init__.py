@@ -60,10 +60,14 @@ _REGISTRY: dict[str, Target] = {}
 def register(target: Target) -> Target:
     """Add ``target`` to the registry (a second registration of a name replaces it, with a warning)."""
     if target.name in _REGISTRY and _REGISTRY[target.name] is not target:
-        warnings.warn(f"export target {target.name!r} registered twice; the later one wins", stacklevel=2)
+        warnings.warn(
+            f"export target {target.name!r} registered twice; the later one wins", stacklevel=2
+        )
     bad = [k for k in target.thresholds if k.split("/")[0] != target.name]
     if bad:
-        raise ValueError(f"target {target.name!r}: thresholds must be keyed '{target.name}/variant'. Received: {bad}")
+        raise ValueError(
+            f"target {target.name!r}: thresholds must be keyed '{target.name}/variant'. Received: {bad}"
+        )
     _REGISTRY[target.name] = target
     return target
 

@@ -16,19 +16,30 @@ from zoo.options import OptionError, option
 
 @dataclass
 class Options:
-    openvino_variants: tuple[str, ...] = option(VARIANTS, "OpenVINO variants: fp32 (IR), int8 (NNCF)",
-                                                choices=VARIANTS, metavar="VARIANTS")
+    openvino_variants: tuple[str, ...] = option(
+        VARIANTS, "OpenVINO variants: fp32 (IR), int8 (NNCF)", choices=VARIANTS, metavar="VARIANTS"
+    )
 
     def check(self):
         if not self.openvino_variants:
-            raise OptionError(f"openvino_variants must be a non-empty subset of {VARIANTS}. Received: ()")
+            raise OptionError(
+                f"openvino_variants must be a non-empty subset of {VARIANTS}. Received: ()"
+            )
 
 
 def export(rec, model, world: str):
     from export import openvino
 
-    onnx_fp32 = next((rec.out / a["path"] for a in rec.artifacts if a["format"] == "onnx"
-                      and a["variant"] == "fp32" and a.get("parity", {}).get("passed")), None)
+    onnx_fp32 = next(
+        (
+            rec.out / a["path"]
+            for a in rec.artifacts
+            if a["format"] == "onnx"
+            and a["variant"] == "fp32"
+            and a.get("parity", {}).get("passed")
+        ),
+        None,
+    )
     openvino.orchestrate(rec, model, world, opset=rec.options.opset, onnx_file=onnx_fp32)
 
 
@@ -41,21 +52,39 @@ def make_call(path: str, x: np.ndarray, threads: int):
     call = lambda: req.infer(xc)  # noqa: E731
 
     def predict_all(xs):
-        return np.concatenate([np.array(req.infer(np.ascontiguousarray(xs[i:i + 256], np.float32))[0])
-                               for i in range(0, len(xs), 256)])
+        return np.concatenate(
+            [
+                np.array(req.infer(np.ascontiguousarray(xs[i : i + 256], np.float32))[0])
+                for i in range(0, len(xs), 256)
+            ]
+        )
 
     return call, predict_all
 
 
 def settings(threads: int, path: str | None = None) -> dict:
-    return {"device": "CPU", "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_PRECISION_HINT": "f32"}
+    return {
+        "device": "CPU",
+        "INFERENCE_NUM_THREADS": threads,
+        "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_PRECISION_HINT": "f32",
+    }
 
 
-TARGET = register(Target(
-    name="openvino", variants=VARIANTS, export=export, order=40, default=False, options=Options,
-    thresholds={"openvino/fp32": {"max_abs_diff": 1e-5, "rtol": 1e-5}},
-    count=lambda o: len(o.openvino_variants),
-    runtime="openvino", make_call=make_call, settings=settings,
-    description="OpenVINO IR fp32 and NNCF int8 (on request)",
-))
+TARGET = register(
+    Target(
+        name="openvino",
+        variants=VARIANTS,
+        export=export,
+        order=40,
+        default=False,
+        options=Options,
+        thresholds={"openvino/fp32": {"max_abs_diff": 1e-5, "rtol": 1e-5}},
+        count=lambda o: len(o.openvino_variants),
+        runtime="openvino",
+        make_call=make_call,
+        settings=settings,
+        description="OpenVINO IR fp32 and NNCF int8 (on request)",
+    )
+)

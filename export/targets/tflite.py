@@ -15,12 +15,18 @@ from zoo.options import OptionError, option
 
 @dataclass
 class Options:
-    tflite_variants: tuple[str, ...] = option(VARIANTS, "TFLite variants: fp32, fp16, dynamic (range), int8 "
-                                              "(full integer)", choices=VARIANTS, metavar="VARIANTS")
+    tflite_variants: tuple[str, ...] = option(
+        VARIANTS,
+        "TFLite variants: fp32, fp16, dynamic (range), int8 (full integer)",
+        choices=VARIANTS,
+        metavar="VARIANTS",
+    )
 
     def check(self):
         if not self.tflite_variants:
-            raise OptionError(f"tflite: variants must be a non-empty subset of {VARIANTS}. Received: ()")
+            raise OptionError(
+                f"tflite: variants must be a non-empty subset of {VARIANTS}. Received: ()"
+            )
 
 
 def _dynamic_batch(tl, path, rec, variant, out):
@@ -32,8 +38,14 @@ def _dynamic_batch(tl, path, rec, variant, out):
     o = rec.options
     if variant in ("fp32", "fp16"):
         bounds = verify.thresholds_for("tflite", variant, o.thresholds)
-        return tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch,
-                                      atol=bounds.get("max_abs_diff"), rtol=bounds.get("rtol", 0.0))
+        return tl.check_dynamic_batch(
+            path,
+            rec.data.x_test,
+            rec.ref,
+            batch=o.dynamic_batch,
+            atol=bounds.get("max_abs_diff"),
+            rtol=bounds.get("rtol", 0.0),
+        )
     if variant == "int8":
         return tl.check_dynamic_batch(path, rec.data.x_test, out, batch=o.dynamic_batch, atol=1e-6)
     return tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=None)
@@ -85,7 +97,7 @@ def make_call(path: str, x: np.ndarray, threads: int):
     def predict_all(xs):
         outs = []
         for i in range(0, len(xs), 256):
-            it.set_tensor(inp["index"], prepare(xs[i:i + 256]))
+            it.set_tensor(inp["index"], prepare(xs[i : i + 256]))
             it.invoke()
             outs.append(dequantize_output(it.get_tensor(out["index"]), it.get_output_details()[0]))
         return np.concatenate(outs)
@@ -94,14 +106,27 @@ def make_call(path: str, x: np.ndarray, threads: int):
 
 
 def settings(threads: int, path: str | None = None) -> dict:
-    return {"num_threads": threads, "op_resolver": "AUTO (default XNNPACK delegate, quantized kernels included)"}
+    return {
+        "num_threads": threads,
+        "op_resolver": "AUTO (default XNNPACK delegate, quantized kernels included)",
+    }
 
 
-TARGET = register(Target(
-    name="tflite", variants=VARIANTS, export=export, order=20, options=Options,
-    thresholds={"tflite/fp32": {"max_abs_diff": 1e-4, "rtol": 1e-5},
-                "tflite/fp16": {"max_abs_diff": 1e-2, "rtol": 5e-3}},
-    count=lambda o: len(o.tflite_variants),
-    runtime="litert", make_call=make_call, settings=settings,
-    description="TFLite/LiteRT fp32, fp16, dynamic range and int8",
-))
+TARGET = register(
+    Target(
+        name="tflite",
+        variants=VARIANTS,
+        export=export,
+        order=20,
+        options=Options,
+        thresholds={
+            "tflite/fp32": {"max_abs_diff": 1e-4, "rtol": 1e-5},
+            "tflite/fp16": {"max_abs_diff": 1e-2, "rtol": 5e-3},
+        },
+        count=lambda o: len(o.tflite_variants),
+        runtime="litert",
+        make_call=make_call,
+        settings=settings,
+        description="TFLite/LiteRT fp32, fp16, dynamic range and int8",
+    )
+)
