@@ -227,7 +227,7 @@ def test_hls4ml_unsupported_layer_is_named(tmp_path):
         ({"tflite_variants": ("int4",)}, "variants must be"),
         ({"colour": "red"}, r"export: unknown option\(s\) \['colour'\]"),
         ({"hls4ml": {"backend": "Quartus"}}, "backend must be one of"),
-        ({"hls4ml": {"reuse": 2}}, r"unknown hls4ml option\(s\) \['reuse'\]"),
+        ({"hls4ml": {"reuse": 2}}, r"hls4ml: unknown option\(s\) \['reuse'\]"),
         ({"hls4ml": {"softmax_table_size": 1000}}, "power of two"),
         ({"thresholds": {"tflite/int8": {"min_agreement": 0.5}}}, "unknown threshold"),
     ],
