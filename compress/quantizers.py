@@ -4,12 +4,11 @@ sizing from weight and activation ranges, the per-layer plan."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from compress import graph
 from compress.errors import CompressionError, UnsupportedLayerError
+from zoo.fixed_point import integer_bits
 
 Q_CLASSES = {
     "Dense": "QDense",
@@ -34,11 +33,10 @@ def check_bits(bits, what: str = "bits") -> int:
 
 
 def _integer_for(max_abs: float, bits: int, signed: bool) -> int:
-    """Smallest integer-bit count whose range covers ``max_abs`` (capped by the width)."""
+    """:func:`zoo.fixed_point.integer_bits` of ``max_abs`` (``2**i > max_abs``: a power of two
+    itself fits), capped by the width."""
     cap = bits - 1 if signed else bits
-    if not np.isfinite(max_abs) or max_abs <= 1.0:
-        return 0
-    return int(min(cap, math.ceil(math.log2(max_abs))))
+    return int(min(cap, integer_bits(max_abs)))
 
 
 def weight_quantizer(bits: int, integer: int = 0) -> str:
@@ -158,11 +156,12 @@ def _quantize_activation(layer, act, bits, act_integer, act_ranges, finals):
         return act
     try:
         if act == "relu":
-            integer = (
-                _integer_for(act_ranges.get(layer.name, 1.0), bits, False)
-                if act_integer == "auto"
-                else int(act_integer)
-            )
+            if act_integer != "auto":
+                integer = int(act_integer)
+            elif layer.name in act_ranges:
+                integer = _integer_for(act_ranges[layer.name], bits, False)
+            else:
+                integer = 0  # no range measured: [0, 1)
             integer = min(integer, bits)
         else:
             integer = 0

@@ -2,7 +2,8 @@
 without importing TensorFlow, so a wrong name is reported before any heavy import.
 
 Models and data sets are read from the source (the ``@register_model`` function names in
-``zoo/models/*.py``, the ``@register_dataset("name", ...)`` calls in ``training/*.py``);
+``zoo/models/*.py``, the ``@register_dataset("name", ...)`` calls in ``training/*.py``, the
+``Target(name=...)`` registrations in ``export/targets/*.py``);
 ``tests/test_cli_ux.py`` checks that they equal the real registries. Each ``*_name`` function
 is an argparse ``type=``: it returns its argument unchanged or raises one clear error with
 close matches.
@@ -53,10 +54,29 @@ def datasets() -> tuple[str, ...]:
     return tuple(sorted({arg for path in folder.glob("*.py") for _, arg in _decorated(path, "register_dataset") if arg}))
 
 
-def targets() -> tuple[str, ...]:
-    from export.api import TARGETS  # light: numpy only, no TensorFlow
+def _registered_targets(path: Path):
+    """(order, name, default) of each ``Target(name=..., order=..., default=...)`` call in ``path``."""
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Target":
+            kw = {k.arg: k.value.value for k in node.keywords if isinstance(k.value, ast.Constant)}
+            if "name" in kw:
+                yield kw.get("order", 0), kw["name"], kw.get("default", True)
 
-    return tuple(TARGETS)
+
+@functools.cache
+def _targets() -> tuple[tuple, ...]:
+    folder = _package_dir("export") / "targets"
+    return tuple(sorted(t for path in folder.glob("[!_]*.py") for t in _registered_targets(path)))
+
+
+def targets() -> tuple[str, ...]:
+    """Every export target registered in ``export/targets/*.py``, in the registry's order."""
+    return tuple(name for _, name, _ in _targets())
+
+
+def default_targets() -> tuple[str, ...]:
+    """The targets exported when none are named."""
+    return tuple(name for _, name, default in _targets() if default)
 
 
 def recipes() -> tuple[str, ...]:

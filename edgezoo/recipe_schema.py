@@ -1,10 +1,10 @@
 """The recipe of ``edgezoo run``, checked whole (keys, types, ranges, targets) before any stage runs.
 
-The ``train`` and ``compress`` sections are their stages' options, declared once
-(:class:`training.options.TrainOptions`, :class:`compress.options.CompressOptions`, checked by
-:func:`zoo.options.validate`); the other sections' keys are declared below, with their accepted
-types and a range check, and the stages' own validators (``export.api.ExportOptions``,
-``export.api.check_targets``) then check what only they know. Any problem is one
+Every section is its stage's options, declared once (:class:`training.options.TrainOptions`,
+:class:`compress.options.CompressOptions`, :class:`export.api.ExportOptions` with each export
+target's and hls4ml's options, :class:`export.bench.BenchOptions`) and checked by
+:func:`zoo.options.validate`; ``export.to`` and ``export.models`` are the pipeline's own keys
+(SCHEMA below), and ``export.api.check_targets`` checks the targets. Any problem is one
 :class:`RecipeError` naming ``section.key``, what was received and what is accepted.
 """
 
@@ -16,7 +16,6 @@ from pathlib import Path
 
 from zoo.errors import EdgezooError
 
-NUMBER = (int, float)
 NONE = type(None)
 
 
@@ -30,26 +29,6 @@ class Key:
     check: Callable[[object], str | None] | None = None  # returns why the value is bad, or None
 
 
-def _positive(v):
-    return None if v is None or v > 0 else "must be > 0"
-
-
-def _non_negative(v):
-    return None if v is None or v >= 0 else "must be >= 0"
-
-
-def _one_of(*choices):
-    return lambda v: None if v in choices else f"must be one of {list(choices)}"
-
-
-def _ints(minimum: int):
-    def check(v):
-        if not v or any(isinstance(i, bool) or not isinstance(i, int) or i < minimum for i in v):
-            return f"must be a non-empty list of integers >= {minimum}"
-        return None
-    return check
-
-
 def _names(v):
     items = [v] if isinstance(v, str) else v
     if not items or any(not isinstance(i, str) for i in items):
@@ -57,18 +36,9 @@ def _names(v):
     return None
 
 
+# Keys that are not a stage's options: the pipeline's own (which targets, which models).
 SCHEMA: dict[str, dict[str, Key]] = {
-    "export": {
-        "to": Key((str, list), _names), "models": Key((str, list), _names), "opset": Key((int,)),
-        "onnx_variants": Key((list,), _names), "onnx_per_channel": Key((bool,)),
-        "tflite_variants": Key((list,), _names), "calibration_samples": Key((int,)),
-        "parity_samples": Key((int, NONE)), "dynamic_batch": Key((int,)), "thresholds": Key((dict,)),
-        "fail_on_parity": Key((bool,)), "seed": Key((int, NONE)), "hls4ml": Key((dict,)),
-    },
-    "bench": {
-        "batches": Key((list,), _ints(1)), "threads": Key((list,), _ints(0)),
-        "budget_s": Key(NUMBER, _positive), "runs": Key((int,), _positive), "warmup": Key((int,), _non_negative),
-    },
+    "export": {"to": Key((str, list), _names), "models": Key((str, list), _names)},
 }
 TOP = {"model": Key((str, NONE)), "dataset": Key((str, NONE))}
 
@@ -76,19 +46,22 @@ TOP = {"model": Key((str, NONE)), "dataset": Key((str, NONE))}
 def _declared():
     """The sections whose keys are declared once as options (:mod:`zoo.options`): section -> class."""
     from compress.options import CompressOptions
+    from export.api import ExportOptions
+    from export.bench import BenchOptions
     from training.options import TrainOptions
 
-    return {"train": TrainOptions, "compress": CompressOptions}
+    return {"train": TrainOptions, "compress": CompressOptions, "export": ExportOptions, "bench": BenchOptions}
 
 
 def _check_options(section: str, data: dict):
     from compress.errors import CompressionError
+    from export.errors import ExportError
     from training.errors import TrainingError
     from zoo.options import OptionError, validate
 
     try:
         return validate(_declared()[section], data, where=section)
-    except (OptionError, CompressionError, TrainingError) as exc:
+    except (OptionError, CompressionError, TrainingError, ExportError) as exc:
         raise RecipeError(f"recipe {exc}" if str(exc).startswith(f"{section}") else f"recipe {section}: {exc}") \
             from None
 
@@ -111,11 +84,12 @@ def _check_keys(where: str, data: dict, keys: dict[str, Key]):
 def validate_recipe(rec: dict, model: str) -> dict:
     """Check every section of ``rec`` (already a mapping of known sections) for ``model``."""
     _check_keys("top level", {k: v for k, v in rec.items() if k not in SCHEMA and k not in _declared()}, TOP)
-    for section, keys in SCHEMA.items():
+    for section, keys in SCHEMA.items():  # the pipeline's own keys; the rest are the stage's options
         if rec.get(section) is not None:
-            _check_keys(section, rec[section], keys)
-    if rec.get("train") is not None:
-        _check_options("train", rec["train"])
+            _check_keys(section, {k: v for k, v in rec[section].items() if k in keys}, keys)
+    for section in ("train", "export", "bench"):  # compress: in _check_compress
+        if rec.get(section) is not None:
+            _check_options(section, {k: v for k, v in rec[section].items() if k not in SCHEMA.get(section, {})})
     steps = ["float"]
     if rec.get("compress"):
         steps += _check_compress(dict(rec["compress"]))

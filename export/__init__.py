@@ -1,9 +1,10 @@
-"""Export stage: verified ONNX, TFLite/LiteRT and hls4ml artifacts of edgezoo model directories.
+"""Export stage: verified ONNX, TFLite/LiteRT, OpenVINO and hls4ml artifacts of edgezoo model directories.
 
 ``export_run(run_dir, to=("onnx", "tflite", "hls4ml"), out=None, **opts) -> manifest dict``;
-one module per target (:mod:`export.onnx`, :mod:`export.tflite`, :mod:`export.hls`), each with an
-export function and a verify step; parity in :mod:`export.verify`; the manifest in
-:mod:`export.manifest`. Imports zoo and training only (and heavy libraries lazily).
+one plug-in per target in :mod:`export.targets` (name, variants, parity bounds, export and
+verify, options, bench runtime), the converters in :mod:`export.onnx`, :mod:`export.tflite`,
+:mod:`export.openvino`, :mod:`export.hls`; parity in :mod:`export.verify`; the manifest in
+:mod:`export.manifest`. Imports zoo, training and compress only (and heavy libraries lazily).
 """
 
 from export.api import TARGETS, ExportOptions, check_targets, export_model, export_run

@@ -9,93 +9,82 @@ listing them all (``fail_on_parity=False`` records parity failures without raisi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from export import verify
+from export import targets, verify
 from export.common import ExportData, is_quantized, predict, sparsity, write_json_atomic
 from export.errors import ExportError, ExportFailed, ExportOptionsError
 from export.manifest import SCHEMA, artifact_entry, relpath, versions
+from zoo.options import option, record, validate
 from zoo.rundir import check_writable, own_dir
 
-TARGETS = ("onnx", "tflite", "hls4ml", "openvino")
-DEFAULT_TARGETS = ("onnx", "tflite", "hls4ml")  # openvino on request (--to ...,openvino)
-ONNX_VARIANTS = ("fp32", "int8")
-STEM = "model"
+# Read from the registry (export/targets/): one module per target.
+TARGETS = targets.names()
+DEFAULT_TARGETS = targets.default_names()  # openvino on request (--to ...,openvino)
+ONNX_VARIANTS = targets.get("onnx").variants
+STEM = targets.STEM
 
 
 @dataclass
-class ExportOptions:
-    """Options of an export (keyword arguments of :func:`export_run`)."""
+class _ExportOptions:
+    """Options of an export (keyword arguments of :func:`export_run`, the recipe's ``export:``
+    section, the flags of ``edgezoo export``): these common ones plus each target's own
+    (``Options`` in its ``export/targets/`` module), declared once with :mod:`zoo.options`."""
 
-    opset: int = 17
-    onnx_variants: tuple = ONNX_VARIANTS
-    onnx_per_channel: bool = True  # measured on ResNet-8: faster at batch 1, higher argmax agreement
-    onnx_float_convs_max_cin: int = 1  # group-1 convs with <= this many inputs, < 16 outputs stay float (0: none)
-    tflite_variants: tuple = ("fp32", "fp16", "dynamic", "int8")
-    openvino_variants: tuple = ("fp32", "int8")
-    calibration_samples: int = 256
-    parity_samples: int | None = None  # None: the whole test split
-    dynamic_batch: int = 16  # the "batch N" of the dynamic-batch check
-    thresholds: dict = field(default_factory=dict)  # {"tflite/int8": {"min_argmax_agreement": 0.9}, ...}
-    fail_on_parity: bool = True
-    seed: int | None = None  # calibration draw; None: the run's seed
-    hls4ml: dict = field(default_factory=dict)  # export.hls.HlsOptions fields
+    calibration_samples: int = option(256, "training samples for int8 calibration", min=1, metavar="N")
+    parity_samples: int | None = option(None, "test samples for parity (None: the whole test split)", min=1,
+                                        metavar="N")
+    dynamic_batch: int = option(16, "the batch N of the dynamic-batch check", min=1, metavar="N")
+    thresholds: dict = option({}, "parity bounds over the defaults, keyed format/variant, as JSON, e.g. "
+                                  '\'{"tflite/int8": {"min_argmax_agreement": 0.9}}\'')
+    fail_on_parity: bool = option(True, "fail the export when a parity bound is missed (the CLI: "
+                                        "--allow-parity-failures)", cli=False)
+    seed: int | None = option(None, "seed of the calibration draw (None: the run's seed)")
     progress: object = None  # callable(str) for progress lines
     on_step: object = None  # callable(label, done, total, info): one step per artifact attempted
 
     @classmethod
-    def from_kwargs(cls, **kw) -> ExportOptions:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(kw) - known)
-        if unknown:
-            raise ExportOptionsError(f"unknown export option(s) {unknown}. Accepted: {sorted(known)}")
-        opts = cls(**kw)
-        opts.onnx_variants = tuple(opts.onnx_variants)
-        opts.tflite_variants = tuple(opts.tflite_variants)
-        opts.openvino_variants = tuple(opts.openvino_variants)
-        if not opts.openvino_variants or set(opts.openvino_variants) - {"fp32", "int8"}:
-            raise ExportOptionsError(f"openvino_variants must be a non-empty subset of ('fp32', 'int8'). "
-                                     f"Received: openvino_variants={opts.openvino_variants}")
-        bad = [v for v in opts.onnx_variants if v not in ONNX_VARIANTS]
-        if bad or not opts.onnx_variants:
-            raise ExportOptionsError(f"onnx_variants must be a non-empty subset of {ONNX_VARIANTS}. "
-                                     f"Received: onnx_variants={opts.onnx_variants}")
-        from export.onnx import check_opset
-        from export.tflite import check_variants
+    def from_kwargs(cls, **kw):
+        try:
+            return validate(cls, kw, where="export")
+        except ExportOptionsError:
+            raise
+        except ValueError as exc:  # OptionError and the targets' checks: the user's to fix
+            raise ExportOptionsError(str(exc)) from None
 
-        check_opset(opts.opset)
-        check_variants(opts.tflite_variants)
-        for name in ("calibration_samples", "dynamic_batch"):
-            v = getattr(opts, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ExportOptionsError(f"{name} must be a positive integer. Received: {name}={v!r}")
-        mc = opts.onnx_float_convs_max_cin
-        if isinstance(mc, bool) or not isinstance(mc, int) or mc < 0:
-            raise ExportOptionsError(f"onnx_float_convs_max_cin must be an integer >= 0. Received: {mc!r}")
-        if opts.parity_samples is not None and (not isinstance(opts.parity_samples, int) or opts.parity_samples < 1):
-            raise ExportOptionsError(f"parity_samples must be a positive integer or None. Received: {opts.parity_samples!r}")
-        verify.validate_thresholds(opts.thresholds)
-        if not isinstance(opts.hls4ml, dict):
-            raise ExportOptionsError(f"hls4ml options must be a dict. Received: hls4ml={opts.hls4ml!r}")
-        from export.hls import HlsOptions
-
-        hf = {f.name for f in fields(HlsOptions)}
-        bad = sorted(set(opts.hls4ml) - hf)
-        if bad:
-            raise ExportOptionsError(f"unknown hls4ml option(s) {bad}. Accepted: {sorted(hf)}")
-        HlsOptions(**opts.hls4ml).check()
-        return opts
+    def check(self):
+        for t in targets.all_targets():
+            if t.options is not None and hasattr(t.options, "check"):
+                t.options.check(self)  # the target's rules between its fields, read from this object
+        verify.validate_thresholds(self.thresholds)
 
     def record(self) -> dict:
-        d = asdict(replace(self, progress=None, on_step=None))  # callables are not options (nor copyable)
-        d.pop("progress")
-        d.pop("on_step")
-        return d
+        return record(self)
+
+
+def _target_fields() -> list[tuple]:
+    """Each target's options as fields of :class:`ExportOptions`."""
+    out = []
+    for t in targets.all_targets():
+        if t.options is None:
+            continue
+        hints = typing.get_type_hints(t.options)
+        for f in dataclasses.fields(t.options):
+            default = ({"default": f.default} if f.default is not dataclasses.MISSING
+                       else {"default_factory": f.default_factory})
+            out.append((f.name, hints[f.name], dataclasses.field(metadata=f.metadata, **default)))
+    return out
+
+
+ExportOptions = dataclasses.make_dataclass("ExportOptions", _target_fields(), bases=(_ExportOptions,))
+ExportOptions.__module__, ExportOptions.__doc__ = __name__, _ExportOptions.__doc__
 
 
 def check_targets(to) -> tuple[str, ...]:
@@ -264,20 +253,14 @@ def _export_locked(model, out: Path, *, world, task, data: ExportData, to, sourc
     model(x[:1], training=False)  # a loaded Keras 3 model must have been called before export
     ref = predict(model, x)
     rec = _Recorder(out, task, ref, data, options, source["sha256"])
-    rec.total = (("onnx" in to) * (1 + ("int8" in options.onnx_variants)) + ("tflite" in to) * len(options.tflite_variants)
-                 + ("hls4ml" in to))  # artifacts to attempt, for on_step
+    chosen = [t for t in targets.all_targets() if t.name in to]  # in the registry's order
+    rec.total = sum(t.count(options) if t.count else 1 for t in chosen)  # artifacts to attempt, for on_step
     keras_metrics = verify.compare(ref, ref, task=task, x=x, y=data.y_test)
     source = {**source, "world": world, "task": task, "quantized": is_quantized(model),
               "sparsity": round(sparsity(model), 6), "params": int(model.count_params()),
               "keras_metrics": {k: keras_metrics[k] for k in ("keras_accuracy", "keras_mse") if k in keras_metrics}}
-    if "onnx" in to:
-        _onnx(rec, model, world)
-    if "tflite" in to:
-        _tflite(rec, model, world)
-    if "hls4ml" in to:
-        _hls(rec, model, world)
-    if "openvino" in to:
-        _openvino(rec, model, world)
+    for target in chosen:
+        target.export(rec, model, world)
     manifest = {
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -294,110 +277,3 @@ def _export_locked(model, out: Path, *, world, task, data: ExportData, to, sourc
     if rec.errors or (rec.failures and options.fail_on_parity):
         raise ExportFailed(rec.failures, manifest=path, errors=rec.errors) from (rec.errors[0] if rec.errors else None)
     return manifest
-
-
-def _onnx(rec: _Recorder, model, world: str):
-    from export import onnx as ox
-
-    o = rec.options
-    fp32_bounds = verify.thresholds_for("onnx", "fp32", o.thresholds)
-    atol, rtol = fp32_bounds.get("max_abs_diff", 1e-5), fp32_bounds.get("rtol", 0.0)
-    fp32_path = rec.out / f"{STEM}.onnx"
-
-    def fp32():
-        ox.export_onnx(model, fp32_path, world=world, opset=o.opset)
-        out = ox.run_onnx(fp32_path, rec.data.x_test)
-        dyn = ox.check_dynamic_batch(fp32_path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=atol,
-                                     rtol=rtol)
-        return rec.entry(fp32_path, "onnx", "fp32", rec.parity("onnx", "fp32", out, dyn), opset=o.opset)
-
-    base = rec.attempt("onnx", "fp32", fp32)
-    if "int8" not in o.onnx_variants:
-        return
-    if base is None:
-        rec.artifacts.append({"format": "onnx", "variant": "int8", "error": "no fp32 ONNX model to quantize",
-                              "parity": {"passed": False, "failures": ["no fp32 ONNX model to quantize"]}})
-        rec.failures.append("onnx int8: no fp32 ONNX model to quantize")
-        return
-
-    def int8():
-        path = rec.out / f"{STEM}.int8.onnx"
-        q = {}
-        ox.quantize_int8(fp32_path, path, rec.data.x_calib, per_channel=o.onnx_per_channel,
-                         float_convs_max_cin=o.onnx_float_convs_max_cin, info=q)
-        out = ox.run_onnx(path, rec.data.x_test)
-        dyn = ox.check_dynamic_batch(path, rec.data.x_test, out, batch=o.dynamic_batch, atol=1e-6)
-        return rec.entry(path, "onnx", "int8", rec.parity("onnx", "int8", out, dyn), opset=o.opset,
-                         quantization=q,
-                         calibration=rec.calibration(path))
-
-    rec.attempt("onnx", "int8", int8)
-    if "fp32" not in o.onnx_variants:  # fp32 was only the base of the int8 model
-        rec.artifacts = [a for a in rec.artifacts if not (a["format"] == "onnx" and a["variant"] == "fp32")]
-        fp32_path.unlink(missing_ok=True)
-
-
-def _tflite(rec: _Recorder, model, world: str):
-    from export import tflite as tl
-
-    o = rec.options
-    with tl.Converter(model, world) as conv:  # one SavedModel for every variant
-        for variant in o.tflite_variants:
-            def one(variant=variant):
-                path = rec.out / f"{STEM}.{variant}.tflite"
-                conv.export(path, variant, x_rep=rec.data.x_calib if variant == "int8" else None)
-                out = tl.run_tflite(path, rec.data.x_test)
-                if variant in ("fp32", "fp16"):
-                    bounds = verify.thresholds_for("tflite", variant, o.thresholds)
-                    dyn = tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch,
-                                                 atol=bounds.get("max_abs_diff"), rtol=bounds.get("rtol", 0.0))
-                elif variant == "int8":  # deterministic per sample: rows must equal the full run's
-                    dyn = tl.check_dynamic_batch(path, rec.data.x_test, out, batch=o.dynamic_batch, atol=1e-6)
-                else:  # dynamic range: activations are quantized per batch, so only "runs at both sizes"
-                    dyn = tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=None)
-                extra = {"io": tl.io_details(path)}
-                if variant == "int8":
-                    extra["calibration"] = rec.calibration(path)
-                return rec.entry(path, "tflite", variant, rec.parity("tflite", variant, out, dyn), **extra)
-
-            rec.attempt("tflite", variant, one)
-
-
-def _hls(rec: _Recorder, model, world: str):
-    from export import hls
-
-    opts = hls.HlsOptions(**rec.options.hls4ml)
-
-    def fixed():
-        from export.precision import choose
-
-        chosen, res, search = choose(rec, model, world, opts)  # precision="auto": C-simulated width search
-        x_prof = rec.data.profile_set(chosen.profile_samples)
-        if res is not None:  # the search's C-simulated project of the chosen widths
-            res = hls.adopt(res, rec.out / "hls4ml", chosen)
-        else:
-            res = hls.export_hls(model, rec.out / "hls4ml", world=world, x_profile=x_prof,
-                                 x_test=rec.data.x_test, opts=chosen)
-        rec.csim_outputs = res.outputs
-        # precision="auto" trades agreement for bits: the bound is the accuracy budget asked for
-        budget = {"max_accuracy_drop": chosen.accuracy_budget, "tie_tolerance": 0.01} if search else None
-        parity = rec.parity("hls4ml", "fixed", res.outputs, defaults=budget)
-        info = dict(res.info)
-        synthesis = info.pop("synthesis")
-        extra = {"precision_search": search} if search else {}
-        return rec.entry(res.project_dir, "hls4ml", "fixed", parity, hls4ml=info, synthesis=synthesis,
-                         calibration={"profiled_on": "train", "n": int(len(x_prof))}, **extra)
-
-    csim = rec.attempt("hls4ml", "fixed", fixed)
-    from export import rtl
-
-    if rtl.wanted(model, opts.rtl):  # the same model as Verilog (da4ml), Verilator-simulated
-        rec.attempt("hls4ml", "rtl", lambda: rtl.artifact(rec, model, opts, csim))
-
-
-def _openvino(rec: _Recorder, model, world: str):
-    from export import openvino
-
-    onnx_fp32 = next((rec.out / a["path"] for a in rec.artifacts if a["format"] == "onnx"
-                      and a["variant"] == "fp32" and a.get("parity", {}).get("passed")), None)
-    openvino.orchestrate(rec, model, world, opset=rec.options.opset, onnx_file=onnx_fp32)

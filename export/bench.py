@@ -6,20 +6,40 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from export import best
 from export.runtime_bench import conditions, run_isolated
+from export.targets import runtimes
 from zoo.io import write_text_atomic as _write
+from zoo.options import OptionError, option, validate
 
-RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino"}
+RUNTIME_OF = runtimes()  # {target: the CPU runtime its artifacts are measured with}
 
 
-def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: float = 1.0,
-                 runs: int = 2000, warmup: int = 10, out=None, progress=print, allow_changed: bool = False,
-                 on_step=None) -> dict:
+@dataclass
+class BenchOptions:
+    """How each artifact is measured: keyword arguments of :func:`bench_export`, the recipe's
+    ``bench:`` section and the flags of ``edgezoo bench``, declared once (:mod:`zoo.options`)."""
+
+    batches: tuple[int, ...] = option((1, 256), "batch sizes", min=1, metavar="N,N")
+    threads: tuple[int, ...] = option((1, 0), "thread counts (0 = all cores)", min=0, metavar="N,N")
+    budget_s: float = option(1.0, "seconds per measurement (after warm-up)", min=1e-3, flag="--budget",
+                             metavar="S")
+    runs: int = option(2000, "at most this many timed calls per measurement", min=1, metavar="N")
+    warmup: int = option(10, "untimed calls before each measurement", min=0, metavar="N")
+
+    def check(self):
+        for name in ("batches", "threads"):
+            if not getattr(self, name):
+                raise OptionError(f"bench.{name} must be a non-empty list. Received: {name}=[]")
+
+
+def bench_export(export_dir, *, out=None, progress=print, allow_changed: bool = False, on_step=None,
+                 **options) -> dict:
     """Benchmark every artifact listed in ``EXPORT_DIR/manifest.json`` plus the Keras source.
 
     ``threads``: 1 = one thread, 0 = all cores. Returns the bench.json content. The manifest is
@@ -27,16 +47,18 @@ def bench_export(export_dir, *, batches=(1, 256), threads=(1, 0), budget_s: floa
     sha256 or size differs is an error, or with ``allow_changed`` a row marked "changed since
     export". ``out`` (default: the export directory) is claimed and locked while writing.
     ``on_step(label, done, total, info)`` is called before and after each artifact's measurements.
+    ``options``: :class:`BenchOptions` (batches, threads, budget_s, runs, warmup).
     """
     from export.manifest import load_manifest
     from zoo.rundir import check_writable, own_dir
 
+    o = validate(BenchOptions, options, where="bench")
     export_dir = Path(export_dir)
     manifest, src_dir, changed = load_manifest(export_dir, allow_changed=allow_changed)
     out = check_writable(Path(out or export_dir))
     with own_dir(out, "bench", command=f"bench {export_dir}"):
-        return _bench(export_dir, manifest, src_dir, changed, out=out, batches=batches, threads=threads,
-                      budget_s=budget_s, runs=runs, warmup=warmup, progress=progress, on_step=on_step)
+        return _bench(export_dir, manifest, src_dir, changed, out=out, batches=o.batches, threads=o.threads,
+                      budget_s=o.budget_s, runs=o.runs, warmup=o.warmup, progress=progress, on_step=on_step)
 
 
 def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, out: Path, batches, threads,

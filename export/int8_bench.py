@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from export.runtime_bench import make_call, measure
+from export.targets import all_targets, runtimes
 from zoo.introspect import predicted_class
 
 GOAL_SPEEDUP, GOAL_ACC = 1.5, 0.005
-RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino"}
-TARGETS = ("onnx", "tflite", "openvino")
+RUNTIME_OF = runtimes()
+TARGETS = tuple(t.name for t in all_targets() if "int8" in t.variants and t.runtime)  # int8-capable, timed
 EPOCHS = {"lenet5": 5, "resnet8": 15}
 
 

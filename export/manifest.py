@@ -12,7 +12,7 @@ Schema (``"schema": "edgezoo.export/1"``)::
                parity_split "test", n_parity, labelled},
       "options": the effective export options,
       "artifacts": [
-        {"format": "onnx"|"tflite"|"hls4ml", "variant": "fp32"|"fp16"|"dynamic"|"int8"|"fixed"|"rtl",
+        {"format": a registered target (export/targets/), "variant": one of its variants,
          "path": relative to the export dir, "bytes", "sha256" (a directory: over its sources),
          "source_sha256", "seconds",
          "parity": {"n", "max_abs_diff", "mean_abs_diff", "rel_error", "argmax_agreement",

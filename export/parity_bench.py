@@ -18,6 +18,7 @@ from pathlib import Path
 from export.api import DEFAULT_TARGETS, export_run
 from export.common import write_json_atomic
 from export.manifest import PARITY_HEADERS, parity_rows
+from zoo.io import write_text_atomic
 
 JETS_SUBSTITUTE = {"input_shape": [64], "classes": 10}
 
@@ -77,7 +78,7 @@ def bench_export_parity(out="runs/bench-export", *, epochs: int = 30, compress_e
     result = {"rows": rows, "headers": ["source", *PARITY_HEADERS], "notes": notes, "manifests": manifests,
               "seconds": round(time.perf_counter() - t0, 1), "epochs": epochs, "compress_epochs": compress_epochs}
     write_json_atomic(out / "parity.json", result)
-    (out / "parity.md").write_text(markdown(result) + "\n")
+    write_text_atomic(out / "parity.md", markdown(result) + "\n")
     return result
 
 

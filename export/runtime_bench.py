@@ -122,94 +122,25 @@ def make_call(runtime: str, path: str, x: np.ndarray, threads: int):
         else:
             call = lambda: model.predict(x, verbose=0, batch_size=len(x))  # noqa: E731
         return call, lambda xs: np.asarray(model.predict(xs, verbose=0, batch_size=256))
-    if runtime == "onnxruntime":
-        import onnxruntime as ort
+    from export import targets
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads  # 0 = all cores
-        so.inter_op_num_threads = 1
-        from export.onnx import disabled_optimizers
-
-        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"],
-                                    disabled_optimizers=disabled_optimizers(path) or None)
-        name = sess.get_inputs()[0].name
-        feed = {name: x.astype(np.float32)}
-        call = lambda: sess.run(None, feed)  # noqa: E731
-        return call, lambda xs: sess.run(None, {name: xs.astype(np.float32)})[0]
-    if runtime == "litert":
-        from ai_edge_litert.interpreter import Interpreter
-
-        it = Interpreter(model_path=path, num_threads=threads or os.cpu_count())
-        inp, out = it.get_input_details()[0], it.get_output_details()[0]
-
-        def prepare(xs):
-            if len(xs) != it.get_input_details()[0]["shape"][0]:
-                it.resize_tensor_input(inp["index"], [len(xs), *xs.shape[1:]])
-                it.allocate_tensors()
-            q = it.get_input_details()[0]
-            if np.issubdtype(q["dtype"], np.integer):
-                scale, zero = q["quantization"]
-                info = np.iinfo(q["dtype"])
-                return np.clip(np.round(xs / scale + zero), info.min, info.max).astype(q["dtype"])
-            return xs.astype(q["dtype"])
-
-        def dequant(y):
-            o = it.get_output_details()[0]
-            if np.issubdtype(o["dtype"], np.integer):
-                scale, zero = o["quantization"]
-                return (y.astype(np.float32) - zero) * scale
-            return y.astype(np.float32)
-
-        it.allocate_tensors()
-        xq = prepare(x)
-
-        def call():
-            it.set_tensor(inp["index"], xq)
-            it.invoke()
-            return it.get_tensor(out["index"])
-
-        def predict_all(xs):
-            outs = []
-            for i in range(0, len(xs), 256):
-                chunk = xs[i:i + 256]
-                it.set_tensor(inp["index"], prepare(chunk))
-                it.invoke()
-                outs.append(dequant(it.get_tensor(out["index"])))
-            return np.concatenate(outs)
-
-        return call, predict_all
-    if runtime == "openvino":
-        from export.openvino import compile_ir
-
-        compiled = compile_ir(path, threads or os.cpu_count())
-        req = compiled.create_infer_request()
-        xc = np.ascontiguousarray(x, np.float32)
-        call = lambda: req.infer(xc)  # noqa: E731
-
-        def predict_all(xs):
-            return np.concatenate([np.array(req.infer(np.ascontiguousarray(xs[i:i + 256], np.float32))[0])
-                                   for i in range(0, len(xs), 256)])
-
-        return call, predict_all
+    target = targets.by_runtime(runtime)
+    if target is not None:
+        return target.make_call(path, x, threads)
     from export.errors import ExportOptionsError
 
-    raise ExportOptionsError(f"Unknown runtime {runtime!r}; expected keras, keras_predict, onnxruntime, litert or openvino.")
+    known = ["keras", "keras_predict", *targets.runtimes().values()]
+    raise ExportOptionsError(f"Unknown runtime {runtime!r}; expected one of {known}.")
 
 
 def settings(runtime: str, threads: int, path: str | None = None) -> dict:
     """The runtime options a measurement ran with (what :func:`make_call` sets or leaves default)."""
     th = threads or os.cpu_count()
-    if runtime == "onnxruntime":
-        from export.onnx import disabled_optimizers
+    from export import targets
 
-        return {"intra_op_num_threads": th, "disabled_optimizers": disabled_optimizers(path) if path else [], "inter_op_num_threads": 1, "graph_optimization_level":
-                "ORT_ENABLE_ALL (default)", "session.intra_op.allow_spinning": "1 (default)",
-                "provider": "CPUExecutionProvider"}
-    if runtime == "litert":
-        return {"num_threads": th, "op_resolver": "AUTO (default XNNPACK delegate, quantized kernels included)"}
-    if runtime == "openvino":
-        return {"device": "CPU", "INFERENCE_NUM_THREADS": th, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
-                "INFERENCE_PRECISION_HINT": "f32"}
+    target = targets.by_runtime(runtime)
+    if target is not None:
+        return target.settings(th, path)
     return {"intra_op_parallelism_threads": th, "inter_op_parallelism_threads": 1}
 
 

@@ -31,21 +31,25 @@ import numpy as np
 from export.errors import ExportOptionsError
 from zoo.introspect import predicted_class
 
-# Bounds per (format, variant); "*" matches any format.
-DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
-    "onnx/fp32": {"max_abs_diff": 1e-5, "rtol": 1e-5},
-    "openvino/fp32": {"max_abs_diff": 1e-5, "rtol": 1e-5},
-    "tflite/fp32": {"max_abs_diff": 1e-4, "rtol": 1e-5},
-    "tflite/fp16": {"max_abs_diff": 1e-2, "rtol": 5e-3},
+# Bounds per kind of variant, for any target ("*/variant"); each target module declares its own
+# "name/variant" bounds (export/targets/), which apply on top of these.
+GENERIC_THRESHOLDS: dict[str, dict[str, float]] = {
     "*/int8": {"min_argmax_agreement": 0.95, "max_accuracy_drop": 0.02, "max_rel_error": 0.10,
                "tie_tolerance": 0.05},
     "*/dynamic": {"min_argmax_agreement": 0.97, "max_accuracy_drop": 0.02, "max_rel_error": 0.05,
                   "tie_tolerance": 0.02},
     "*/fixed": {"min_argmax_agreement": 0.98, "max_accuracy_drop": 0.01, "max_rel_error": 0.02,
                 "tie_tolerance": 0.01},
-    "*/rtl": {"min_argmax_agreement": 0.98, "max_accuracy_drop": 0.01, "max_rel_error": 0.02,
-              "tie_tolerance": 0.01},
 }
+
+
+def default_thresholds() -> dict[str, dict[str, float]]:
+    """Bounds per (format, variant): the registered targets' own, then the generic ones."""
+    from export import targets
+
+    return {**targets.default_thresholds(), **GENERIC_THRESHOLDS}
+
+
 # Threshold entries that parametrize a figure rather than bound one; "rtol" turns max_abs_diff
 # into the atol of an element-wise |out - ref| <= atol + rtol * |ref| bound.
 PARAMETERS = ("tie_tolerance", "rtol")
@@ -62,8 +66,9 @@ _BOUNDS = {
 def thresholds_for(fmt: str, variant: str, overrides: dict | None = None) -> dict[str, float]:
     """The bounds for one artifact: defaults, then ``overrides`` keyed like the defaults."""
     out: dict[str, float] = {}
+    defaults = default_thresholds()
     for key in (f"*/{variant}", f"{fmt}/{variant}"):
-        out.update(DEFAULT_THRESHOLDS.get(key, {}))
+        out.update(defaults.get(key, {}))
         out.update((overrides or {}).get(key, {}))
     return out
 

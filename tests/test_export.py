@@ -223,11 +223,11 @@ def test_hls4ml_unsupported_layer_is_named(tmp_path):
     "kwargs, match",
     [
         ({"to": ("onnx", "coreml")}, "targets must be"),
-        ({"opset": 7}, "opset must be an integer in"),
+        ({"opset": 7}, "opset must be >= 13"),
         ({"tflite_variants": ("int4",)}, "variants must be"),
-        ({"colour": "red"}, r"unknown export option\(s\) \['colour'\]"),
+        ({"colour": "red"}, r"export: unknown option\(s\) \['colour'\]"),
         ({"hls4ml": {"backend": "Quartus"}}, "backend must be one of"),
-        ({"hls4ml": {"reuse": 2}}, r"unknown hls4ml option\(s\) \['reuse'\]"),
+        ({"hls4ml": {"reuse": 2}}, r"hls4ml: unknown option\(s\) \['reuse'\]"),
         ({"hls4ml": {"softmax_table_size": 1000}}, "power of two"),
         ({"thresholds": {"tflite/int8": {"min_agreement": 0.5}}}, "unknown threshold"),
     ],
@@ -302,6 +302,21 @@ def test_fixed_point_sizing():
     assert fixed_for(-5.0, 3.0, 16) == "fixed<16,4,RND,SAT>"  # sign + 3 integer bits hold -5
     assert fixed_for(0.0, 0.7, 16) == "ufixed<16,0,RND,SAT>"
     assert fixed_for(-1.5, 1.5, 16, extra=1) == "fixed<16,3,RND,SAT>"
+
+
+def test_integer_bits_hold_powers_of_two_and_are_one_function():
+    """A fixed-point type with i integer bits holds [-2**i, 2**i): 4.0 needs 3, not ceil(log2 4) = 2."""
+    from compress import quantizers
+    from export import hls
+    from zoo.fixed_point import integer_bits
+
+    for k in range(-2, 8):
+        p = 2.0 ** k
+        i = integer_bits(p)
+        assert 2.0 ** i > p and (i == 0 or 2.0 ** (i - 1) <= p), (p, i)
+        assert integer_bits(p * 0.999) == max(0, k)
+    assert quantizers._integer_for(4.0, 8, signed=True) == 3 and quantizers._integer_for(2.0 ** 20, 8, True) == 7
+    assert hls.integer_bits is quantizers.integer_bits is integer_bits  # one function for QKeras and hls4ml
 
 
 def test_synthesis_report_is_parsed_into_figures(tmp_path):

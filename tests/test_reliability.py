@@ -90,7 +90,7 @@ def test_2_recipe_typo_fails_before_any_stage(tmp_path):
         run_pipeline("mlp", "digits", recipe=typo, out=d, progress=lambda m: None)
     assert not d.exists()  # not even the run directory: nothing trained, nothing deleted
     for bad, needle in ((({"train": {"epochs": "3"}}), "train.epochs must be int. Received: epochs='3'"),
-                        ({"bench": {"runs": -1}}, "bench.runs must be > 0"),
+                        ({"bench": {"runs": -1}}, "bench.runs must be >= 1"),
                         ({"compress": {"prune": 1.5}}, "sparsity"),
                         ({"export": {"models": ["qat"]}}, "export.models"),
                         ({"train": {"epoch": 3}}, "train: unknown option(s) ['epoch']")):
@@ -105,7 +105,7 @@ def test_2_recipe_typo_fails_before_any_stage(tmp_path):
 
 def test_3_paths_from_recipes_state_and_names_stay_inside(copy, tmp_path, monkeypatch, capsys):
     elsewhere = tmp_path / "anywhere"
-    with pytest.raises(RecipeError, match="bench: unknown key"):
+    with pytest.raises(RecipeError, match="bench: unknown option"):
         run_pipeline("mlp", "digits", recipe={"bench": {"out": str(elsewhere)}}, out=tmp_path / "P",
                      progress=lambda m: None)
     assert not elsewhere.exists() and not (tmp_path / "P").exists()

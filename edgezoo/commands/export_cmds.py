@@ -12,9 +12,9 @@ from edgezoo.commands._common import print_json, table
 def register(sub):
     p = sub.add_parser("export", help="export a model directory to ONNX / TFLite / hls4ml, each verified against Keras")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a model directory (config.json + model.keras)")
-    p.add_argument("--to", default="onnx,tflite,hls4ml", type=names.target_names, metavar="TARGETS",
-                   help="comma-separated export targets: onnx, tflite, hls4ml, openvino "
-                        "(default: the first three)")
+    p.add_argument("--to", default=",".join(names.default_targets()), type=names.target_names, metavar="TARGETS",
+                   help=f"comma-separated export targets: {', '.join(names.targets())} "
+                        f"(default: {','.join(names.default_targets())})")
     p.add_argument("--out", metavar="EXPORT_DIR", help="output directory (default RUN_DIR/export)")
     _export_options(p)
     p.add_argument("--json", action="store_true", help="print the manifest instead of the parity table")
@@ -23,8 +23,8 @@ def register(sub):
     p = sub.add_parser("bench-export", help="benchmark: export jet_tagger (float, pruned, QKeras+pruned) and "
                                             "lenet5 to every target; print the parity table")
     p.add_argument("--out", default="runs/bench-export", metavar="DIR", help="where the runs, exports and parity.md go")
-    p.add_argument("--to", default="onnx,tflite,hls4ml", type=names.target_names, metavar="TARGETS",
-                   help="comma-separated export targets")
+    p.add_argument("--to", default=",".join(names.default_targets()), type=names.target_names, metavar="TARGETS",
+                   help=f"comma-separated export targets: {', '.join(names.targets())}")
     p.add_argument("--epochs", type=int, default=30, help="training epochs (EarlyStopping may stop sooner)")
     p.add_argument("--compress-epochs", type=int, default=10, help="fine-tuning epochs of pruning and QAT")
     p.add_argument("--seed", type=int, default=0, help="seed of training, compression and calibration")
@@ -34,44 +34,24 @@ def register(sub):
 
 
 def _export_options(p):
-    g = p.add_argument_group("ONNX / TFLite")
-    g.add_argument("--opset", type=int, default=17, help="ONNX opset")
-    g.add_argument("--onnx-variants", default="fp32,int8", metavar="VARIANTS",
-                   help="comma-separated ONNX variants: fp32, int8 (QDQ, calibrated on training samples)")
-    g.add_argument("--tflite-variants", default="fp32,fp16,dynamic,int8", metavar="VARIANTS",
-                   help="comma-separated TFLite variants: fp32, fp16, dynamic (range), int8 (full integer)")
-    g.add_argument("--calibration-samples", type=int, default=256, help="training samples for int8 calibration")
-    g.add_argument("--parity-samples", type=int, help="test samples for parity (default: the whole test split)")
-    g.add_argument("--allow-parity-failures", action="store_true",
+    from export import targets
+    from export.api import _ExportOptions
+    from zoo.options import add_arguments
+
+    # Derived from the declarations: the common options, then each target's (export/targets/).
+    add_arguments(p, _ExportOptions, group="parity and calibration")
+    for t in targets.all_targets():
+        if t.options is not None:
+            add_arguments(p, t.options, group=f"{t.name} ({t.description})" if t.description else t.name)
+    p.add_argument("--allow-parity-failures", action="store_true",
                    help="record failed parity thresholds in the manifest without failing the export")
-    g = p.add_argument_group("hls4ml")
-    g.add_argument("--hls-backend", dest="backend", choices=["Vitis", "Vivado"], default="Vitis",
-                   help="hls4ml backend (the vendor tool the project is written for)")
-    g.add_argument("--hls-io-type", dest="io_type", choices=["io_parallel", "io_stream"],
-                   help="default: io_parallel for dense models, io_stream for CNNs")
-    g.add_argument("--hls-reuse-factor", dest="reuse_factor", type=int, default=1, metavar="N",
-                   help="multiplications per multiplier (1 = fully parallel, lowest latency)")
-    g.add_argument("--hls-strategy", dest="strategy", choices=["Latency", "Resource"], default="Latency",
-                   help="hls4ml strategy: Latency (unrolled) or Resource (reuses multipliers)")
-    g.add_argument("--hls-part", dest="part", metavar="PART", help="FPGA part (default: the backend's)")
-    g.add_argument("--hls-clock-period", dest="clock_period", type=float, default=5.0, metavar="NS",
-                   help="target clock period in ns")
-    g.add_argument("--hls-width", dest="width", type=int, default=16, metavar="BITS",
-                   help="fixed-point word width of activations (and weights)")
-    g.add_argument("--hls-precision", dest="precision", choices=["profile", "default", "auto"], default="profile",
-                   help="profile: from calibration ranges / QKeras quantizers; default: hls4ml's ap_fixed<16,6>; "
-                        "auto: the smallest widths within --hls-accuracy-budget (steps emulated, the choice "
-                        "C-simulated)")
-    g.add_argument("--hls-accuracy-budget", dest="accuracy_budget", type=float, default=0.005, metavar="DROP",
-                   help="--hls-precision auto: largest test-accuracy drop vs Keras allowed")
-    g.add_argument("--hls-rtl", dest="rtl", choices=["no", "auto", "yes"], default="no",
-                   help="also write fully pipelined Verilog with da4ml, simulated with Verilator (auto: for "
-                        "quantized models); latency/resources from da4ml's estimate and yosys (if installed)")
-    g.add_argument("--hls-synth", dest="synth", choices=["auto", "yes", "no"], default="auto",
-                   help="C synthesis: auto = when vitis-run / vivado_hls is on PATH")
+    from export.hls.options import HlsOptions
+
+    add_arguments(p, HlsOptions, prefix="hls-", group="hls4ml (--hls-<option>: export.hls.HlsOptions)")
+    g = p._action_groups[-1]
     for old in ("backend", "io-type", "reuse-factor", "strategy", "part", "clock-period", "width", "precision",
                 "synth"):  # the spellings before --hls-*: accepted, hidden, with a warning
-        g.add_argument(f"--{old}", dest=old.replace("-", "_"), action=_Deprecated, new=f"--hls-{old}",
+        g.add_argument(f"--{old}", dest="hls_" + old.replace("-", "_"), action=_Deprecated, new=f"--hls-{old}",
                        help=argparse.SUPPRESS, default=argparse.SUPPRESS)
 
 
@@ -90,13 +70,12 @@ class _Deprecated(argparse.Action):
 
 
 def options_from_args(args) -> dict:
-    hls = {"backend": args.backend, "io_type": args.io_type, "reuse_factor": args.reuse_factor,
-           "strategy": args.strategy, "part": args.part, "clock_period": args.clock_period, "width": args.width,
-           "precision": args.precision, "synth": {"auto": "auto", "yes": True, "no": False}[args.synth],
-           "accuracy_budget": args.accuracy_budget, "rtl": {"auto": "auto", "yes": True, "no": False}[args.rtl]}
-    return {"opset": args.opset, "onnx_variants": _csv(args.onnx_variants), "tflite_variants": _csv(args.tflite_variants),
-            "calibration_samples": args.calibration_samples, "parity_samples": args.parity_samples,
-            "fail_on_parity": not args.allow_parity_failures, "hls4ml": hls}
+    from export.api import ExportOptions
+    from export.hls.options import HlsOptions
+    from zoo.options import from_args
+
+    return {**from_args(ExportOptions, args), "fail_on_parity": not args.allow_parity_failures,
+            "hls4ml": from_args(HlsOptions, args, prefix="hls-")}
 
 
 def _csv(s: str) -> tuple:

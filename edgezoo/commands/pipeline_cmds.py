@@ -25,11 +25,10 @@ def register(sub):
 
     p = sub.add_parser("bench", help="benchmark every artifact of an export directory on this machine")
     p.add_argument("export_dir", metavar="EXPORT_DIR", help="an export directory (with manifest.json)")
-    p.add_argument("--batches", default="1,256", help="comma-separated batch sizes")
-    p.add_argument("--threads", default="1,0", help="comma-separated thread counts (0 = all cores)")
-    p.add_argument("--budget", type=float, default=1.0, help="seconds per measurement (after warm-up)")
-    p.add_argument("--runs", type=int, default=2000, help="at most this many timed calls per measurement")
-    p.add_argument("--warmup", type=int, default=10, help="untimed calls before each measurement")
+    from export.bench import BenchOptions
+    from zoo.options import add_arguments
+
+    add_arguments(p, BenchOptions)  # --batches, --threads, --budget, --runs, --warmup
     p.add_argument("--out", metavar="DIR", help="where bench.json/bench.md/plots go (default: the export directory)")
     p.add_argument("--allow-changed", action="store_true",
                    help="benchmark artifacts whose sha256 no longer matches the manifest, marked \"changed since export\"")
@@ -57,12 +56,11 @@ def cmd_run(args):
 
 
 def cmd_bench(args):
-    from export.bench import bench_export
+    from export.bench import BenchOptions, bench_export
+    from zoo.options import from_args
 
-    data = bench_export(args.export_dir, batches=[int(b) for b in args.batches.split(",")],
-                        threads=[int(t) for t in args.threads.split(",")], budget_s=args.budget,
-                        runs=args.runs, warmup=args.warmup, out=args.out, allow_changed=args.allow_changed,
-                        on_step=ui.steps(), progress=lambda m: None)  # the bar names each artifact
+    data = bench_export(args.export_dir, out=args.out, allow_changed=args.allow_changed, on_step=ui.steps(),
+                        progress=lambda m: None, **from_args(BenchOptions, args))  # the bar names each artifact
     from pathlib import Path
 
     out = Path(args.out or args.export_dir)

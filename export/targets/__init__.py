@@ -1,0 +1,113 @@
+"""Export targets as plug-ins: one module per target here, each registering one :class:`Target`.
+
+A target module says everything the rest of edgezoo needs to know about it: its name, its
+variants, which of them are on by default, its default parity thresholds, how it exports and
+verifies a model (``export(rec, model, world)``: converts, runs the artifact for parity and
+checks the dynamic batch dimension, one :meth:`export.api._Recorder.attempt` per variant), and,
+for targets with a CPU runtime, how ``edgezoo bench`` builds a call for an artifact. The export
+API loops over :func:`all_targets`, :mod:`export.verify` reads the thresholds, the bench reads
+the runtimes, the CLI and the static name index (``edgezoo/names.py``) read the names.
+
+Importing this package imports every module in it (the way ``zoo.models`` registers the
+architectures); a target module imports its heavy libraries inside its functions, so the
+registry is cheap to read. Adding a target is one module here plus its tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# The file name of every artifact; variants add a suffix (model.int8.onnx, model.fp16.tflite).
+STEM = "model"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One export target.
+
+    ``export(rec, model, world)`` attempts each requested variant through ``rec`` (the export's
+    recorder: options, data, Keras reference, parity, manifest entries). ``count(options)`` is
+    how many artifacts it will attempt (for progress). ``thresholds`` are the default parity
+    bounds keyed ``"name/variant"``; the generic ``"*/int8"``, ``"*/dynamic"``, ``"*/fixed"``
+    bounds of :mod:`export.verify` apply under them. ``order`` sorts the targets (a target that
+    reuses another's artifact comes after it). ``runtime``/``make_call``/``settings``: the CPU
+    runtime ``edgezoo bench`` measures the artifacts with (``make_call(path, x, threads) ->
+    (call, predict_all)``), None for targets without one (hls4ml: C simulation only).
+    """
+
+    name: str
+    variants: tuple[str, ...]
+    export: Callable
+    order: int
+    default_variants: tuple[str, ...] | None = None  # None: every variant
+    default: bool = True  # exported when no targets are named
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+    count: Callable | None = None  # (ExportOptions) -> int; None: one artifact
+    runtime: str | None = None
+    make_call: Callable | None = None
+    settings: Callable | None = None
+    options: type | None = None  # a dataclass of zoo.options fields; part of ExportOptions
+    description: str = ""
+
+
+_REGISTRY: dict[str, Target] = {}
+
+
+def register(target: Target) -> Target:
+    """Add ``target`` to the registry (a second registration of a name replaces it, with a warning)."""
+    if target.name in _REGISTRY and _REGISTRY[target.name] is not target:
+        warnings.warn(
+            f"export target {target.name!r} registered twice; the later one wins", stacklevel=2
+        )
+    bad = [k for k in target.thresholds if k.split("/")[0] != target.name]
+    if bad:
+        raise ValueError(
+            f"target {target.name!r}: thresholds must be keyed '{target.name}/variant'. Received: {bad}"
+        )
+    _REGISTRY[target.name] = target
+    return target
+
+
+def all_targets() -> tuple[Target, ...]:
+    """Every registered target, in export order."""
+    return tuple(sorted(_REGISTRY.values(), key=lambda t: (t.order, t.name)))
+
+
+def names() -> tuple[str, ...]:
+    return tuple(t.name for t in all_targets())
+
+
+def default_names() -> tuple[str, ...]:
+    return tuple(t.name for t in all_targets() if t.default)
+
+
+def get(name: str) -> Target:
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown export target {name!r}; known: {', '.join(names())}")
+    return _REGISTRY[name]
+
+
+def by_runtime(runtime: str) -> Target | None:
+    return next((t for t in all_targets() if t.runtime == runtime), None)
+
+
+def runtimes() -> dict[str, str]:
+    """{target name: bench runtime} of the targets that have a CPU runtime."""
+    return {t.name: t.runtime for t in all_targets() if t.runtime}
+
+
+def default_thresholds() -> dict[str, dict[str, float]]:
+    """The per-target parity bounds of every registered target."""
+    out: dict[str, dict[str, float]] = {}
+    for t in all_targets():
+        out.update(t.thresholds)
+    return out
+
+
+for _m in pkgutil.iter_modules(__path__):
+    if not _m.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_m.name}")

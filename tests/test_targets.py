@@ -1,0 +1,125 @@
+"""The export target registry (export/targets/): what every other place reads agrees with it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from export import targets
+
+
+def test_every_target_module_registers_one_complete_target():
+    assert set(targets.names()) >= {"onnx", "tflite", "openvino", "hls4ml"}
+    for t in targets.all_targets():
+        assert t.variants and callable(t.export), t.name
+        assert set(t.default_variants or t.variants) <= set(t.variants)
+        assert all(
+            k.split("/")[0] == t.name and k.split("/")[1] in t.variants for k in t.thresholds
+        ), t.name
+        assert (t.runtime is None) == (t.make_call is None) == (t.settings is None), t.name
+
+
+def test_static_copies_equal_the_registry():
+    from edgezoo import names
+    from export.api import DEFAULT_TARGETS, TARGETS
+    from export.bench import RUNTIME_OF
+    from zoo.registry import TARGETS as CARD_TARGETS
+
+    assert names.targets() == targets.names() == TARGETS
+    assert names.default_targets() == targets.default_names() == DEFAULT_TARGETS
+    assert set(CARD_TARGETS) == set(targets.names())  # zoo may not import export: a checked copy
+    assert RUNTIME_OF == {t.name: t.runtime for t in targets.all_targets() if t.runtime}
+
+
+def test_reading_the_registry_imports_no_heavy_library():
+    code = (
+        "import sys; from export import targets; from edgezoo import names; names.targets(); "
+        "from edgezoo.cli import build_parser; build_parser(); "  # every flag derived from the declarations
+        "from export.api import ExportOptions; ExportOptions.from_kwargs(hls4ml={'width': 8}); "
+        "print(sorted(m for m in ('tensorflow', 'onnxruntime', 'openvino', 'hls4ml') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_thresholds_come_from_the_target_modules():
+    from export import verify
+
+    assert (
+        verify.thresholds_for("onnx", "fp32")["max_abs_diff"]
+        == targets.get("onnx").thresholds["onnx/fp32"]["max_abs_diff"]
+    )
+    assert verify.thresholds_for("tflite", "fp16")["rtol"] == 5e-3
+    assert verify.thresholds_for("openvino", "int8") == verify.GENERIC_THRESHOLDS["*/int8"]
+
+
+def test_cli_to_choices_and_runtimes_read_the_registry():
+    from edgezoo.cli import build_parser
+    from export.runtime_bench import make_call
+
+    for name in targets.names():
+        assert build_parser().parse_args(["export", "RUN", "--to", name]).to == name
+    with pytest.raises(Exception, match="Unknown export target 'qonnx'"):
+        build_parser().parse_args(["export", "RUN", "--to", "qonnx"])
+    with pytest.raises(ValueError, match="onnxruntime"):
+        make_call("no-such-runtime", "x", None, 1)
+
+
+def test_an_unknown_target_is_one_clear_error():
+    with pytest.raises(KeyError, match="unknown export target 'qonnx'"):
+        targets.get("qonnx")
+
+
+def test_every_declared_option_is_reachable_from_the_cli_and_the_recipe():
+    """ExportOptions (each target's included), HlsOptions (behind --hls-) and BenchOptions: one flag
+    per option, parsed into the value the recipe key takes."""
+    import dataclasses
+
+    from edgezoo.cli import build_parser
+    from edgezoo.commands.export_cmds import options_from_args
+    from edgezoo.recipe_schema import validate_recipe
+    from export.api import ExportOptions
+    from export.bench import BenchOptions
+    from export.hls.options import HlsOptions
+    from zoo.options import declared
+
+    export_flags = (
+        build_parser()._subparsers._group_actions[0].choices["export"]._option_string_actions
+    )
+    bench_flags = (
+        build_parser()._subparsers._group_actions[0].choices["bench"]._option_string_actions
+    )
+    via_other_flags = {"fail_on_parity": "--allow-parity-failures", "hls4ml": "--hls-backend"}
+    for f in declared(ExportOptions):
+        assert via_other_flags.get(f.name, "--" + f.name.replace("_", "-")) in export_flags, f.name
+    assert {f.name for f in dataclasses.fields(HlsOptions)} == {
+        f.name for f in declared(HlsOptions)
+    }
+    for f in declared(HlsOptions):
+        assert "--hls-" + f.name.replace("_", "-") in export_flags, f.name
+    for f in declared(BenchOptions):
+        assert (f.metadata.get("flag") or "--" + f.name.replace("_", "-")) in bench_flags, f.name
+
+    argv = [
+        "export",
+        "RUN",
+        "--hls-synth",
+        "no",
+        "--hls-rounding",
+        "TRN",
+        "--hls-layer-widths",
+        '{"fc1": {"weight": 6}}',
+        "--onnx-variants",
+        "int8",
+        "--thresholds",
+        '{"onnx/int8": {"min_argmax_agreement": 0.9}}',
+    ]
+    opts = options_from_args(build_parser().parse_args(argv))
+    recipe = {"export": {k: v for k, v in opts.items()}}
+    validate_recipe(recipe, "mlp")  # what the CLI says, the recipe accepts
+    assert HlsOptions(**opts["hls4ml"]).synth is False and opts["onnx_variants"] == ("int8",)
+    assert ExportOptions.from_kwargs(**opts).hls4ml["layer_widths"] == {"fc1": {"weight": 6}}
