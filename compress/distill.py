@@ -148,7 +148,14 @@ def distill(
 
 
 def train_scratch(
-    student, s_card, ds, *, epochs: int, batch_size: int, learning_rate: float, verbose: int = 0,
+    student,
+    s_card,
+    ds,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    verbose: int = 0,
     on_step=None,
 ):
     """The baseline: the same student, same data and epochs, trained on labels only."""

@@ -74,12 +74,21 @@ class _Source:
     teacher_dir: Path | None = None
 
 
-def _compress(run_dir: Path, out: Path, opts: CompressOptions, *, verbose, on_step) -> CompressionResult:
+def _compress(
+    run_dir: Path, out: Path, opts: CompressOptions, *, verbose, on_step
+) -> CompressionResult:
     src = _resolve(run_dir, opts)
     _check_plan(src, opts)
     book = _open_book(run_dir, out, src, opts)
-    fit = {"batch_size": opts.batch_size, "learning_rate": opts.learning_rate, "verbose": verbose, "on_step": on_step}
-    state = _measure_input(book, run_dir, src, opts)  # (model, its metrics, its directory) for the next step
+    fit = {
+        "batch_size": opts.batch_size,
+        "learning_rate": opts.learning_rate,
+        "verbose": verbose,
+        "on_step": on_step,
+    }
+    state = _measure_input(
+        book, run_dir, src, opts
+    )  # (model, its metrics, its directory) for the next step
     if opts.distilling:
         state = _distill(book, src, opts, fit, *state)
     if opts.prune is not None:
@@ -124,20 +133,34 @@ def _check_plan(src: _Source, opts: CompressOptions):
     if opts.prune is not None:
         plan_pruning(None, src.work_cfg, opts.prune_layers)
     if opts.bits is not None:
-        plan_qat(src.work_cfg, bits=opts.bits, layer_bits=opts.layer_bits, act_integer=opts.act_integer,
-                 weight_integer=opts.weight_integer)
+        plan_qat(
+            src.work_cfg,
+            bits=opts.bits,
+            layer_bits=opts.layer_bits,
+            act_integer=opts.act_integer,
+            weight_integer=opts.weight_integer,
+        )
 
 
 def _open_book(run_dir: Path, out: Path, src: _Source, opts: CompressOptions) -> StepBook:
     card = card_of(src.work_cfg)
     metric = task_metric(card)
     request = record(opts)
-    request.update(distill_from=str(opts.distill_from) if opts.distill_from else None,
-                   distill_epochs=opts.distill_epochs or opts.epochs)
+    request.update(
+        distill_from=str(opts.distill_from) if opts.distill_from else None,
+        distill_epochs=opts.distill_epochs or opts.epochs,
+    )
     for key in ("scratch_baseline", "seed"):  # how the chain ran, not what it was asked to produce
         request.pop(key)
-    summary = {"source": str(run_dir), "model": src.work_cfg["model"], "dataset": src.work_cfg["dataset"],
-               "metric": metric, "request": request, "rows": [], "steps": []}
+    summary = {
+        "source": str(run_dir),
+        "model": src.work_cfg["model"],
+        "dataset": src.work_cfg["dataset"],
+        "metric": metric,
+        "request": request,
+        "rows": [],
+        "steps": [],
+    }
     history = [] if opts.distilling else list(src.cfg.get("compression", []))
     return StepBook(out, card, metric, run_dataset(src.work_cfg), history, summary)
 
@@ -154,37 +177,70 @@ def _measure_input(book: StepBook, run_dir: Path, src: _Source, opts: CompressOp
     return src.model, metrics, run_dir
 
 
-def _distill(book: StepBook, src: _Source, opts: CompressOptions, fit: dict, teacher, t_metrics, teacher_dir):
+def _distill(
+    book: StepBook, src: _Source, opts: CompressOptions, fit: dict, teacher, t_metrics, teacher_dir
+):
     """Distill the teacher into a fresh student (and, for the report, train the same student from scratch)."""
     epochs = opts.distill_epochs or opts.epochs
     scratch_metrics = None
     if opts.scratch_baseline:
         _seed(src.work_cfg, opts.seed)
-        scratch, seconds = train_scratch(build(src.work_cfg, KERAS3, "distill"), book.card, book.ds,
-                                         epochs=epochs, **fit)
+        scratch, seconds = train_scratch(
+            build(src.work_cfg, KERAS3, "distill"), book.card, book.ds, epochs=epochs, **fit
+        )
         scratch_metrics = {**test_metrics(scratch, book.card, book.ds), "train_seconds": seconds}
     _seed(src.work_cfg, opts.seed)
-    trained, info = distill_step(teacher, build(src.work_cfg, KERAS3, "distill"), book.card, book.ds,
-                                 temperature=opts.temperature, student_loss_weight=opts.student_loss_weight,
-                                 epochs=epochs, **fit)
-    extra = {"teacher": str(teacher_dir), "teacher_model": src.t_cfg["model"],
-             "student_model": src.work_cfg["model"], "student_overrides": src.work_cfg.get("overrides"),
-             "student_scratch": scratch_metrics, **info}
+    trained, info = distill_step(
+        teacher,
+        build(src.work_cfg, KERAS3, "distill"),
+        book.card,
+        book.ds,
+        temperature=opts.temperature,
+        student_loss_weight=opts.student_loss_weight,
+        epochs=epochs,
+        **fit,
+    )
+    extra = {
+        "teacher": str(teacher_dir),
+        "teacher_model": src.t_cfg["model"],
+        "student_model": src.work_cfg["model"],
+        "student_overrides": src.work_cfg.get("overrides"),
+        "student_scratch": scratch_metrics,
+        **info,
+    }
     return book.write("distill", trained, src.work_cfg, teacher, t_metrics, extra, teacher_dir)
 
 
-def _prune(book: StepBook, src: _Source, opts: CompressOptions, fit: dict, current, metrics, source):
+def _prune(
+    book: StepBook, src: _Source, opts: CompressOptions, fit: dict, current, metrics, source
+):
     _seed(src.work_cfg, opts.seed)
-    pruned, info = prune_step(current, src.work_cfg, book.ds, target=opts.prune, layers=opts.prune_layers,
-                              epochs=opts.epochs, schedule=opts.prune_schedule, **fit)
+    pruned, info = prune_step(
+        current,
+        src.work_cfg,
+        book.ds,
+        target=opts.prune,
+        layers=opts.prune_layers,
+        epochs=opts.epochs,
+        schedule=opts.prune_schedule,
+        **fit,
+    )
     return book.write("prune", pruned, src.work_cfg, current, metrics, info, source)
 
 
 def _qat(book: StepBook, src: _Source, opts: CompressOptions, fit: dict, current, metrics, source):
     _seed(src.work_cfg, opts.seed)
-    qmodel, info = qat_step(current, src.work_cfg, book.ds, bits=opts.bits, layer_bits=opts.layer_bits,
-                            epochs=opts.epochs, weight_integer=opts.weight_integer,
-                            act_integer=opts.act_integer, **fit)
+    qmodel, info = qat_step(
+        current,
+        src.work_cfg,
+        book.ds,
+        bits=opts.bits,
+        layer_bits=opts.layer_bits,
+        epochs=opts.epochs,
+        weight_integer=opts.weight_integer,
+        act_integer=opts.act_integer,
+        **fit,
+    )
     return book.write("qat", qmodel, src.work_cfg, current, metrics, info, source)
 
 

@@ -33,8 +33,13 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
-        if (not action.option_strings and action.nargs not in ("?", "*")) or default is None or default is False \
-                or default is argparse.SUPPRESS or "(default" in text:
+        if (
+            (not action.option_strings and action.nargs not in ("?", "*"))
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or "(default" in text
+        ):
             return text
         return f"{text} (default: %(default)s)"
 
@@ -47,7 +52,9 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kw)
 
     def error(self, message):
-        hint = "" if "Unknown " in message else f" (see `{self.prog} --help`)"  # a name error says what to do
+        hint = (
+            "" if "Unknown " in message else f" (see `{self.prog} --help`)"
+        )  # a name error says what to do
         raise UsageError(f"{self.prog}: error: {message}{hint}")
 
 
@@ -57,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="edgezoo",
         description="A Keras model zoo with training, compression and verified edge export.\n"
-                    "Run `edgezoo COMMAND --help` for a command's options.",
+        "Run `edgezoo COMMAND --help` for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"edgezoo {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -67,9 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub._choices_actions.sort(key=_help_order)  # `edgezoo --help` in the order of the work
     for p in sub.choices.values():  # every command: --verbose shows the libraries' logs
         if "--verbose" not in p._option_string_actions:
-            p.add_argument("--verbose", action="store_true",
-                           help="show TensorFlow / converter logs and library warnings on screen "
-                                "instead of writing them to edgezoo.log")
+            p.add_argument(
+                "--verbose",
+                action="store_true",
+                help="show TensorFlow / converter logs and library warnings on screen "
+                "instead of writing them to edgezoo.log",
+            )
     return parser
 
 
@@ -108,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception:  # not the user's to fix: a bug in edgezoo (or a library); keep the traceback
         traceback.print_exc()
-        print(f"edgezoo {args.command}: internal error: a bug in edgezoo, not in your input; please report it "
-              f"with the traceback above{session.log_hint()}", file=sys.stderr)
+        print(
+            f"edgezoo {args.command}: internal error: a bug in edgezoo, not in your input; please report it "
+            f"with the traceback above{session.log_hint()}",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -44,14 +44,27 @@ def _decorated(path: Path, decorator: str):
 def models() -> tuple[str, ...]:
     """Every ``@register_model`` builder in ``zoo/models/`` (the registry's names), sorted."""
     folder = _package_dir("zoo") / "models"
-    return tuple(sorted({fn for path in folder.glob("[!_]*.py") for fn, _ in _decorated(path, "register_model")}))
+    return tuple(
+        sorted(
+            {fn for path in folder.glob("[!_]*.py") for fn, _ in _decorated(path, "register_model")}
+        )
+    )
 
 
 @functools.cache
 def datasets() -> tuple[str, ...]:
     """Every ``@register_dataset("name", ...)`` in ``training/*.py``, sorted."""
     folder = _package_dir("training")
-    return tuple(sorted({arg for path in folder.glob("*.py") for _, arg in _decorated(path, "register_dataset") if arg}))
+    return tuple(
+        sorted(
+            {
+                arg
+                for path in folder.glob("*.py")
+                for _, arg in _decorated(path, "register_dataset")
+                if arg
+            }
+        )
+    )
 
 
 def _registered_targets(path: Path):
@@ -91,7 +104,9 @@ def _unknown(kind: str, value: str, known, see: str) -> argparse.ArgumentTypeErr
 
 def model_name(value: str) -> str:
     if value not in models():
-        raise _unknown("model", value, models(), f"Run `edgezoo list` to see all {len(models())} models.")
+        raise _unknown(
+            "model", value, models(), f"Run `edgezoo list` to see all {len(models())} models."
+        )
     return value
 
 
@@ -104,7 +119,9 @@ def dataset_name(value: str) -> str:
 def recipe_name(value: str) -> str:
     """A YAML path or a shipped recipe name."""
     if not Path(value).exists() and value not in recipes():
-        raise _unknown("recipe", value, recipes(), f"Give a YAML path or one of: {', '.join(recipes())}.")
+        raise _unknown(
+            "recipe", value, recipes(), f"Give a YAML path or one of: {', '.join(recipes())}."
+        )
     return value
 
 
@@ -112,7 +129,9 @@ def _csv_of(check):
     def parse(value: str) -> str:
         items = [x.strip() for x in value.split(",") if x.strip()]
         if not items:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list. Received: {value!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list. Received: {value!r}"
+            )
         for item in items:
             check(item)
         return value
@@ -126,7 +145,12 @@ model_names = _csv_of(model_name)
 
 def _target(value: str) -> str:
     if value not in targets():
-        raise _unknown("export target", value, targets(), f"Export targets must be among: {', '.join(targets())}.")
+        raise _unknown(
+            "export target",
+            value,
+            targets(),
+            f"Export targets must be among: {', '.join(targets())}.",
+        )
     return value
 
 

@@ -69,7 +69,9 @@ def load_recipe(recipe) -> dict:
             path = RECIPES_DIR / f"{recipe}.yaml"
         if not path.exists():
             shipped = ", ".join(sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
-            raise PipelineError(f"Recipe {recipe!r} not found: give a YAML path or one of: {shipped}.")
+            raise PipelineError(
+                f"Recipe {recipe!r} not found: give a YAML path or one of: {shipped}."
+            )
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
@@ -81,7 +83,9 @@ def load_recipe(recipe) -> dict:
         raise PipelineError(f"Unknown recipe keys {sorted(unknown)}; known: {sorted(RECIPE_KEYS)}.")
     for key in ("train", "compress", "export", "bench"):
         if data.get(key) is not None and not isinstance(data[key], dict):
-            raise PipelineError(f"Recipe section {key!r} must be a mapping. Received: {data[key]!r}")
+            raise PipelineError(
+                f"Recipe section {key!r} must be a mapping. Received: {data[key]!r}"
+            )
     return data
 
 
@@ -92,10 +96,16 @@ class _State:
             try:
                 data = json.loads(self.path.read_text())
             except json.JSONDecodeError as exc:
-                raise PipelineError(f"{self.path} is damaged ({exc}); delete it to start the pipeline afresh.") from exc
+                raise PipelineError(
+                    f"{self.path} is damaged ({exc}); delete it to start the pipeline afresh."
+                ) from exc
             if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
-                raise PipelineError(f"{self.path} is damaged (no stages); delete it to start the pipeline afresh.")
-            if data.get("identity") != identity and force:  # --force: another model's pipeline, start over
+                raise PipelineError(
+                    f"{self.path} is damaged (no stages); delete it to start the pipeline afresh."
+                )
+            if (
+                data.get("identity") != identity and force
+            ):  # --force: another model's pipeline, start over
                 data = {"identity": identity, "stages": {}}
             if data.get("identity") != identity:
                 raise PipelineError(
@@ -121,8 +131,18 @@ class _State:
         write_json_atomic(self.path, self.data)
 
 
-def run_pipeline(model: str | None, dataset: str | None = None, *, recipe=None, out=None, progress=print,
-                 verbose: int = 0, force: bool = False, on_step=None, imported: dict | None = None) -> Path:
+def run_pipeline(
+    model: str | None,
+    dataset: str | None = None,
+    *,
+    recipe=None,
+    out=None,
+    progress=print,
+    verbose: int = 0,
+    force: bool = False,
+    on_step=None,
+    imported: dict | None = None,
+) -> Path:
     """Run (or resume) the whole pipeline; returns the path of report.md.
 
     Everything that can be checked without training is checked first (recipe, data set name,
@@ -139,8 +159,12 @@ def run_pipeline(model: str | None, dataset: str | None = None, *, recipe=None, 
         from training.imports import safe_name
 
         model, dataset = safe_name(Path(imported["model_file"])), Path(imported["data"]).name
-        identity = {"model": model, "dataset": dataset, "model_file": str(Path(imported["model_file"]).resolve()),
-                    "data": str(Path(imported["data"]).resolve())}
+        identity = {
+            "model": model,
+            "dataset": dataset,
+            "model_file": str(Path(imported["model_file"]).resolve()),
+            "data": str(Path(imported["data"]).resolve()),
+        }
     model = model or rec.get("model")
     if not model:
         raise PipelineError("No model: give MODEL on the command line or `model:` in the recipe.")
@@ -153,12 +177,18 @@ def run_pipeline(model: str | None, dataset: str | None = None, *, recipe=None, 
     validate_recipe(_as_validated(rec, imported), model)
     if out is None:
         runs = Path("runs")
-        out = inside(runs, runs / f"{model}-{dataset}-pipeline-{time.strftime('%Y%m%d-%H%M%S')}", "run directory")
+        out = inside(
+            runs,
+            runs / f"{model}-{dataset}-pipeline-{time.strftime('%Y%m%d-%H%M%S')}",
+            "run directory",
+        )
     out = check_writable(out)
     identity = identity or {"model": model, "dataset": dataset}
     with own_dir(out, "pipeline", command=f"run {model}"):  # the identity lives in pipeline.json
         state = _State(out, identity, force=force)
-        return _run_stages(model, dataset, rec, out, state, progress, verbose, force, on_step, imported)
+        return _run_stages(
+            model, dataset, rec, out, state, progress, verbose, force, on_step, imported
+        )
 
 
 def _as_validated(rec: dict, imported) -> dict:
@@ -173,8 +203,16 @@ def _as_validated(rec: dict, imported) -> dict:
     return {**rec, "export": exp}
 
 
-def _run_stages(model, dataset, rec, out, state, progress, verbose, force, on_step=None, imported=None) -> Path:
-    stages = {"train": _train, "compress": _compress, "export": _export, "bench": _bench, "report": _report}
+def _run_stages(
+    model, dataset, rec, out, state, progress, verbose, force, on_step=None, imported=None
+) -> Path:
+    stages = {
+        "train": _train,
+        "compress": _compress,
+        "export": _export,
+        "bench": _bench,
+        "report": _report,
+    }
     if imported:
         stages["train"] = functools.partial(_import, imported)
     stages = {name: functools.partial(fn, on_step=on_step) for name, fn in stages.items()}
@@ -198,16 +236,27 @@ def _run_stages(model, dataset, rec, out, state, progress, verbose, force, on_st
         try:
             outputs = stages[stage](model, dataset, rec, out, state, progress, verbose, force)
         except BaseException as exc:
-            state.record(stage, status="failed", error=f"{type(exc).__name__}: {exc}",
-                         seconds=round(time.perf_counter() - t0, 1), recipe=section)
+            state.record(
+                stage,
+                status="failed",
+                error=f"{type(exc).__name__}: {exc}",
+                seconds=round(time.perf_counter() - t0, 1),
+                recipe=section,
+            )
             raise
-        state.record(stage, status="done", seconds=round(time.perf_counter() - t0, 1), outputs=outputs,
-                     recipe=section)
+        state.record(
+            stage,
+            status="done",
+            seconds=round(time.perf_counter() - t0, 1),
+            outputs=outputs,
+            recipe=section,
+        )
         progress(f"{label}: done in {time.perf_counter() - t0:.1f} s")
     return out / "report.md"
 
 
 # --------------------------------------------------------------------------- stages
+
 
 def _train(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
     from training.train import train
@@ -224,7 +273,9 @@ def _import(imported, model, dataset, rec, out, state, progress, verbose, force,
 
     if rec.get("train"):
         progress("    the recipe's train section is not used: the model comes from --model-file")
-    result = import_model(out=out / "train", force=True, progress=lambda m: progress("  " + m), **imported)
+    result = import_model(
+        out=out / "train", force=True, progress=lambda m: progress("  " + m), **imported
+    )
     progress(f"    {result.config['imported']['route']}; test metrics: {_short(result.metrics)}")
     return {"run_dir": str(out / "train"), "metrics": result.metrics}
 
@@ -248,8 +299,12 @@ def _compress(model, dataset, rec, out, state, progress, verbose, force, on_step
 def _models_to_export(out, state, which="all") -> dict:
     """``which``: "all" (float and every compression step) or a list of names among
     float, final (the last compression step), distill, prune, qat."""
-    steps = {safe_name(k, "pipeline.json: compress step"): inside(out, Path(v).resolve(), "pipeline.json: compress step path")
-             for k, v in state.outputs("compress").get("steps", {}).items()}
+    steps = {
+        safe_name(k, "pipeline.json: compress step"): inside(
+            out, Path(v).resolve(), "pipeline.json: compress step path"
+        )
+        for k, v in state.outputs("compress").get("steps", {}).items()
+    }
     models = {"float": out / "train", **steps}
     if which == "all":
         return models
@@ -262,7 +317,9 @@ def _models_to_export(out, state, which="all") -> dict:
         elif name in models:
             chosen[name] = models[name]
         else:
-            raise PipelineError(f"export.models: {name!r} was not produced; choose among {['final', *models]}.")
+            raise PipelineError(
+                f"export.models: {name!r} was not produced; choose among {['final', *models]}."
+            )
     return chosen
 
 
@@ -279,7 +336,9 @@ def _export(model, dataset, rec, out, state, progress, verbose, force, on_step=N
     tmp = fresh_sibling(final, "export")  # the earlier export stays until the new one is complete
     for name, src in _models_to_export(out, state, which).items():
         progress(f"    {name} -> {', '.join(to)}")
-        export_run(src, to=tuple(to), out=tmp / name, on_step=on_step, **opts)  # same depth: manifests' relative paths hold
+        export_run(
+            src, to=tuple(to), out=tmp / name, on_step=on_step, **opts
+        )  # same depth: manifests' relative paths hold
         exported[name] = str(final / name)
     replace_dir_atomically(tmp, final)
     return {"exports": exported}
@@ -290,7 +349,10 @@ def _retarget_json(tmp: Path, final: Path):
     for path in tmp.rglob("*.json"):
         text = path.read_text()
         if str(tmp) in text:
-            write_json_atomic(path, json.loads(text.replace(json.dumps(str(tmp))[1:-1], json.dumps(str(final))[1:-1])))
+            write_json_atomic(
+                path,
+                json.loads(text.replace(json.dumps(str(tmp))[1:-1], json.dumps(str(final))[1:-1])),
+            )
 
 
 def _bench(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
@@ -302,13 +364,20 @@ def _bench(model, dataset, rec, out, state, progress, verbose, force, on_step=No
         safe_name(name, "pipeline.json: export name")
         dest = inside(out / "export", Path(dest).resolve(), "pipeline.json: export path")
         progress(f"    {name}")
-        lines = (lambda m: None) if on_step else (lambda m: progress("  " + m))  # a bar says it already
+        lines = (
+            (lambda m: None) if on_step else (lambda m: progress("  " + m))
+        )  # a bar says it already
         data = bench_export(dest, progress=lines, on_step=on_step, **opts)
         benched[name] = str(Path(dest) / "bench.json")
-        failed = [f"{r['artifact']}/{r['runtime']} batch {r['batch']}: {r['error']}"
-                  for r in data["results"] if "error" in r]
+        failed = [
+            f"{r['artifact']}/{r['runtime']} batch {r['batch']}: {r['error']}"
+            for r in data["results"]
+            if "error" in r
+        ]
         if failed:  # bench.json keeps every figure; the stage still fails, loudly
-            raise PipelineError(f"bench: {len(failed)} measurement(s) of {name} failed: " + "; ".join(failed[:3]))
+            raise PipelineError(
+                f"bench: {len(failed)} measurement(s) of {name} failed: " + "; ".join(failed[:3])
+            )
     return {"bench": benched}
 
 
@@ -316,7 +385,9 @@ def _report(model, dataset, rec, out, state, progress, verbose, force, on_step=N
     from edgezoo.report import write_report
     from export.manifest import load_manifest
 
-    for dest in state.outputs("export").get("exports", {}).values():  # report only what was verified
+    for dest in (
+        state.outputs("export").get("exports", {}).values()
+    ):  # report only what was verified
         load_manifest(inside(out / "export", Path(dest).resolve(), "pipeline.json: export path"))
     path = write_report(out, state.data)
     progress(f"    report: {path}")

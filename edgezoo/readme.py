@@ -16,10 +16,34 @@ def zoo_table() -> str:
     rows = []
     for name in zoo.list_models():
         c = zoo.get_card(name)
-        rows.append([f"`{name}`", c.family, c.task, "x".join(map(str, c.input_shape)), f"{c.params:,}", c.dataset,
-                     ", ".join(c.targets) or "-", "yes" if c.quantizable else "no", c.lecture])
-    return markdown_table(rows, ["model", "family", "task", "input", "parameters", "data", "claimed targets",
-                                 "QKeras twin", "from"], "llllrllll")
+        rows.append(
+            [
+                f"`{name}`",
+                c.family,
+                c.task,
+                "x".join(map(str, c.input_shape)),
+                f"{c.params:,}",
+                c.dataset,
+                ", ".join(c.targets) or "-",
+                "yes" if c.quantizable else "no",
+                c.lecture,
+            ]
+        )
+    return markdown_table(
+        rows,
+        [
+            "model",
+            "family",
+            "task",
+            "input",
+            "parameters",
+            "data",
+            "claimed targets",
+            "QKeras twin",
+            "from",
+        ],
+        "llllrllll",
+    )
 
 
 def main(path: str = "README.md") -> int:

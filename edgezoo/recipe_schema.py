@@ -50,7 +50,12 @@ def _declared():
     from export.bench import BenchOptions
     from training.options import TrainOptions
 
-    return {"train": TrainOptions, "compress": CompressOptions, "export": ExportOptions, "bench": BenchOptions}
+    return {
+        "train": TrainOptions,
+        "compress": CompressOptions,
+        "export": ExportOptions,
+        "bench": BenchOptions,
+    }
 
 
 def _check_options(section: str, data: dict):
@@ -62,8 +67,9 @@ def _check_options(section: str, data: dict):
     try:
         return validate(_declared()[section], data, where=section)
     except (OptionError, CompressionError, TrainingError, ExportError) as exc:
-        raise RecipeError(f"recipe {exc}" if str(exc).startswith(f"{section}") else f"recipe {section}: {exc}") \
-            from None
+        raise RecipeError(
+            f"recipe {exc}" if str(exc).startswith(f"{section}") else f"recipe {section}: {exc}"
+        ) from None
 
 
 def _check_keys(where: str, data: dict, keys: dict[str, Key]):
@@ -83,13 +89,20 @@ def _check_keys(where: str, data: dict, keys: dict[str, Key]):
 
 def validate_recipe(rec: dict, model: str) -> dict:
     """Check every section of ``rec`` (already a mapping of known sections) for ``model``."""
-    _check_keys("top level", {k: v for k, v in rec.items() if k not in SCHEMA and k not in _declared()}, TOP)
-    for section, keys in SCHEMA.items():  # the pipeline's own keys; the rest are the stage's options
+    _check_keys(
+        "top level", {k: v for k, v in rec.items() if k not in SCHEMA and k not in _declared()}, TOP
+    )
+    for (
+        section,
+        keys,
+    ) in SCHEMA.items():  # the pipeline's own keys; the rest are the stage's options
         if rec.get(section) is not None:
             _check_keys(section, {k: v for k, v in rec[section].items() if k in keys}, keys)
     for section in ("train", "export", "bench"):  # compress: in _check_compress
         if rec.get(section) is not None:
-            _check_options(section, {k: v for k, v in rec[section].items() if k not in SCHEMA.get(section, {})})
+            _check_options(
+                section, {k: v for k, v in rec[section].items() if k not in SCHEMA.get(section, {})}
+            )
     steps = ["float"]
     if rec.get("compress"):
         steps += _check_compress(dict(rec["compress"]))
@@ -100,8 +113,10 @@ def validate_recipe(rec: dict, model: str) -> dict:
 def _check_compress(opts: dict) -> list[str]:
     teacher = opts.get("distill_from")
     if teacher is not None and not (Path(teacher) / "config.json").is_file():
-        raise RecipeError(f"recipe compress.distill_from {teacher!r} is not a model directory "
-                          "(config.json + model.keras); train the teacher first.")
+        raise RecipeError(
+            f"recipe compress.distill_from {teacher!r} is not a model directory "
+            "(config.json + model.keras); train the teacher first."
+        )
     return _check_options("compress", opts).steps
 
 
@@ -121,5 +136,7 @@ def _check_export(opts: dict, model: str, steps: list[str]):
         names = [which] if isinstance(which, str) else which
         bad = [n for n in names if n not in ("final", *steps)]
         if bad:
-            raise RecipeError(f"recipe export.models: {bad} will not be produced by this recipe; choose among "
-                              f"{['all', 'final', *steps]}.")
+            raise RecipeError(
+                f"recipe export.models: {bad} will not be produced by this recipe; choose among "
+                f"{['all', 'final', *steps]}."
+            )

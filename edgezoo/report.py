@@ -49,17 +49,42 @@ def summary_table(bench_paths) -> str:
             big = [r for r in rs if r["batch"] > 1 and r["runtime"] != "keras_predict"]
             tput = max((r["throughput_sps"] for r in big), default=None)
             acc = next((r["accuracy"] for r in rs if r.get("accuracy") is not None), None)
-            rows.append([Path(bpath).parent.name, art, _f(rs[0]["bytes"]), _f(acc),
-                         "-" if best1 is None else _us(best1["p50_us"]),
-                         "-" if tput is None else f"{tput:,.0f}"])
+            rows.append(
+                [
+                    Path(bpath).parent.name,
+                    art,
+                    _f(rs[0]["bytes"]),
+                    _f(acc),
+                    "-" if best1 is None else _us(best1["p50_us"]),
+                    "-" if tput is None else f"{tput:,.0f}",
+                ]
+            )
         for h in b.get("hls4ml", []):
             ws = h.get("weight_storage") or {}
             size = f"{ws['nonzero_bits'] // 8:,} (weights)" if ws.get("nonzero_bits") else "-"
             fpga = "see FPGA figures" if h.get("variant") == "rtl" else "not synthesized"
-            rows.append([Path(bpath).parent.name, h["artifact"], size, _f(h["csim_accuracy"]),
-                         fpga if not h["synthesis"].get("run") else "see synthesis", "-"])
-    return markdown_table(rows, ["model", "artifact", "bytes", "test accuracy", "p50 batch 1, 1 thread",
-                                 "best samples/s (batch > 1)"], "llrrrr")
+            rows.append(
+                [
+                    Path(bpath).parent.name,
+                    h["artifact"],
+                    size,
+                    _f(h["csim_accuracy"]),
+                    fpga if not h["synthesis"].get("run") else "see synthesis",
+                    "-",
+                ]
+            )
+    return markdown_table(
+        rows,
+        [
+            "model",
+            "artifact",
+            "bytes",
+            "test accuracy",
+            "p50 batch 1, 1 thread",
+            "best samples/s (batch > 1)",
+        ],
+        "llrrrr",
+    )
 
 
 def fpga_rows(exports, root: Path) -> list[list]:
@@ -74,50 +99,122 @@ def fpga_rows(exports, root: Path) -> list[list]:
             if a.get("variant") == "rtl":
                 rtl = a["rtl"]
                 sim, lat = rtl.get("rtl_simulation", {}), rtl["latency"]
-                agree = (f"bit-exact ({sim['n']}/{sim['n']})" if sim.get("bit_exact") else
-                         f"{sim['n'] - sim['mismatched_samples']}/{sim['n']} equal") if sim.get("run") else "not simulated"
+                agree = (
+                    (
+                        f"bit-exact ({sim['n']}/{sim['n']})"
+                        if sim.get("bit_exact")
+                        else f"{sim['n'] - sim['mismatched_samples']}/{sim['n']} equal"
+                    )
+                    if sim.get("run")
+                    else "not simulated"
+                )
                 for i, r in enumerate(rtl["resources"]):
                     src = r["source"] if i else f"{r['source']} (latency too)"
-                    rows.append([model, "hls4ml rtl (Verilog)", _f(p.get("accuracy")) + " (RTL sim)", agree,
-                                 _f(lat["cycles"]), _f(lat["ns"], ".1f"), _f(lat["interval_cycles"]), _f(r.get("LUT")),
-                                 _f(r.get("FF")), _f(r.get("DSP")), _f(r.get("BRAM_18K")), src])
+                    rows.append(
+                        [
+                            model,
+                            "hls4ml rtl (Verilog)",
+                            _f(p.get("accuracy")) + " (RTL sim)",
+                            agree,
+                            _f(lat["cycles"]),
+                            _f(lat["ns"], ".1f"),
+                            _f(lat["interval_cycles"]),
+                            _f(r.get("LUT")),
+                            _f(r.get("FF")),
+                            _f(r.get("DSP")),
+                            _f(r.get("BRAM_18K")),
+                            src,
+                        ]
+                    )
                 continue
             syn = a.get("synthesis") or {}
             if syn.get("run") and syn.get("latency_cycles"):
                 res, lat = syn.get("resources", {}), syn["latency_cycles"]
-                rows.append([model, "hls4ml fixed (HLS)", _f(p.get("accuracy")) + " (C sim)", "-", _f(lat.get("best")),
-                             _f(syn.get("latency_ns"), ".1f"), _f((syn.get("interval_cycles") or {}).get("min")),
-                             _f(res.get("LUT")), _f(res.get("FF")), _f(res.get("DSP")), _f(res.get("BRAM_18K")),
-                             syn.get("source", "Vivado report")])
+                rows.append(
+                    [
+                        model,
+                        "hls4ml fixed (HLS)",
+                        _f(p.get("accuracy")) + " (C sim)",
+                        "-",
+                        _f(lat.get("best")),
+                        _f(syn.get("latency_ns"), ".1f"),
+                        _f((syn.get("interval_cycles") or {}).get("min")),
+                        _f(res.get("LUT")),
+                        _f(res.get("FF")),
+                        _f(res.get("DSP")),
+                        _f(res.get("BRAM_18K")),
+                        syn.get("source", "Vivado report"),
+                    ]
+                )
             else:
-                rows.append([model, "hls4ml fixed (HLS)", _f(p.get("accuracy")) + " (C sim)", "-", "-", "-", "-", "-",
-                             "-", "-", "-", "not synthesized: " + str(syn.get("why", "no Vivado/Vitis"))])
+                rows.append(
+                    [
+                        model,
+                        "hls4ml fixed (HLS)",
+                        _f(p.get("accuracy")) + " (C sim)",
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        "not synthesized: " + str(syn.get("why", "no Vivado/Vitis")),
+                    ]
+                )
     return rows
 
 
-FPGA_HEADERS = ["model", "artifact", "accuracy", "RTL sim vs emulation", "latency (cycles)", "latency (ns)", "II",
-                "LUT", "FF", "DSP", "BRAM 18K", "source of the figures"]
+FPGA_HEADERS = [
+    "model",
+    "artifact",
+    "accuracy",
+    "RTL sim vs emulation",
+    "latency (cycles)",
+    "latency (ns)",
+    "II",
+    "LUT",
+    "FF",
+    "DSP",
+    "BRAM 18K",
+    "source of the figures",
+]
 
 
 def fpga_section(exports, root: Path) -> list[str]:
     rows = fpga_rows(exports, root)
     if not rows:
         return []
-    lines = ["## FPGA figures", "", markdown_table(rows, FPGA_HEADERS, "lllrrrrrrrrl"), "",
-             "No vendor tool ran unless a row says \"Vivado\": \"da4ml estimate\" is da4ml's cost model of the "
-             "Verilog it wrote (adders as LUTs, pipeline registers as FFs); \"yosys synth_xilinx\" is open-source "
-             "synthesis of the same Verilog to Xilinx 7-series cells. The RTL's accuracy applies the softmax "
-             "in software to the simulated logits.", ""]
+    lines = [
+        "## FPGA figures",
+        "",
+        markdown_table(rows, FPGA_HEADERS, "lllrrrrrrrrl"),
+        "",
+        'No vendor tool ran unless a row says "Vivado": "da4ml estimate" is da4ml\'s cost model of the '
+        'Verilog it wrote (adders as LUTs, pipeline registers as FFs); "yosys synth_xilinx" is open-source '
+        "synthesis of the same Verilog to Xilinx 7-series cells. The RTL's accuracy applies the softmax "
+        "in software to the simulated logits.",
+        "",
+    ]
     for mpath in exports:
         for a in json.loads(Path(mpath).read_text()).get("artifacts", []):
             ps = a.get("precision_search") or {}
             if ps.get("searched"):
                 from export.precision import summary_line
 
-                lines += [f"**Automatic precision ({Path(mpath).parent.name})**: " + summary_line(a)[len("precision auto: "):], "",
-                          f"![precision search]({_rel(Path(mpath).parent / ps['plot'], root)})", ""]
+                lines += [
+                    f"**Automatic precision ({Path(mpath).parent.name})**: "
+                    + summary_line(a)[len("precision auto: ") :],
+                    "",
+                    f"![precision search]({_rel(Path(mpath).parent / ps['plot'], root)})",
+                    "",
+                ]
             elif ps:
-                lines += [f"Automatic precision ({Path(mpath).parent.name}): not searched ({ps.get('why')}).", ""]
+                lines += [
+                    f"Automatic precision ({Path(mpath).parent.name}): not searched ({ps.get('why')}).",
+                    "",
+                ]
     return lines
 
 
@@ -134,25 +231,47 @@ def write_report(out: Path, state: dict) -> Path:
     metrics = _load(out / "train" / "metrics.json") or {}
     vers = cfg.get("versions", {})
     lines += [f"Versions: {', '.join(f'{k} {v}' for k, v in vers.items())}.", ""]
-    stage_rows = [[name, s.get("status"), _f(s.get("seconds"), ".1f")] for name, s in state["stages"].items()]
-    lines += ["## Stages", "", markdown_table(stage_rows, ["stage", "status", "seconds"], "llr"), ""]
+    stage_rows = [
+        [name, s.get("status"), _f(s.get("seconds"), ".1f")] for name, s in state["stages"].items()
+    ]
+    lines += [
+        "## Stages",
+        "",
+        markdown_table(stage_rows, ["stage", "status", "seconds"], "llr"),
+        "",
+    ]
 
     data = cfg.get("data", {})
-    lines += ["## Training", "",
-              f"{cfg.get('model')} ({metrics.get('params') or cfg.get('card', {}).get('params', 0):,} parameters) on "
-              f"{cfg.get('dataset')}: "
-              f"{data.get('n_train')} train / {data.get('n_val')} val / {data.get('n_test')} test samples, "
-              f"input {data.get('input_shape')}, seed {cfg.get('seed')}.", ""]
+    lines += [
+        "## Training",
+        "",
+        f"{cfg.get('model')} ({metrics.get('params') or cfg.get('card', {}).get('params', 0):,} parameters) on "
+        f"{cfg.get('dataset')}: "
+        f"{data.get('n_train')} train / {data.get('n_val')} val / {data.get('n_test')} test samples, "
+        f"input {data.get('input_shape')}, seed {cfg.get('seed')}.",
+        "",
+    ]
     imp = cfg.get("imported")
     if imp:  # edgezoo import: no training history; say where the model and data came from
         lines[-4] = "## Imported model"
         check = imp.get("output_check")
-        lines[-1:-1] = [f"Imported from `{imp.get('file')}` ({imp.get('format')}, written by Keras "
-                        f"{imp.get('keras_version') or '?'}; sha256 {str(imp.get('sha256'))[:12]}...): "
-                        f"{imp.get('route')}; task {cfg.get('card', {}).get('task')}."
-                        + (f" Keras 3 vs. tf-keras outputs: max|diff| {check['max_abs_diff']:.2e} on "
-                           f"{check['n']} test samples." if check else ""), ""]
-    rows = [[k, _f(v)] for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        lines[-1:-1] = [
+            f"Imported from `{imp.get('file')}` ({imp.get('format')}, written by Keras "
+            f"{imp.get('keras_version') or '?'}; sha256 {str(imp.get('sha256'))[:12]}...): "
+            f"{imp.get('route')}; task {cfg.get('card', {}).get('task')}."
+            + (
+                f" Keras 3 vs. tf-keras outputs: max|diff| {check['max_abs_diff']:.2e} on "
+                f"{check['n']} test samples."
+                if check
+                else ""
+            ),
+            "",
+        ]
+    rows = [
+        [k, _f(v)]
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
     lines += [markdown_table(rows, ["test metric", "value"], "lr"), ""]
     if not imp:
         lines += ["![training history](train/history.png)", ""]
@@ -162,12 +281,37 @@ def write_report(out: Path, state: dict) -> Path:
         metric = comp.get("metric", "accuracy")
         rows = []
         for r in comp.get("rows", []):
-            rows.append([r.get("stage"), _f(r.get(metric)), _f(r.get("params")), _f(r.get("nonzero_params")),
-                         _f(r.get("sparsity"), ".3f"), _f(r.get("bits_per_weight"), ".1f"),
-                         _f(r.get("size_bytes_nonzero") or r.get("size_bytes")), _f(r.get("bops"))])
-        lines += ["## Compression", "",
-                  markdown_table(rows, ["step", metric, "params", "non-zero", "sparsity", "bits/weight",
-                                        "bytes (non-zero)", "BOPs"], "lrrrrrrr"), ""]
+            rows.append(
+                [
+                    r.get("stage"),
+                    _f(r.get(metric)),
+                    _f(r.get("params")),
+                    _f(r.get("nonzero_params")),
+                    _f(r.get("sparsity"), ".3f"),
+                    _f(r.get("bits_per_weight"), ".1f"),
+                    _f(r.get("size_bytes_nonzero") or r.get("size_bytes")),
+                    _f(r.get("bops")),
+                ]
+            )
+        lines += [
+            "## Compression",
+            "",
+            markdown_table(
+                rows,
+                [
+                    "step",
+                    metric,
+                    "params",
+                    "non-zero",
+                    "sparsity",
+                    "bits/weight",
+                    "bytes (non-zero)",
+                    "BOPs",
+                ],
+                "lrrrrrrr",
+            ),
+            "",
+        ]
 
     exports = sorted((out / "export").glob("*/manifest.json")) if (out / "export").exists() else []
     if exports:
@@ -176,12 +320,39 @@ def write_report(out: Path, state: dict) -> Path:
             man = json.loads(mpath.read_text())
             for a in man.get("artifacts", []):
                 p = a.get("parity", {})
-                rows.append([mpath.parent.name, a.get("format"), a.get("variant"), _f(a.get("bytes")),
-                             _f(p.get("max_abs_diff"), ".2e"), _f(p.get("accuracy")), _f(p.get("accuracy_delta"), "+.4f"),
-                             _f(p.get("argmax_agreement")), "pass" if p.get("passed", True) else "FAIL"])
-        lines += ["## Export parity (test split, against the source Keras model)", "",
-                  markdown_table(rows, ["model", "format", "variant", "bytes", "max abs diff", "accuracy",
-                                        "accuracy delta", "argmax agreement", "check"], "lllrrrrrl"), ""]
+                rows.append(
+                    [
+                        mpath.parent.name,
+                        a.get("format"),
+                        a.get("variant"),
+                        _f(a.get("bytes")),
+                        _f(p.get("max_abs_diff"), ".2e"),
+                        _f(p.get("accuracy")),
+                        _f(p.get("accuracy_delta"), "+.4f"),
+                        _f(p.get("argmax_agreement")),
+                        "pass" if p.get("passed", True) else "FAIL",
+                    ]
+                )
+        lines += [
+            "## Export parity (test split, against the source Keras model)",
+            "",
+            markdown_table(
+                rows,
+                [
+                    "model",
+                    "format",
+                    "variant",
+                    "bytes",
+                    "max abs diff",
+                    "accuracy",
+                    "accuracy delta",
+                    "argmax agreement",
+                    "check",
+                ],
+                "lllrrrrrl",
+            ),
+            "",
+        ]
         lines += fpga_section(exports, out)
 
     benches = sorted((out / "export").glob("*/bench.json")) if (out / "export").exists() else []
@@ -193,25 +364,49 @@ def write_report(out: Path, state: dict) -> Path:
             b = json.loads(bpath.read_text())
             first = first or b
             pts.update(accuracy_size_points(b, prefix=f"{bpath.parent.name}/"))
-        plot_pareto(first, out / "pareto.png", points=pts,
-                    title=f"{ident['model']} on {ident['dataset']}: accuracy vs. size, every variant")
-        lines += ["## Summary", "", summary_table(benches), "", "![accuracy vs. size](pareto.png)", "",
-                  "Sizes are the artifact files; for hls4ml, the non-zero weights at their fixed-point "
-                  "widths. A QKeras model exported to ONNX/TFLite keeps its quantizers as float operations, "
-                  "so those files are not smaller than the float model's: on a phone the size comes from "
-                  "TFLite int8, on an FPGA from the hls4ml fixed-point types.", ""]
+        plot_pareto(
+            first,
+            out / "pareto.png",
+            points=pts,
+            title=f"{ident['model']} on {ident['dataset']}: accuracy vs. size, every variant",
+        )
+        lines += [
+            "## Summary",
+            "",
+            summary_table(benches),
+            "",
+            "![accuracy vs. size](pareto.png)",
+            "",
+            "Sizes are the artifact files; for hls4ml, the non-zero weights at their fixed-point "
+            "widths. A QKeras model exported to ONNX/TFLite keeps its quantizers as float operations, "
+            "so those files are not smaller than the float model's: on a phone the size comes from "
+            "TFLite int8, on an FPGA from the hls4ml fixed-point types.",
+            "",
+        ]
         lines += ["## Inference benchmarks", ""]
         for bpath in benches:
             b = json.loads(bpath.read_text())
             c = b["conditions"]
-            lines += [f"### {bpath.parent.name}", "",
-                      f"{c['cpu']}, {c['cores']} cores; batch {b['method']['batches']}, threads "
-                      f"{b['method']['threads']}; warm-up {b['method']['warmup']}, budget "
-                      f"{b['method']['budget_s']} s per measurement.", ""]
-            body = (bpath.parent / "bench.md").read_text().split("\n", 2)[-1] if (bpath.parent / "bench.md").exists() else ""
-            lines += [body.strip(), "",
-                      f"![latency]({_rel(bpath.parent / 'latency.png', out)}) "
-                      f"![accuracy vs size]({_rel(bpath.parent / 'pareto.png', out)})", ""]
+            lines += [
+                f"### {bpath.parent.name}",
+                "",
+                f"{c['cpu']}, {c['cores']} cores; batch {b['method']['batches']}, threads "
+                f"{b['method']['threads']}; warm-up {b['method']['warmup']}, budget "
+                f"{b['method']['budget_s']} s per measurement.",
+                "",
+            ]
+            body = (
+                (bpath.parent / "bench.md").read_text().split("\n", 2)[-1]
+                if (bpath.parent / "bench.md").exists()
+                else ""
+            )
+            lines += [
+                body.strip(),
+                "",
+                f"![latency]({_rel(bpath.parent / 'latency.png', out)}) "
+                f"![accuracy vs size]({_rel(bpath.parent / 'pareto.png', out)})",
+                "",
+            ]
 
     path = out / "report.md"
     tmp = out / ".report.md.tmp"

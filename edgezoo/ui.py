@@ -148,8 +148,12 @@ def _flush(stream):
 
 def _text_stream(fd: int, like) -> io.TextIOWrapper:
     raw = io.FileIO(fd, "w", closefd=False)
-    return io.TextIOWrapper(raw, encoding=getattr(like, "encoding", None) or "utf-8",
-                            errors=getattr(like, "errors", None) or "backslashreplace", line_buffering=True)
+    return io.TextIOWrapper(
+        raw,
+        encoding=getattr(like, "encoding", None) or "utf-8",
+        errors=getattr(like, "errors", None) or "backslashreplace",
+        line_buffering=True,
+    )
 
 
 @contextlib.contextmanager
@@ -182,7 +186,9 @@ def log_into(directory) -> None:
 def _owned(directory: Path) -> bool:
     from zoo.rundir import LEGACY_SIGNS, MARKER
 
-    return directory.is_dir() and any((directory / name).exists() for name in (MARKER, *LEGACY_SIGNS))
+    return directory.is_dir() and any(
+        (directory / name).exists() for name in (MARKER, *LEGACY_SIGNS)
+    )
 
 
 def steps() -> Steps:
@@ -208,7 +214,11 @@ def note(msg: str) -> None:
 
 def _clock(seconds: float) -> str:
     seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds // 60 % 60:02d}"
+    return (
+        f"{seconds // 60}:{seconds % 60:02d}"
+        if seconds < 3600
+        else f"{seconds // 3600}h{seconds // 60 % 60:02d}"
+    )
 
 
 class Steps:
@@ -221,7 +231,9 @@ class Steps:
     def __init__(self, stream, *, live: bool):
         self.stream = stream if stream is not None else open(os.devnull, "w")  # no stdout at all
         self.live = live
-        self._bar = None  # (label, rich Progress | None, task id, start time, first done, last shown)
+        self._bar = (
+            None  # (label, rich Progress | None, task id, start time, first done, last shown)
+        )
         self._state = None
 
     def __call__(self, label: str, done: int, total: int, info: str = "") -> None:
@@ -234,8 +246,11 @@ class Steps:
         st.update(done=done, total=total, info=info)
         if st["progress"] is not None:
             st["progress"].update(st["task"], completed=done, total=total, info=info)
-        elif done > st["printed"] and (done >= total or total <= self.PLAIN_ALL
-                                         or time.monotonic() - st["shown"] >= self.PLAIN_EVERY_S):
+        elif done > st["printed"] and (
+            done >= total
+            or total <= self.PLAIN_ALL
+            or time.monotonic() - st["shown"] >= self.PLAIN_EVERY_S
+        ):
             self._plain(st)
         if done >= total:
             self.close()
@@ -253,23 +268,45 @@ class Steps:
                 TimeRemainingColumn,
             )
 
-            progress = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(),
-                                TextColumn("{task.fields[info]}"),
-                                console=Console(file=self.stream), transient=False,
-                                redirect_stderr=False)  # fd 2 is the log: keep it there
+            progress = Progress(
+                TextColumn("  {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("<"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=Console(file=self.stream),
+                transient=False,
+                redirect_stderr=False,
+            )  # fd 2 is the log: keep it there
             progress.start()
             task = progress.add_task(label, total=total, completed=done, info="")
-        self._state = {"label": label, "progress": progress, "task": task, "t0": time.monotonic(),
-                       "done0": done, "done": done, "total": total, "info": "", "shown": time.monotonic(),
-                       "printed": done}
+        self._state = {
+            "label": label,
+            "progress": progress,
+            "task": task,
+            "t0": time.monotonic(),
+            "done0": done,
+            "done": done,
+            "total": total,
+            "info": "",
+            "shown": time.monotonic(),
+            "printed": done,
+        }
 
     def _plain(self, st):
         elapsed = time.monotonic() - st["t0"]
         rate = (st["done"] - st["done0"]) / elapsed if elapsed > 0 else 0
-        left = f", ~{_clock((st['total'] - st['done']) / rate)} left" if rate > 0 and st["done"] < st["total"] else ""
+        left = (
+            f", ~{_clock((st['total'] - st['done']) / rate)} left"
+            if rate > 0 and st["done"] < st["total"]
+            else ""
+        )
         info = f"  {st['info']}" if st["info"] else ""
-        self.stream.write(f"  {st['label']}: {st['done']}/{st['total']} [{_clock(elapsed)}{left}]{info}\n")
+        self.stream.write(
+            f"  {st['label']}: {st['done']}/{st['total']} [{_clock(elapsed)}{left}]{info}\n"
+        )
         self.stream.flush()
         st["shown"], st["printed"] = time.monotonic(), st["done"]
 

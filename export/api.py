@@ -38,14 +38,23 @@ class _ExportOptions:
     section, the flags of ``edgezoo export``): these common ones plus each target's own
     (``Options`` in its ``export/targets/`` module), declared once with :mod:`zoo.options`."""
 
-    calibration_samples: int = option(256, "training samples for int8 calibration", min=1, metavar="N")
-    parity_samples: int | None = option(None, "test samples for parity (None: the whole test split)", min=1,
-                                        metavar="N")
+    calibration_samples: int = option(
+        256, "training samples for int8 calibration", min=1, metavar="N"
+    )
+    parity_samples: int | None = option(
+        None, "test samples for parity (None: the whole test split)", min=1, metavar="N"
+    )
     dynamic_batch: int = option(16, "the batch N of the dynamic-batch check", min=1, metavar="N")
-    thresholds: dict = option({}, "parity bounds over the defaults, keyed format/variant, as JSON, e.g. "
-                                  '\'{"tflite/int8": {"min_argmax_agreement": 0.9}}\'')
-    fail_on_parity: bool = option(True, "fail the export when a parity bound is missed (the CLI: "
-                                        "--allow-parity-failures)", cli=False)
+    thresholds: dict = option(
+        {},
+        "parity bounds over the defaults, keyed format/variant, as JSON, e.g. "
+        '\'{"tflite/int8": {"min_argmax_agreement": 0.9}}\'',
+    )
+    fail_on_parity: bool = option(
+        True,
+        "fail the export when a parity bound is missed (the CLI: --allow-parity-failures)",
+        cli=False,
+    )
     seed: int | None = option(None, "seed of the calibration draw (None: the run's seed)")
     progress: object = None  # callable(str) for progress lines
     on_step: object = None  # callable(label, done, total, info): one step per artifact attempted
@@ -62,7 +71,9 @@ class _ExportOptions:
     def check(self):
         for t in targets.all_targets():
             if t.options is not None and hasattr(t.options, "check"):
-                t.options.check(self)  # the target's rules between its fields, read from this object
+                t.options.check(
+                    self
+                )  # the target's rules between its fields, read from this object
         verify.validate_thresholds(self.thresholds)
 
     def record(self) -> dict:
@@ -77,13 +88,18 @@ def _target_fields() -> list[tuple]:
             continue
         hints = typing.get_type_hints(t.options)
         for f in dataclasses.fields(t.options):
-            default = ({"default": f.default} if f.default is not dataclasses.MISSING
-                       else {"default_factory": f.default_factory})
+            default = (
+                {"default": f.default}
+                if f.default is not dataclasses.MISSING
+                else {"default_factory": f.default_factory}
+            )
             out.append((f.name, hints[f.name], dataclasses.field(metadata=f.metadata, **default)))
     return out
 
 
-ExportOptions = dataclasses.make_dataclass("ExportOptions", _target_fields(), bases=(_ExportOptions,))
+ExportOptions = dataclasses.make_dataclass(
+    "ExportOptions", _target_fields(), bases=(_ExportOptions,)
+)
 ExportOptions.__module__, ExportOptions.__doc__ = __name__, _ExportOptions.__doc__
 
 
@@ -93,7 +109,9 @@ def check_targets(to) -> tuple[str, ...]:
     to = tuple(dict.fromkeys(to))
     bad = [t for t in to if t not in TARGETS]
     if bad or not to:
-        raise ExportOptionsError(f"export targets must be a non-empty subset of {TARGETS}. Received: {list(to)}")
+        raise ExportOptionsError(
+            f"export targets must be a non-empty subset of {TARGETS}. Received: {list(to)}"
+        )
     return to
 
 
@@ -117,18 +135,39 @@ def export_run(run_dir, to=DEFAULT_TARGETS, out=None, **opts) -> dict:
     world = cfg.get("world", "keras")
     ds = run_dataset(cfg)
     seed = cfg.get("seed", 0) if options.seed is None else options.seed
-    data = ExportData.from_dataset(ds, calibration_samples=options.calibration_samples, seed=seed,
-                                   parity_samples=options.parity_samples)
+    data = ExportData.from_dataset(
+        ds,
+        calibration_samples=options.calibration_samples,
+        seed=seed,
+        parity_samples=options.parity_samples,
+    )
     src_file = run_dir / "model.keras"
-    source = {"dir": relpath(run_dir, out), "model": cfg.get("model"), "dataset": cfg.get("dataset"),
-              "sha256": _sha256(src_file), "sha256_of": "model.keras", "bytes": src_file.stat().st_size,
-              "config": {k: cfg.get(k) for k in ("overrides", "seed", "limit") if k in cfg}}
+    source = {
+        "dir": relpath(run_dir, out),
+        "model": cfg.get("model"),
+        "dataset": cfg.get("dataset"),
+        "sha256": _sha256(src_file),
+        "sha256_of": "model.keras",
+        "bytes": src_file.stat().st_size,
+        "config": {k: cfg.get(k) for k in ("overrides", "seed", "limit") if k in cfg},
+    }
     task = (cfg.get("card") or {}).get("task") or _task_of(cfg.get("model"))
-    return _export(model, out, world=world, task=task, data=data, to=to, source=source, options=options)
+    return _export(
+        model, out, world=world, task=task, data=data, to=to, source=source, options=options
+    )
 
 
-def export_model(model, out, *, data: ExportData, task: str = "classification", to=DEFAULT_TARGETS,
-                 world: str | None = None, source: dict | None = None, **opts) -> dict:
+def export_model(
+    model,
+    out,
+    *,
+    data: ExportData,
+    task: str = "classification",
+    to=DEFAULT_TARGETS,
+    world: str | None = None,
+    source: dict | None = None,
+    **opts,
+) -> dict:
     """Export an in-memory model (no model directory) with explicit calibration/parity data."""
     from zoo.worlds import world_of
 
@@ -136,10 +175,18 @@ def export_model(model, out, *, data: ExportData, task: str = "classification", 
     options = ExportOptions.from_kwargs(**opts)
     check_writable(out)
     world = world or world_of(model)
-    src = {"dir": None, "model": model.name, "dataset": data.info.get("dataset"),
-           "sha256": _weights_sha256(model), "sha256_of": "weights", "bytes": None}
+    src = {
+        "dir": None,
+        "model": model.name,
+        "dataset": data.info.get("dataset"),
+        "sha256": _weights_sha256(model),
+        "sha256_of": "weights",
+        "bytes": None,
+    }
     src.update(source or {})
-    return _export(model, Path(out), world=world, task=task, data=data, to=to, source=src, options=options)
+    return _export(
+        model, Path(out), world=world, task=task, data=data, to=to, source=src, options=options
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -165,8 +212,23 @@ def _task_of(name):
 
 
 class _Recorder:
-    def __init__(self, out: Path, task: str, ref: np.ndarray, data: ExportData, options: ExportOptions, src_sha: str):
-        self.out, self.task, self.ref, self.data, self.options, self.src_sha = out, task, ref, data, options, src_sha
+    def __init__(
+        self,
+        out: Path,
+        task: str,
+        ref: np.ndarray,
+        data: ExportData,
+        options: ExportOptions,
+        src_sha: str,
+    ):
+        self.out, self.task, self.ref, self.data, self.options, self.src_sha = (
+            out,
+            task,
+            ref,
+            data,
+            options,
+            src_sha,
+        )
         self.artifacts: list[dict] = []
         self.failures: list[str] = []
         self.errors: list[BaseException] = []
@@ -183,9 +245,19 @@ class _Recorder:
         try:
             entry = fn()
         except Exception as exc:  # noqa: BLE001 - recorded, raised together after the manifest
-            msg = f"{type(exc).__name__}: {exc}" if not isinstance(exc, (ExportError, ValueError)) else str(exc)
-            self.artifacts.append({"format": fmt, "variant": variant, "error": msg,
-                                   "parity": {"passed": False, "failures": [msg]}})
+            msg = (
+                f"{type(exc).__name__}: {exc}"
+                if not isinstance(exc, (ExportError, ValueError))
+                else str(exc)
+            )
+            self.artifacts.append(
+                {
+                    "format": fmt,
+                    "variant": variant,
+                    "error": msg,
+                    "parity": {"passed": False, "failures": [msg]},
+                }
+            )
             self.failures.append(f"{fmt} {variant}: {msg}")
             self.errors.append(exc)
             self.say(f"{fmt} {variant}: ERROR {msg}")
@@ -205,16 +277,29 @@ class _Recorder:
         if callable(self.options.on_step):
             self.options.on_step("export", self.done, max(self.total, self.done), info)
 
-    def parity(self, fmt: str, variant: str, out: np.ndarray, dynamic_batch: dict | None = None,
-               defaults: dict | None = None) -> dict:
+    def parity(
+        self,
+        fmt: str,
+        variant: str,
+        out: np.ndarray,
+        dynamic_batch: dict | None = None,
+        defaults: dict | None = None,
+    ) -> dict:
         """``defaults``: bounds replacing the built-in ones (user thresholds still win)."""
         bounds = verify.thresholds_for(fmt, variant, self.options.thresholds)
         if defaults is not None:
             th = self.options.thresholds
             bounds = {**defaults, **th.get(f"*/{variant}", {}), **th.get(f"{fmt}/{variant}", {})}
-        fig = verify.compare(self.ref, out, task=self.task, x=self.data.x_test, y=self.data.y_test,
-                             tie_tolerance=bounds.get("tie_tolerance", 0.0),
-                             atol=bounds.get("max_abs_diff") if "rtol" in bounds else None, rtol=bounds.get("rtol"))
+        fig = verify.compare(
+            self.ref,
+            out,
+            task=self.task,
+            x=self.data.x_test,
+            y=self.data.y_test,
+            tie_tolerance=bounds.get("tie_tolerance", 0.0),
+            atol=bounds.get("max_abs_diff") if "rtol" in bounds else None,
+            rtol=bounds.get("rtol"),
+        )
         fails = verify.check(fig, bounds, task=self.task)
         if dynamic_batch is not None:
             fig["dynamic_batch"] = dynamic_batch
@@ -224,13 +309,24 @@ class _Recorder:
         return fig
 
     def entry(self, path, fmt, variant, parity, **extra):
-        return artifact_entry(self.out, path, fmt=fmt, variant=variant, source_sha256=self.src_sha,
-                              parity=parity, **extra)
+        return artifact_entry(
+            self.out,
+            path,
+            fmt=fmt,
+            variant=variant,
+            source_sha256=self.src_sha,
+            parity=parity,
+            **extra,
+        )
 
     def calibration(self, artifact: Path) -> dict:
         path = artifact.with_name(artifact.name + ".calibration.json")
         write_json_atomic(path, self.data.calibration_record())
-        return {"path": relpath(path, self.out), "n": len(self.data.calib_indices), "split": "train"}
+        return {
+            "path": relpath(path, self.out),
+            "n": len(self.data.calib_indices),
+            "split": "train",
+        }
 
 
 # What an earlier export into the same directory left that describes its artifacts: removed
@@ -238,27 +334,48 @@ class _Recorder:
 STALE = ("manifest.json", "bench.json", "bench.md", "latency.png", "pareto.png")
 
 
-def _export(model, out: Path, *, world, task, data: ExportData, to, source: dict, options: ExportOptions) -> dict:
+def _export(
+    model, out: Path, *, world, task, data: ExportData, to, source: dict, options: ExportOptions
+) -> dict:
     """Claim and lock ``out`` (:mod:`zoo.rundir`), invalidate an earlier manifest, then export."""
     with own_dir(out, "export", command=f"export to {', '.join(to)}"):
         for name in STALE:
             (Path(out) / name).unlink(missing_ok=True)
-        return _export_locked(model, Path(out), world=world, task=task, data=data, to=to, source=source,
-                              options=options)
+        return _export_locked(
+            model,
+            Path(out),
+            world=world,
+            task=task,
+            data=data,
+            to=to,
+            source=source,
+            options=options,
+        )
 
 
-def _export_locked(model, out: Path, *, world, task, data: ExportData, to, source: dict,
-                   options: ExportOptions) -> dict:
+def _export_locked(
+    model, out: Path, *, world, task, data: ExportData, to, source: dict, options: ExportOptions
+) -> dict:
     x = data.x_test
     model(x[:1], training=False)  # a loaded Keras 3 model must have been called before export
     ref = predict(model, x)
     rec = _Recorder(out, task, ref, data, options, source["sha256"])
     chosen = [t for t in targets.all_targets() if t.name in to]  # in the registry's order
-    rec.total = sum(t.count(options) if t.count else 1 for t in chosen)  # artifacts to attempt, for on_step
+    rec.total = sum(
+        t.count(options) if t.count else 1 for t in chosen
+    )  # artifacts to attempt, for on_step
     keras_metrics = verify.compare(ref, ref, task=task, x=x, y=data.y_test)
-    source = {**source, "world": world, "task": task, "quantized": is_quantized(model),
-              "sparsity": round(sparsity(model), 6), "params": int(model.count_params()),
-              "keras_metrics": {k: keras_metrics[k] for k in ("keras_accuracy", "keras_mse") if k in keras_metrics}}
+    source = {
+        **source,
+        "world": world,
+        "task": task,
+        "quantized": is_quantized(model),
+        "sparsity": round(sparsity(model), 6),
+        "params": int(model.count_params()),
+        "keras_metrics": {
+            k: keras_metrics[k] for k in ("keras_accuracy", "keras_mse") if k in keras_metrics
+        },
+    }
     for target in chosen:
         target.export(rec, model, world)
     manifest = {
@@ -275,5 +392,7 @@ def _export_locked(model, out: Path, *, world, task, data: ExportData, to, sourc
     }
     path = write_json_atomic(out / "manifest.json", manifest)
     if rec.errors or (rec.failures and options.fail_on_parity):
-        raise ExportFailed(rec.failures, manifest=path, errors=rec.errors) from (rec.errors[0] if rec.errors else None)
+        raise ExportFailed(rec.failures, manifest=path, errors=rec.errors) from (
+            rec.errors[0] if rec.errors else None
+        )
     return manifest

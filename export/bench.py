@@ -27,8 +27,9 @@ class BenchOptions:
 
     batches: tuple[int, ...] = option((1, 256), "batch sizes", min=1, metavar="N,N")
     threads: tuple[int, ...] = option((1, 0), "thread counts (0 = all cores)", min=0, metavar="N,N")
-    budget_s: float = option(1.0, "seconds per measurement (after warm-up)", min=1e-3, flag="--budget",
-                             metavar="S")
+    budget_s: float = option(
+        1.0, "seconds per measurement (after warm-up)", min=1e-3, flag="--budget", metavar="S"
+    )
     runs: int = option(2000, "at most this many timed calls per measurement", min=1, metavar="N")
     warmup: int = option(10, "untimed calls before each measurement", min=0, metavar="N")
 
@@ -38,8 +39,9 @@ class BenchOptions:
                 raise OptionError(f"bench.{name} must be a non-empty list. Received: {name}=[]")
 
 
-def bench_export(export_dir, *, out=None, progress=print, allow_changed: bool = False, on_step=None,
-                 **options) -> dict:
+def bench_export(
+    export_dir, *, out=None, progress=print, allow_changed: bool = False, on_step=None, **options
+) -> dict:
     """Benchmark every artifact listed in ``EXPORT_DIR/manifest.json`` plus the Keras source.
 
     ``threads``: 1 = one thread, 0 = all cores. Returns the bench.json content. The manifest is
@@ -57,12 +59,37 @@ def bench_export(export_dir, *, out=None, progress=print, allow_changed: bool = 
     manifest, src_dir, changed = load_manifest(export_dir, allow_changed=allow_changed)
     out = check_writable(Path(out or export_dir))
     with own_dir(out, "bench", command=f"bench {export_dir}"):
-        return _bench(export_dir, manifest, src_dir, changed, out=out, batches=o.batches, threads=o.threads,
-                      budget_s=o.budget_s, runs=o.runs, warmup=o.warmup, progress=progress, on_step=on_step)
+        return _bench(
+            export_dir,
+            manifest,
+            src_dir,
+            changed,
+            out=out,
+            batches=o.batches,
+            threads=o.threads,
+            budget_s=o.budget_s,
+            runs=o.runs,
+            warmup=o.warmup,
+            progress=progress,
+            on_step=on_step,
+        )
 
 
-def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, out: Path, batches, threads,
-           budget_s, runs, warmup, progress, on_step=None) -> dict:
+def _bench(
+    export_dir: Path,
+    manifest: dict,
+    src_dir: Path,
+    changed: dict,
+    *,
+    out: Path,
+    batches,
+    threads,
+    budget_s,
+    runs,
+    warmup,
+    progress,
+    on_step=None,
+) -> dict:
     from export.manifest import CHANGED
     from training.train import load_run, run_dataset
 
@@ -76,19 +103,34 @@ def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, ou
         np.save(xs_path, ds.x_test.astype(np.float32))
         if classification:
             np.save(ys_path, ds.y_test)
-        jobs = [{"name": "keras", "format": "keras", "variant": cfg.get("world", "keras") == "tf_keras" and "qkeras" or "fp32",
-                 "path": str(src_dir / "model.keras"), "bytes": (src_dir / "model.keras").stat().st_size,
-                 "runtimes": ["keras", "keras_predict"], "world": cfg.get("world", "keras"),
-                 "changed": "source" in changed}]
+        jobs = [
+            {
+                "name": "keras",
+                "format": "keras",
+                "variant": cfg.get("world", "keras") == "tf_keras" and "qkeras" or "fp32",
+                "path": str(src_dir / "model.keras"),
+                "bytes": (src_dir / "model.keras").stat().st_size,
+                "runtimes": ["keras", "keras_predict"],
+                "world": cfg.get("world", "keras"),
+                "changed": "source" in changed,
+            }
+        ]
         for art in manifest["artifacts"]:
             fmt = art["format"]
             if fmt in RUNTIME_OF and "error" not in art:
                 path = export_dir / art["path"]  # relative, inside: checked by load_manifest
-                jobs.append({"name": f"{fmt}-{art['variant']}", "format": fmt, "variant": art["variant"],
-                             "path": str(path), "bytes": art["bytes"] if path.is_dir() else path.stat().st_size,
-                             "runtimes": [RUNTIME_OF[fmt]],
-                             "changed": art["path"] in changed or "source" in changed,
-                             "verified": bool(art.get("parity", {}).get("passed"))})
+                jobs.append(
+                    {
+                        "name": f"{fmt}-{art['variant']}",
+                        "format": fmt,
+                        "variant": art["variant"],
+                        "path": str(path),
+                        "bytes": art["bytes"] if path.is_dir() else path.stat().st_size,
+                        "runtimes": [RUNTIME_OF[fmt]],
+                        "changed": art["path"] in changed or "source" in changed,
+                        "verified": bool(art.get("parity", {}).get("passed")),
+                    }
+                )
         results = []
         for i, job in enumerate(jobs):
             specs, rows = [], []
@@ -97,15 +139,35 @@ def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, ou
                     for th in threads:
                         if runtime == "keras_predict" and th != threads[0]:
                             continue  # predict runs the same engine as model(x)
-                        specs.append({"runtime": runtime, "path": job["path"], "inputs": str(xs_path),
-                                      "labels": str(ys_path) if classification and batch == batches[0] else None,
-                                      "batch": int(batch), "threads": int(th), "budget_s": budget_s,
-                                      "runs": runs, "warmup": warmup, "world": job.get("world")})
-                        rows.append({"artifact": job["name"], "format": job["format"], "variant": job["variant"],
-                                     "runtime": runtime, "batch": int(batch),
-                                     "threads": int(th) or os.cpu_count(), "bytes": job["bytes"],
-                                     "verified": job.get("verified", True),
-                                     **({"note": CHANGED} if job["changed"] else {})})
+                        specs.append(
+                            {
+                                "runtime": runtime,
+                                "path": job["path"],
+                                "inputs": str(xs_path),
+                                "labels": str(ys_path)
+                                if classification and batch == batches[0]
+                                else None,
+                                "batch": int(batch),
+                                "threads": int(th),
+                                "budget_s": budget_s,
+                                "runs": runs,
+                                "warmup": warmup,
+                                "world": job.get("world"),
+                            }
+                        )
+                        rows.append(
+                            {
+                                "artifact": job["name"],
+                                "format": job["format"],
+                                "variant": job["variant"],
+                                "runtime": runtime,
+                                "batch": int(batch),
+                                "threads": int(th) or os.cpu_count(),
+                                "bytes": job["bytes"],
+                                "verified": job.get("verified", True),
+                                **({"note": CHANGED} if job["changed"] else {}),
+                            }
+                        )
             progress(f"  bench {job['name']}: {len(specs)} measurements")
             if on_step is not None:
                 on_step("bench", i, len(jobs), f"{job['name']}: {len(specs)} measurements")
@@ -114,25 +176,42 @@ def _bench(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, *, ou
             if on_step is not None:
                 on_step("bench", i + 1, len(jobs), job["name"])
     hls = [a for a in manifest["artifacts"] if a["format"] == "hls4ml" and "error" not in a]
-    hls_rows = [{"artifact": f"hls4ml-{a['variant']}", "variant": a["variant"], "bytes": a.get("bytes"),
-                 "weight_storage": (a.get("hls4ml") or {}).get("weight_storage"),
-                 "csim_accuracy": a.get("parity", {}).get("accuracy"),
-                 "synthesis": a.get("synthesis") or {"run": False, "why": "no vendor tool (Vivado/Vitis) on PATH"}}
-                for a in hls]
-    data = {"export_dir": str(export_dir), "model": cfg["model"], "dataset": cfg["dataset"],
-            "n_test": int(len(ds.x_test)), "conditions": _conditions(threads), "method": {
-                "warmup": warmup, "runs": runs, "budget_s": budget_s, "batches": list(batches),
-                "threads": [t or os.cpu_count() for t in threads],
-                "isolation": "one child process per measurement; peak RSS is that process's"},
-            "results": results, "hls4ml": hls_rows, "changed_since_export": changed}
+    hls_rows = [
+        {
+            "artifact": f"hls4ml-{a['variant']}",
+            "variant": a["variant"],
+            "bytes": a.get("bytes"),
+            "weight_storage": (a.get("hls4ml") or {}).get("weight_storage"),
+            "csim_accuracy": a.get("parity", {}).get("accuracy"),
+            "synthesis": a.get("synthesis")
+            or {"run": False, "why": "no vendor tool (Vivado/Vitis) on PATH"},
+        }
+        for a in hls
+    ]
+    data = {
+        "export_dir": str(export_dir),
+        "model": cfg["model"],
+        "dataset": cfg["dataset"],
+        "n_test": int(len(ds.x_test)),
+        "conditions": _conditions(threads),
+        "method": {
+            "warmup": warmup,
+            "runs": runs,
+            "budget_s": budget_s,
+            "batches": list(batches),
+            "threads": [t or os.cpu_count() for t in threads],
+            "isolation": "one child process per measurement; peak RSS is that process's",
+        },
+        "results": results,
+        "hls4ml": hls_rows,
+        "changed_since_export": changed,
+    }
     best.add_rates(data, macs)
     _write(out / "bench.json", json.dumps(data, indent=2) + "\n")
     _write(out / "bench.md", markdown(data) + "\n")
     plot_latency(data, out / "latency.png")
     plot_pareto(data, out / "pareto.png")
     return data
-
-
 
 
 def _macs(model) -> int | None:
@@ -159,37 +238,101 @@ def markdown(data: dict) -> str:
     for r in data["results"]:
         r = {**r, "artifact": r["artifact"] + (f" ({r['note']})" if r.get("note") else "")}
         if "error" in r:
-            rows.append([r["artifact"], r["runtime"], r["batch"], r["threads"], "error: " + r["error"][:60], "", "", "", "", "", "", "", ""])
+            rows.append(
+                [
+                    r["artifact"],
+                    r["runtime"],
+                    r["batch"],
+                    r["threads"],
+                    "error: " + r["error"][:60],
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
+            )
             continue
         acc = f"{r['accuracy']:.4f}" if r.get("accuracy") is not None else ""
-        rows.append([r["artifact"], r["runtime"], r["batch"], r["threads"], _fmt_us(r["p50_us"]),
-                     _fmt_us(r["p90_us"]), _fmt_us(r["p99_us"]), f"{r['throughput_sps']:,.0f}",
-                     f"{r['bytes']:,}", f"{r['peak_rss_mib']:.0f}", acc, f"{r['harness_overhead']:+.1%}", _rate(r)])
+        rows.append(
+            [
+                r["artifact"],
+                r["runtime"],
+                r["batch"],
+                r["threads"],
+                _fmt_us(r["p50_us"]),
+                _fmt_us(r["p90_us"]),
+                _fmt_us(r["p99_us"]),
+                f"{r['throughput_sps']:,.0f}",
+                f"{r['bytes']:,}",
+                f"{r['peak_rss_mib']:.0f}",
+                acc,
+                f"{r['harness_overhead']:+.1%}",
+                _rate(r),
+            ]
+        )
     c = data["conditions"]
-    text = [f"Measured on {c['cpu']} ({c['cores']} cores), {c['platform']}, {c['time']}; "
-            f"{data['model']} on {data['dataset']} test split (n={data['n_test']}).", "",
-            markdown_table(rows, ["artifact", "runtime", "batch", "threads", "p50", "p90", "p99", "samples/s",
-                                  "bytes", "peak RSS MiB", "accuracy", "vs bare loop", "GOP/s (of peak)"],
-                           "llrrrrrrrrrrr")]
-    over = [r["harness_overhead"] for r in data["results"] if r.get("batch") == 1 and "harness_overhead" in r]
+    text = [
+        f"Measured on {c['cpu']} ({c['cores']} cores), {c['platform']}, {c['time']}; "
+        f"{data['model']} on {data['dataset']} test split (n={data['n_test']}).",
+        "",
+        markdown_table(
+            rows,
+            [
+                "artifact",
+                "runtime",
+                "batch",
+                "threads",
+                "p50",
+                "p90",
+                "p99",
+                "samples/s",
+                "bytes",
+                "peak RSS MiB",
+                "accuracy",
+                "vs bare loop",
+                "GOP/s (of peak)",
+            ],
+            "llrrrrrrrrrrr",
+        ),
+    ]
+    over = [
+        r["harness_overhead"]
+        for r in data["results"]
+        if r.get("batch") == 1 and "harness_overhead" in r
+    ]
     if over:
-        text += ["", f"Harness overhead at batch 1 (median of 10 interleaved chunk means: each call timed vs. a bare loop over the same call): "
-                     f"max {max(over):+.1%}, median {float(np.median(over)):+.1%}."]
+        text += [
+            "",
+            f"Harness overhead at batch 1 (median of 10 interleaved chunk means: each call timed vs. a bare loop over the same call): "
+            f"max {max(over):+.1%}, median {float(np.median(over)):+.1%}.",
+        ]
     text += ["", best.markdown(data)]
     for h in data["hls4ml"]:
         syn = h["synthesis"]
         acc = "n/a" if h["csim_accuracy"] is None else f"{h['csim_accuracy']:.4f}"
-        text += ["", f"{h['artifact']}: C-simulation accuracy {acc}; "
-                     + ("synthesis: " + json.dumps(syn) if syn.get("run") else
-                        f"not synthesized ({syn.get('why', 'no vendor tool')})"
-                        + ("." if h.get("variant") == "rtl" else ": no latency or resource figures."))]
+        text += [
+            "",
+            f"{h['artifact']}: C-simulation accuracy {acc}; "
+            + (
+                "synthesis: " + json.dumps(syn)
+                if syn.get("run")
+                else f"not synthesized ({syn.get('why', 'no vendor tool')})"
+                + ("." if h.get("variant") == "rtl" else ": no latency or resource figures.")
+            ),
+        ]
     return "\n".join(text)
 
 
 def _rate(r) -> str:
     if r.get("gops") is None:
         return ""
-    return f"{r['gops']:.2f}" + (f" ({r['peak_fraction']:.1%})" if r.get("peak_fraction") is not None else "")
+    return f"{r['gops']:.2f}" + (
+        f" ({r['peak_fraction']:.1%})" if r.get("peak_fraction") is not None else ""
+    )
 
 
 def _fmt_us(us):
@@ -211,15 +354,24 @@ def plot_latency(data: dict, path: Path):
     ok = [r for r in data["results"] if "p50_us" in r]
     batches = sorted({r["batch"] for r in ok})
     n = max((sum(r["batch"] == b for r in ok) for b in batches), default=1)
-    fig, axes = plt.subplots(1, len(batches), figsize=(6.5 * len(batches), 1.2 + 0.28 * n), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(batches), figsize=(6.5 * len(batches), 1.2 + 0.28 * n), squeeze=False
+    )
     for ax, batch in zip(axes[0], batches):
         rows = [r for r in ok if r["batch"] == batch]
         labels = [f"{r['artifact']} | {r['runtime']} | {r['threads']} thr" for r in rows]
         p50 = [r["p50_us"] for r in rows]
         err = [[0] * len(rows), [r["p90_us"] - r["p50_us"] for r in rows]]
-        colors = ["tab:gray" if r["runtime"].startswith("keras") else
-                  "tab:blue" if r["runtime"] == "onnxruntime" else "tab:green" if r["runtime"] == "openvino"
-                  else "tab:orange" for r in rows]
+        colors = [
+            "tab:gray"
+            if r["runtime"].startswith("keras")
+            else "tab:blue"
+            if r["runtime"] == "onnxruntime"
+            else "tab:green"
+            if r["runtime"] == "openvino"
+            else "tab:orange"
+            for r in rows
+        ]
         ax.barh(range(len(rows)), p50, xerr=err, color=colors)
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
         ax.set_xscale("log")
@@ -234,7 +386,11 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     """Indices of points not dominated (smaller size and higher accuracy are better)."""
     front = []
     for i, (s, a) in enumerate(points):
-        if not any((s2 <= s and a2 >= a) and (s2 < s or a2 > a) for j, (s2, a2) in enumerate(points) if j != i):
+        if not any(
+            (s2 <= s and a2 >= a) and (s2 < s or a2 > a)
+            for j, (s2, a2) in enumerate(points)
+            if j != i
+        ):
             front.append(i)
     return sorted(front, key=lambda i: points[i][0])
 
@@ -249,7 +405,10 @@ def accuracy_size_points(data: dict, prefix: str = "") -> dict:
     for h in data.get("hls4ml", []):
         ws = h.get("weight_storage") or {}
         if h.get("csim_accuracy") is not None and ws.get("nonzero_bits"):
-            pts[f"{prefix}{h['artifact']} (weights)"] = (ws["nonzero_bits"] // 8, h["csim_accuracy"])
+            pts[f"{prefix}{h['artifact']} (weights)"] = (
+                ws["nonzero_bits"] // 8,
+                h["csim_accuracy"],
+            )
     return pts
 
 
@@ -263,18 +422,32 @@ def plot_pareto(data: dict, path: Path, points: dict | None = None, title: str |
     if pts:
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="tab:blue", zorder=2)
         front = pareto_front(pts)
-        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "r--o", zorder=3,
-                label="Pareto front (smaller, more accurate)")
+        ax.plot(
+            [pts[i][0] for i in front],
+            [pts[i][1] for i in front],
+            "r--o",
+            zorder=3,
+            label="Pareto front (smaller, more accurate)",
+        )
         for rank, (n, (s, a)) in enumerate(sorted(zip(names, pts), key=lambda t: t[1][0])):
-            ax.annotate(n, (s, a), fontsize=7, rotation=30, xytext=(3, 4 + 7 * (rank % 3)),
-                        textcoords="offset points")
+            ax.annotate(
+                n,
+                (s, a),
+                fontsize=7,
+                rotation=30,
+                xytext=(3, 4 + 7 * (rank % 3)),
+                textcoords="offset points",
+            )
         accs = [p[1] for p in pts]
         pad = max(0.01, (max(accs) - min(accs)) * 0.3)
         ax.set_ylim(min(accs) - pad, min(1.0, max(accs) + 2 * pad) if max(accs) < 1 else 1.0 + pad)
         ax.legend(loc="lower right", fontsize=8)
     ax.set_xscale("log")
-    ax.set(xlabel="size in bytes (log scale)", ylabel="test accuracy",
-           title=title or f"{data['model']}: accuracy vs. size")
+    ax.set(
+        xlabel="size in bytes (log scale)",
+        ylabel="test accuracy",
+        title=title or f"{data['model']}: accuracy vs. size",
+    )
     fig.tight_layout()
     _save(fig, path, plt)
 

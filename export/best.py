@@ -46,10 +46,19 @@ def best_rows(data: dict) -> list[dict]:
         rows = sorted(per.values(), key=lambda r: -r["throughput_sps"])
         best = next((r for r in rows if r.get("verified", True)), None)
         for r in rows:
-            row = {"batch": batch, "artifact": r["artifact"], "runtime": r["runtime"], "threads": r["threads"],
-                   "samples_s": r["throughput_sps"], "p50_us": r["p50_us"], "gops": r.get("gops"),
-                   "peak_fraction": r.get("peak_fraction"), "settings": r.get("settings", {}),
-                   "verified": r.get("verified", True), "best": r is best}
+            row = {
+                "batch": batch,
+                "artifact": r["artifact"],
+                "runtime": r["runtime"],
+                "threads": r["threads"],
+                "samples_s": r["throughput_sps"],
+                "p50_us": r["p50_us"],
+                "gops": r.get("gops"),
+                "peak_fraction": r.get("peak_fraction"),
+                "settings": r.get("settings", {}),
+                "verified": r.get("verified", True),
+                "best": r is best,
+            }
             row["why"] = "fastest verified" if r is best else _why(r, best)
             out.append(row)
     return out
@@ -66,8 +75,10 @@ def _why(r: dict, best: dict | None) -> str:
         kind = "int8" if r["variant"] in INT8 else "fp32"
         why.append(f"{r['peak_fraction']:.0%} of the {kind} GEMM peak")
     if r["variant"] in INT8 and best["variant"] not in INT8:
-        why.append("int8 yet slower than fp32: time goes to work other than its integer GEMMs "
-                   "(quantize/dequantize, layout changes, float activations)")
+        why.append(
+            "int8 yet slower than fp32: time goes to work other than its integer GEMMs "
+            "(quantize/dequantize, layout changes, float activations)"
+        )
     return "; ".join(why)
 
 
@@ -81,20 +92,54 @@ def markdown(data: dict) -> str:
         frac = "-" if r["peak_fraction"] is None else f"{r['peak_fraction']:.1%}"
         name = f"**{r['artifact']}**" if r["best"] else r["artifact"]
         sets = ", ".join(f"{k}={v}" for k, v in r["settings"].items() if k not in ("provider",))
-        rows.append([r["batch"], name, r["runtime"], r["threads"], f"{r['samples_s']:,.0f}",
-                     f"{r['p50_us']:.1f}", rate, frac, r["why"], sets if r["best"] else ""])
-    lines = ["### Best per batch size", "",
-             markdown_table(rows, ["batch", "artifact", "runtime", "threads", "samples/s", "p50 us", "GOP/s",
-                                   "of peak", "why", "settings (best)"], "rllrrrrrll")]
+        rows.append(
+            [
+                r["batch"],
+                name,
+                r["runtime"],
+                r["threads"],
+                f"{r['samples_s']:,.0f}",
+                f"{r['p50_us']:.1f}",
+                rate,
+                frac,
+                r["why"],
+                sets if r["best"] else "",
+            ]
+        )
+    lines = [
+        "### Best per batch size",
+        "",
+        markdown_table(
+            rows,
+            [
+                "batch",
+                "artifact",
+                "runtime",
+                "threads",
+                "samples/s",
+                "p50 us",
+                "GOP/s",
+                "of peak",
+                "why",
+                "settings (best)",
+            ],
+            "rllrrrrrll",
+        ),
+    ]
     peaks = (data.get("conditions") or {}).get("gemm_peak") or {}
     for th, p in sorted(peaks.items(), key=lambda kv: int(kv[0])):
-        lines += ["", f"GEMM peak, {th} thread(s), {'x'.join(map(str, p['shape']))} (best of {p['repeats']}): "
-                      f"onnxruntime fp32 {p['ort_fp32_gflops']:.1f} GFLOP/s, int8 (MatMulInteger u8s8) "
-                      f"{p['ort_int8_gops']:.1f} GOP/s ({p['int8_over_fp32']:.1f}x), numpy fp32 "
-                      + ("-" if p.get("numpy_fp32_gflops") is None else f"{p['numpy_fp32_gflops']:.1f}")
-                      + " GFLOP/s."]
+        lines += [
+            "",
+            f"GEMM peak, {th} thread(s), {'x'.join(map(str, p['shape']))} (best of {p['repeats']}): "
+            f"onnxruntime fp32 {p['ort_fp32_gflops']:.1f} GFLOP/s, int8 (MatMulInteger u8s8) "
+            f"{p['ort_int8_gops']:.1f} GOP/s ({p['int8_over_fp32']:.1f}x), numpy fp32 "
+            + ("-" if p.get("numpy_fp32_gflops") is None else f"{p['numpy_fp32_gflops']:.1f}")
+            + " GFLOP/s.",
+        ]
     if data.get("macs_per_sample"):
-        lines += ["", f"MACs per sample (Keras Conv/Dense layers): {data['macs_per_sample']:,}; "
-                      "GOP/s = 2 x MACs x samples/s."]
+        lines += [
+            "",
+            f"MACs per sample (Keras Conv/Dense layers): {data['macs_per_sample']:,}; "
+            "GOP/s = 2 x MACs x samples/s.",
+        ]
     return "\n".join(lines)
-

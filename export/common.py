@@ -40,7 +40,9 @@ def tree_files(root: str | os.PathLike) -> list[Path]:
     out = []
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root)
-        if not p.is_file() or any(part in _TREE_SKIP_DIRS or part.endswith("_prj") for part in rel.parts[:-1]):
+        if not p.is_file() or any(
+            part in _TREE_SKIP_DIRS or part.endswith("_prj") for part in rel.parts[:-1]
+        ):
             continue
         if p.suffix in _TREE_SKIP_SUFFIXES:
             continue
@@ -62,7 +64,9 @@ def tree_sha256(root: str | os.PathLike) -> tuple[str, int]:
 def tmp_path_for(path: Path) -> Path:
     """A fresh temporary path next to ``path`` (same file system, so ``os.replace`` is atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent
+    )
     os.close(fd)
     os.unlink(tmp)
     return Path(tmp)
@@ -137,8 +141,6 @@ def is_quantized(model) -> bool:
     return any(type(layer).__module__.startswith("qkeras") for layer in all_layers(model))
 
 
-
-
 def sparsity(model) -> float:
     """Fraction of exactly-zero kernel weights (pruned models keep their zeros)."""
     zeros = total = 0
@@ -156,8 +158,10 @@ def check_single_io(model, target: str):
     n_in, n_out = len(model.inputs), len(model.outputs)
     if n_in != 1 or n_out != 1:
         raise UnsupportedModelError(
-            target, model.name, why=f"export supports single-input, single-output models; this one has "
-            f"{n_in} inputs and {n_out} outputs"
+            target,
+            model.name,
+            why=f"export supports single-input, single-output models; this one has "
+            f"{n_in} inputs and {n_out} outputs",
         )
 
 
@@ -165,7 +169,9 @@ def input_shape(model) -> tuple[int, ...]:
     """The input shape without the batch dimension (all of it must be known)."""
     shape = tuple(model.inputs[0].shape[1:])
     if any(s is None for s in shape):
-        raise UnsupportedModelError("export", model.name, why=f"input shape {shape} has unknown dimensions")
+        raise UnsupportedModelError(
+            "export", model.name, why=f"input shape {shape} has unknown dimensions"
+        )
     return tuple(int(s) for s in shape)
 
 
@@ -173,7 +179,7 @@ def predict(model, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
     """The source model's inference output (``training=False``), as float32 numpy."""
     outs = []
     for i in range(0, len(x), batch_size):
-        y = model(x[i: i + batch_size], training=False)
+        y = model(x[i : i + batch_size], training=False)
         outs.append(np.asarray(y, dtype=np.float32))
     return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
@@ -204,17 +210,32 @@ class ExportData:
         return self.x_train[idx]
 
     @classmethod
-    def from_arrays(cls, x_train, x_test, y_test=None, *, calibration_samples: int = 256, seed: int = 0,
-                    parity_samples: int | None = None, info: dict | None = None) -> ExportData:
+    def from_arrays(
+        cls,
+        x_train,
+        x_test,
+        y_test=None,
+        *,
+        calibration_samples: int = 256,
+        seed: int = 0,
+        parity_samples: int | None = None,
+        info: dict | None = None,
+    ) -> ExportData:
         x_train = np.asarray(x_train, dtype=np.float32)
         idx = calibration_indices(len(x_train), calibration_samples, seed)
         x_test = np.asarray(x_test, dtype=np.float32)
         y = None if y_test is None else np.asarray(y_test)
         if parity_samples is not None and parity_samples < len(x_test):
             x_test, y = x_test[:parity_samples], (None if y is None else y[:parity_samples])
-        meta = {"calibration_split": "train", "n_train": int(len(x_train)), "calibration_seed": int(seed),
-                "n_calibration": len(idx), "parity_split": "test", "n_parity": int(len(x_test)),
-                "labelled": y is not None}
+        meta = {
+            "calibration_split": "train",
+            "n_train": int(len(x_train)),
+            "calibration_seed": int(seed),
+            "n_calibration": len(idx),
+            "parity_split": "test",
+            "n_parity": int(len(x_test)),
+            "labelled": y is not None,
+        }
         meta.update(info or {})
         return cls(x_train[idx], idx, x_test, y, meta, x_train)
 
@@ -226,7 +247,10 @@ class ExportData:
     def calibration_record(self) -> dict:
         """The JSON written next to an artifact calibrated on this data (reproducible int8 models)."""
         keys = ("dataset", "calibration_split", "n_train", "calibration_seed", "n_calibration")
-        return {**{k: self.info[k] for k in keys if k in self.info}, "indices": list(self.calib_indices)}
+        return {
+            **{k: self.info[k] for k in keys if k in self.info},
+            "indices": list(self.calib_indices),
+        }
 
 
 def calibration_indices(n_train: int, n: int, seed: int) -> list[int]:

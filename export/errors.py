@@ -21,7 +21,9 @@ class ExportOptionsError(ExportError, ValueError):
 class UnsupportedModelError(ExportError, ValueError):
     """A model (or some of its layers) that a target cannot take. Names the target and the layers."""
 
-    def __init__(self, target: str, model: str, layers: list[tuple[str, str]] | None = None, why: str = ""):
+    def __init__(
+        self, target: str, model: str, layers: list[tuple[str, str]] | None = None, why: str = ""
+    ):
         self.target, self.model, self.layers, self.why = target, model, list(layers or []), why
         named = ", ".join(f"{n!r} ({c})" for n, c in self.layers)
         msg = f"{target}: model {model!r} cannot be exported"

@@ -24,7 +24,9 @@ from zoo.introspect import predicted_class
 
 GOAL_SPEEDUP, GOAL_ACC = 1.5, 0.005
 RUNTIME_OF = runtimes()
-TARGETS = tuple(t.name for t in all_targets() if "int8" in t.variants and t.runtime)  # int8-capable, timed
+TARGETS = tuple(
+    t.name for t in all_targets() if "int8" in t.variants and t.runtime
+)  # int8-capable, timed
 EPOCHS = {"lenet5": 5, "resnet8": 15}
 
 
@@ -52,20 +54,32 @@ def measure_interleaved(calls: dict, *, rounds: int, budget_s: float) -> dict:
         for k, (call, batch) in calls.items():
             s = measure(call, warmup=3, runs=100000, budget_s=budget_s, min_runs=5)
             per[k].append((s["p50_us"], batch / (s["mean_us"] / 1e6)))
-    return {k: {"p50_us": float(np.median([p for p, _ in v])), "sps": float(np.median([s for _, s in v])),
-                "rounds": len(v)} for k, v in per.items()}
+    return {
+        k: {
+            "p50_us": float(np.median([p for p, _ in v])),
+            "sps": float(np.median([s for _, s in v])),
+            "rounds": len(v),
+        }
+        for k, v in per.items()
+    }
 
 
-def bench_model(export_dir: Path, manifest: dict, x_test, y_test, *, threads: int, rounds: int,
-                budget_s: float) -> dict:
+def bench_model(
+    export_dir: Path, manifest: dict, x_test, y_test, *, threads: int, rounds: int, budget_s: float
+) -> dict:
     calls, acc, arts, predictors = {}, {}, {}, {}
     for a in manifest["artifacts"]:
         if a["format"] not in RUNTIME_OF or "error" in a:
             continue
         name, rt = f"{a['format']}-{a['variant']}", RUNTIME_OF[a["format"]]
         path = str(export_dir / a["path"])
-        arts[name] = {"variant": a["variant"], "runtime": rt, "verified": bool(a["parity"]["passed"]),
-                      "quantization": a.get("quantization"), "parity_accuracy": a["parity"].get("accuracy")}
+        arts[name] = {
+            "variant": a["variant"],
+            "runtime": rt,
+            "verified": bool(a["parity"]["passed"]),
+            "quantization": a.get("quantization"),
+            "parity_accuracy": a["parity"].get("accuracy"),
+        }
         for b in (1, 256):
             call, predict_all = make_call(rt, path, _batch(x_test, b), threads)
             calls[(name, b)] = (call, b)
@@ -94,18 +108,38 @@ def summarize(model: str, arts: dict, keras_acc: float | None) -> dict:
     speed = i8[bi256]["batch256_sps"] / fp[bf256]["batch256_sps"]
     acc = i8[bi256]["accuracy"]
     delta = None if acc is None or keras_acc is None else acc - keras_acc
-    return {"model": model, "best_int8_b256": bi256, "int8_b256_sps": i8[bi256]["batch256_sps"],
-            "best_fp32_b256": bf256, "fp32_b256_sps": fp[bf256]["batch256_sps"], "speedup_b256": speed,
-            "best_int8_b1": bi1, "int8_b1_p50_us": i8[bi1]["batch1_p50_us"], "best_fp32_b1": bf1,
-            "fp32_b1_p50_us": fp[bf1]["batch1_p50_us"], "keras_accuracy": keras_acc, "int8_accuracy": acc,
-            "accuracy_delta": delta,
-            "goals": {"b256_speedup>=1.5": speed >= GOAL_SPEEDUP,
-                      "b1_int8_not_slower": i8[bi1]["batch1_p50_us"] <= fp[bf1]["batch1_p50_us"],
-                      "accuracy_within_0.5%": delta is not None and abs(delta) <= GOAL_ACC}}
+    return {
+        "model": model,
+        "best_int8_b256": bi256,
+        "int8_b256_sps": i8[bi256]["batch256_sps"],
+        "best_fp32_b256": bf256,
+        "fp32_b256_sps": fp[bf256]["batch256_sps"],
+        "speedup_b256": speed,
+        "best_int8_b1": bi1,
+        "int8_b1_p50_us": i8[bi1]["batch1_p50_us"],
+        "best_fp32_b1": bf1,
+        "fp32_b1_p50_us": fp[bf1]["batch1_p50_us"],
+        "keras_accuracy": keras_acc,
+        "int8_accuracy": acc,
+        "accuracy_delta": delta,
+        "goals": {
+            "b256_speedup>=1.5": speed >= GOAL_SPEEDUP,
+            "b1_int8_not_slower": i8[bi1]["batch1_p50_us"] <= fp[bf1]["batch1_p50_us"],
+            "accuracy_within_0.5%": delta is not None and abs(delta) <= GOAL_ACC,
+        },
+    }
 
 
-def bench_int8(out="runs/bench-int8", *, models=("lenet5", "resnet8"), epochs: int | None = None,
-               threads: int = 1, rounds: int = 5, budget_s: float = 0.2, progress=print) -> dict:
+def bench_int8(
+    out="runs/bench-int8",
+    *,
+    models=("lenet5", "resnet8"),
+    epochs: int | None = None,
+    threads: int = 1,
+    rounds: int = 5,
+    budget_s: float = 0.2,
+    progress=print,
+) -> dict:
     """Export and time ``models``; writes ``int8.json`` and ``int8.md`` into ``out``."""
     from export.peak import cpu_info, gemm_peaks
     from export.runtime_bench import conditions
@@ -114,22 +148,42 @@ def bench_int8(out="runs/bench-int8", *, models=("lenet5", "resnet8"), epochs: i
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"conditions": {**conditions(), "gemm_peak": gemm_peaks(threads), "lscpu": cpu_info(),
-                             "threads": threads or os.cpu_count(), "rounds": rounds, "budget_s": budget_s,
-                             "load": os.getloadavg()},
-              "models": {}, "summary": []}
+    result = {
+        "conditions": {
+            **conditions(),
+            "gemm_peak": gemm_peaks(threads),
+            "lscpu": cpu_info(),
+            "threads": threads or os.cpu_count(),
+            "rounds": rounds,
+            "budget_s": budget_s,
+            "load": os.getloadavg(),
+        },
+        "models": {},
+        "summary": [],
+    }
     for m in models:
         t0 = time.perf_counter()
         manifest = prepare(m, out, epochs=epochs, progress=progress)
         _, cfg = load_run(out / m)
         ds = run_dataset(cfg)
         progress(f"{m}: timing {rounds} interleaved rounds")
-        arts = bench_model(out / m / "export", manifest, ds.x_test.astype(np.float32), ds.y_test,
-                           threads=threads, rounds=rounds, budget_s=budget_s)
+        arts = bench_model(
+            out / m / "export",
+            manifest,
+            ds.x_test.astype(np.float32),
+            ds.y_test,
+            threads=threads,
+            rounds=rounds,
+            budget_s=budget_s,
+        )
         keras_acc = manifest["source"]["keras_metrics"].get("keras_accuracy")
-        result["models"][m] = {"artifacts": arts, "keras_accuracy": keras_acc, "n_test": int(len(ds.x_test)),
-                               "epochs": EPOCHS.get(m, 5) if epochs is None else epochs,
-                               "seconds": round(time.perf_counter() - t0, 1)}
+        result["models"][m] = {
+            "artifacts": arts,
+            "keras_accuracy": keras_acc,
+            "n_test": int(len(ds.x_test)),
+            "epochs": EPOCHS.get(m, 5) if epochs is None else epochs,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
         result["summary"].append(summarize(m, arts, keras_acc))
     result["conditions"]["load_after"] = os.getloadavg()
     write_text_atomic(out / "int8.json", json.dumps(result, indent=2) + "\n")
@@ -141,33 +195,81 @@ def markdown(result: dict) -> str:
     from zoo.tables import markdown_table
 
     c = result["conditions"]
-    lines = [f"Measured on {c['lscpu'].get('model_name') or c['cpu']} ({c['cores']} cores; flags "
-             f"{' '.join(c['lscpu']['int8_bf16_flags'])}), {c['threads']} thread(s), {c['rounds']} interleaved "
-             f"rounds x {c['budget_s']} s, medians; load average before/after {c['load'][0]:.1f}/"
-             f"{c['load_after'][0]:.1f}. GEMM peak: fp32 {c['gemm_peak']['ort_fp32_gflops']:.0f} GFLOP/s, "
-             f"int8 {c['gemm_peak']['ort_int8_gops']:.0f} GOP/s.", ""]
+    lines = [
+        f"Measured on {c['lscpu'].get('model_name') or c['cpu']} ({c['cores']} cores; flags "
+        f"{' '.join(c['lscpu']['int8_bf16_flags'])}), {c['threads']} thread(s), {c['rounds']} interleaved "
+        f"rounds x {c['budget_s']} s, medians; load average before/after {c['load'][0]:.1f}/"
+        f"{c['load_after'][0]:.1f}. GEMM peak: fp32 {c['gemm_peak']['ort_fp32_gflops']:.0f} GFLOP/s, "
+        f"int8 {c['gemm_peak']['ort_int8_gops']:.0f} GOP/s.",
+        "",
+    ]
     rows = []
     for s in result["summary"]:
         if "error" in s:
             rows.append([s["model"], s["error"], "", "", "", "", ""])
             continue
         g = s["goals"]
-        rows.append([s["model"], f"{s['best_int8_b256']} {s['int8_b256_sps']:,.0f} vs {s['best_fp32_b256']} "
-                     f"{s['fp32_b256_sps']:,.0f}", f"{s['speedup_b256']:.2f}x {'ok' if g['b256_speedup>=1.5'] else 'MISS'}",
-                     f"{s['best_int8_b1']} {s['int8_b1_p50_us']:.1f} vs {s['best_fp32_b1']} {s['fp32_b1_p50_us']:.1f}",
-                     "ok" if g["b1_int8_not_slower"] else "MISS",
-                     f"{s['int8_accuracy']:.4f} vs {s['keras_accuracy']:.4f}" if s["int8_accuracy"] is not None else "-",
-                     "ok" if g["accuracy_within_0.5%"] else "MISS"])
-    lines.append(markdown_table(rows, ["model", "batch 256 samples/s: best int8 vs best fp32", "speed-up (>= 1.5x)",
-                                       "batch 1 p50 us: best int8 vs best fp32", "b1 goal",
-                                       "accuracy int8 vs Keras", "acc goal"], "lllllll"))
+        rows.append(
+            [
+                s["model"],
+                f"{s['best_int8_b256']} {s['int8_b256_sps']:,.0f} vs {s['best_fp32_b256']} "
+                f"{s['fp32_b256_sps']:,.0f}",
+                f"{s['speedup_b256']:.2f}x {'ok' if g['b256_speedup>=1.5'] else 'MISS'}",
+                f"{s['best_int8_b1']} {s['int8_b1_p50_us']:.1f} vs {s['best_fp32_b1']} {s['fp32_b1_p50_us']:.1f}",
+                "ok" if g["b1_int8_not_slower"] else "MISS",
+                f"{s['int8_accuracy']:.4f} vs {s['keras_accuracy']:.4f}"
+                if s["int8_accuracy"] is not None
+                else "-",
+                "ok" if g["accuracy_within_0.5%"] else "MISS",
+            ]
+        )
+    lines.append(
+        markdown_table(
+            rows,
+            [
+                "model",
+                "batch 256 samples/s: best int8 vs best fp32",
+                "speed-up (>= 1.5x)",
+                "batch 1 p50 us: best int8 vs best fp32",
+                "b1 goal",
+                "accuracy int8 vs Keras",
+                "acc goal",
+            ],
+            "lllllll",
+        )
+    )
     for m, d in result["models"].items():
-        lines += ["", f"{m} ({d['epochs']} epochs on digits, n_test={d['n_test']}, Keras accuracy "
-                      f"{d['keras_accuracy']:.4f}):", ""]
-        rows = [[k, v["runtime"], "yes" if v["verified"] else "NO", f"{v['batch256_sps']:,.0f}",
-                 f"{v['batch1_p50_us']:.1f}", "-" if v["accuracy"] is None else f"{v['accuracy']:.4f}",
-                 json.dumps(v["quantization"]) if v["quantization"] else ""]
-                for k, v in sorted(d["artifacts"].items())]
-        lines.append(markdown_table(rows, ["artifact", "runtime", "verified", "b256 samples/s", "b1 p50 us",
-                                           "accuracy", "quantization"], "lllrrrl"))
+        lines += [
+            "",
+            f"{m} ({d['epochs']} epochs on digits, n_test={d['n_test']}, Keras accuracy "
+            f"{d['keras_accuracy']:.4f}):",
+            "",
+        ]
+        rows = [
+            [
+                k,
+                v["runtime"],
+                "yes" if v["verified"] else "NO",
+                f"{v['batch256_sps']:,.0f}",
+                f"{v['batch1_p50_us']:.1f}",
+                "-" if v["accuracy"] is None else f"{v['accuracy']:.4f}",
+                json.dumps(v["quantization"]) if v["quantization"] else "",
+            ]
+            for k, v in sorted(d["artifacts"].items())
+        ]
+        lines.append(
+            markdown_table(
+                rows,
+                [
+                    "artifact",
+                    "runtime",
+                    "verified",
+                    "b256 samples/s",
+                    "b1 p50 us",
+                    "accuracy",
+                    "quantization",
+                ],
+                "lllrrrl",
+            )
+        )
     return "\n".join(lines)

@@ -56,7 +56,9 @@ def relpath(path, start) -> str:
     return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
 
 
-def artifact_entry(out_dir, path, *, fmt: str, variant: str, source_sha256: str, parity: dict, **extra) -> dict:
+def artifact_entry(
+    out_dir, path, *, fmt: str, variant: str, source_sha256: str, parity: dict, **extra
+) -> dict:
     """One manifest row for a written artifact (a file, or a directory for an HLS project)."""
     path = Path(path)
     if path.is_dir():
@@ -64,8 +66,16 @@ def artifact_entry(out_dir, path, *, fmt: str, variant: str, source_sha256: str,
         extra.setdefault("kind", "directory")
     else:
         sha, nbytes = sha256_file(path), path.stat().st_size
-    return {"format": fmt, "variant": variant, "path": relpath(path, out_dir), "bytes": int(nbytes),
-            "sha256": sha, "source_sha256": source_sha256, "parity": parity, **extra}
+    return {
+        "format": fmt,
+        "variant": variant,
+        "path": relpath(path, out_dir),
+        "bytes": int(nbytes),
+        "sha256": sha,
+        "source_sha256": source_sha256,
+        "parity": parity,
+        **extra,
+    }
 
 
 class ManifestError(EdgezooError, ValueError):
@@ -92,11 +102,15 @@ def load_manifest(export_dir, *, allow_changed: bool = False) -> tuple[dict, Pat
     export_dir = Path(export_dir)
     path = export_dir / "manifest.json"
     if not path.exists():
-        raise FileNotFoundError(f"{export_dir} has no manifest.json: run `edgezoo export RUN_DIR` first.")
+        raise FileNotFoundError(
+            f"{export_dir} has no manifest.json: run `edgezoo export RUN_DIR` first."
+        )
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path} is not valid JSON ({exc}); re-export with `edgezoo export`.") from exc
+        raise ManifestError(
+            f"{path} is not valid JSON ({exc}); re-export with `edgezoo export`."
+        ) from exc
     if not isinstance(manifest, dict):
         raise ManifestError(f"{path} is not a JSON object; re-export with `edgezoo export`.")
     missing = [k for k in ("source", "artifacts") if k not in manifest]
@@ -104,30 +118,38 @@ def load_manifest(export_dir, *, allow_changed: bool = False) -> tuple[dict, Pat
     if not missing and (not isinstance(src, dict) or not src.get("dir") or not src.get("sha256")):
         missing = ["source.dir/source.sha256"]
     if missing:
-        raise ManifestError(f"{path} lacks {', '.join(repr(m) for m in missing)}: it was not written by "
-                            "`edgezoo export` or was edited; re-export the model.")
+        raise ManifestError(
+            f"{path} lacks {', '.join(repr(m) for m in missing)}: it was not written by "
+            "`edgezoo export` or was edited; re-export the model."
+        )
     changed: dict[str, str] = {}
     for art in manifest["artifacts"]:
         if "error" in art:
             continue
         rel = art.get("path")
         if not isinstance(rel, str) or Path(rel).is_absolute():
-            raise ManifestError(f"{path}: artifact path {rel!r} must be relative to the manifest's directory; "
-                                "re-export the model.")
+            raise ManifestError(
+                f"{path}: artifact path {rel!r} must be relative to the manifest's directory; "
+                "re-export the model."
+            )
         try:
             full = inside(export_dir, rel, what=f"{path}: artifact path")
         except RunDirError as exc:
             raise ManifestError(str(exc)) from None
         if not full.exists():
-            raise ManifestError(f"{full} listed in {path} is missing; re-export with `edgezoo export`.")
+            raise ManifestError(
+                f"{full} listed in {path} is missing; re-export with `edgezoo export`."
+            )
         why = _differs(full, art)
         if why:
             changed[rel] = why
     src_dir = (export_dir / src["dir"]).resolve()
     src_file = src_dir / str(src.get("sha256_of") or "model.keras")
     if not src_file.is_file():
-        raise ManifestError(f"the source model {src_file} of {path} is missing (source.dir {src['dir']!r} is "
-                            "taken relative to the manifest); export again from the model directory.")
+        raise ManifestError(
+            f"the source model {src_file} of {path} is missing (source.dir {src['dir']!r} is "
+            "taken relative to the manifest); export again from the model directory."
+        )
     if sha256_file(src_file) != src["sha256"]:
         changed["source"] = f"{src_file} sha256 differs from the manifest's"
     if changed and not allow_changed:
@@ -135,7 +157,8 @@ def load_manifest(export_dir, *, allow_changed: bool = False) -> tuple[dict, Pat
         raise ManifestError(
             f"{len(changed)} file(s) of {export_dir} changed since export ({first[0]}: {first[1]}); "
             "re-export with `edgezoo export`, or pass --allow-changed to use them anyway, marked "
-            f"\"{CHANGED}\".")
+            f'"{CHANGED}".'
+        )
     return manifest, src_dir, changed
 
 
@@ -165,16 +188,35 @@ def parity_rows(manifest: dict) -> list[list]:
             agree = f"rel {p['rel_error']:.2e}"
         else:
             ties = p.get("near_ties") or 0
-            agree = f"{agree:.4f}" + (f" ({ties} near-tie{'s' if ties > 1 else ''})" if ties else "")
+            agree = f"{agree:.4f}" + (
+                f" ({ties} near-tie{'s' if ties > 1 else ''})" if ties else ""
+            )
         if p.get("accuracy") is not None:
             metric = f"acc {p['accuracy']:.4f} ({p['accuracy_delta'] + 0.0:+.4f})"
         elif p.get("mse") is not None:
             metric = f"mse {p['mse']:.4g} ({p['metric_increase']:+.2%})"
         else:
             metric = ""
-        rows.append([name, f"{a['bytes']:,}", f"{p['max_abs_diff']:.2e}", agree, metric, p["n"],
-                     "pass" if p["passed"] else "FAIL: " + "; ".join(p["failures"])])
+        rows.append(
+            [
+                name,
+                f"{a['bytes']:,}",
+                f"{p['max_abs_diff']:.2e}",
+                agree,
+                metric,
+                p["n"],
+                "pass" if p["passed"] else "FAIL: " + "; ".join(p["failures"]),
+            ]
+        )
     return rows
 
 
-PARITY_HEADERS = ["artifact", "bytes", "max|diff|", "argmax agree / rel err", "test metric (vs Keras)", "n", "verdict"]
+PARITY_HEADERS = [
+    "artifact",
+    "bytes",
+    "max|diff|",
+    "argmax agree / rel err",
+    "test metric (vs Keras)",
+    "n",
+    "verdict",
+]

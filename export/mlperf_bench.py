@@ -31,7 +31,11 @@ MAC_CLASSES = {"Conv2D", "DepthwiseConv2D", "Dense", "Conv1D"}
 
 def mlperf_models() -> list[str]:
     """Zoo models that are an MLPerf Tiny reference (their card has a ``reference``)."""
-    return [n for n in zoo.list_models() if zoo.get_card(n).reference.get("benchmark", "").startswith("MLPerf")]
+    return [
+        n
+        for n in zoo.list_models()
+        if zoo.get_card(n).reference.get("benchmark", "").startswith("MLPerf")
+    ]
 
 
 def count_macs(model) -> int:
@@ -63,7 +67,7 @@ def _offline():
 
 
 def data_status(dataset: str) -> str:
-    """"present", or "data not present" (the loader's error says where to put it)."""
+    """ "present", or "data not present" (the loader's error says where to put it)."""
     from training.data import DatasetUnavailableError, load_dataset
 
     with _offline():
@@ -77,43 +81,79 @@ def data_status(dataset: str) -> str:
 def _generated(model, n_calib: int, n_test: int, seed: int = 0) -> ExportData:
     shape = tuple(int(s) for s in model.inputs[0].shape[1:])
     rng = np.random.default_rng(seed)
-    return ExportData.from_arrays(rng.standard_normal((n_calib, *shape)).astype("f4"),
-                                  rng.standard_normal((n_test, *shape)).astype("f4"), None,
-                                  calibration_samples=n_calib,
-                                  info={"dataset": "generated standard-normal inputs (no data set)"})
+    return ExportData.from_arrays(
+        rng.standard_normal((n_calib, *shape)).astype("f4"),
+        rng.standard_normal((n_test, *shape)).astype("f4"),
+        None,
+        calibration_samples=n_calib,
+        info={"dataset": "generated standard-normal inputs (no data set)"},
+    )
 
 
 def _latencies(manifest: dict, out: Path, budget_s: float) -> dict:
     """Batch-1, one-thread p50 (us) of the int8 TFLite (LiteRT) and fp32/int8 ONNX (onnxruntime)."""
     arts = {(a["format"], a["variant"]): a for a in manifest["artifacts"] if "path" in a}
     specs, keys = [], []
-    for key, runtime in ((("tflite", "int8"), "litert"), (("onnx", "fp32"), "onnxruntime"),
-                         (("onnx", "int8"), "onnxruntime")):
+    for key, runtime in (
+        (("tflite", "int8"), "litert"),
+        (("onnx", "fp32"), "onnxruntime"),
+        (("onnx", "int8"), "onnxruntime"),
+    ):
         if key in arts:
-            specs.append({"runtime": runtime, "path": str(out / arts[key]["path"]), "inputs": str(out / "bench_inputs.npy"),
-                          "batch": 1, "threads": 1, "warmup": 20, "runs": 5000, "budget_s": budget_s})
+            specs.append(
+                {
+                    "runtime": runtime,
+                    "path": str(out / arts[key]["path"]),
+                    "inputs": str(out / "bench_inputs.npy"),
+                    "batch": 1,
+                    "threads": 1,
+                    "warmup": 20,
+                    "runs": 5000,
+                    "budget_s": budget_s,
+                }
+            )
             keys.append(f"{key[0]}_{key[1]}")
     results = run_isolated(specs) if specs else []
     return {k: (r.get("p50_us") if "error" not in r else r["error"]) for k, r in zip(keys, results)}
 
 
-def bench_model(name: str, out: str | os.PathLike, *, run_dir=None, train_epochs: int = 0,
-                overrides: dict | None = None, budget_s: float = 1.0, calibration_samples: int = 128) -> dict:
+def bench_model(
+    name: str,
+    out: str | os.PathLike,
+    *,
+    run_dir=None,
+    train_epochs: int = 0,
+    overrides: dict | None = None,
+    budget_s: float = 1.0,
+    calibration_samples: int = 128,
+) -> dict:
     """One row of the MLPerf table for zoo model ``name`` (see the module docstring)."""
     card = zoo.get_card(name)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     overrides = dict(overrides or {})
-    row = {"model": name, "benchmark": card.reference.get("benchmark"), "dataset": card.dataset,
-           "quality_target": card.reference.get("quality_target"),
-           "mlperf_int8_bytes": card.reference.get("int8_tflite_bytes"), "overrides": overrides}
+    row = {
+        "model": name,
+        "benchmark": card.reference.get("benchmark"),
+        "dataset": card.dataset,
+        "quality_target": card.reference.get("quality_target"),
+        "mlperf_int8_bytes": card.reference.get("int8_tflite_bytes"),
+        "overrides": overrides,
+    }
     status = data_status(card.dataset) if run_dir is None else "present"
     if run_dir is None and status == "present" and train_epochs > 0:
         from training.train import train
 
-        run_dir = train(name, epochs=train_epochs, overrides=overrides, out=out / "train", verbose=0).dir
-    opts = dict(to=("onnx", "tflite"), onnx_variants=("fp32", "int8"), tflite_variants=("int8",),
-                calibration_samples=calibration_samples, fail_on_parity=False)
+        run_dir = train(
+            name, epochs=train_epochs, overrides=overrides, out=out / "train", verbose=0
+        ).dir
+    opts = dict(
+        to=("onnx", "tflite"),
+        onnx_variants=("fp32", "int8"),
+        tflite_variants=("int8",),
+        calibration_samples=calibration_samples,
+        fail_on_parity=False,
+    )
     if run_dir is not None:
         from training.train import load_run
 
@@ -127,21 +167,36 @@ def bench_model(name: str, out: str | os.PathLike, *, run_dir=None, train_epochs
         manifest = export_model(model, out / "export", data=data, task=card.task, **opts)
         row["weights"] = "random initialization"
         row["calibration"] = f"{calibration_samples} generated standard-normal inputs"
-    np.save(out / "export" / "bench_inputs.npy",
-            np.random.default_rng(0).standard_normal((1, *model.inputs[0].shape[1:])).astype("f4"))
+    np.save(
+        out / "export" / "bench_inputs.npy",
+        np.random.default_rng(0).standard_normal((1, *model.inputs[0].shape[1:])).astype("f4"),
+    )
     arts = {(a["format"], a["variant"]): a for a in manifest["artifacts"] if "path" in a}
-    row.update(params=int(model.count_params()), macs=count_macs(model),
-               tflite_int8_bytes=arts.get(("tflite", "int8"), {}).get("bytes"),
-               int8_parity={k: {m: a["parity"].get(m) for m in ("argmax_agreement", "max_abs_diff") if m in a["parity"]}
-                            for k, a in ((f"{f}_{v}", a) for (f, v), a in arts.items())},
-               p50_us=_latencies(manifest, out / "export", budget_s))
+    row.update(
+        params=int(model.count_params()),
+        macs=count_macs(model),
+        tflite_int8_bytes=arts.get(("tflite", "int8"), {}).get("bytes"),
+        int8_parity={
+            k: {
+                m: a["parity"].get(m)
+                for m in ("argmax_agreement", "max_abs_diff")
+                if m in a["parity"]
+            }
+            for k, a in ((f"{f}_{v}", a) for (f, v), a in arts.items())
+        },
+        p50_us=_latencies(manifest, out / "export", budget_s),
+    )
     row["accuracy"] = _accuracy(card, manifest, run_dir, status)
     return row
 
 
 def _accuracy(card, manifest: dict, run_dir, status: str) -> dict | str:
     if run_dir is None:
-        return status if status != "present" else "data present, model not trained (pass --run or --train-epochs)"
+        return (
+            status
+            if status != "present"
+            else "data present, model not trained (pass --run or --train-epochs)"
+        )
     metric = "auc" if card.task == "reconstruction" else "accuracy"
     import json
 
@@ -153,16 +208,30 @@ def _accuracy(card, manifest: dict, run_dir, status: str) -> dict | str:
     return result
 
 
-def bench_mlperf(out="runs/bench-mlperf", *, models=None, runs: dict | None = None, train_epochs: int = 0,
-                 budget_s: float = 1.0, progress=None) -> dict:
+def bench_mlperf(
+    out="runs/bench-mlperf",
+    *,
+    models=None,
+    runs: dict | None = None,
+    train_epochs: int = 0,
+    budget_s: float = 1.0,
+    progress=None,
+) -> dict:
     """Every MLPerf reference model of the zoo (or ``models``); returns rows + conditions."""
     out = Path(out) if out else Path(tempfile.mkdtemp(prefix="bench-mlperf-"))
     rows = []
     for name in models or mlperf_models():
         if progress:
             progress(f"{name} ...")
-        rows.append(bench_model(name, out / name, run_dir=(runs or {}).get(name), train_epochs=train_epochs,
-                                budget_s=budget_s))
+        rows.append(
+            bench_model(
+                name,
+                out / name,
+                run_dir=(runs or {}).get(name),
+                train_epochs=train_epochs,
+                budget_s=budget_s,
+            )
+        )
     return {"rows": rows, "conditions": conditions(), "out": str(out)}
 
 
@@ -177,16 +246,43 @@ def markdown(result: dict) -> str:
     for r in result["rows"]:
         acc = r["accuracy"]
         if isinstance(acc, dict):
-            acc = f"{acc['metric']} {acc['keras']:.4f}" + (f" (int8 {acc['tflite_int8']:.4f})" if "tflite_int8" in acc else "")
+            acc = f"{acc['metric']} {acc['keras']:.4f}" + (
+                f" (int8 {acc['tflite_int8']:.4f})" if "tflite_int8" in acc else ""
+            )
         p = r["p50_us"]
-        rows.append([r["model"], f"{r['params']:,}", f"{r['macs']:,}",
-                     f"{r['tflite_int8_bytes']:,}" if r["tflite_int8_bytes"] else "-",
-                     f"{r['mlperf_int8_bytes']:,}", _fmt_us(p.get("tflite_int8")), _fmt_us(p.get("onnx_fp32")),
-                     _fmt_us(p.get("onnx_int8")), acc, r["quality_target"]])
-    headers = ["model", "params", "MACs", "TFLite int8 B", "MLPerf int8 B", "LiteRT int8 p50",
-               "ORT fp32 p50", "ORT int8 p50", "accuracy", "MLPerf target"]
+        rows.append(
+            [
+                r["model"],
+                f"{r['params']:,}",
+                f"{r['macs']:,}",
+                f"{r['tflite_int8_bytes']:,}" if r["tflite_int8_bytes"] else "-",
+                f"{r['mlperf_int8_bytes']:,}",
+                _fmt_us(p.get("tflite_int8")),
+                _fmt_us(p.get("onnx_fp32")),
+                _fmt_us(p.get("onnx_int8")),
+                acc,
+                r["quality_target"],
+            ]
+        )
+    headers = [
+        "model",
+        "params",
+        "MACs",
+        "TFLite int8 B",
+        "MLPerf int8 B",
+        "LiteRT int8 p50",
+        "ORT fp32 p50",
+        "ORT int8 p50",
+        "accuracy",
+        "MLPerf target",
+    ]
     c = result["conditions"]
-    return (markdown_table(rows, headers, "lrrrrrrrll") +
-            f"\n\nbatch 1, one thread; {c['cpu']}, {c['cores']} cores; {c['time']}. "
-            "Weights/calibration per model: " +
-            "; ".join(f"{r['model']}: {r['weights']}, int8 calibrated on {r['calibration']}" for r in result["rows"]))
+    return (
+        markdown_table(rows, headers, "lrrrrrrrll")
+        + f"\n\nbatch 1, one thread; {c['cpu']}, {c['cores']} cores; {c['time']}. "
+        "Weights/calibration per model: "
+        + "; ".join(
+            f"{r['model']}: {r['weights']}, int8 calibrated on {r['calibration']}"
+            for r in result["rows"]
+        )
+    )

@@ -36,12 +36,20 @@ MIN_OPSET, MAX_OPSET = 13, 21
 
 
 def check_opset(opset) -> int:
-    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ExportOptionsError(f"onnx: opset must be an integer in [{MIN_OPSET}, {MAX_OPSET}]. Received: opset={opset!r}")
+    if (
+        isinstance(opset, bool)
+        or not isinstance(opset, (int, np.integer))
+        or not MIN_OPSET <= opset <= MAX_OPSET
+    ):
+        raise ExportOptionsError(
+            f"onnx: opset must be an integer in [{MIN_OPSET}, {MAX_OPSET}]. Received: opset={opset!r}"
+        )
     return int(opset)
 
 
-def export_onnx(model, path, *, world: str = "keras", opset: int = DEFAULT_OPSET, sample=None) -> Path:
+def export_onnx(
+    model, path, *, world: str = "keras", opset: int = DEFAULT_OPSET, sample=None
+) -> Path:
     """Write ``model`` as ONNX to ``path`` (through a temporary file) and check it. Returns the path."""
     opset = check_opset(opset)
     check_single_io(model, "onnx")
@@ -104,21 +112,32 @@ def session(path, threads: int = 1):
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"],
-                                disabled_optimizers=disabled_optimizers(path) or None)
+    return ort.InferenceSession(
+        str(path),
+        so,
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=disabled_optimizers(path) or None,
+    )
 
 
 def run_onnx(path_or_session, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
     """Outputs of an ONNX model on ``x`` (float32), run in chunks of ``batch_size``."""
-    sess = session(path_or_session) if isinstance(path_or_session, (str, os.PathLike)) else path_or_session
+    sess = (
+        session(path_or_session)
+        if isinstance(path_or_session, (str, os.PathLike))
+        else path_or_session
+    )
     name = sess.get_inputs()[0].name
-    outs = [sess.run(None, {name: np.ascontiguousarray(x[i: i + batch_size], dtype=np.float32)})[0]
-            for i in range(0, len(x), batch_size)]
+    outs = [
+        sess.run(None, {name: np.ascontiguousarray(x[i : i + batch_size], dtype=np.float32)})[0]
+        for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(outs).astype(np.float32)
 
 
-def check_dynamic_batch(path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16, atol: float,
-                        rtol: float = 0.0) -> dict:
+def check_dynamic_batch(
+    path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16, atol: float, rtol: float = 0.0
+) -> dict:
     """Run batch 1 and batch ``batch`` and compare each with the Keras outputs of the same rows."""
     sess = session(path)
     name = sess.get_inputs()[0].name
@@ -135,7 +154,9 @@ def check_dynamic_batch(path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16
             ok = False
             continue
         result["max_abs_diff"][str(n)] = d
-        ok = ok and bool(np.all(np.abs(o.reshape(ref[:n].shape) - ref[:n]) <= atol + rtol * np.abs(ref[:n])))
+        ok = ok and bool(
+            np.all(np.abs(o.reshape(ref[:n].shape) - ref[:n]) <= atol + rtol * np.abs(ref[:n]))
+        )
     result["ok"] = bool(ok)
     result["atol"], result["rtol"] = atol, rtol
     return result
@@ -151,7 +172,7 @@ class _Reader:
         if self.i >= len(self.x):
             return None
         self.i += 1
-        return {self.name: np.ascontiguousarray(self.x[self.i - 1: self.i], dtype=np.float32)}
+        return {self.name: np.ascontiguousarray(self.x[self.i - 1 : self.i], dtype=np.float32)}
 
     def rewind(self):
         self.i = 0
@@ -174,9 +195,17 @@ def thin_convs(path, max_cin: int, max_cout: int = 15) -> list[str]:
     return out
 
 
-def quantize_int8(fp32_path, path, x_calib: np.ndarray, *, per_channel: bool = True,
-                  activation_type: str = "uint8", weight_type: str = "int8", float_convs_max_cin: int = 1,
-                  info: dict | None = None) -> Path:
+def quantize_int8(
+    fp32_path,
+    path,
+    x_calib: np.ndarray,
+    *,
+    per_channel: bool = True,
+    activation_type: str = "uint8",
+    weight_type: str = "int8",
+    float_convs_max_cin: int = 1,
+    info: dict | None = None,
+) -> Path:
     """Static QDQ int8 model of ``fp32_path`` calibrated on ``x_calib`` (MinMax), written to ``path``.
 
     ``info`` (a dict), if given, receives the settings used, including the nodes kept float."""
@@ -191,7 +220,9 @@ def quantize_int8(fp32_path, path, x_calib: np.ndarray, *, per_channel: bool = T
     types = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
     for what, v in (("activation_type", activation_type), ("weight_type", weight_type)):
         if v not in types:
-            raise ExportOptionsError(f"onnx int8: {what} must be one of {sorted(types)}. Received: {v!r}")
+            raise ExportOptionsError(
+                f"onnx int8: {what} must be one of {sorted(types)}. Received: {v!r}"
+            )
     if len(x_calib) == 0:
         raise ExportOptionsError("onnx int8: no calibration samples")
 
@@ -205,16 +236,33 @@ def quantize_int8(fp32_path, path, x_calib: np.ndarray, *, per_channel: bool = T
         name = session(pre).get_inputs()[0].name
         keep = thin_convs(pre, float_convs_max_cin) if float_convs_max_cin else []
         with atomic_path(path) as tmp:
-            quantize_static(str(pre), str(tmp), Reader(name, x_calib), quant_format=QuantFormat.QDQ,
-                            per_channel=per_channel, activation_type=types[activation_type],
-                            weight_type=types[weight_type], nodes_to_exclude=keep)
+            quantize_static(
+                str(pre),
+                str(tmp),
+                Reader(name, x_calib),
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                activation_type=types[activation_type],
+                weight_type=types[weight_type],
+                nodes_to_exclude=keep,
+            )
             if keep:  # float convs beside int8 ones: NCHWc blocks them to 16 channels and reorders
                 _set_metadata(tmp, DISABLED_OPTIMIZERS_KEY, "NchwcTransformer")
             check_onnx(tmp)
     if info is not None:
-        info.update({"ort_disabled_optimizers": ["NchwcTransformer"] if keep else [], "format": "QDQ", "activations": activation_type, "weights": weight_type,
-                     "per_channel": per_channel, "calibration": "MinMax", "pre_process": "quant_pre_process",
-                     "float_convs_max_cin": float_convs_max_cin, "float_nodes": keep})
+        info.update(
+            {
+                "ort_disabled_optimizers": ["NchwcTransformer"] if keep else [],
+                "format": "QDQ",
+                "activations": activation_type,
+                "weights": weight_type,
+                "per_channel": per_channel,
+                "calibration": "MinMax",
+                "pre_process": "quant_pre_process",
+                "float_convs_max_cin": float_convs_max_cin,
+                "float_nodes": keep,
+            }
+        )
     return path
 
 

@@ -43,11 +43,19 @@ def compile_ir(path, threads: int = 1, precision: str = "f32"):
     return ov.Core().compile_model(str(ir_file(path)), "CPU", cfg)
 
 
-def run_openvino(path_or_compiled, x: np.ndarray, *, batch_size: int = 256, threads: int = 1) -> np.ndarray:
-    c = compile_ir(path_or_compiled, threads) if isinstance(path_or_compiled, (str, Path)) else path_or_compiled
+def run_openvino(
+    path_or_compiled, x: np.ndarray, *, batch_size: int = 256, threads: int = 1
+) -> np.ndarray:
+    c = (
+        compile_ir(path_or_compiled, threads)
+        if isinstance(path_or_compiled, (str, Path))
+        else path_or_compiled
+    )
     req = c.create_infer_request()
-    outs = [np.array(req.infer(np.ascontiguousarray(x[i: i + batch_size], np.float32))[0], np.float32)
-            for i in range(0, len(x), batch_size)]
+    outs = [
+        np.array(req.infer(np.ascontiguousarray(x[i : i + batch_size], np.float32))[0], np.float32)
+        for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(outs)
 
 
@@ -84,24 +92,38 @@ def quantize_int8(fp32_dir, out, x_calib: np.ndarray, *, preset: str = "performa
 
     if len(x_calib) == 0:
         raise ExportOptionsError("openvino int8: no calibration samples")
-    presets = {"performance": nncf.QuantizationPreset.PERFORMANCE, "mixed": nncf.QuantizationPreset.MIXED}
+    presets = {
+        "performance": nncf.QuantizationPreset.PERFORMANCE,
+        "mixed": nncf.QuantizationPreset.MIXED,
+    }
     if preset not in presets:
-        raise ExportOptionsError(f"openvino int8: preset must be one of {sorted(presets)}. Received: {preset!r}")
+        raise ExportOptionsError(
+            f"openvino int8: preset must be one of {sorted(presets)}. Received: {preset!r}"
+        )
     fp = ov.Core().read_model(str(ir_file(fp32_dir)))
     x = np.asarray(x_calib, np.float32)
-    ds = nncf.Dataset([x[i: i + 1] for i in range(len(x))])
+    ds = nncf.Dataset([x[i : i + 1] for i in range(len(x))])
     nncf.set_log_level(40)  # errors only: no progress bars in the export log
-    q = nncf.quantize(fp, ds, preset=presets[preset], subset_size=len(x), fast_bias_correction=False)
+    q = nncf.quantize(
+        fp, ds, preset=presets[preset], subset_size=len(x), fast_bias_correction=False
+    )
     return _save(q, out)
 
 
 def quantization_record(preset: str = "performance") -> dict:
-    return {"tool": "nncf.quantize", "preset": preset, "activations": "int8 (u8/s8 per NNCF)",
-            "weights": "int8 per-channel", "calibration": "MinMax + BiasCorrection (fast_bias_correction=False)",
-            "inference_precision_hint": "f32"}
+    return {
+        "tool": "nncf.quantize",
+        "preset": preset,
+        "activations": "int8 (u8/s8 per NNCF)",
+        "weights": "int8 per-channel",
+        "calibration": "MinMax + BiasCorrection (fast_bias_correction=False)",
+        "inference_precision_hint": "f32",
+    }
 
 
-def check_dynamic_batch(path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16, atol: float | None) -> dict:
+def check_dynamic_batch(
+    path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16, atol: float | None
+) -> dict:
     """Batch 1 and batch N through one compiled model, each compared with ``ref``."""
     import openvino as ov
 
@@ -144,9 +166,16 @@ def orchestrate(rec, model, world: str, *, opset: int, onnx_file: Path | None = 
         def fp32():
             export_fp32(src, fp32_dir)
             out = run_openvino(fp32_dir, rec.data.x_test)
-            dyn = check_dynamic_batch(fp32_dir, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=atol)
-            return rec.entry(fp32_dir, "openvino", "fp32", rec.parity("openvino", "fp32", out, dyn),
-                             runtime={"device": "CPU", "inference_precision_hint": "f32"})
+            dyn = check_dynamic_batch(
+                fp32_dir, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=atol
+            )
+            return rec.entry(
+                fp32_dir,
+                "openvino",
+                "fp32",
+                rec.parity("openvino", "fp32", out, dyn),
+                runtime={"device": "CPU", "inference_precision_hint": "f32"},
+            )
 
         base = rec.attempt("openvino", "fp32", fp32)
         if "int8" not in variants or base is None:
@@ -158,12 +187,20 @@ def orchestrate(rec, model, world: str, *, opset: int, onnx_file: Path | None = 
             out = run_openvino(path, rec.data.x_test)
             dyn = check_dynamic_batch(path, rec.data.x_test, out, batch=o.dynamic_batch, atol=1e-5)
             calib = rec.calibration(path / XML)
-            return rec.entry(path, "openvino", "int8", rec.parity("openvino", "int8", out, dyn),
-                             quantization=quantization_record(), calibration=calib)
+            return rec.entry(
+                path,
+                "openvino",
+                "int8",
+                rec.parity("openvino", "int8", out, dyn),
+                quantization=quantization_record(),
+                calibration=calib,
+            )
 
         rec.attempt("openvino", "int8", int8)
     if "fp32" not in variants:
-        rec.artifacts = [a for a in rec.artifacts if not (a["format"] == "openvino" and a["variant"] == "fp32")]
+        rec.artifacts = [
+            a for a in rec.artifacts if not (a["format"] == "openvino" and a["variant"] == "fp32")
+        ]
         import shutil
 
         shutil.rmtree(fp32_dir, ignore_errors=True)

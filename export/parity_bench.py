@@ -31,8 +31,17 @@ def jets_available() -> bool:
     return (folder / "jets.npz").exists() or (folder / JETS_ARFF).exists()
 
 
-def bench_export_parity(out="runs/bench-export", *, epochs: int = 30, compress_epochs: int = 10, to=DEFAULT_TARGETS,
-                        seed: int = 0, limit: int | None = None, progress=print, **export_opts) -> dict:
+def bench_export_parity(
+    out="runs/bench-export",
+    *,
+    epochs: int = 30,
+    compress_epochs: int = 10,
+    to=DEFAULT_TARGETS,
+    seed: int = 0,
+    limit: int | None = None,
+    progress=print,
+    **export_opts,
+) -> dict:
     """Train, compress and export the benchmark models; returns ``{"rows", "notes", "manifests"}``."""
     from training.train import train
 
@@ -43,28 +52,54 @@ def bench_export_parity(out="runs/bench-export", *, epochs: int = 30, compress_e
     else:
         jt_data, jt_over = "digits", dict(JETS_SUBSTITUTE)
         jt_label = "jet_tagger* / digits"
-        notes.append("* jets is not available offline here (not cached; nothing was downloaded): jet_tagger was "
-                     "trained on scikit-learn digits with input_shape=(64,), classes=10 -- a 64-64-32-32-10 MLP, "
-                     "not the 16-64-32-32-5 jet tagger.")
+        notes.append(
+            "* jets is not available offline here (not cached; nothing was downloaded): jet_tagger was "
+            "trained on scikit-learn digits with input_shape=(64,), classes=10 -- a 64-64-32-32-10 MLP, "
+            "not the 16-64-32-32-5 jet tagger."
+        )
     sources: list[tuple[str, Path]] = []
     t0 = time.perf_counter()
     progress(f"train {jt_label} ({epochs} epochs)")
-    run = train("jet_tagger", jt_data, epochs=epochs, seed=seed, overrides=jt_over, limit=limit, verbose=0,
-                out=out / "jet_tagger" / "float")
+    run = train(
+        "jet_tagger",
+        jt_data,
+        epochs=epochs,
+        seed=seed,
+        overrides=jt_over,
+        limit=limit,
+        verbose=0,
+        out=out / "jet_tagger" / "float",
+    )
     sources.append((f"{jt_label} float", run.dir))
     try:
         from compress import compress
     except ImportError as exc:  # the compression stage is not there: float only, and say so
         notes.append(f"compress is not importable ({exc}): pruned and QKeras rows are missing.")
     else:
-        progress(f"compress {jt_label}: prune 75%, then QKeras 6-bit ({compress_epochs} epochs each)")
-        res = compress(run.dir, prune=0.75, bits=6, epochs=compress_epochs, out=out / "jet_tagger" / "compressed",
-                       seed=seed)
+        progress(
+            f"compress {jt_label}: prune 75%, then QKeras 6-bit ({compress_epochs} epochs each)"
+        )
+        res = compress(
+            run.dir,
+            prune=0.75,
+            bits=6,
+            epochs=compress_epochs,
+            out=out / "jet_tagger" / "compressed",
+            seed=seed,
+        )
         steps = {s.name: s.dir for s in res.steps}
         sources.append((f"{jt_label} pruned 75%", Path(steps["prune"])))
         sources.append((f"{jt_label} QKeras 6-bit + pruned 75%", Path(steps["qat"])))
     progress(f"train lenet5 / digits ({epochs} epochs)")
-    lenet = train("lenet5", "digits", epochs=epochs, seed=seed, limit=limit, verbose=0, out=out / "lenet5" / "float")
+    lenet = train(
+        "lenet5",
+        "digits",
+        epochs=epochs,
+        seed=seed,
+        limit=limit,
+        verbose=0,
+        out=out / "lenet5" / "float",
+    )
     sources.append(("lenet5 / digits float", lenet.dir))
 
     rows, manifests = [], {}
@@ -75,8 +110,15 @@ def bench_export_parity(out="runs/bench-export", *, epochs: int = 30, compress_e
         manifests[label] = str(dest / "manifest.json")
         for r in parity_rows(manifest):
             rows.append([label, *r])
-    result = {"rows": rows, "headers": ["source", *PARITY_HEADERS], "notes": notes, "manifests": manifests,
-              "seconds": round(time.perf_counter() - t0, 1), "epochs": epochs, "compress_epochs": compress_epochs}
+    result = {
+        "rows": rows,
+        "headers": ["source", *PARITY_HEADERS],
+        "notes": notes,
+        "manifests": manifests,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "epochs": epochs,
+        "compress_epochs": compress_epochs,
+    }
     write_json_atomic(out / "parity.json", result)
     write_text_atomic(out / "parity.md", markdown(result) + "\n")
     return result

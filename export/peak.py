@@ -18,8 +18,18 @@ import time
 
 import numpy as np
 
-FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
-                     "amx_tile", "amx_int8", "amx_bf16")
+FLAGS_OF_INTEREST = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
 
 
 def cpu_info() -> dict:
@@ -64,17 +74,20 @@ def _ort_gemm(m: int, k: int, n: int, integer: bool, threads: int):
         b = rng.standard_normal((k, n), dtype=np.float32)
         node = helper.make_node("MatMul", ["A", "B"], ["Y"])
         a_t, y_t = TensorProto.FLOAT, TensorProto.FLOAT
-    graph = helper.make_graph([node], "gemm", [helper.make_tensor_value_info("A", a_t, [m, k])],
-                              [helper.make_tensor_value_info("Y", y_t, [m, n])],
-                              initializer=[numpy_helper.from_array(b, "B")])
+    graph = helper.make_graph(
+        [node],
+        "gemm",
+        [helper.make_tensor_value_info("A", a_t, [m, k])],
+        [helper.make_tensor_value_info("Y", y_t, [m, n])],
+        initializer=[numpy_helper.from_array(b, "B")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), so,
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     return lambda: sess.run(None, {"A": a})
 
 
@@ -88,10 +101,17 @@ def _best_rate(call, ops: float, repeats: int) -> float:
     return ops / best / 1e9
 
 
-def gemm_peaks(threads: int = 1, *, m: int = 256, k: int = 1024, n: int = 1024, repeats: int = 20) -> dict:
+def gemm_peaks(
+    threads: int = 1, *, m: int = 256, k: int = 1024, n: int = 1024, repeats: int = 20
+) -> dict:
     """GFLOP/s (fp32) and GOP/s (int8) of an ``m x k x n`` GEMM with ``threads`` (0 = all cores)."""
     ops = 2.0 * m * k * n
-    out = {"shape": [m, k, n], "threads": threads or os.cpu_count(), "repeats": repeats, "statistic": "best"}
+    out = {
+        "shape": [m, k, n],
+        "threads": threads or os.cpu_count(),
+        "repeats": repeats,
+        "statistic": "best",
+    }
     out["ort_fp32_gflops"] = _best_rate(_ort_gemm(m, k, n, False, threads), ops, repeats)
     out["ort_int8_gops"] = _best_rate(_ort_gemm(m, k, n, True, threads), ops, repeats)
     try:

@@ -1,5 +1,8 @@
 """Automatic fixed-point precision for hls4ml (``precision="auto"``, ``--precision auto``).
 
+Over ~400 lines on purpose: the search and the numpy emulation of hls4ml's types it runs on
+must round and saturate exactly alike; keeping them in one module keeps that contract in view.
+
 The search starts from the profiled ranges of :mod:`export.hls` (integer bits from the largest
 magnitude seen on training data, per layer) and looks for the smallest widths whose
 bit-accurate hls4ml C simulation keeps test accuracy within ``accuracy_budget`` of the Keras
@@ -60,8 +63,10 @@ class _Search:
         from export.common import predict
 
         if data.y_test is None:
-            raise ExportOptionsError("hls4ml: precision='auto' needs a labelled classifier (the search keeps test "
-                                     "accuracy within accuracy_budget); use precision='profile' for this model")
+            raise ExportOptionsError(
+                "hls4ml: precision='auto' needs a labelled classifier (the search keeps test "
+                "accuracy within accuracy_budget); use precision='profile' for this model"
+            )
         self.model, self.world, self.data, self.scratch = model, world, data, scratch
         self.base = replace(opts, precision="profile", synth=False, rtl=False, layer_widths=None)
         self.say = progress if callable(progress) else (lambda m: None)
@@ -84,7 +89,9 @@ class _Search:
         from export import hls
 
         a, b = self.scratch / "cfg", self.scratch / "graph"
-        cfg, prec = hls.build_config(self.conv_model, self.world, self.x_prof, trial, self.io_type, a)
+        cfg, prec = hls.build_config(
+            self.conv_model, self.world, self.x_prof, trial, self.io_type, a
+        )
         g = hls._convert(self.conv_model, self.world, cfg, b, trial, self.io_type)
         for _ in range(3):
             if not hls._softmax_inputs_widened(g, cfg, prec["sources"]):
@@ -97,8 +104,15 @@ class _Search:
 
         out = keep or self.scratch / f"csim{len(self.confirmations)}"
         try:
-            return export_hls(self.model, out, world=self.world, x_profile=self.x_prof, x_test=self.data.x_test,
-                              opts=trial, optimize="-O0")
+            return export_hls(
+                self.model,
+                out,
+                world=self.world,
+                x_profile=self.x_prof,
+                x_test=self.data.x_test,
+                opts=trial,
+                optimize="-O0",
+            )
         finally:
             if keep is None:
                 shutil.rmtree(out, ignore_errors=True)
@@ -113,24 +127,50 @@ class _Search:
         if self.emulated:
             g = self.graph(trial)
             out = emulate(g, self.data.x_test)
-            types, ws, how = hls.layer_types(g), hls.weight_storage(g), "numpy emulation of the hls4ml types"
+            types, ws, how = (
+                hls.layer_types(g),
+                hls.weight_storage(g),
+                "numpy emulation of the hls4ml types",
+            )
         else:
             res = self.csim(trial)
-            out, types, ws, how = res.outputs, res.info["layer_types"], res.info["weight_storage"], "C simulation"
+            out, types, ws, how = (
+                res.outputs,
+                res.info["layer_types"],
+                res.info["weight_storage"],
+                "C simulation",
+            )
         acc = float(np.mean(out.argmax(axis=1) == self.y))
         nz = {r["name"]: int(r.get("nonzero_weights", 0)) for r in types if "weight" in r}
-        step = {"step": len(self.steps), "phase": phase, "width": trial.width, "weight_width": trial.weight_width,
-                "layer_widths": trial.layer_widths, "accuracy": acc, "simulation": how,
-                "accuracy_drop": round(self.keras_accuracy - acc, 6), "within_budget": acc >= self.target - 1e-12,
-                "weight_bits": int(ws["bits"]), "nonzero_weight_bits": int(ws["nonzero_bits"]),
-                "bops": bops(types, nz), "nonzero_weights_per_layer": nz, "seconds": round(time.perf_counter() - t0, 2),
-                "types": {r["name"]: {k: v for k, v in r.items() if k in ("result", "weight", "bias", "accum")}
-                          for r in types}}
+        step = {
+            "step": len(self.steps),
+            "phase": phase,
+            "width": trial.width,
+            "weight_width": trial.weight_width,
+            "layer_widths": trial.layer_widths,
+            "accuracy": acc,
+            "simulation": how,
+            "accuracy_drop": round(self.keras_accuracy - acc, 6),
+            "within_budget": acc >= self.target - 1e-12,
+            "weight_bits": int(ws["bits"]),
+            "nonzero_weight_bits": int(ws["nonzero_bits"]),
+            "bops": bops(types, nz),
+            "nonzero_weights_per_layer": nz,
+            "seconds": round(time.perf_counter() - t0, 2),
+            "types": {
+                r["name"]: {
+                    k: v for k, v in r.items() if k in ("result", "weight", "bias", "accum")
+                }
+                for r in types
+            },
+        }
         self.steps.append(step)
         self.outputs[step["step"]] = out
-        self.say(f"precision auto: step {step['step']} ({phase}) w={trial.weight_width} a={trial.width}"
-                 f"{' per-layer' if trial.layer_widths else ''}: accuracy {acc:.4f}, {ws['bits']:,} weight bits"
-                 f" -> {'ok' if step['within_budget'] else 'over budget'}")
+        self.say(
+            f"precision auto: step {step['step']} ({phase}) w={trial.weight_width} a={trial.width}"
+            f"{' per-layer' if trial.layer_widths else ''}: accuracy {acc:.4f}, {ws['bits']:,} weight bits"
+            f" -> {'ok' if step['within_budget'] else 'over budget'}"
+        )
         return step
 
     def confirm(self, trial, step: dict | None, keep: Path | None = None) -> dict:
@@ -140,17 +180,26 @@ class _Search:
         res = self.csim(trial, keep)
         self.kept = (trial, res) if keep is not None else self.kept
         acc = float(np.mean(res.outputs.argmax(axis=1) == self.y))
-        rec = {"width": trial.width, "weight_width": trial.weight_width, "layer_widths": trial.layer_widths,
-               "csim_accuracy": acc, "within_budget": acc >= self.target - 1e-12,
-               "seconds": round(time.perf_counter() - t0, 1)}
+        rec = {
+            "width": trial.width,
+            "weight_width": trial.weight_width,
+            "layer_widths": trial.layer_widths,
+            "csim_accuracy": acc,
+            "within_budget": acc >= self.target - 1e-12,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
         if step is not None:
             emu = self.outputs.get(step["step"])
             rec["emulated_accuracy"] = step["accuracy"]
             if emu is not None:
-                rec["argmax_agreement_with_emulation"] = float(np.mean(emu.argmax(axis=1) == res.outputs.argmax(axis=1)))
+                rec["argmax_agreement_with_emulation"] = float(
+                    np.mean(emu.argmax(axis=1) == res.outputs.argmax(axis=1))
+                )
         self.confirmations.append(rec)
-        self.say(f"precision auto: C simulation of w={trial.weight_width} a={trial.width}: accuracy {acc:.4f} -> "
-                 f"{'ok' if rec['within_budget'] else 'over budget'}")
+        self.say(
+            f"precision auto: C simulation of w={trial.weight_width} a={trial.width}: accuracy {acc:.4f} -> "
+            f"{'ok' if rec['within_budget'] else 'over budget'}"
+        )
         return rec
 
     def bisect(self, phase: str, lo: int, hi: int, make) -> int:
@@ -195,13 +244,30 @@ def search(model, world: str, data, opts, scratch: Path, progress=None, keep: Pa
             check = s.confirm(replace(s.base, **base_opts), base)
             if abs(check["csim_accuracy"] - base["accuracy"]) > 1.0 / max(len(s.y), 1) + 1e-12:
                 s.emulated = False  # it does not: every further step is C-simulated
-                s.say("precision auto: the emulation differs from the C simulation; C-simulating every step")
+                s.say(
+                    "precision auto: the emulation differs from the C simulation; C-simulating every step"
+                )
         if not base["within_budget"]:
             chosen = replace(s.base, **base_opts)
-            return chosen, _record(s, chosen, base, t0, "the 16-bit baseline is already over the budget: kept"), None
-        w = s.bisect("weights (global)", MIN_WEIGHT - 1, BASELINE_WIDTH,
-                     lambda b: {"width": BASELINE_WIDTH, "weight_width": b})
-        a = s.bisect("results (global)", MIN_RESULT - 1, BASELINE_WIDTH, lambda b: {"width": b, "weight_width": w})
+            return (
+                chosen,
+                _record(
+                    s, chosen, base, t0, "the 16-bit baseline is already over the budget: kept"
+                ),
+                None,
+            )
+        w = s.bisect(
+            "weights (global)",
+            MIN_WEIGHT - 1,
+            BASELINE_WIDTH,
+            lambda b: {"width": BASELINE_WIDTH, "weight_width": b},
+        )
+        a = s.bisect(
+            "results (global)",
+            MIN_RESULT - 1,
+            BASELINE_WIDTH,
+            lambda b: {"width": b, "weight_width": w},
+        )
         counts = base["nonzero_weights_per_layer"]
         per: dict[str, dict] = {}
         for name in sorted(counts, key=lambda n: -counts[n]):
@@ -214,10 +280,18 @@ def search(model, world: str, data, opts, scratch: Path, progress=None, keep: Pa
                 bits -= 1
                 per = trial
         # candidates within the budget, fewest weight bits first; the first the C simulation confirms wins
-        ok = sorted((st for st in s.steps if st["within_budget"]), key=lambda st: (st["weight_bits"], -st["accuracy"]))
+        ok = sorted(
+            (st for st in s.steps if st["within_budget"]),
+            key=lambda st: (st["weight_bits"], -st["accuracy"]),
+        )
         chosen, best = replace(s.base, **base_opts), base
         for st in ok[:4] if s.emulated else ok[:1]:
-            trial = replace(s.base, width=st["width"], weight_width=st["weight_width"], layer_widths=st["layer_widths"])
+            trial = replace(
+                s.base,
+                width=st["width"],
+                weight_width=st["weight_width"],
+                layer_widths=st["layer_widths"],
+            )
             if not s.emulated or s.confirm(trial, st, keep)["within_budget"]:
                 chosen, best = trial, st
                 break
@@ -236,22 +310,44 @@ def _best(steps):
 
 def _record(s: _Search, chosen, best: dict, t0: float, note: str | None) -> dict:
     base = s.steps[0]
-    rec = {"mode": "auto", "criterion": "C-simulated test accuracy >= Keras accuracy - accuracy_budget",
-           "accuracy_budget": s.base.accuracy_budget, "keras_accuracy": s.keras_accuracy,
-           "n_test": int(len(s.y)), "baseline": {k: base[k] for k in ("width", "weight_width", "accuracy", "weight_bits")},
-           "chosen": {"width": chosen.width, "weight_width": chosen.weight_width, "layer_widths": chosen.layer_widths,
-                      "step": best["step"], "accuracy": best["accuracy"], "weight_bits": best["weight_bits"],
-                      "nonzero_weight_bits": best["nonzero_weight_bits"], "bops": best["bops"]},
-           "weight_bits_reduction": round(base["weight_bits"] / best["weight_bits"], 3) if best["weight_bits"] else None,
-           "accumulators": "hls4ml 'auto': exact, inferred from the searched input and weight types",
-           "simulation": ("inner loop: numpy emulation of the hls4ml fixed-point types; the baseline and the "
-                          "chosen widths confirmed by the bit-accurate hls4ml C simulation") if s.emulated else
-                         "every step C-simulated" + (f" (the emulation does not model {s.emulation_skipped})"
-                                                     if getattr(s, "emulation_skipped", None) else ""),
-           "confirmations": s.confirmations,
-           "steps": s.steps, "search_seconds": round(time.perf_counter() - t0, 1),
-           "estimate_source": "BOPs = sum(non-zero weights x weight bits x input bits): a bit-operation count, "
-                              "not a synthesis result"}
+    rec = {
+        "mode": "auto",
+        "criterion": "C-simulated test accuracy >= Keras accuracy - accuracy_budget",
+        "accuracy_budget": s.base.accuracy_budget,
+        "keras_accuracy": s.keras_accuracy,
+        "n_test": int(len(s.y)),
+        "baseline": {k: base[k] for k in ("width", "weight_width", "accuracy", "weight_bits")},
+        "chosen": {
+            "width": chosen.width,
+            "weight_width": chosen.weight_width,
+            "layer_widths": chosen.layer_widths,
+            "step": best["step"],
+            "accuracy": best["accuracy"],
+            "weight_bits": best["weight_bits"],
+            "nonzero_weight_bits": best["nonzero_weight_bits"],
+            "bops": best["bops"],
+        },
+        "weight_bits_reduction": round(base["weight_bits"] / best["weight_bits"], 3)
+        if best["weight_bits"]
+        else None,
+        "accumulators": "hls4ml 'auto': exact, inferred from the searched input and weight types",
+        "simulation": (
+            "inner loop: numpy emulation of the hls4ml fixed-point types; the baseline and the "
+            "chosen widths confirmed by the bit-accurate hls4ml C simulation"
+        )
+        if s.emulated
+        else "every step C-simulated"
+        + (
+            f" (the emulation does not model {s.emulation_skipped})"
+            if getattr(s, "emulation_skipped", None)
+            else ""
+        ),
+        "confirmations": s.confirmations,
+        "steps": s.steps,
+        "search_seconds": round(time.perf_counter() - t0, 1),
+        "estimate_source": "BOPs = sum(non-zero weights x weight bits x input bits): a bit-operation count, "
+        "not a synthesis result",
+    }
     if note:
         rec["note"] = note
     return rec
@@ -285,18 +381,41 @@ def plot(record: dict, path: Path, title: str = "") -> Path:
     if bad:
         ax.scatter(*zip(*bad), color="tab:gray", marker="x", label="over budget", zorder=2)
     front = pareto_front(pts)
-    ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "r--", label="Pareto front", zorder=1)
-    ax.axhline(record["keras_accuracy"], color="k", lw=0.8, label=f"Keras {record['keras_accuracy']:.4f}")
-    ax.axhline(record["keras_accuracy"] - record["accuracy_budget"], color="k", lw=0.8, ls=":",
-               label=f"budget ({record['accuracy_budget']})")
+    ax.plot(
+        [pts[i][0] for i in front],
+        [pts[i][1] for i in front],
+        "r--",
+        label="Pareto front",
+        zorder=1,
+    )
+    ax.axhline(
+        record["keras_accuracy"], color="k", lw=0.8, label=f"Keras {record['keras_accuracy']:.4f}"
+    )
+    ax.axhline(
+        record["keras_accuracy"] - record["accuracy_budget"],
+        color="k",
+        lw=0.8,
+        ls=":",
+        label=f"budget ({record['accuracy_budget']})",
+    )
     b, c = record["baseline"], record["chosen"]
-    ax.annotate("16-bit baseline", (b["weight_bits"], b["accuracy"]), textcoords="offset points", xytext=(5, 5))
-    ax.annotate("chosen", (c["weight_bits"], c["accuracy"]), textcoords="offset points", xytext=(5, -12))
+    ax.annotate(
+        "16-bit baseline",
+        (b["weight_bits"], b["accuracy"]),
+        textcoords="offset points",
+        xytext=(5, 5),
+    )
+    ax.annotate(
+        "chosen", (c["weight_bits"], c["accuracy"]), textcoords="offset points", xytext=(5, -12)
+    )
     ax.set_xscale("log")
     ax.set_xlabel("total weight bits (weights + biases at their fixed-point widths)")
     ax.set_ylabel("test accuracy (hls4ml fixed point)")
-    how = ("steps emulated, baseline and choice C-simulated" if "emulation" in record.get("simulation", "")
-           else "every step C-simulated")
+    how = (
+        "steps emulated, baseline and choice C-simulated"
+        if "emulation" in record.get("simulation", "")
+        else "every step C-simulated"
+    )
     ax.set_title(title or f"automatic precision ({how})")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -319,17 +438,29 @@ def choose(rec, model, world: str, opts):
     if opts.precision != "auto":
         return opts, None, None
     if is_quantized(model):
-        return replace(opts, precision="profile"), None, {
-            "mode": "auto", "searched": False,
-            "why": "the model's QKeras quantizers fix its weight and activation widths (quantization-aware "
-                   "training); the profiled types cover the rest"}
+        return (
+            replace(opts, precision="profile"),
+            None,
+            {
+                "mode": "auto",
+                "searched": False,
+                "why": "the model's QKeras quantizers fix its weight and activation widths (quantization-aware "
+                "training); the profiled types cover the rest",
+            },
+        )
     from export.hls import synth_tool
 
     scratch = rec.out / f".precision-search-{os.getpid()}"
     # the C-simulated project of the choice is the artifact (unless a vendor tool will synthesize it)
-    keep = rec.out / f".precision-chosen-{os.getpid()}" if not (opts.synth and synth_tool(opts.backend)) else None
+    keep = (
+        rec.out / f".precision-chosen-{os.getpid()}"
+        if not (opts.synth and synth_tool(opts.backend))
+        else None
+    )
     try:
-        chosen, record, prebuilt = search(model, world, rec.data, opts, scratch, progress=rec.say, keep=keep)
+        chosen, record, prebuilt = search(
+            model, world, rec.data, opts, scratch, progress=rec.say, keep=keep
+        )
     except BaseException:
         if keep is not None:
             shutil.rmtree(keep, ignore_errors=True)
@@ -338,8 +469,14 @@ def choose(rec, model, world: str, opts):
     png = plot(record, rec.out / "precision_pareto.png")
     path = write_json_atomic(rec.out / "precision_search.json", record)
     summary = {k: v for k, v in record.items() if k != "steps"}
-    summary.update({"searched": True, "n_steps": len(record["steps"]), "record": relpath(path, rec.out),
-                    "plot": relpath(png, rec.out)})
+    summary.update(
+        {
+            "searched": True,
+            "n_steps": len(record["steps"]),
+            "record": relpath(path, rec.out),
+            "plot": relpath(png, rec.out),
+        }
+    )
     json.dumps(summary)  # must serialize
     return chosen, prebuilt, summary
 
@@ -351,11 +488,13 @@ def summary_line(a: dict) -> str | None:
     if not ps.get("searched"):
         return f"precision auto: not searched ({ps.get('why')})"
     c, b = ps["chosen"], ps["baseline"]
-    return (f"precision auto: weights {c['weight_width']} bits (per layer: {c['layer_widths'] or '-'}), results "
-            f"{c['width']} bits: {c['weight_bits']:,} weight bits vs {b['weight_bits']:,} at 16 bits "
-            f"({ps['weight_bits_reduction']}x fewer), C-sim accuracy {c['accuracy']:.4f} vs Keras "
-            f"{ps['keras_accuracy']:.4f} (budget {ps['accuracy_budget']}); {ps['n_steps']} steps, "
-            f"plot {ps['plot']}")
+    return (
+        f"precision auto: weights {c['weight_width']} bits (per layer: {c['layer_widths'] or '-'}), results "
+        f"{c['width']} bits: {c['weight_bits']:,} weight bits vs {b['weight_bits']:,} at 16 bits "
+        f"({ps['weight_bits_reduction']}x fewer), C-sim accuracy {c['accuracy']:.4f} vs Keras "
+        f"{ps['keras_accuracy']:.4f} (budget {ps['accuracy_budget']}); {ps['n_steps']} steps, "
+        f"plot {ps['plot']}"
+    )
 
 
 # --------------------------------------------------------------------------- emulation
@@ -365,7 +504,17 @@ class NotEmulated(Exception):
     """The converted graph has a layer the numpy emulation does not model (C-sim every step)."""
 
 
-EMULATED = ("Input", "InputLayer", "Dense", "Activation", "ReLU", "Softmax", "Dropout", "Reshape", "Flatten")
+EMULATED = (
+    "Input",
+    "InputLayer",
+    "Dense",
+    "Activation",
+    "ReLU",
+    "Softmax",
+    "Dropout",
+    "Reshape",
+    "Flatten",
+)
 
 
 def quantize_type(x: np.ndarray, t) -> np.ndarray:
@@ -390,7 +539,9 @@ def quantize_type(x: np.ndarray, t) -> np.ndarray:
         q = np.trunc(v)
     else:
         q = np.floor(v)
-    lo, hi = (-(2.0 ** (t.width - 1)), 2.0 ** (t.width - 1) - 1) if t.signed else (0.0, 2.0**t.width - 1)
+    lo, hi = (
+        (-(2.0 ** (t.width - 1)), 2.0 ** (t.width - 1) - 1) if t.signed else (0.0, 2.0**t.width - 1)
+    )
     if sat in ("SAT", "SAT_SYM", "SAT_ZERO"):
         if sat == "SAT_SYM" and t.signed:
             lo = -hi
@@ -441,7 +592,9 @@ def emulate(graph, x: np.ndarray) -> np.ndarray:
                     raise NotEmulated(f"activation {act}")
             elif cls == "Softmax":
                 z = v - v.max(axis=1, keepdims=True)
-                v = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)  # tables in hardware: argmax only
+                v = np.exp(z) / np.exp(z).sum(
+                    axis=1, keepdims=True
+                )  # tables in hardware: argmax only
                 t = None
         vals[node.name] = v if t is None else quantize_type(v, t)
         out = vals[node.name]

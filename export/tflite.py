@@ -32,7 +32,9 @@ def check_variants(variants) -> tuple[str, ...]:
     variants = tuple(variants)
     bad = [v for v in variants if v not in VARIANTS]
     if bad or not variants:
-        raise ExportOptionsError(f"tflite: variants must be a non-empty subset of {VARIANTS}. Received: {variants}")
+        raise ExportOptionsError(
+            f"tflite: variants must be a non-empty subset of {VARIANTS}. Received: {variants}"
+        )
     return variants
 
 
@@ -81,7 +83,7 @@ class Converter:
             if x_rep is None or len(x_rep) == 0:
                 raise ExportOptionsError("tflite int8: representative data is required")
             rep = np.asarray(x_rep, dtype=np.float32)
-            conv.representative_dataset = lambda: ([rep[i: i + 1]] for i in range(len(rep)))
+            conv.representative_dataset = lambda: ([rep[i : i + 1]] for i in range(len(rep)))
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             conv.inference_input_type = tf.int8
             conv.inference_output_type = tf.int8
@@ -89,7 +91,9 @@ class Converter:
             return conv.convert()
         except Exception as exc:  # noqa: BLE001 - converter errors are long; keep the gist
             msg = str(exc).strip().splitlines()
-            gist = next((m for m in msg if "error" in m.lower()), msg[0] if msg else type(exc).__name__)
+            gist = next(
+                (m for m in msg if "error" in m.lower()), msg[0] if msg else type(exc).__name__
+            )
             raise ExportError(f"tflite {variant}: conversion failed: {gist[:400]}") from exc
 
     def export(self, path, variant: str, x_rep=None) -> Path:
@@ -121,9 +125,13 @@ def quantize_input(x: np.ndarray, detail: dict) -> np.ndarray:
         return np.asarray(x, dtype=dtype)
     scale, zero = detail["quantization"]
     if not scale:
-        raise ExportError(f"tflite: integer input {detail['name']!r} has no quantization parameters")
+        raise ExportError(
+            f"tflite: integer input {detail['name']!r} has no quantization parameters"
+        )
     info = np.iinfo(dtype)
-    return np.clip(np.round(np.asarray(x, np.float32) / scale + zero), info.min, info.max).astype(dtype)
+    return np.clip(np.round(np.asarray(x, np.float32) / scale + zero), info.min, info.max).astype(
+        dtype
+    )
 
 
 def dequantize_output(y: np.ndarray, detail: dict) -> np.ndarray:
@@ -139,19 +147,25 @@ def io_details(path_or_bytes) -> dict:
     it = interpreter(path_or_bytes)
 
     def d(t):
-        return {"dtype": np.dtype(t["dtype"]).name, "shape_signature": [int(s) for s in t["shape_signature"]],
-                "scale": float(t["quantization"][0]), "zero_point": int(t["quantization"][1])}
+        return {
+            "dtype": np.dtype(t["dtype"]).name,
+            "shape_signature": [int(s) for s in t["shape_signature"]],
+            "scale": float(t["quantization"][0]),
+            "zero_point": int(t["quantization"][1]),
+        }
 
     return {"input": d(it.get_input_details()[0]), "output": d(it.get_output_details()[0])}
 
 
-def run_tflite(path_or_bytes, x: np.ndarray, *, batch_size: int = 256, threads: int = 1) -> np.ndarray:
+def run_tflite(
+    path_or_bytes, x: np.ndarray, *, batch_size: int = 256, threads: int = 1
+) -> np.ndarray:
     """Float outputs of a TFLite model on float inputs ``x`` (quantized per the interpreter)."""
     it = interpreter(path_or_bytes, threads)
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     outs, current = [], None
     for i in range(0, len(x), batch_size):
-        chunk = x[i: i + batch_size]
+        chunk = x[i : i + batch_size]
         if current != len(chunk):
             it.resize_tensor_input(inp["index"], [len(chunk), *x.shape[1:]])
             it.allocate_tensors()
@@ -163,8 +177,9 @@ def run_tflite(path_or_bytes, x: np.ndarray, *, batch_size: int = 256, threads: 
     return np.concatenate(outs)
 
 
-def check_dynamic_batch(path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16, atol: float | None,
-                        rtol: float = 0.0) -> dict:
+def check_dynamic_batch(
+    path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16, atol: float | None, rtol: float = 0.0
+) -> dict:
     """Batch 1 and batch N through one interpreter (resized), each compared with Keras."""
     sizes = sorted({1, max(2, min(batch, len(x)))})
     sig = io_details(path)["input"]["shape_signature"]
@@ -180,7 +195,12 @@ def check_dynamic_batch(path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16
             ok = False
             continue
         result["max_abs_diff"][str(n)] = d
-        ok = ok and (atol is None or bool(np.all(np.abs(o.reshape(ref[:n].shape) - ref[:n]) <= atol + rtol * np.abs(ref[:n]))))
+        ok = ok and (
+            atol is None
+            or bool(
+                np.all(np.abs(o.reshape(ref[:n].shape) - ref[:n]) <= atol + rtol * np.abs(ref[:n]))
+            )
+        )
     result["ok"] = bool(ok)
     result["atol"], result["rtol"] = atol, rtol
     return result

@@ -34,12 +34,24 @@ from zoo.introspect import predicted_class
 # Bounds per kind of variant, for any target ("*/variant"); each target module declares its own
 # "name/variant" bounds (export/targets/), which apply on top of these.
 GENERIC_THRESHOLDS: dict[str, dict[str, float]] = {
-    "*/int8": {"min_argmax_agreement": 0.95, "max_accuracy_drop": 0.02, "max_rel_error": 0.10,
-               "tie_tolerance": 0.05},
-    "*/dynamic": {"min_argmax_agreement": 0.97, "max_accuracy_drop": 0.02, "max_rel_error": 0.05,
-                  "tie_tolerance": 0.02},
-    "*/fixed": {"min_argmax_agreement": 0.98, "max_accuracy_drop": 0.01, "max_rel_error": 0.02,
-                "tie_tolerance": 0.01},
+    "*/int8": {
+        "min_argmax_agreement": 0.95,
+        "max_accuracy_drop": 0.02,
+        "max_rel_error": 0.10,
+        "tie_tolerance": 0.05,
+    },
+    "*/dynamic": {
+        "min_argmax_agreement": 0.97,
+        "max_accuracy_drop": 0.02,
+        "max_rel_error": 0.05,
+        "tie_tolerance": 0.02,
+    },
+    "*/fixed": {
+        "min_argmax_agreement": 0.98,
+        "max_accuracy_drop": 0.01,
+        "max_rel_error": 0.02,
+        "tie_tolerance": 0.01,
+    },
 }
 
 
@@ -81,14 +93,14 @@ def validate_thresholds(overrides: dict | None):
             )
         bad = sorted(set(bounds) - set(_BOUNDS) - set(PARAMETERS))
         if bad:
-            raise ExportOptionsError(f"unknown threshold(s) {bad} for {key!r}; known: {sorted(_BOUNDS) + list(PARAMETERS)}")
+            raise ExportOptionsError(
+                f"unknown threshold(s) {bad} for {key!r}; known: {sorted(_BOUNDS) + list(PARAMETERS)}"
+            )
 
 
 def output_kind(ref: np.ndarray) -> str:
-    """"binary" for one sigmoid unit, "softmax" for a class distribution."""
+    """ "binary" for one sigmoid unit, "softmax" for a class distribution."""
     return "binary" if ref.ndim == 2 and ref.shape[-1] == 1 else "softmax"
-
-
 
 
 def keras_margin(ref: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -110,8 +122,17 @@ def allclose_ratio(ref, out, atol: float, rtol: float) -> float:
     return float((np.abs(out - ref) / (atol + rtol * np.abs(ref))).max())
 
 
-def compare(ref: np.ndarray, out: np.ndarray, *, task: str, x=None, y=None, tie_tolerance: float = 0.0,
-            atol: float | None = None, rtol: float | None = None) -> dict:
+def compare(
+    ref: np.ndarray,
+    out: np.ndarray,
+    *,
+    task: str,
+    x=None,
+    y=None,
+    tie_tolerance: float = 0.0,
+    atol: float | None = None,
+    rtol: float | None = None,
+) -> dict:
     """Parity figures of artifact output ``out`` against Keras output ``ref``.
 
     ``x`` (the inputs) is needed for the reconstruction metric, ``y`` (labels) for accuracy;
@@ -150,12 +171,25 @@ def compare(ref: np.ndarray, out: np.ndarray, *, task: str, x=None, y=None, tie_
         x = np.asarray(x, dtype=np.float64).reshape(ref.shape)
         mk = float(((ref - x) ** 2).mean())
         mo = float(((out - x) ** 2).mean())
-        fig.update({"metric": "mse", "keras_mse": mk, "mse": mo,
-                    "metric_increase": (mo - mk) / max(mk, 1e-12)})
+        fig.update(
+            {
+                "metric": "mse",
+                "keras_mse": mk,
+                "mse": mo,
+                "metric_increase": (mo - mk) / max(mk, 1e-12),
+            }
+        )
     elif task == "regression" and y is not None:
         y = np.asarray(y, dtype=np.float64).reshape(ref.shape)
         mk, mo = float(((ref - y) ** 2).mean()), float(((out - y) ** 2).mean())
-        fig.update({"metric": "mse", "keras_mse": mk, "mse": mo, "metric_increase": (mo - mk) / max(mk, 1e-12)})
+        fig.update(
+            {
+                "metric": "mse",
+                "keras_mse": mk,
+                "mse": mo,
+                "metric_increase": (mo - mk) / max(mk, 1e-12),
+            }
+        )
     return fig
 
 
@@ -177,7 +211,8 @@ def check(figures: dict, bounds: dict[str, float], *, task: str) -> list[str]:
             if not figures["allclose_ratio"] <= 1.0:
                 failures.append(
                     f"max_abs_diff {value:.4g} exceeds atol + rtol * |ref| (atol {limit:g}, rtol "
-                    f"{bounds['rtol']:g}; worst element {figures['allclose_ratio']:.3g}x its bound)")
+                    f"{bounds['rtol']:g}; worst element {figures['allclose_ratio']:.3g}x its bound)"
+                )
             continue
         if (kind == "max" and not value <= limit) or (kind == "min" and not value >= limit):
             op = "<=" if kind == "max" else ">="

@@ -22,7 +22,9 @@ def test_list_json_has_every_card(capsys):
     code, out, _ = run(capsys, "list", "--json")
     cards = json.loads(out)
     assert code == 0 and [c["name"] for c in cards] == zoo.list_models()
-    assert all({"family", "task", "input_shape", "targets", "lecture", "params"} <= set(c) for c in cards)
+    assert all(
+        {"family", "task", "input_shape", "targets", "lecture", "params"} <= set(c) for c in cards
+    )
 
 
 def test_list_table_and_pattern(capsys):
@@ -62,12 +64,26 @@ def test_bad_input_is_one_clear_line(capsys, argv, needle):
 
 
 def test_train_command_writes_a_run(capsys, tmp_path):
-    code, out, _ = run(capsys, "train", "mlp", "--epochs", "2", "--limit", "300", "--quiet",
-                       "--out", str(tmp_path / "r"))
+    code, out, _ = run(
+        capsys,
+        "train",
+        "mlp",
+        "--epochs",
+        "2",
+        "--limit",
+        "300",
+        "--quiet",
+        "--out",
+        str(tmp_path / "r"),
+    )
     assert code == 0 and "accuracy" in out and (tmp_path / "r" / "model.keras").exists()
 
 
 def test_console_script_entry_point():
-    res = subprocess.run([sys.executable, "-m", "edgezoo.cli", "datasets"], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "edgezoo.cli", "datasets"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0 and "digits" in res.stdout and "jets" in res.stdout

@@ -27,7 +27,9 @@ from zoo.rundir import DirLockedError, RunDirError
 
 def _run(monkeypatch, command) -> int:
     parsed = argparse.Namespace(func=command, command="x")
-    monkeypatch.setattr(cli, "build_parser", lambda: argparse.Namespace(parse_args=lambda argv: parsed))
+    monkeypatch.setattr(
+        cli, "build_parser", lambda: argparse.Namespace(parse_args=lambda argv: parsed)
+    )
     return cli.main([])
 
 
@@ -55,11 +57,14 @@ def test_plain_value_type_key_errors_are_bugs(capsys, monkeypatch, exc):
     assert "Traceback (most recent call last)" in err and f"{type(exc).__name__}:" in err
 
 
-@pytest.mark.parametrize("exc", [
-    EdgezooError("named thing: what to do"),
-    OptionError("named thing: what to do"),
-    FileNotFoundError(2, "No such file or directory", "my_data.npz"),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        EdgezooError("named thing: what to do"),
+        OptionError("named thing: what to do"),
+        FileNotFoundError(2, "No such file or directory", "my_data.npz"),
+    ],
+)
 def test_user_error_is_one_line(capsys, monkeypatch, exc):
     def command(args):
         raise exc
@@ -73,14 +78,29 @@ def test_user_error_is_one_line(capsys, monkeypatch, exc):
 def test_every_user_error_class_derives_from_edgezoo_error():
     """One base for the CLI; the second base (ValueError, KeyError, ...) keeps the Python API."""
     classes = {
-        UnknownModelError: KeyError, ModelConfigError: ValueError, UnknownOverrideError: TypeError,
-        ModelFileError: ValueError, RunDirError: ValueError, DirLockedError: ValueError,
-        OptionError: ValueError, DatasetError: ValueError, DatasetUnavailableError: ValueError,
-        TrainingError: RuntimeError, RunConfigError: ValueError, ModelImportError: ValueError,
-        DistributeError: ValueError, TFConfigError: ValueError, ClusterUnreachableError: ValueError,
-        CompressionError: ValueError, ExportError: RuntimeError, ExportOptionsError: ValueError,
-        UnsupportedModelError: ValueError, ExportFailed: RuntimeError, ManifestError: ValueError,
-        RecipeError: ValueError, PipelineError: ValueError,
+        UnknownModelError: KeyError,
+        ModelConfigError: ValueError,
+        UnknownOverrideError: TypeError,
+        ModelFileError: ValueError,
+        RunDirError: ValueError,
+        DirLockedError: ValueError,
+        OptionError: ValueError,
+        DatasetError: ValueError,
+        DatasetUnavailableError: ValueError,
+        TrainingError: RuntimeError,
+        RunConfigError: ValueError,
+        ModelImportError: ValueError,
+        DistributeError: ValueError,
+        TFConfigError: ValueError,
+        ClusterUnreachableError: ValueError,
+        CompressionError: ValueError,
+        ExportError: RuntimeError,
+        ExportOptionsError: ValueError,
+        UnsupportedModelError: ValueError,
+        ExportFailed: RuntimeError,
+        ManifestError: ValueError,
+        RecipeError: ValueError,
+        PipelineError: ValueError,
     }
     for cls, second in classes.items():
         assert issubclass(cls, EdgezooError) and issubclass(cls, second), cls

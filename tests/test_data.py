@@ -28,7 +28,11 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_digits_split_is_80_10_10_and_seeded():
-    a, b, c = load_dataset("digits", seed=1), load_dataset("digits", seed=1), load_dataset("digits", seed=2)
+    a, b, c = (
+        load_dataset("digits", seed=1),
+        load_dataset("digits", seed=1),
+        load_dataset("digits", seed=2),
+    )
     n = len(a.x_train) + len(a.x_val) + len(a.x_test)
     assert n == 1797
     assert abs(len(a.x_train) / n - 0.8) < 0.01 and abs(len(a.x_test) / n - 0.1) < 0.01
@@ -75,9 +79,15 @@ def test_unknown_dataset_and_bad_split():
         load_dataset("digits", split=(0.5, 0.5, 0.5))
 
 
-@pytest.mark.parametrize("name,fname", [("mnist", "mnist.npz"), ("cifar10", "cifar-10-python.tar.gz"),
-                                        ("fashion_mnist", "train-images-idx3-ubyte.gz"),
-                                        ("jets", "hls4ml_lhc_jets_hlf.arff")])
+@pytest.mark.parametrize(
+    "name,fname",
+    [
+        ("mnist", "mnist.npz"),
+        ("cifar10", "cifar-10-python.tar.gz"),
+        ("fashion_mnist", "train-images-idx3-ubyte.gz"),
+        ("jets", "hls4ml_lhc_jets_hlf.arff"),
+    ],
+)
 def test_missing_offline_dataset_names_the_path(cache, name, fname):
     with pytest.raises(DatasetUnavailableError) as err:
         load_dataset(name)
@@ -89,12 +99,19 @@ def test_mnist_npz_parsing_and_fixed_test_split(cache, rng):
     (cache / "mnist").mkdir()
     xtr = rng.integers(0, 256, (50, 28, 28), dtype=np.uint8)
     xte = rng.integers(0, 256, (10, 28, 28), dtype=np.uint8)
-    np.savez(cache / "mnist" / "mnist.npz", x_train=xtr, y_train=np.arange(50) % 10,
-             x_test=xte, y_test=np.arange(10) % 10)
+    np.savez(
+        cache / "mnist" / "mnist.npz",
+        x_train=xtr,
+        y_train=np.arange(50) % 10,
+        x_test=xte,
+        y_test=np.arange(10) % 10,
+    )
     ds = load_dataset("mnist")
     assert ds.input_shape == (28, 28, 1)
     assert len(ds.x_test) == 10 and len(ds.x_train) + len(ds.x_val) == 50
-    np.testing.assert_allclose(ds.x_test[..., 0] * ds.normalization["scale"], xte)  # MNIST's own test split
+    np.testing.assert_allclose(
+        ds.x_test[..., 0] * ds.normalization["scale"], xte
+    )  # MNIST's own test split
 
 
 def _idx(arr: np.ndarray) -> bytes:
@@ -123,8 +140,12 @@ def test_cifar10_archive_parsing(cache, rng):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name, n in [("data_batch_1", 8), ("data_batch_2", 8), ("test_batch", 4)]:
-            payload = pickle.dumps({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                                    b"labels": list(range(n))})
+            payload = pickle.dumps(
+                {
+                    b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                    b"labels": list(range(n)),
+                }
+            )
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))

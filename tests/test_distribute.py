@@ -43,17 +43,29 @@ def free_port() -> int:
 
 
 def tf_config(ports, index: int) -> str:
-    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                       "task": {"type": "worker", "index": index}})
+    return json.dumps(
+        {
+            "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+            "task": {"type": "worker", "index": index},
+        }
+    )
 
 
 def start_worker(args, *, tf_config_value=None, log=None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", "EDGEZOO_CONNECT_TIMEOUT": "60"})
+    env.update(
+        {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", "EDGEZOO_CONNECT_TIMEOUT": "60"}
+    )
     if tf_config_value is not None:
         env["TF_CONFIG"] = tf_config_value
-    return subprocess.Popen([sys.executable, "-m", "training._worker", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "training._worker", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(procs, timeout=TIMEOUT) -> list[dict]:
@@ -74,7 +86,7 @@ def finish(procs, timeout=TIMEOUT) -> list[dict]:
         assert p.returncode == 0, f"worker exited with {p.returncode}:\n{out[-4000:]}"
         lines = [ln for ln in out.splitlines() if ln.startswith("EDGEZOO_RESULT ")]
         assert lines, f"no result line:\n{out[-4000:]}"
-        results.append(json.loads(lines[-1][len("EDGEZOO_RESULT "):]))
+        results.append(json.loads(lines[-1][len("EDGEZOO_RESULT ") :]))
     return results
 
 
@@ -85,7 +97,10 @@ def csv_epochs(path: Path) -> list[int]:
 
 # --------------------------------------------------------------------------- TF_CONFIG
 
-GOOD = {"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]}, "task": {"type": "worker", "index": 1}}
+GOOD = {
+    "cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]},
+    "task": {"type": "worker", "index": 1},
+}
 
 
 @pytest.mark.parametrize(
@@ -97,16 +112,40 @@ GOOD = {"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]}, "task": {"t
         (json.dumps({**GOOD, "clusterr": {}}), r"unknown keys \['clusterr'\]"),
         (json.dumps({"task": GOOD["task"]}), r"TF_CONFIG\['cluster'\] must be a non-empty object"),
         (json.dumps({**GOOD, "cluster": {"worker": []}}), r"\['worker'\] must be a non-empty list"),
-        (json.dumps({**GOOD, "cluster": {"worker": "127.0.0.1:2222"}}), r"\['worker'\] must be a non-empty list"),
-        (json.dumps({**GOOD, "cluster": {"worker": ["127.0.0.1"]}}), r"\['worker'\]\[0\] must be a 'host:port'"),
-        (json.dumps({**GOOD, "cluster": {"worker": ["a:2222", "b:99999"]}}), r"\[1\] must be 'host:port' with a port"),
-        (json.dumps({**GOOD, "cluster": {"worker": ["a:1", "a:1"]}}), "every task needs its own address"),
-        (json.dumps({**GOOD, "cluster": {"worker": ["a:1"], "ps": ["b:2"]}}), r"jobs \['ps'\].*no parameter servers"),
+        (
+            json.dumps({**GOOD, "cluster": {"worker": "127.0.0.1:2222"}}),
+            r"\['worker'\] must be a non-empty list",
+        ),
+        (
+            json.dumps({**GOOD, "cluster": {"worker": ["127.0.0.1"]}}),
+            r"\['worker'\]\[0\] must be a 'host:port'",
+        ),
+        (
+            json.dumps({**GOOD, "cluster": {"worker": ["a:2222", "b:99999"]}}),
+            r"\[1\] must be 'host:port' with a port",
+        ),
+        (
+            json.dumps({**GOOD, "cluster": {"worker": ["a:1", "a:1"]}}),
+            "every task needs its own address",
+        ),
+        (
+            json.dumps({**GOOD, "cluster": {"worker": ["a:1"], "ps": ["b:2"]}}),
+            r"jobs \['ps'\].*no parameter servers",
+        ),
         (json.dumps({**GOOD, "cluster": {"chief": ["a:1", "b:2"]}}), "exactly one address"),
         (json.dumps({"cluster": GOOD["cluster"]}), r"TF_CONFIG\['task'\] must be an object"),
-        (json.dumps({**GOOD, "task": {"type": "chief", "index": 0}}), "'chief' is not a job of the cluster"),
-        (json.dumps({**GOOD, "task": {"type": "worker", "index": "1"}}), "index'] must be an integer"),
-        (json.dumps({**GOOD, "task": {"type": "worker", "index": 2}}), r"index'\] = 2 is out of range.*0\.\.1"),
+        (
+            json.dumps({**GOOD, "task": {"type": "chief", "index": 0}}),
+            "'chief' is not a job of the cluster",
+        ),
+        (
+            json.dumps({**GOOD, "task": {"type": "worker", "index": "1"}}),
+            "index'] must be an integer",
+        ),
+        (
+            json.dumps({**GOOD, "task": {"type": "worker", "index": 2}}),
+            r"index'\] = 2 is out of range.*0\.\.1",
+        ),
         (json.dumps({**GOOD, "task": {"type": "worker", "index": -1}}), "out of range"),
     ],
 )
@@ -120,7 +159,10 @@ def test_tf_config_roles():
     cfg = parse_tf_config(json.dumps(GOOD))
     assert (cfg.num_workers, cfg.worker_index, cfg.is_chief) == (2, 1, False)
     assert cfg.address == "127.0.0.1:2223" and cfg.peers == ["127.0.0.1:2222"]
-    with_chief = {"cluster": {"chief": ["c:1"], "worker": ["w:1", "w:2"]}, "task": {"type": "worker", "index": 0}}
+    with_chief = {
+        "cluster": {"chief": ["c:1"], "worker": ["w:1", "w:2"]},
+        "task": {"type": "worker", "index": 0},
+    }
     cfg = parse_tf_config(json.dumps(with_chief))
     assert (cfg.num_workers, cfg.worker_index, cfg.is_chief) == (3, 1, False)
     chief = parse_tf_config(json.dumps({**with_chief, "task": {"type": "chief", "index": 0}}))
@@ -130,7 +172,9 @@ def test_tf_config_roles():
 def test_unknown_strategy_fails_before_any_work(tmp_path):
     from training import train
 
-    with pytest.raises(DistributeError, match="Unknown strategy 'horovod'.*default, mirrored, multiworker"):
+    with pytest.raises(
+        DistributeError, match="Unknown strategy 'horovod'.*default, mirrored, multiworker"
+    ):
         train("mlp", "digits", out=tmp_path / "run", strategy="horovod")
     assert not (tmp_path / "run").exists()
 
@@ -139,8 +183,19 @@ def test_cli_bad_tf_config_and_unreachable_worker(tmp_path, monkeypatch, capsys)
     """A malformed TF_CONFIG and a peer that never answers: exit code 2 and one clear line, fast."""
     from edgezoo.cli import main
 
-    args = ["train", *TRAIN, "--epochs", "1", "--strategy", "multiworker", "--out", str(tmp_path / "run")]
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker"}}')
+    args = [
+        "train",
+        *TRAIN,
+        "--epochs",
+        "1",
+        "--strategy",
+        "multiworker",
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    monkeypatch.setenv(
+        "TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker"}}'
+    )
     assert main(args) == 2
     assert "TF_CONFIG['task']['index'] must be an integer" in capsys.readouterr().err
 
@@ -164,7 +219,9 @@ def test_own_port_taken_is_a_clear_error():
         with pytest.raises(DistributeError, match=f"cannot listen on port {taken}"):
             distribute.wait_for_peers(cfg, timeout=1)
         with pytest.raises(ClusterUnreachableError, match="did not answer"):
-            distribute.wait_for_peers(parse_tf_config(tf_config([free_port(), free_port()], 1)), timeout=0.5)
+            distribute.wait_for_peers(
+                parse_tf_config(tf_config([free_port(), free_port()], 1)), timeout=0.5
+            )
 
 
 # --------------------------------------------------------------------------- MirroredStrategy
@@ -174,10 +231,39 @@ def test_mirrored_two_replicas_matches_single_device(tmp_path):
     """2 replicas x 16 on 2 logical CPU devices == 1 device x 32 through the same pipeline."""
     from training import load_run
 
-    two = start_worker(["train", *TRAIN, "--strategy", "mirrored", "--cpus", "2", "--epochs", "3",
-                        "--out", str(tmp_path / "two"), "--json", "--weights"])
-    one = start_worker(["train", *TRAIN[:-1], "32", "--strategy", "mirrored", "--cpus", "1", "--epochs", "3",
-                        "--out", str(tmp_path / "one"), "--json", "--weights"])
+    two = start_worker(
+        [
+            "train",
+            *TRAIN,
+            "--strategy",
+            "mirrored",
+            "--cpus",
+            "2",
+            "--epochs",
+            "3",
+            "--out",
+            str(tmp_path / "two"),
+            "--json",
+            "--weights",
+        ]
+    )
+    one = start_worker(
+        [
+            "train",
+            *TRAIN[:-1],
+            "32",
+            "--strategy",
+            "mirrored",
+            "--cpus",
+            "1",
+            "--epochs",
+            "3",
+            "--out",
+            str(tmp_path / "one"),
+            "--json",
+            "--weights",
+        ]
+    )
     r2, r1 = finish([two, one])
     assert (r2["metrics"]["replicas"], r2["metrics"]["global_batch_size"]) == (2, 32)
     assert (r1["metrics"]["replicas"], r1["metrics"]["global_batch_size"]) == (1, 32)
@@ -189,8 +275,12 @@ def test_mirrored_two_replicas_matches_single_device(tmp_path):
     model, cfg = load_run(tmp_path / "two")
     assert cfg["strategy"] == "mirrored" and cfg["world"] == "keras"
     assert cfg["distribute"]["replicas"] == 2 and len(cfg["distribute"]["devices"]) == 2
-    np.testing.assert_allclose(np.concatenate([w.ravel() for w in model.get_weights()]), r2["weights"], atol=1e-7)
-    assert int(model.optimizer.iterations.numpy()) == 3 * 10  # the Adam state came along (10 steps x 3 epochs)
+    np.testing.assert_allclose(
+        np.concatenate([w.ravel() for w in model.get_weights()]), r2["weights"], atol=1e-7
+    )
+    assert (
+        int(model.optimizer.iterations.numpy()) == 3 * 10
+    )  # the Adam state came along (10 steps x 3 epochs)
 
 
 def interrupt_when(procs, ready, what: str):
@@ -220,11 +310,25 @@ def assert_resumed(out: Path, epochs: int):
 
 def test_mirrored_resumes_after_a_kill(tmp_path):
     out, epochs = tmp_path / "run", 4
-    args = ["train", *TRAIN, "--strategy", "mirrored", "--cpus", "2", "--epochs", str(epochs), "--out", str(out),
-            "--json"]
+    args = [
+        "train",
+        *TRAIN,
+        "--strategy",
+        "mirrored",
+        "--cpus",
+        "2",
+        "--epochs",
+        str(epochs),
+        "--out",
+        str(out),
+        "--json",
+    ]
     meta = out / "backup" / "training_metadata.json"
-    interrupt_when([start_worker(args)], lambda: meta.exists() and len(csv_epochs(out / "history.csv")) >= 1,
-                   "backup")
+    interrupt_when(
+        [start_worker(args)],
+        lambda: meta.exists() and len(csv_epochs(out / "history.csv")) >= 1,
+        "backup",
+    )
     assert 1 <= len(csv_epochs(out / "history.csv")) < epochs
     (run,) = finish([start_worker(args)])
     assert run["metrics"]["resumed"] is True and run["metrics"]["replicas"] == 2
@@ -239,9 +343,28 @@ def test_multiworker_two_processes_train_in_sync(tmp_path):
     from training import load_run
 
     ports = [free_port(), free_port()]
-    outs = [tmp_path / "chief", tmp_path / "other"]  # separate disks: the non-chief must leave no trace
-    procs = [start_worker(["train", *TRAIN, "--strategy", "multiworker", "--epochs", "3", "--out", str(outs[i]),
-                           "--json", "--weights"], tf_config_value=tf_config(ports, i)) for i in (0, 1)]
+    outs = [
+        tmp_path / "chief",
+        tmp_path / "other",
+    ]  # separate disks: the non-chief must leave no trace
+    procs = [
+        start_worker(
+            [
+                "train",
+                *TRAIN,
+                "--strategy",
+                "multiworker",
+                "--epochs",
+                "3",
+                "--out",
+                str(outs[i]),
+                "--json",
+                "--weights",
+            ],
+            tf_config_value=tf_config(ports, i),
+        )
+        for i in (0, 1)
+    ]
     chief, other = finish(procs)
     assert chief["metrics"]["chief"] is True and other["metrics"]["chief"] is False
     assert chief["metrics"]["num_workers"] == 2 and chief["metrics"]["global_batch_size"] == 32
@@ -251,13 +374,21 @@ def test_multiworker_two_processes_train_in_sync(tmp_path):
     assert other["dir"] is None and not outs[1].exists()
     # edgezoo's own ownership marker and lock (zoo.rundir) are dot files; the run's files are these
     assert sorted(p.name for p in outs[0].iterdir() if not p.name.startswith(".")) == [
-        "checkpoint.keras", "config.json", "history.csv", "history.png", "metrics.json", "model.keras"]
+        "checkpoint.keras",
+        "config.json",
+        "history.csv",
+        "history.png",
+        "metrics.json",
+        "model.keras",
+    ]
     # the chief's run directory is an ordinary Keras 3 one, with the weights both workers hold
     model, cfg = load_run(outs[0])
     assert type(model).__module__.startswith("keras.") and cfg["world"] == "keras"
     assert cfg["strategy"] == "multiworker" and cfg["distribute"]["trained_in"] == "tf_keras"
-    np.testing.assert_array_equal(np.concatenate([w.ravel() for w in model.get_weights()]),
-                                  np.asarray(other["weights"], dtype="float32"))
+    np.testing.assert_array_equal(
+        np.concatenate([w.ravel() for w in model.get_weights()]),
+        np.asarray(other["weights"], dtype="float32"),
+    )
     assert csv_epochs(outs[0] / "history.csv") == [0, 1, 2]
 
 
@@ -266,10 +397,22 @@ def test_multiworker_lost_worker_then_resume(tmp_path):
     restarting both resumes from the backup."""
     out, epochs = tmp_path / "run", 4
     ports = [free_port(), free_port()]
-    args = ["train", *TRAIN, "--strategy", "multiworker", "--epochs", str(epochs), "--out", str(out), "--json"]
+    args = [
+        "train",
+        *TRAIN,
+        "--strategy",
+        "multiworker",
+        "--epochs",
+        str(epochs),
+        "--out",
+        str(out),
+        "--json",
+    ]
     procs = [start_worker(args, tf_config_value=tf_config(ports, i)) for i in (0, 1)]
     ckpt = out / "backup" / "chief" / "checkpoint"
-    interrupt_when(procs[1:], lambda: ckpt.exists() and len(csv_epochs(out / "history.csv")) >= 1, "backup")
+    interrupt_when(
+        procs[1:], lambda: ckpt.exists() and len(csv_epochs(out / "history.csv")) >= 1, "backup"
+    )
     try:
         log, _ = procs[0].communicate(timeout=90)
     finally:
@@ -289,9 +432,15 @@ def test_multiworker_lost_worker_then_resume(tmp_path):
 def test_bench_distribute_cli(capsys):
     from edgezoo.cli import main
 
-    assert main(["bench-distribute", "--epochs", "1", "--limit", "200", "--replicas", "1,2", "--json"]) == 0
+    assert (
+        main(["bench-distribute", "--epochs", "1", "--limit", "200", "--replicas", "1,2", "--json"])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     rows = {(r["strategy"], r["replicas"]): r for r in result["rows"]}
-    assert set(rows) == {("default", 1), ("mirrored", 1), ("mirrored", 2)} and result["logical_cpus"] == 2
+    assert (
+        set(rows) == {("default", 1), ("mirrored", 1), ("mirrored", 2)}
+        and result["logical_cpus"] == 2
+    )
     assert rows[("mirrored", 2)]["global_batch"] == 2 * rows[("mirrored", 1)]["global_batch"] == 64
     assert all(r["samples_per_s"] > 0 and np.isfinite(r["final_loss"]) for r in rows.values())

@@ -68,8 +68,14 @@ def qkeras_run(tmp_path_factory):
     m = qkeras_mlp()
     m.compile("adam", "sparse_categorical_crossentropy")
     m.fit(ds.x_train, ds.y_train, epochs=8, verbose=0)
-    cfg = {"model": "mlp", "dataset": "digits", "seed": 0, "limit": None, "overrides": {"widths": [32]},
-           "card": zoo.get_card("mlp").to_dict()}
+    cfg = {
+        "model": "mlp",
+        "dataset": "digits",
+        "seed": 0,
+        "limit": None,
+        "overrides": {"widths": [32]},
+        "card": zoo.get_card("mlp").to_dict(),
+    }
     return save_model_dir(m, tmp_path_factory.mktemp("export") / "qkeras-run", cfg)
 
 
@@ -97,9 +103,15 @@ def _check_manifest(man: dict, out: Path, src_dir: Path):
             cal = json.loads((out / a["calibration"]["path"]).read_text())
             idx = cal["indices"]
             assert len(idx) == len(set(idx)) == man["data"]["n_calibration"]
-            assert cal["calibration_split"] == "train" and 0 <= min(idx) and max(idx) < cal["n_train"]
+            assert (
+                cal["calibration_split"] == "train" and 0 <= min(idx) and max(idx) < cal["n_train"]
+            )
     # nothing half-written is left behind
-    assert not [p for p in out.rglob("*") if ".tmp" in p.name or ".partial" in p.name or ".scratch" in p.name]
+    assert not [
+        p
+        for p in out.rglob("*")
+        if ".tmp" in p.name or ".partial" in p.name or ".scratch" in p.name
+    ]
 
 
 def test_export_run_all_targets(mlp_run, tmp_path):
@@ -107,8 +119,15 @@ def test_export_run_all_targets(mlp_run, tmp_path):
     man = export_run(mlp_run, out=out)
     _check_manifest(man, out, mlp_run)
     arts = {(a["format"], a["variant"]): a for a in man["artifacts"]}
-    assert set(arts) == {("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "fp16"),
-                         ("tflite", "dynamic"), ("tflite", "int8"), ("hls4ml", "fixed")}
+    assert set(arts) == {
+        ("onnx", "fp32"),
+        ("onnx", "int8"),
+        ("tflite", "fp32"),
+        ("tflite", "fp16"),
+        ("tflite", "dynamic"),
+        ("tflite", "int8"),
+        ("hls4ml", "fixed"),
+    }
     # the float bounds of the issue, and the dynamic batch dimension proven at batch 1 and N
     assert arts["onnx", "fp32"]["parity"]["max_abs_diff"] <= 1e-5
     assert arts["tflite", "fp32"]["parity"]["max_abs_diff"] <= 1e-4
@@ -145,7 +164,9 @@ def test_qkeras_model_directory_exports_through_keras2_paths(qkeras_run, tmp_pat
     _check_manifest(man, out, qkeras_run)
     assert man["source"]["world"] == "tf_keras" and man["source"]["quantized"] is True
     arts = {(a["format"], a["variant"]): a for a in man["artifacts"]}
-    assert arts["onnx", "fp32"]["parity"]["max_abs_diff"] <= 1e-5  # tf2onnx with an explicit signature
+    assert (
+        arts["onnx", "fp32"]["parity"]["max_abs_diff"] <= 1e-5
+    )  # tf2onnx with an explicit signature
     hls = arts["hls4ml", "fixed"]["hls4ml"]
     src = hls["precision"]["sources"]
     assert src["fc1"]["weight"] == "quantizer" and src["relu1"]["result"] == "quantizer"
@@ -159,13 +180,23 @@ def test_qkeras_model_directory_exports_through_keras2_paths(qkeras_run, tmp_pat
 
 
 def test_hls4ml_backend_strategy_reuse_part_and_clock_are_configurable(mlp_run, tmp_path):
-    opts = {"backend": "Vivado", "strategy": "Resource", "reuse_factor": 4, "part": "xc7z020clg400-1",
-            "clock_period": 10.0, "io_type": "io_parallel"}
+    opts = {
+        "backend": "Vivado",
+        "strategy": "Resource",
+        "reuse_factor": 4,
+        "part": "xc7z020clg400-1",
+        "clock_period": 10.0,
+        "io_type": "io_parallel",
+    }
     man = export_run(mlp_run, to="hls4ml", out=tmp_path, hls4ml=opts)
     info = man["artifacts"][0]["hls4ml"]
     assert {k: info[k] for k in ("backend", "strategy", "reuse_factor", "part", "io_type")} == {
-        "backend": "Vivado", "strategy": "Resource", "reuse_factor": 4, "part": "xc7z020clg400-1",
-        "io_type": "io_parallel"}
+        "backend": "Vivado",
+        "strategy": "Resource",
+        "reuse_factor": 4,
+        "part": "xc7z020clg400-1",
+        "io_type": "io_parallel",
+    }
     assert info["clock_period_ns"] == 10.0 and man["passed"]
     tcl = (tmp_path / "hls4ml" / "project.tcl").read_text()
     assert "xc7z020clg400-1" in tcl and "10" in tcl
@@ -179,9 +210,13 @@ def test_export_model_from_memory_with_standard_normal_inputs(tmp_path):
     """Data sets that are not offline: an in-memory model, standard-normal inputs, no labels."""
     rng = np.random.default_rng(0)
     model = zoo.create_model("jet_tagger")
-    data = ExportData.from_arrays(rng.standard_normal((300, 16)).astype("f4"),
-                                  rng.standard_normal((64, 16)).astype("f4"), None,
-                                  calibration_samples=100, info={"dataset": "standard-normal"})
+    data = ExportData.from_arrays(
+        rng.standard_normal((300, 16)).astype("f4"),
+        rng.standard_normal((64, 16)).astype("f4"),
+        None,
+        calibration_samples=100,
+        info={"dataset": "standard-normal"},
+    )
     man = export_model(model, tmp_path, data=data, to=("onnx",))
     assert man["source"]["sha256_of"] == "weights" and man["data"]["labelled"] is False
     assert [a["variant"] for a in man["artifacts"]] == ["fp32", "int8"]
@@ -198,8 +233,14 @@ def test_failed_parity_threshold_fails_the_export_and_is_recorded(mlp_run, tmp_p
     man = json.loads(Path(info.value.manifest).read_text())
     assert man["passed"] is False and man["artifacts"][0]["parity"]["passed"] is False
     # configurable: recorded, not raised
-    man = export_run(mlp_run, to="tflite", out=tmp_path, tflite_variants=("int8",), thresholds=strict,
-                     fail_on_parity=False)
+    man = export_run(
+        mlp_run,
+        to="tflite",
+        out=tmp_path,
+        tflite_variants=("int8",),
+        thresholds=strict,
+        fail_on_parity=False,
+    )
     assert man["passed"] is False and "argmax_agreement" in man["failures"][0]
 
 
@@ -212,7 +253,9 @@ def test_hls4ml_unsupported_layer_is_named(tmp_path):
     model = keras.Model(inp, keras.layers.Dense(3, activation="softmax", name="out")(x))
     rng = np.random.default_rng(0)
     data = ExportData.from_arrays(rng.random((40, 4, 4, 1), "f4"), rng.random((8, 4, 4, 1), "f4"))
-    with pytest.raises(ExportFailed, match=r"unsupported layer 'upconv' \(Conv2DTranspose\)") as info:
+    with pytest.raises(
+        ExportFailed, match=r"unsupported layer 'upconv' \(Conv2DTranspose\)"
+    ) as info:
         export_model(model, tmp_path, data=data, to=("hls4ml",))
     assert isinstance(info.value.errors[0], UnsupportedModelError)
     assert info.value.errors[0].layers == [("upconv", "Conv2DTranspose")]
@@ -253,33 +296,58 @@ def test_tflite_quantization_uses_the_interpreters_scale_and_zero_point():
     q = quantize_input(np.array([[0.0, 1.0, 100.0, -100.0]], "f4"), detail)
     assert q.dtype == np.int8 and q.tolist() == [[-3, -1, 127, -128]]
     assert dequantize_output(np.array([-3, -1], np.int8), detail).tolist() == [0.0, 1.0]
-    assert quantize_input(np.ones((1, 2), "f4"), {"dtype": np.float32, "quantization": (0.0, 0)}).dtype == np.float32
+    assert (
+        quantize_input(np.ones((1, 2), "f4"), {"dtype": np.float32, "quantization": (0.0, 0)}).dtype
+        == np.float32
+    )
 
 
 def test_parity_figures_and_bounds():
     ref = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     out = np.array([[0.85, 0.15], [0.3, 0.7], [0.45, 0.55]])
     fig = verify.compare(ref, out, task="classification", y=np.array([0, 1, 0]))
-    assert fig["argmax_agreement"] == pytest.approx(2 / 3) and fig["accuracy_drop"] == pytest.approx(1 / 3)
+    assert fig["argmax_agreement"] == pytest.approx(2 / 3) and fig[
+        "accuracy_drop"
+    ] == pytest.approx(1 / 3)
     assert fig["accuracy_drop_tol"] == fig["accuracy_drop"]  # no near-ties at tolerance 0
     assert fig["max_abs_diff"] == pytest.approx(0.15)
     fails = verify.check(fig, verify.thresholds_for("tflite", "int8"), task="classification")
     assert any("argmax_agreement" in f for f in fails) and any("rel_error" in f for f in fails)
     # a flip between classes Keras itself rates within tie_tolerance is a near-tie, not an error
-    tie = verify.compare(np.array([[0.51, 0.49], [0.9, 0.1]]), np.array([[0.49, 0.51], [0.9, 0.1]]),
-                         task="classification", tie_tolerance=0.05)
-    assert tie["argmax_agreement"] == 0.5 and tie["argmax_agreement_tol"] == 1.0 and tie["near_ties"] == 1
-    assert verify.check(tie, {"min_argmax_agreement": 0.95, "tie_tolerance": 0.05}, task="classification") == []
-    far = verify.compare(np.array([[0.8, 0.2]]), np.array([[0.4, 0.6]]), task="classification", tie_tolerance=0.05)
+    tie = verify.compare(
+        np.array([[0.51, 0.49], [0.9, 0.1]]),
+        np.array([[0.49, 0.51], [0.9, 0.1]]),
+        task="classification",
+        tie_tolerance=0.05,
+    )
+    assert (
+        tie["argmax_agreement"] == 0.5
+        and tie["argmax_agreement_tol"] == 1.0
+        and tie["near_ties"] == 1
+    )
+    assert (
+        verify.check(
+            tie, {"min_argmax_agreement": 0.95, "tie_tolerance": 0.05}, task="classification"
+        )
+        == []
+    )
+    far = verify.compare(
+        np.array([[0.8, 0.2]]), np.array([[0.4, 0.6]]), task="classification", tie_tolerance=0.05
+    )
     assert far["argmax_agreement_tol"] == 0.0 and far["near_ties"] == 0
     x = np.zeros((3, 2))
     rec = verify.compare(ref, ref * 1.01, task="reconstruction", x=x)
-    assert rec["rel_error"] == pytest.approx(0.01) and rec["metric_increase"] == pytest.approx(0.0201)
+    assert rec["rel_error"] == pytest.approx(0.01) and rec["metric_increase"] == pytest.approx(
+        0.0201
+    )
     assert verify.check(rec, {"max_rel_error": 0.02}, task="reconstruction") == []
     assert verify.check(rec, {"max_rel_error": 0.005}, task="reconstruction")
-    binary = verify.compare(np.array([[0.7], [0.2]]), np.array([[0.4], [0.1]]), task="classification",
-                            tie_tolerance=0.5)
-    assert binary["argmax_agreement"] == 0.5 and binary["near_ties"] == 1  # |2 * 0.7 - 1| = 0.4 <= 0.5
+    binary = verify.compare(
+        np.array([[0.7], [0.2]]), np.array([[0.4], [0.1]]), task="classification", tie_tolerance=0.5
+    )
+    assert (
+        binary["argmax_agreement"] == 0.5 and binary["near_ties"] == 1
+    )  # |2 * 0.7 - 1| = 0.4 <= 0.5
 
 
 def test_keras_module_swap_is_restored_even_on_error():
@@ -298,7 +366,12 @@ def test_keras_module_swap_is_restored_even_on_error():
 def test_fixed_point_sizing():
     from export.hls import fixed_for, integer_bits
 
-    assert integer_bits(0.0) == 0 and integer_bits(0.99) == 0 and integer_bits(1.0) == 1 and integer_bits(5.0) == 3
+    assert (
+        integer_bits(0.0) == 0
+        and integer_bits(0.99) == 0
+        and integer_bits(1.0) == 1
+        and integer_bits(5.0) == 3
+    )
     assert fixed_for(-5.0, 3.0, 16) == "fixed<16,4,RND,SAT>"  # sign + 3 integer bits hold -5
     assert fixed_for(0.0, 0.7, 16) == "ufixed<16,0,RND,SAT>"
     assert fixed_for(-1.5, 1.5, 16, extra=1) == "fixed<16,3,RND,SAT>"
@@ -311,12 +384,17 @@ def test_integer_bits_hold_powers_of_two_and_are_one_function():
     from zoo.fixed_point import integer_bits
 
     for k in range(-2, 8):
-        p = 2.0 ** k
+        p = 2.0**k
         i = integer_bits(p)
-        assert 2.0 ** i > p and (i == 0 or 2.0 ** (i - 1) <= p), (p, i)
+        assert 2.0**i > p and (i == 0 or 2.0 ** (i - 1) <= p), (p, i)
         assert integer_bits(p * 0.999) == max(0, k)
-    assert quantizers._integer_for(4.0, 8, signed=True) == 3 and quantizers._integer_for(2.0 ** 20, 8, True) == 7
-    assert hls.integer_bits is quantizers.integer_bits is integer_bits  # one function for QKeras and hls4ml
+    assert (
+        quantizers._integer_for(4.0, 8, signed=True) == 3
+        and quantizers._integer_for(2.0**20, 8, True) == 7
+    )
+    assert (
+        hls.integer_bits is quantizers.integer_bits is integer_bits
+    )  # one function for QKeras and hls4ml
 
 
 def test_synthesis_report_is_parsed_into_figures(tmp_path):
@@ -326,7 +404,9 @@ def test_synthesis_report_is_parsed_into_figures(tmp_path):
     (tmp_path / "project.tcl").write_text('set project_name "myproject"\nset backend "vitis"\n')
     prj = tmp_path / "myproject_prj"
     (prj / "solution1" / "syn" / "report").mkdir(parents=True)
-    (prj / "hls.app").write_text('<project><solutions><solution name="solution1"/></solutions></project>')
+    (prj / "hls.app").write_text(
+        '<project><solutions><solution name="solution1"/></solutions></project>'
+    )
     (prj / "solution1" / "syn" / "report" / "myproject_csynth.xml").write_text(
         "<profile><UserAssignments><TargetClockPeriod>5.00</TargetClockPeriod></UserAssignments>"
         "<PerformanceEstimates><SummaryOfTimingAnalysis><EstimatedClockPeriod>4.1</EstimatedClockPeriod>"
@@ -338,7 +418,10 @@ def test_synthesis_report_is_parsed_into_figures(tmp_path):
         "</AvailableResources></AreaEstimates></profile>"
     )
     rep = parse_report(tmp_path)
-    assert rep["latency_cycles"] == {"best": 12, "worst": 12} and rep["interval_cycles"] == {"min": 1, "max": 1}
+    assert rep["latency_cycles"] == {"best": 12, "worst": 12} and rep["interval_cycles"] == {
+        "min": 1,
+        "max": 1,
+    }
     assert rep["resources"] == {"LUT": 42160, "FF": 4000, "DSP": 34, "BRAM_18K": 0, "URAM": 0}
     assert parse_report(tmp_path / "missing").get("report") is None
 
@@ -367,7 +450,11 @@ def test_cli_export_and_errors(mlp_run, tmp_path, capsys):
 
     assert main(["export", str(tmp_path / "nope"), "--to", "onnx"]) == 2
     err = capsys.readouterr().err
-    assert "error:" in err and "not an edgezoo model directory" in err and len(err.strip().splitlines()) == 1
+    assert (
+        "error:" in err
+        and "not an edgezoo model directory" in err
+        and len(err.strip().splitlines()) == 1
+    )
     assert main(["export", str(mlp_run), "--to", "onnx,coreml", "--out", str(tmp_path / "x")]) == 2
     assert "targets must be" in capsys.readouterr().err
 

@@ -99,25 +99,41 @@ def _source(name, tmp):
         try:
             adapt(load_dataset(IMAGE_STAND_IN), overrides.get("input_shape", card.input_shape))
             dataset = IMAGE_STAND_IN
-        except ValueError:  # no offline stand-in of this shape (jets): random init, standard-normal inputs
+        except (
+            ValueError
+        ):  # no offline stand-in of this shape (jets): random init, standard-normal inputs
             model = zoo.create_model(name, **overrides)
             shape = tuple(model.inputs[0].shape[1:])
             rng = np.random.default_rng(0)
-            data = ExportData.from_arrays(rng.standard_normal((512, *shape)).astype("f4"),
-                                          rng.standard_normal((128, *shape)).astype("f4"), None,
-                                          info={"dataset": "standard-normal"})
+            data = ExportData.from_arrays(
+                rng.standard_normal((512, *shape)).astype("f4"),
+                rng.standard_normal((128, *shape)).astype("f4"),
+                None,
+                info={"dataset": "standard-normal"},
+            )
             return ("memory", model, data)
     else:
         try:
             adapt(load_dataset(dataset), overrides.get("input_shape", card.input_shape))
-        except ValueError:  # a test-size input shape the card's data cannot take (gnn: fewer points)
+        except (
+            ValueError
+        ):  # a test-size input shape the card's data cannot take (gnn: fewer points)
             overrides.pop("input_shape", None)
     run_dir = tmp / "run"
     if (run_dir / "model.keras").exists() and (run_dir / "metrics.json").exists():
         return ("run", run_dir)  # trained by the other worker
     epochs, lr = TRAINING.get(card.family, DEFAULT_TRAINING)
-    train(name, dataset, epochs=epochs, learning_rate=lr, overrides=overrides, out=run_dir, verbose=0, patience=5,
-          limit=TRAIN_LIMIT)
+    train(
+        name,
+        dataset,
+        epochs=epochs,
+        learning_rate=lr,
+        overrides=overrides,
+        out=run_dir,
+        verbose=0,
+        patience=5,
+        limit=TRAIN_LIMIT,
+    )
     return ("run", run_dir)
 
 
@@ -132,7 +148,11 @@ def test_claimed_target_exports_with_parity(name, target, sources, tmp_path):
         manifest = export_model(src[1], out, data=src[2], task=card.task, to=(target,))
     assert manifest["passed"], manifest["failures"]
     variants = {a["variant"] for a in manifest["artifacts"] if a["format"] == target}
-    expected = {"onnx": {"fp32", "int8"}, "tflite": {"fp32", "fp16", "dynamic", "int8"}, "hls4ml": {"fixed"}}[target]
+    expected = {
+        "onnx": {"fp32", "int8"},
+        "tflite": {"fp32", "fp16", "dynamic", "int8"},
+        "hls4ml": {"fixed"},
+    }[target]
     assert variants == expected
     for a in manifest["artifacts"]:
         assert a["parity"]["passed"] and a["parity"]["n"] > 0

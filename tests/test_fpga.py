@@ -27,7 +27,13 @@ def test_parse_report_reads_a_vitis_project(tmp_path):
     assert rep["latency_ns"] == 60.0
     assert rep["resources"] == {"LUT": 42160, "FF": 6824, "DSP": 34, "BRAM_18K": 0, "URAM": 0}
     assert rep["available"]["LUT"] == 1728000 and rep["available"]["DSP"] == 12288
-    assert rep["vivado_synth"]["resources"] == {"LUT": 36015, "FF": 5120, "BRAM_18K": 0, "URAM": 0, "DSP": 30}
+    assert rep["vivado_synth"]["resources"] == {
+        "LUT": 36015,
+        "FF": 5120,
+        "BRAM_18K": 0,
+        "URAM": 0,
+        "DSP": 30,
+    }
 
 
 def test_parse_report_without_a_report_says_so(tmp_path):
@@ -74,8 +80,14 @@ def rtl_export(tmp_path_factory):
     m = qkeras_iris_mlp()
     m.compile(tf_keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
     m.fit(ds.x_train, ds.y_train, epochs=60, verbose=0)
-    cfg = {"model": "mlp", "dataset": "iris", "seed": 0, "limit": None,
-           "overrides": {"input_shape": [4], "classes": 3}, "card": zoo.get_card("mlp").to_dict()}
+    cfg = {
+        "model": "mlp",
+        "dataset": "iris",
+        "seed": 0,
+        "limit": None,
+        "overrides": {"input_shape": [4], "classes": 3},
+        "card": zoo.get_card("mlp").to_dict(),
+    }
     run = save_model_dir(m, tmp_path_factory.mktemp("fpga") / "qkeras-iris", cfg)
     out = run / "export"
     man = export_run(run, to=("hls4ml",), out=out, hls4ml={"rtl": True})
@@ -102,7 +114,9 @@ def test_rtl_verilog_is_simulated_bit_exactly_on_the_test_split(rtl_export):
     assert a["parity"]["passed"] and a["parity"]["argmax_agreement"] >= 0.9
     assert rtl["vs_keras_logits"]["max_abs_diff"] < 0.25
     assert rtl["vs_hls4ml_csim"]["argmax_agreement"] >= 0.9
-    assert rtl["input_type"]["ap_fixed"].startswith("ap_fixed<16,") or rtl["input_type"]["ap_fixed"].startswith("ap_ufixed<16,")
+    assert rtl["input_type"]["ap_fixed"].startswith("ap_fixed<16,") or rtl["input_type"][
+        "ap_fixed"
+    ].startswith("ap_ufixed<16,")
 
 
 def test_rtl_figures_carry_their_source(rtl_export):
@@ -157,7 +171,9 @@ def auto_export(tmp_path_factory):
     run = tmp_path_factory.mktemp("fpga") / "mlp-digits"
     train("mlp", "digits", epochs=12, verbose=0, out=run, overrides={"widths": (16,)}, patience=100)
     out = run / "export"
-    man = export_run(run, to=("hls4ml",), out=out, hls4ml={"precision": "auto", "accuracy_budget": 0.005})
+    man = export_run(
+        run, to=("hls4ml",), out=out, hls4ml={"precision": "auto", "accuracy_budget": 0.005}
+    )
     return man, out
 
 
@@ -182,7 +198,9 @@ def test_precision_auto_beats_16_bits_within_the_budget(auto_export):
     assert (out / ps["plot"]).stat().st_size > 10_000  # the Pareto plot
     assert "precision search" in a["hls4ml"]["c_simulation"]  # the confirmed project, not rebuilt
     assert a["synthesis"] == {"run": False, "why": "vitis-run (Vitis HLS) not on PATH"}
-    assert not [p for p in out.iterdir() if p.name.startswith((".precision", ".hls4ml"))]  # no scratch left
+    assert not [
+        p for p in out.iterdir() if p.name.startswith((".precision", ".hls4ml"))
+    ]  # no scratch left
 
 
 def test_quantize_type_follows_ap_fixed():
@@ -190,7 +208,9 @@ def test_quantize_type_follows_ap_fixed():
 
     from export.precision import quantize_type
 
-    t = FixedPrecisionType(6, 2, signed=True, rounding_mode="RND", saturation_mode="SAT")  # lsb 1/16
+    t = FixedPrecisionType(
+        6, 2, signed=True, rounding_mode="RND", saturation_mode="SAT"
+    )  # lsb 1/16
     x = np.array([0.03125, -0.03125, 0.09, 1.96875, 5.0, -5.0])
     assert quantize_type(x, t).tolist() == [0.0625, 0.0, 0.0625, 1.9375, 1.9375, -2.0]
     w = FixedPrecisionType(4, 1, signed=False)  # TRN, WRAP: ufixed<4,1>, lsb 1/8, range [0, 2)

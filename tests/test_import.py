@@ -67,25 +67,39 @@ def test_keras2_h5_with_depthwise_imports_and_exports_everywhere(files, imported
     cfg = imported_dw.config
     imp = cfg["imported"]
     assert imp["route"].startswith("tf-keras -> keras 3")  # Keras 3 refused the file
-    assert "groups" in imp["keras3_refused"] and imp["dropped_kwargs"]["DepthwiseConv2D"] == {"groups": 1}
+    assert "groups" in imp["keras3_refused"] and imp["dropped_kwargs"]["DepthwiseConv2D"] == {
+        "groups": 1
+    }
     assert imp["output_check"]["passed"] and imp["output_check"]["max_abs_diff"] <= 1e-5
     assert cfg["card"]["task"] == "classification" and cfg["world"] == "keras"
     assert cfg["data"]["n_train"] + cfg["data"]["n_val"] + cfg["data"]["n_test"] == 400
     assert imported_dw.metrics["accuracy"] > 0.5  # the trained model, on its own test split
     model, cfg2 = load_run(imported_dw.dir)
-    assert {type(la).__name__ for la in model.layers} >= {"DepthwiseConv2D", "SeparableConv2D",
-                                                            "BatchNormalization"}
+    assert {type(la).__name__ for la in model.layers} >= {
+        "DepthwiseConv2D",
+        "SeparableConv2D",
+        "BatchNormalization",
+    }
 
     man = export_run(imported_dw.dir, to=("onnx", "tflite", "hls4ml"))
     arts = {(a["format"], a["variant"]): a for a in man["artifacts"]}
-    assert set(arts) == {("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "fp16"),
-                         ("tflite", "dynamic"), ("tflite", "int8"), ("hls4ml", "fixed")}
+    assert set(arts) == {
+        ("onnx", "fp32"),
+        ("onnx", "int8"),
+        ("tflite", "fp32"),
+        ("tflite", "fp16"),
+        ("tflite", "dynamic"),
+        ("tflite", "int8"),
+        ("hls4ml", "fixed"),
+    }
     assert man["passed"], man["failures"]
     assert arts["onnx", "fp32"]["parity"]["max_abs_diff"] <= 1e-5
     assert arts["onnx", "fp32"]["parity"]["thresholds"] == {"max_abs_diff": 1e-5, "rtol": 1e-5}
     assert arts["tflite", "fp16"]["parity"]["thresholds"]["rtol"] == 5e-3
     hls = arts["hls4ml", "fixed"]
-    assert hls["hls4ml"]["parser"].startswith("keras 2")  # hls4ml's Keras 3 parser fails on SeparableConv2D
+    assert hls["hls4ml"]["parser"].startswith(
+        "keras 2"
+    )  # hls4ml's Keras 3 parser fails on SeparableConv2D
     assert hls["parity"]["argmax_agreement_tol"] >= 0.98
     assert man["source"]["dataset"] == "digits.npz"
 
@@ -101,7 +115,9 @@ def test_qkeras_h5_and_csv_keep_quantizers_for_hls4ml(tmp_path):
     cols = ["sepal_l", "sepal_w", "petal_l", "petal_w"]
     lines = ["species," + ",".join(cols)]
     x = ((d.data - d.data.mean(0)) / d.data.std(0)).astype("float32")
-    lines += [f"{d.target_names[t]}," + ",".join(f"{v:.6f}" for v in row) for row, t in zip(x, d.target)]
+    lines += [
+        f"{d.target_names[t]}," + ",".join(f"{v:.6f}" for v in row) for row, t in zip(x, d.target)
+    ]
     (tmp_path / "iris.csv").write_text("\n".join(lines) + "\n")
     q = "quantized_bits(6,0,alpha=1)"
     tk.utils.set_random_seed(0)
@@ -115,12 +131,19 @@ def test_qkeras_h5_and_csv_keep_quantizers_for_hls4ml(tmp_path):
     m.save(tmp_path / "q.h5")
 
     with pytest.raises(DatasetError, match="no column 'label'.*species"):
-        import_model(tmp_path / "q.h5", tmp_path / "iris.csv", out=tmp_path / "bad", label_column="label")
+        import_model(
+            tmp_path / "q.h5", tmp_path / "iris.csv", out=tmp_path / "bad", label_column="label"
+        )
     assert not (tmp_path / "bad").exists()
-    res = import_model(tmp_path / "q.h5", tmp_path / "iris.csv", out=tmp_path / "qimp", label_column="species")
+    res = import_model(
+        tmp_path / "q.h5", tmp_path / "iris.csv", out=tmp_path / "qimp", label_column="species"
+    )
     cfg = res.config
     assert cfg["world"] == "tf_keras" and cfg["imported"]["route"].startswith("qkeras")
-    assert cfg["data"]["classes"] == ["setosa", "versicolor", "virginica"] and cfg["card"]["task"] == "classification"
+    assert (
+        cfg["data"]["classes"] == ["setosa", "versicolor", "virginica"]
+        and cfg["card"]["task"] == "classification"
+    )
     assert res.metrics["accuracy"] > 0.8
     man = export_run(res.dir, to=("hls4ml",))
     hls = man["artifacts"][0]
@@ -166,7 +189,9 @@ def test_image_folder_wrong_shape_and_labels_out_of_range(tmp_path):
     assert not (tmp_path / "w").exists() and not (tmp_path / "m").exists()
     i = keras.Input((8, 8, 1))
     f = keras.layers.Flatten()(i)
-    keras.Model(i, [keras.layers.Dense(3)(f), keras.layers.Dense(1)(f)]).save(tmp_path / "two.keras")
+    keras.Model(i, [keras.layers.Dense(3)(f), keras.layers.Dense(1)(f)]).save(
+        tmp_path / "two.keras"
+    )
     with pytest.raises(ModelFileError, match="1 inputs and 2 outputs.*single-input, single-output"):
         import_model(tmp_path / "two.keras", tmp_path / "many.npz", out=tmp_path / "t")
 
@@ -187,11 +212,15 @@ def test_lambda_layers_are_refused_without_running_their_code(tmp_path):
     m = keras.Model(i, keras.layers.Dense(2)(keras.layers.Lambda(payload, name="sneaky")(i)))
     m.save(tmp_path / "lam.keras")
     ti = tk.Input((4,))
-    tk.Model(ti, tk.layers.Dense(2)(tk.layers.Lambda(payload, name="sneaky2")(ti))).save(tmp_path / "lam.h5")
+    tk.Model(ti, tk.layers.Dense(2)(tk.layers.Lambda(payload, name="sneaky2")(ti))).save(
+        tmp_path / "lam.h5"
+    )
     marker.unlink()  # building the models ran it; importing them must not
     np.savez(tmp_path / "d.npz", x=np.ones((20, 4), "float32"), y=np.zeros(20, "int64"))
     for name, layer in (("lam.keras", "sneaky"), ("lam.h5", "sneaky2")):
-        with pytest.raises(ModelFileError, match=f"layer '{layer}' is a Lambda layer.*register_keras_serializable"):
+        with pytest.raises(
+            ModelFileError, match=f"layer '{layer}' is a Lambda layer.*register_keras_serializable"
+        ):
             import_model(tmp_path / name, tmp_path / "d.npz", out=tmp_path / "out")
     assert not marker.exists() and not (tmp_path / "out").exists()
 
@@ -203,12 +232,18 @@ def test_truncated_and_foreign_files_are_one_clear_error(files, tmp_path):
     k = (tmp_path / "ok.keras").read_bytes()
     (tmp_path / "cut.keras").write_bytes(k[: len(k) // 2])
     (tmp_path / "model.onnx").write_bytes(b"\x08\x07onnx-ish bytes")
-    for name, needle in (("cut.h5", "truncated or corrupt"), ("cut.keras", "truncated or corrupt"),
-                         ("model.onnx", "neither a Keras .keras archive"), ("missing.h5", "not found")):
+    for name, needle in (
+        ("cut.h5", "truncated or corrupt"),
+        ("cut.keras", "truncated or corrupt"),
+        ("model.onnx", "neither a Keras .keras archive"),
+        ("missing.h5", "not found"),
+    ):
         with pytest.raises(ModelFileError, match=needle):
             import_model(tmp_path / name, files / "digits.npz", out=tmp_path / "o")
     assert not (tmp_path / "o").exists()
-    tf_keras_dw_model().save(tmp_path / "k2.keras")  # a .keras archive written by tf-keras (Keras 2)
+    tf_keras_dw_model().save(
+        tmp_path / "k2.keras"
+    )  # a .keras archive written by tf-keras (Keras 2)
     res = import_model(tmp_path / "k2.keras", files / "digits.npz", out=tmp_path / "k2")
     imp = res.config["imported"]
     assert imp["format"] == "keras" and imp["keras_version"].startswith("2.")
@@ -236,7 +271,9 @@ def test_stored_data_is_checked_and_a_changed_source_is_reported(imported_dw, fi
     assert not [w for w in seen if issubclass(w.category, DataChangedWarning)]
     x, y = _digits(300)
     np.savez(src, x=x, y=y)  # the user edits their file after the import
-    with pytest.warns(DataChangedWarning, match="changed since import; re-run `edgezoo import`") as seen:
+    with pytest.warns(
+        DataChangedWarning, match="changed since import; re-run `edgezoo import`"
+    ) as seen:
         again = run_dataset(c)
     assert np.array_equal(again.x_test, ds.x_test)  # the stage still uses the stored copy ...
     assert str(src) in str(seen[0].message)  # ... and says so
@@ -256,8 +293,11 @@ def regression_model(tmp_path):
     x = rng.standard_normal((200, 6)).astype("float32")
     i = keras.Input((6,))
     h = keras.layers.Dense(16, activation="tanh")(i)
-    out = keras.layers.Dense(2, bias_initializer=keras.initializers.Constant(100.0),
-                             kernel_initializer=keras.initializers.RandomNormal(stddev=5.0))(h)
+    out = keras.layers.Dense(
+        2,
+        bias_initializer=keras.initializers.Constant(100.0),
+        kernel_initializer=keras.initializers.RandomNormal(stddev=5.0),
+    )(h)
     m = keras.Model(i, out, name="big")
     y = np.asarray(m(x)) + rng.normal(0, 1, (200, 2)).astype("float32")
     m.save(tmp_path / "big.keras")
@@ -276,7 +316,9 @@ def test_regression_outputs_near_100_pass_fp32_parity_and_a_perturbed_onnx_fails
     mf, data = regression_model(tmp_path)
     res = import_model(mf, data, out=tmp_path / "reg")
     assert res.config["card"]["task"] == "regression"
-    man = export_run(res.dir, to=("onnx", "tflite"), onnx_variants=("fp32",), tflite_variants=("fp32", "fp16"))
+    man = export_run(
+        res.dir, to=("onnx", "tflite"), onnx_variants=("fp32",), tflite_variants=("fp32", "fp16")
+    )
     assert man["passed"], man["failures"]
     arts = {(a["format"], a["variant"]): a for a in man["artifacts"]}
     p = arts["onnx", "fp32"]["parity"]
@@ -285,17 +327,30 @@ def test_regression_outputs_near_100_pass_fp32_parity_and_a_perturbed_onnx_fails
 
     path = tmp_path / "reg" / "export" / "model.onnx"
     m = onnx.load(path)
-    init = next(t for t in m.graph.initializer if numpy_helper.to_array(t).size == 2)  # the output bias
-    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) + np.float32(0.05), init.name))
+    init = next(
+        t for t in m.graph.initializer if numpy_helper.to_array(t).size == 2
+    )  # the output bias
+    init.CopyFrom(
+        numpy_helper.from_array(numpy_helper.to_array(init) + np.float32(0.05), init.name)
+    )
     onnx.save(m, tmp_path / "bad.onnx")
     model, cfg = load_run(res.dir)
     x = run_dataset(cfg).x_test
     ref = np.asarray(model(x))
     bounds = verify.thresholds_for("onnx", "fp32")
-    fig = verify.compare(ref, run_onnx(tmp_path / "bad.onnx", x), task="regression", atol=bounds["max_abs_diff"],
-                         rtol=bounds["rtol"])
+    fig = verify.compare(
+        ref,
+        run_onnx(tmp_path / "bad.onnx", x),
+        task="regression",
+        atol=bounds["max_abs_diff"],
+        rtol=bounds["rtol"],
+    )
     fails = verify.check(fig, bounds, task="regression")
-    assert fails and "exceeds atol + rtol * |ref|" in fails[0] and fig["max_abs_diff"] == pytest.approx(0.05, rel=1e-2)
+    assert (
+        fails
+        and "exceeds atol + rtol * |ref|" in fails[0]
+        and fig["max_abs_diff"] == pytest.approx(0.05, rel=1e-2)
+    )
 
     # compress takes the imported directory as it takes a training run: card and stored data travel
     from compress import compress
@@ -325,18 +380,39 @@ def test_run_with_model_file_end_to_end(tmp_path, capsys):
     m.fit(x, y, epochs=10, verbose=0)
     m.save(tmp_path / "small.keras")
     np.savez(tmp_path / "d.npz", x_train=x[:250], y_train=y[:250], x_test=x[250:], y_test=y[250:])
-    recipe = {"train": {"epochs": 3}, "export": {"to": ["onnx"], "onnx_variants": ["fp32"]},
-              "bench": {"batches": [1], "threads": [1], "budget_s": 0.05, "runs": 20, "warmup": 2}}
+    recipe = {
+        "train": {"epochs": 3},
+        "export": {"to": ["onnx"], "onnx_variants": ["fp32"]},
+        "bench": {"batches": [1], "threads": [1], "budget_s": 0.05, "runs": 20, "warmup": 2},
+    }
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
     out = tmp_path / "run"
-    code = main(["run", "--model-file", str(tmp_path / "small.keras"), "--data", str(tmp_path / "d.npz"),
-                 "--recipe", str(tmp_path / "r.yaml"), "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--model-file",
+            str(tmp_path / "small.keras"),
+            "--data",
+            str(tmp_path / "d.npz"),
+            "--recipe",
+            str(tmp_path / "r.yaml"),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     state = json.loads((out / "pipeline.json").read_text())
-    assert [s for s, v in state["stages"].items() if v["status"] == "done"] == ["train", "export", "bench", "report"]
+    assert [s for s, v in state["stages"].items() if v["status"] == "done"] == [
+        "train",
+        "export",
+        "bench",
+        "report",
+    ]
     assert state["identity"]["model_file"] == str((tmp_path / "small.keras").resolve())
     cfg = json.loads((out / "train" / "config.json").read_text())
-    assert cfg["data"]["n_test"] == 50 and cfg["imported"]["route"] == "keras 3"  # the file's own test split
+    assert (
+        cfg["data"]["n_test"] == 50 and cfg["imported"]["route"] == "keras 3"
+    )  # the file's own test split
     assert json.loads((out / "export" / "float" / "manifest.json").read_text())["passed"]
     bench = json.loads((out / "export" / "float" / "bench.json").read_text())
     assert {r["artifact"] for r in bench["results"]} == {"keras", "onnx-fp32"}
@@ -347,8 +423,18 @@ def test_run_with_model_file_end_to_end(tmp_path, capsys):
     assert code == 2 and "not both" in capsys.readouterr().err
     code = main(["import", str(tmp_path / "small.keras"), "--data", str(tmp_path / "nope.npz")])
     assert code == 2 and "Data not found" in capsys.readouterr().err
-    code = main(["import", str(tmp_path / "small.keras"), "--data", str(tmp_path / "d.npz"), "--out",
-                 str(tmp_path / "imp"), "--task", "classification"])
+    code = main(
+        [
+            "import",
+            str(tmp_path / "small.keras"),
+            "--data",
+            str(tmp_path / "d.npz"),
+            "--out",
+            str(tmp_path / "imp"),
+            "--task",
+            "classification",
+        ]
+    )
     assert code == 0 and "task classification" in capsys.readouterr().out
 
 
@@ -360,9 +446,17 @@ def test_unknown_input_dimensions_fail_only_the_target_that_needs_them(tmp_path)
 
     rng = np.random.default_rng(0)
     i = keras.Input((None, 3))
-    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Conv1D(4, 3, padding="same", activation="relu")(i))
-    keras.Model(i, keras.layers.Dense(2, activation="softmax")(h), name="seq").save(tmp_path / "seq.keras")
-    np.savez(tmp_path / "s.npz", x=rng.standard_normal((60, 6, 3)).astype("float32"), y=rng.integers(0, 2, 60))
+    h = keras.layers.GlobalAveragePooling1D()(
+        keras.layers.Conv1D(4, 3, padding="same", activation="relu")(i)
+    )
+    keras.Model(i, keras.layers.Dense(2, activation="softmax")(h), name="seq").save(
+        tmp_path / "seq.keras"
+    )
+    np.savez(
+        tmp_path / "s.npz",
+        x=rng.standard_normal((60, 6, 3)).astype("float32"),
+        y=rng.integers(0, 2, 60),
+    )
     res = import_model(tmp_path / "seq.keras", tmp_path / "s.npz", out=tmp_path / "imp")
     with pytest.raises(ExportFailed) as err:
         export_run(res.dir, to=("onnx", "hls4ml"), onnx_variants=("fp32",))
@@ -380,11 +474,17 @@ def test_an_autoencoder_with_x_only_is_a_reconstruction_model(tmp_path):
 
     rng = np.random.default_rng(0)
     i = keras.Input((8,))
-    ae = keras.Model(i, keras.layers.Dense(8)(keras.layers.Dense(3, activation="relu")(i)), name="ae")
+    ae = keras.Model(
+        i, keras.layers.Dense(8)(keras.layers.Dense(3, activation="relu")(i)), name="ae"
+    )
     ae.save(tmp_path / "ae.keras")
     np.savez(tmp_path / "x.npz", x=rng.standard_normal((80, 8)).astype("float32"))  # no labels
     res = import_model(tmp_path / "ae.keras", tmp_path / "x.npz", out=tmp_path / "imp")
     assert res.config["card"]["task"] == "reconstruction" and "mse" in res.metrics
     man = export_run(res.dir, to=("onnx",), onnx_variants=("fp32",))
     p = man["artifacts"][0]["parity"]
-    assert man["passed"] and p["metric"] == "mse" and p["keras_mse"] == pytest.approx(res.metrics["mse"], rel=1e-5)
+    assert (
+        man["passed"]
+        and p["metric"] == "mse"
+        and p["keras_mse"] == pytest.approx(res.metrics["mse"], rel=1e-5)
+    )

@@ -19,8 +19,15 @@ def cnn_export(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("int8")
     run = root / "cnn"
-    train("mnist_cnn", "digits", epochs=4, verbose=0, out=run, patience=100,
-          overrides={"input_shape": (8, 8, 1), "filters": (4, 8), "dense": 16})
+    train(
+        "mnist_cnn",
+        "digits",
+        epochs=4,
+        verbose=0,
+        out=run,
+        patience=100,
+        overrides={"input_shape": (8, 8, 1), "filters": (4, 8), "dense": 16},
+    )
     man = export_run(run, to=("onnx", "openvino"), out=root / "export")
     return root / "export", man
 
@@ -33,16 +40,23 @@ def test_openvino_fp32_and_int8_are_verified_and_calibrated_like_the_others(cnn_
     out, man = cnn_export
     fp, q = _art(man, "openvino", "fp32"), _art(man, "openvino", "int8")
     assert fp["parity"]["passed"] and q["parity"]["passed"], (fp["parity"], q["parity"])
-    assert fp["parity"]["max_abs_diff"] <= 1e-5 and fp["parity"]["thresholds"]["max_abs_diff"] == 1e-5
+    assert (
+        fp["parity"]["max_abs_diff"] <= 1e-5 and fp["parity"]["thresholds"]["max_abs_diff"] == 1e-5
+    )
     assert q["parity"]["thresholds"]["min_argmax_agreement"] == 0.95
     for a in (fp, q):
         assert a["kind"] == "directory" and (out / a["path"] / "model.xml").exists()
-        assert a["parity"]["dynamic_batch"]["ok"] and a["parity"]["dynamic_batch"]["input_batch_dim"] == "?"
+        assert (
+            a["parity"]["dynamic_batch"]["ok"]
+            and a["parity"]["dynamic_batch"]["input_batch_dim"] == "?"
+        )
     assert q["quantization"]["tool"] == "nncf.quantize"
     bins = [(out / a["path"] / "model.bin").stat().st_size for a in (q, fp)]
     assert bins[0] < bins[1]  # int8 weights (the XML grows with the quantize nodes)
     onnx_q = _art(man, "onnx", "int8")
-    same = [json.loads((out / a["calibration"]["path"]).read_text())["indices"] for a in (q, onnx_q)]
+    same = [
+        json.loads((out / a["calibration"]["path"]).read_text())["indices"] for a in (q, onnx_q)
+    ]
     assert same[0] == same[1] and len(same[0]) == man["data"]["n_calibration"]
 
 
@@ -53,8 +67,15 @@ def test_onnx_int8_defaults_keep_thin_convs_float_and_skip_nchwc(cnn_export):
     a = _art(man, "onnx", "int8")
     assert a["parity"]["passed"], a["parity"]
     qd = a["quantization"]
-    assert qd["format"] == "QDQ" and qd["activations"] == "uint8" and qd["weights"] == "int8" and qd["per_channel"]
-    assert qd["float_nodes"] and all("conv1" in n for n in qd["float_nodes"])  # only the 1-channel conv
+    assert (
+        qd["format"] == "QDQ"
+        and qd["activations"] == "uint8"
+        and qd["weights"] == "int8"
+        and qd["per_channel"]
+    )
+    assert qd["float_nodes"] and all(
+        "conv1" in n for n in qd["float_nodes"]
+    )  # only the 1-channel conv
     assert disabled_optimizers(out / a["path"]) == ["NchwcTransformer"]
     assert disabled_optimizers(out / _art(man, "onnx", "fp32")["path"]) == []
     x = np.random.default_rng(0).random((3, 8, 8, 1), dtype=np.float32)
@@ -65,14 +86,24 @@ def test_bench_measures_openvino_reports_gops_and_names_the_best(cnn_export, tmp
     from export.bench import bench_export
 
     out, man = cnn_export
-    data = bench_export(out, batches=(1, 8), threads=(1,), budget_s=0.05, runs=50, warmup=2, out=tmp_path,
-                        progress=lambda *_: None)
+    data = bench_export(
+        out,
+        batches=(1, 8),
+        threads=(1,),
+        budget_s=0.05,
+        runs=50,
+        warmup=2,
+        out=tmp_path,
+        progress=lambda *_: None,
+    )
     ov = [r for r in data["results"] if r["runtime"] == "openvino"]
     assert {r["artifact"] for r in ov} == {"openvino-fp32", "openvino-int8"}
     assert all("error" not in r and r["throughput_sps"] > 0 for r in ov), ov
     assert ov[0]["settings"]["INFERENCE_NUM_THREADS"] == 1
     acc = {r["artifact"]: r["accuracy"] for r in ov if r.get("accuracy") is not None}
-    assert acc["openvino-int8"] == pytest.approx(_art(man, "openvino", "int8")["parity"]["accuracy"])
+    assert acc["openvino-int8"] == pytest.approx(
+        _art(man, "openvino", "int8")["parity"]["accuracy"]
+    )
     peak = data["conditions"]["gemm_peak"]["1"]
     assert peak["ort_fp32_gflops"] > 0 and peak["ort_int8_gops"] > 0
     assert data["conditions"]["lscpu"]["flags"]
@@ -81,7 +112,9 @@ def test_bench_measures_openvino_reports_gops_and_names_the_best(cnn_export, tmp
     assert r["peak_fraction"] == pytest.approx(r["gops"] / peak["ort_int8_gops"])
     md = (tmp_path / "bench.md").read_text()
     best = md.split("### Best per batch size", 1)[1]
-    assert sum(line.count("**") // 2 for line in best.splitlines() if line.startswith("|")) == 2  # one per batch
+    assert (
+        sum(line.count("**") // 2 for line in best.splitlines() if line.startswith("|")) == 2
+    )  # one per batch
     assert "fastest verified" in best and "GEMM peak, 1 thread(s)" in best
 
 
@@ -89,25 +122,47 @@ def test_best_is_never_an_unverified_artifact():
     from export.best import best_rows
 
     def r(art, sps, verified=True, variant="fp32"):
-        return {"artifact": art, "runtime": "onnxruntime", "variant": variant, "batch": 1, "threads": 1,
-                "throughput_sps": sps, "p50_us": 1e6 / sps, "verified": verified}
+        return {
+            "artifact": art,
+            "runtime": "onnxruntime",
+            "variant": variant,
+            "batch": 1,
+            "threads": 1,
+            "throughput_sps": sps,
+            "p50_us": 1e6 / sps,
+            "verified": verified,
+        }
 
-    rows = best_rows({"results": [r("a", 100), r("b", 300, verified=False, variant="int8"), r("c", 200)]})
+    rows = best_rows(
+        {"results": [r("a", 100), r("b", 300, verified=False, variant="int8"), r("c", 200)]}
+    )
     best = [x for x in rows if x["best"]]
     assert [x["artifact"] for x in best] == ["c"]
     why = {x["artifact"]: x["why"] for x in rows}
-    assert why["b"].startswith("parity not passed") and why["a"].startswith("2.00x fewer samples/s than c")
+    assert why["b"].startswith("parity not passed") and why["a"].startswith(
+        "2.00x fewer samples/s than c"
+    )
 
 
 def test_int8_goals_are_computed_from_the_best_of_each_kind():
     from export.int8_bench import summarize
 
     def a(variant, sps, p50, acc, verified=True):
-        return {"variant": variant, "runtime": "x", "verified": verified, "batch256_sps": sps,
-                "batch1_p50_us": p50, "accuracy": acc}
+        return {
+            "variant": variant,
+            "runtime": "x",
+            "verified": verified,
+            "batch256_sps": sps,
+            "batch1_p50_us": p50,
+            "accuracy": acc,
+        }
 
-    arts = {"f1": a("fp32", 100, 10, 0.9), "f2": a("fp32", 120, 12, 0.9), "i1": a("int8", 200, 9, 0.899),
-            "i2": a("int8", 999, 1, 0.5, verified=False)}
+    arts = {
+        "f1": a("fp32", 100, 10, 0.9),
+        "f2": a("fp32", 120, 12, 0.9),
+        "i1": a("int8", 200, 9, 0.899),
+        "i2": a("int8", 999, 1, 0.5, verified=False),
+    }
     s = summarize("m", arts, 0.9)
     assert (s["best_int8_b256"], s["best_fp32_b256"], s["best_fp32_b1"]) == ("i1", "f2", "f1")
     assert s["speedup_b256"] == pytest.approx(200 / 120)
@@ -125,10 +180,16 @@ def test_thin_convs_are_group1_single_input_few_output_convs(tmp_path):
 
     ws = {"w6": (6, 1, 3, 3), "wd": (6, 1, 3, 3), "w64": (64, 6, 3, 3)}
     g = helper.make_graph(
-        [conv("thin", "x", "a", "w6"), conv("depthwise", "a", "b", "wd", group=6), conv("wide", "b", "y", "w64")],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+        [
+            conv("thin", "x", "a", "w6"),
+            conv("depthwise", "a", "b", "wd", group=6),
+            conv("wide", "b", "y", "w64"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64, 8, 8])],
-        initializer=[numpy_helper.from_array(np.zeros(s, np.float32), n) for n, s in ws.items()])
+        initializer=[numpy_helper.from_array(np.zeros(s, np.float32), n) for n, s in ws.items()],
+    )
     onnx.save(helper.make_model(g), tmp_path / "m.onnx")
     assert thin_convs(tmp_path / "m.onnx", 1) == ["thin"]
     assert thin_convs(tmp_path / "m.onnx", 0) == []

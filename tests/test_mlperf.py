@@ -44,13 +44,16 @@ def mlperf_ds_cnn():
     regularizer = l2(1e-4)
     final_pool_size = (int(input_shape[0] / 2), int(input_shape[1] / 2))
     inputs = Input(shape=input_shape)
-    x = Conv2D(filters, (10, 4), strides=(2, 2), padding="same", kernel_regularizer=regularizer)(inputs)
+    x = Conv2D(filters, (10, 4), strides=(2, 2), padding="same", kernel_regularizer=regularizer)(
+        inputs
+    )
     x = BatchNormalization()(x)
     x = Activation("relu")(x)
     x = Dropout(rate=0.2)(x)
     for _ in range(4):  # first .. fourth layer of separable depthwise conv2d (identical blocks)
-        x = DepthwiseConv2D(depth_multiplier=1, kernel_size=(3, 3), padding="same",
-                            kernel_regularizer=regularizer)(x)
+        x = DepthwiseConv2D(
+            depth_multiplier=1, kernel_size=(3, 3), padding="same", kernel_regularizer=regularizer
+        )(x)
         x = BatchNormalization()(x)
         x = Activation("relu")(x)
         x = Conv2D(filters, (1, 1), padding="same", kernel_regularizer=regularizer)(x)
@@ -79,12 +82,23 @@ def mlperf_vww():
     from tf_keras.regularizers import l2
 
     def conv(filters, kernel_size, strides):
-        return Conv2D(filters, kernel_size=kernel_size, strides=strides, padding="same",
-                      kernel_initializer="he_normal", kernel_regularizer=l2(1e-4))
+        return Conv2D(
+            filters,
+            kernel_size=kernel_size,
+            strides=strides,
+            padding="same",
+            kernel_initializer="he_normal",
+            kernel_regularizer=l2(1e-4),
+        )
 
     def depthwise(strides):
-        return DepthwiseConv2D(kernel_size=3, strides=strides, padding="same",
-                               kernel_initializer="he_normal", kernel_regularizer=l2(1e-4))
+        return DepthwiseConv2D(
+            kernel_size=3,
+            strides=strides,
+            padding="same",
+            kernel_initializer="he_normal",
+            kernel_regularizer=l2(1e-4),
+        )
 
     num_filters = 8
     inputs = Input(shape=[96, 96, 3])
@@ -92,8 +106,21 @@ def mlperf_vww():
     x = BatchNormalization()(x)
     x = Activation("relu")(x)
     # 2nd .. 14th layers: (depthwise stride, double the filters before the pointwise conv?)
-    for stride, double in [(1, True), (2, True), (1, False), (2, True), (1, False), (2, True),
-                           (1, False), (1, False), (1, False), (1, False), (1, False), (2, True), (1, False)]:
+    for stride, double in [
+        (1, True),
+        (2, True),
+        (1, False),
+        (2, True),
+        (1, False),
+        (2, True),
+        (1, False),
+        (1, False),
+        (1, False),
+        (1, False),
+        (1, False),
+        (2, True),
+        (1, False),
+    ]:
         x = depthwise(stride)(x)
         x = BatchNormalization()(x)
         x = Activation("relu")(x)
@@ -139,8 +166,14 @@ def mlperf_ic():
     from tf_keras.regularizers import l2
 
     def conv(filters, kernel_size, strides):
-        return Conv2D(filters, kernel_size=kernel_size, strides=strides, padding="same",
-                      kernel_initializer="he_normal", kernel_regularizer=l2(1e-4))
+        return Conv2D(
+            filters,
+            kernel_size=kernel_size,
+            strides=strides,
+            padding="same",
+            kernel_initializer="he_normal",
+            kernel_regularizer=l2(1e-4),
+        )
 
     conv_filters = 16
     inputs = Input(shape=[32, 32, 3])
@@ -165,7 +198,12 @@ def mlperf_ic():
     return Model(inputs=inputs, outputs=outputs)
 
 
-REFERENCES = {"ds_cnn": mlperf_ds_cnn, "mobilenet_v1": mlperf_vww, "toyadmos_ae": mlperf_ad, "resnet8": mlperf_ic}
+REFERENCES = {
+    "ds_cnn": mlperf_ds_cnn,
+    "mobilenet_v1": mlperf_vww,
+    "toyadmos_ae": mlperf_ad,
+    "resnet8": mlperf_ic,
+}
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
@@ -175,8 +213,13 @@ def test_mlperf_h5_weights_load_into_the_zoo_model(name, tmp_path):
     ref = REFERENCES[name]()
     rng = np.random.default_rng(1)
     # Non-trivial weights everywhere (BN moving variances must stay positive).
-    ref.set_weights([rng.uniform(0.1, 1.0, w.shape).astype("float32") * (1 if "variance" in v.name else
-                     rng.choice([-1, 1], w.shape)) for v, w in zip(ref.weights, ref.get_weights())])
+    ref.set_weights(
+        [
+            rng.uniform(0.1, 1.0, w.shape).astype("float32")
+            * (1 if "variance" in v.name else rng.choice([-1, 1], w.shape))
+            for v, w in zip(ref.weights, ref.get_weights())
+        ]
+    )
     path = tmp_path / f"{name}_mlperf.h5"
     ref.save(path)  # the .h5 format of MLPerf's trained_models/
     mlperf = tf_keras.models.load_model(path, compile=False)
@@ -190,8 +233,12 @@ def test_mlperf_h5_weights_load_into_the_zoo_model(name, tmp_path):
 
 
 def test_cards_name_the_mlperf_reference(capsys):
-    targets = {"ds_cnn": ("90%", 53_936), "mobilenet_v1": ("80%", 333_288), "resnet8": ("85%", 98_496),
-               "toyadmos_ae": ("AUC 0.85", 276_976)}
+    targets = {
+        "ds_cnn": ("90%", 53_936),
+        "mobilenet_v1": ("80%", 333_288),
+        "resnet8": ("85%", 98_496),
+        "toyadmos_ae": ("AUC 0.85", 276_976),
+    }
     for name, (quality, size) in targets.items():
         ref = zoo.get_card(name).reference
         assert quality in ref["quality_target"] and ref["int8_tflite_bytes"] == size
@@ -229,10 +276,14 @@ def data_root(tmp_path_factory):
     rng = np.random.default_rng(0)
     kws = root / "speech_commands"
     test_list = []
-    for i, word in enumerate(["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "bed"]):
+    for i, word in enumerate(
+        ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "bed"]
+    ):
         for j in range(3):
             rel = f"{word}/{j:08x}_nohash_0.wav"
-            write_wav(kws / rel, _tone(300 + 150 * i, 1.0 if j else 0.8, rng))  # one short clip: padded
+            write_wav(
+                kws / rel, _tone(300 + 150 * i, 1.0 if j else 0.8, rng)
+            )  # one short clip: padded
             if j == 2:
                 test_list.append(rel)
     write_wav(kws / "_background_noise_" / "white_noise.wav", 0.1 * rng.standard_normal(3 * 16_000))
@@ -242,7 +293,10 @@ def data_root(tmp_path_factory):
     for j in range(3):
         write_wav(car / "train" / f"normal_id_01_{j:08d}.wav", 0.1 * rng.standard_normal(n))
     write_wav(car / "test" / "normal_id_01_00000000.wav", 0.1 * rng.standard_normal(n))
-    write_wav(car / "test" / "anomaly_id_01_00000000.wav", 0.1 * rng.standard_normal(n) + _tone(1000, 8, rng))
+    write_wav(
+        car / "test" / "anomaly_id_01_00000000.wav",
+        0.1 * rng.standard_normal(n) + _tone(1000, 8, rng),
+    )
     for c, label in (("person", 1), ("non_person", 0)):
         for j in range(6):
             img = (rng.random((40 + 8 * j, 50, 3)) * 255 * (0.5 + 0.5 * label)).astype("uint8")
@@ -260,12 +314,25 @@ def data_env(data_root, monkeypatch):
 
 def _train(tmp_path, model, dataset, *sets):
     out = tmp_path / f"{model}-{dataset}"
-    args = ["train", model, "--dataset", dataset, "--epochs", "1", "--batch-size", "8", "--quiet",
-            "--out", str(out)]
+    args = [
+        "train",
+        model,
+        "--dataset",
+        dataset,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     for s in sets:
         args += ["--set", s]
     assert main(args) == 0
-    return json.loads((out / "config.json").read_text()), json.loads((out / "metrics.json").read_text())
+    return json.loads((out / "config.json").read_text()), json.loads(
+        (out / "metrics.json").read_text()
+    )
 
 
 def test_speech_commands_trains_ds_cnn(data_env, tmp_path):
@@ -284,9 +351,16 @@ def test_speech_commands_trains_ds_cnn(data_env, tmp_path):
     # bench-mlperf on that trained run: accuracy measured (Keras and LiteRT int8), beside MLPerf's size
     from export.mlperf_bench import bench_model
 
-    row = bench_model("ds_cnn", tmp_path / "bench", run_dir=tmp_path / "ds_cnn-speech_commands", budget_s=0.2)
-    assert row["accuracy"]["keras"] == metrics["accuracy"] and 0 <= row["accuracy"]["tflite_int8"] <= 1
-    assert row["mlperf_int8_bytes"] == 53_936 and row["calibration"] == "speech_commands training split"
+    row = bench_model(
+        "ds_cnn", tmp_path / "bench", run_dir=tmp_path / "ds_cnn-speech_commands", budget_s=0.2
+    )
+    assert (
+        row["accuracy"]["keras"] == metrics["accuracy"] and 0 <= row["accuracy"]["tflite_int8"] <= 1
+    )
+    assert (
+        row["mlperf_int8_bytes"] == 53_936
+        and row["calibration"] == "speech_commands training split"
+    )
 
 
 def test_kws_mfcc_is_mlperfs_recipe():
@@ -300,11 +374,15 @@ def test_kws_mfcc_is_mlperfs_recipe():
     wav = wav / tf.reduce_max(wav)
     wav = tf.pad(wav, [[0, 16000 - tf.shape(wav)[-1]]])
     wav = tf.slice(tf.pad(wav, [[2, 2]], mode="CONSTANT"), [2], [16000])
-    stfts = tf.signal.stft(wav, frame_length=480, frame_step=320, fft_length=None, window_fn=tf.signal.hann_window)
+    stfts = tf.signal.stft(
+        wav, frame_length=480, frame_step=320, fft_length=None, window_fn=tf.signal.hann_window
+    )
     spectrograms = tf.abs(stfts)
     mel = tf.signal.linear_to_mel_weight_matrix(40, stfts.shape[-1], 16000, 20.0, 4000.0)
     log_mel = tf.math.log(tf.tensordot(spectrograms, mel, 1) + 1e-6)
-    expected = tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :10].numpy().reshape(49, 10, 1)
+    expected = (
+        tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :10].numpy().reshape(49, 10, 1)
+    )
     got = kws_mfcc(np.pad(clip, (0, 16000 - len(clip)))[None], **KWS)[0]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
@@ -327,16 +405,24 @@ def test_vww_folder_trains_mobilenet(data_env, tmp_path):
     ds = load_dataset("vww")
     assert ds.input_shape == (96, 96, 3) and ds.class_names == ["non_person", "person"]
     assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 12 and ds.x_train.max() <= 1.0
-    cfg, metrics = _train(tmp_path, "mobilenet_v1", "vww", "input_shape=[32,32,3]", "alpha=0.125", "blocks=2")
+    cfg, metrics = _train(
+        tmp_path, "mobilenet_v1", "vww", "input_shape=[32,32,3]", "alpha=0.125", "blocks=2"
+    )
     assert cfg["data"]["input_shape"] == [32, 32, 3] and 0.0 <= metrics["accuracy"] <= 1.0
 
 
 def test_missing_data_is_one_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EDGEZOO_DATA", str(tmp_path))
-    for model, dataset in (("ds_cnn", "speech_commands"), ("toyadmos_ae", "toyadmos"), ("mobilenet_v1", "vww")):
+    for model, dataset in (
+        ("ds_cnn", "speech_commands"),
+        ("toyadmos_ae", "toyadmos"),
+        ("mobilenet_v1", "vww"),
+    ):
         assert main(["train", model, "--epochs", "1", "--out", str(tmp_path / "run")]) == 2
         err = capsys.readouterr().err
-        assert f"Data set '{dataset}' is not at {tmp_path / dataset}" in err and "EDGEZOO_DATA" in err
+        assert (
+            f"Data set '{dataset}' is not at {tmp_path / dataset}" in err and "EDGEZOO_DATA" in err
+        )
     assert not (tmp_path / "run" / "model.keras").exists()
 
 
@@ -361,7 +447,11 @@ def test_macs_of_the_reference_models():
     from export.mlperf_bench import count_macs
 
     # DS-CNN on the 25x5 map: conv 10*4*64 + 4 x (depthwise 3*3*64 + pointwise 64*64) per position
-    assert count_macs(zoo.create_model("ds_cnn")) == (2560 + 4 * (576 + 4096)) * 125 + 64 * 12 == 2_656_768
+    assert (
+        count_macs(zoo.create_model("ds_cnn"))
+        == (2560 + 4 * (576 + 4096)) * 125 + 64 * 12
+        == 2_656_768
+    )
     # the autoencoder: one MAC per Dense weight
     ae = zoo.create_model("toyadmos_ae")
     assert count_macs(ae) == sum(int(np.prod(w.shape)) for w in ae.weights if len(w.shape) == 2)
@@ -377,7 +467,9 @@ def test_bench_mlperf_without_data_says_so(tmp_path, monkeypatch, capsys):
     assert row["weights"] == "random initialization" and "generated" in row["calibration"]
     assert row["params"] == zoo.create_model("toyadmos_ae", **small).count_params()
     assert row["tflite_int8_bytes"] > 0 and row["mlperf_int8_bytes"] == 276_976
-    assert all(isinstance(row["p50_us"][k], float) and row["p50_us"][k] > 0
-               for k in ("tflite_int8", "onnx_fp32", "onnx_int8"))
+    assert all(
+        isinstance(row["p50_us"][k], float) and row["p50_us"][k] > 0
+        for k in ("tflite_int8", "onnx_fp32", "onnx_int8")
+    )
     assert main(["bench-mlperf", "--models", "resnet9"]) == 2
     assert "not an MLPerf reference model" in capsys.readouterr().err

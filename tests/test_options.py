@@ -14,7 +14,9 @@ from zoo.options import OptionError, add_arguments, from_args, option, record, v
 class Opts:
     epochs: int = option(10, "training epochs", min=1)
     rate: float = option(1e-3, "learning rate", min=0.0)
-    variants: tuple[str, ...] = option(("fp32", "int8"), "variants", choices=("fp32", "fp16", "int8"))
+    variants: tuple[str, ...] = option(
+        ("fp32", "int8"), "variants", choices=("fp32", "fp16", "int8")
+    )
     limit: int | None = option(None, "at most this many samples", min=1)
     strict: bool = option(True, "fail on a miss")
     bounds: dict = option({}, "per-variant bounds (JSON)")
@@ -49,7 +51,9 @@ def test_flags_are_derived_with_defaults_and_only_given_values_come_back():
     text = p.format_help()
     assert "--epochs" in text and "(default: 10)" in text and "(default: fp32,int8)" in text
     assert "--no-strict" in text and "--hidden" not in text
-    args = p.parse_args(["--epochs", "4", "--variants", "fp16,int8", "--no-strict", "--bounds", '{"a": 1}'])
+    args = p.parse_args(
+        ["--epochs", "4", "--variants", "fp16,int8", "--no-strict", "--bounds", '{"a": 1}']
+    )
     given = from_args(Opts, args)
     assert given == {"epochs": 4, "variants": ("fp16", "int8"), "strict": False, "bounds": {"a": 1}}
     assert validate(Opts, given).variants == ("fp16", "int8")

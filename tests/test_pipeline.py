@@ -28,14 +28,24 @@ def test_pipeline_end_to_end(tmp_path):
     # every stage ran and wrote its outputs
     state = json.loads((out / "pipeline.json").read_text())
     assert [s for s, v in state["stages"].items() if v["status"] == "done"] == [
-        "train", "compress", "export", "bench", "report"]
+        "train",
+        "compress",
+        "export",
+        "bench",
+        "report",
+    ]
     assert (out / "train" / "model.keras").exists()
     assert {p.name for p in (out / "compress").iterdir() if p.is_dir()} == {"2-prune", "3-qat"}
     for variant in ("float", "prune", "qat"):
         manifest = json.loads((out / "export" / variant / "manifest.json").read_text())
-        assert manifest["passed"] and {a["format"] for a in manifest["artifacts"]} == {"onnx", "tflite"}
+        assert manifest["passed"] and {a["format"] for a in manifest["artifacts"]} == {
+            "onnx",
+            "tflite",
+        }
         bench = json.loads((out / "export" / variant / "bench.json").read_text())
-        assert {"keras", "keras_predict", "onnxruntime", "litert"} <= {r["runtime"] for r in bench["results"]}
+        assert {"keras", "keras_predict", "onnxruntime", "litert"} <= {
+            r["runtime"] for r in bench["results"]
+        }
         assert not [r for r in bench["results"] if "error" in r]
         for r in bench["results"]:
             assert 0 < r["p50_us"] <= r["p90_us"] <= r["p99_us"] and r["peak_rss_mib"] > 0
@@ -46,13 +56,23 @@ def test_pipeline_end_to_end(tmp_path):
     # the benchmark's own accuracy per artifact equals what the exporter measured
     manifest = json.loads((out / "export" / "float" / "manifest.json").read_text())
     bench = json.loads((out / "export" / "float" / "bench.json").read_text())
-    measured = {r["artifact"]: r["accuracy"] for r in bench["results"] if r.get("accuracy") is not None}
+    measured = {
+        r["artifact"]: r["accuracy"] for r in bench["results"] if r.get("accuracy") is not None
+    }
     for a in manifest["artifacts"]:
-        assert measured[f"{a['format']}-{a['variant']}"] == pytest.approx(a["parity"]["accuracy"], abs=1e-9)
+        assert measured[f"{a['format']}-{a['variant']}"] == pytest.approx(
+            a["parity"]["accuracy"], abs=1e-9
+        )
 
     # the report holds the measured figures, read back from the stages' files
     text = report.read_text()
-    for heading in ("## Training", "## Compression", "## Export parity", "## Summary", "## Inference benchmarks"):
+    for heading in (
+        "## Training",
+        "## Compression",
+        "## Export parity",
+        "## Summary",
+        "## Inference benchmarks",
+    ):
         assert heading in text
     metrics = json.loads((out / "train" / "metrics.json").read_text())
     assert f"{metrics['accuracy']:.4f}" in text and "FAIL" not in text
@@ -61,18 +81,27 @@ def test_pipeline_end_to_end(tmp_path):
     mtime = (out / "train" / "model.keras").stat().st_mtime_ns
     log = []
     run_pipeline("mlp", "digits", recipe=SMALL, out=out, progress=log.append)
-    assert sum("done earlier, skipped" in line for line in log) == 4  # train, compress, export, bench
+    assert (
+        sum("done earlier, skipped" in line for line in log) == 4
+    )  # train, compress, export, bench
     assert (out / "train" / "model.keras").stat().st_mtime_ns == mtime
 
 
 def test_failing_stage_keeps_earlier_outputs_and_resumes(tmp_path):
     out = tmp_path / "p"
     # an impossible parity bound passes the recipe check and fails in the export stage itself
-    bad = {**SMALL, "compress": None, "export": {"to": ["onnx"], "thresholds": {"onnx/fp32": {"max_abs_diff": -1.0}}}}
+    bad = {
+        **SMALL,
+        "compress": None,
+        "export": {"to": ["onnx"], "thresholds": {"onnx/fp32": {"max_abs_diff": -1.0}}},
+    }
     with pytest.raises(Exception, match="max_abs_diff"):
         run_pipeline("mlp", "digits", recipe=bad, out=out, progress=lambda m: None)
     state = json.loads((out / "pipeline.json").read_text())
-    assert state["stages"]["train"]["status"] == "done" and state["stages"]["export"]["status"] == "failed"
+    assert (
+        state["stages"]["train"]["status"] == "done"
+        and state["stages"]["export"]["status"] == "failed"
+    )
     mtime = (out / "train" / "model.keras").stat().st_mtime_ns
     log: list[str] = []
     good = {**bad, "export": {"to": ["onnx"]}, "bench": {**SMALL["bench"], "batches": [1]}}
@@ -93,7 +122,8 @@ def test_bad_recipes_are_rejected_before_work(tmp_path):
         load_recipe(str(bad))
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "pipeline.json").write_text(
-        json.dumps({"identity": {"model": "lenet5", "dataset": "digits"}, "stages": {}}))
+        json.dumps({"identity": {"model": "lenet5", "dataset": "digits"}, "stages": {}})
+    )
     with pytest.raises(PipelineError, match="holds the pipeline of"):
         run_pipeline("mlp", "digits", recipe=SMALL, out=tmp_path / "x", progress=lambda m: None)
 
@@ -121,9 +151,20 @@ def test_damaged_state_and_failed_measurements_are_clear_errors(tmp_path):
     with pytest.raises(PipelineError, match="pipeline.json is damaged"):
         run_pipeline("mlp", "digits", recipe=SMALL, out=tmp_path / "p", progress=lambda m: None)
     # a measurement that cannot run reports its error instead of a figure
-    [res] = run_isolated([{"runtime": "onnxruntime", "path": str(tmp_path / "missing.onnx"),
-                           "inputs": str(tmp_path / "none.npy"), "batch": 1, "threads": 1,
-                           "budget_s": 0.01, "runs": 5, "warmup": 1}])
+    [res] = run_isolated(
+        [
+            {
+                "runtime": "onnxruntime",
+                "path": str(tmp_path / "missing.onnx"),
+                "inputs": str(tmp_path / "none.npy"),
+                "batch": 1,
+                "threads": 1,
+                "budget_s": 0.01,
+                "runs": 5,
+                "warmup": 1,
+            }
+        ]
+    )
     assert "error" in res and "p50_us" not in res
 
 
@@ -142,7 +183,9 @@ def test_cli_catches_error_types_added_by_commands(capsys, monkeypatch):
         raise Oops("named thing: what to do")
 
     parsed = argparse.Namespace(func=command, command="x")
-    monkeypatch.setattr(cli, "build_parser", lambda: argparse.Namespace(parse_args=lambda argv: parsed))
+    monkeypatch.setattr(
+        cli, "build_parser", lambda: argparse.Namespace(parse_args=lambda argv: parsed)
+    )
     monkeypatch.setattr(_common, "USER_ERRORS", _common.USER_ERRORS)
     assert cli.main([]) == 2
     assert capsys.readouterr().err.strip() == "edgezoo x: error: named thing: what to do"

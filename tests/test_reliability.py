@@ -71,11 +71,27 @@ def test_1_directory_not_written_by_edgezoo_is_never_adopted(tmp_path, capsys):
     (d / "train").mkdir(parents=True)
     (d / "train" / "important.txt").write_text("x")
     with pytest.raises(RunDirError, match="not written by edgezoo"):
-        run_pipeline("mlp", "digits", recipe={"train": TINY_TRAIN, "export": ONNX_ONLY}, out=d,
-                     progress=lambda m: None)
+        run_pipeline(
+            "mlp",
+            "digits",
+            recipe={"train": TINY_TRAIN, "export": ONNX_ONLY},
+            out=d,
+            progress=lambda m: None,
+        )
     assert (d / "train" / "important.txt").read_text() == "x"
     assert sorted(p.name for p in d.iterdir()) == ["train"]  # nothing written into it
-    rc, err = _cli(capsys, "train", "mlp", "--dataset", "digits", "--epochs", 1, "--out", d / "train", "--quiet")
+    rc, err = _cli(
+        capsys,
+        "train",
+        "mlp",
+        "--dataset",
+        "digits",
+        "--epochs",
+        1,
+        "--out",
+        d / "train",
+        "--quiet",
+    )
     _one_line_error(rc, err, "not written by edgezoo")
     assert sorted(p.name for p in (d / "train").iterdir()) == ["important.txt"]
 
@@ -89,11 +105,13 @@ def test_2_recipe_typo_fails_before_any_stage(tmp_path):
     with pytest.raises(RecipeError, match="tflitee"):
         run_pipeline("mlp", "digits", recipe=typo, out=d, progress=lambda m: None)
     assert not d.exists()  # not even the run directory: nothing trained, nothing deleted
-    for bad, needle in ((({"train": {"epochs": "3"}}), "train.epochs must be int. Received: epochs='3'"),
-                        ({"bench": {"runs": -1}}, "bench.runs must be >= 1"),
-                        ({"compress": {"prune": 1.5}}, "sparsity"),
-                        ({"export": {"models": ["qat"]}}, "export.models"),
-                        ({"train": {"epoch": 3}}, "train: unknown option(s) ['epoch']")):
+    for bad, needle in (
+        (({"train": {"epochs": "3"}}), "train.epochs must be int. Received: epochs='3'"),
+        ({"bench": {"runs": -1}}, "bench.runs must be >= 1"),
+        ({"compress": {"prune": 1.5}}, "sparsity"),
+        ({"export": {"models": ["qat"]}}, "export.models"),
+        ({"train": {"epoch": 3}}, "train: unknown option(s) ['epoch']"),
+    ):
         with pytest.raises(RecipeError) as info:
             run_pipeline("mlp", "digits", recipe=bad, out=d, progress=lambda m: None)
         assert needle in str(info.value) and "\n" not in str(info.value)
@@ -106,8 +124,13 @@ def test_2_recipe_typo_fails_before_any_stage(tmp_path):
 def test_3_paths_from_recipes_state_and_names_stay_inside(copy, tmp_path, monkeypatch, capsys):
     elsewhere = tmp_path / "anywhere"
     with pytest.raises(RecipeError, match="bench: unknown option"):
-        run_pipeline("mlp", "digits", recipe={"bench": {"out": str(elsewhere)}}, out=tmp_path / "P",
-                     progress=lambda m: None)
+        run_pipeline(
+            "mlp",
+            "digits",
+            recipe={"bench": {"out": str(elsewhere)}},
+            out=tmp_path / "P",
+            progress=lambda m: None,
+        )
     assert not elsewhere.exists() and not (tmp_path / "P").exists()
 
     # a step name in pipeline.json that climbs out of the run directory
@@ -115,12 +138,29 @@ def test_3_paths_from_recipes_state_and_names_stay_inside(copy, tmp_path, monkey
     d.mkdir()
     shutil.copytree(copy / "run", d / "train")
     compress = {"prune": 0.5, "epochs": 1}
-    (d / "pipeline.json").write_text(json.dumps({"identity": {"model": "mlp", "dataset": "digits"}, "stages": {
-        "train": {"status": "done", "recipe": TINY_TRAIN, "outputs": {}},
-        "compress": {"status": "done", "recipe": compress, "outputs": {"steps": {"../../x": str(d / "train")}}}}}))
+    (d / "pipeline.json").write_text(
+        json.dumps(
+            {
+                "identity": {"model": "mlp", "dataset": "digits"},
+                "stages": {
+                    "train": {"status": "done", "recipe": TINY_TRAIN, "outputs": {}},
+                    "compress": {
+                        "status": "done",
+                        "recipe": compress,
+                        "outputs": {"steps": {"../../x": str(d / "train")}},
+                    },
+                },
+            }
+        )
+    )
     with pytest.raises(RunDirError, match=r"'\.\./\.\./x' is not a plain name"):
-        run_pipeline("mlp", "digits", recipe={"train": TINY_TRAIN, "compress": compress, "export": ONNX_ONLY},
-                     out=d, progress=lambda m: None)
+        run_pipeline(
+            "mlp",
+            "digits",
+            recipe={"train": TINY_TRAIN, "compress": compress, "export": ONNX_ONLY},
+            out=d,
+            progress=lambda m: None,
+        )
     assert not (tmp_path / "x").exists() and not (d / "x").exists()
 
     # a data set name that is a path: rejected before any directory is made of it
@@ -149,8 +189,13 @@ def holder():
             print("locked", flush=True)
             time.sleep(120)
         """)
-        p = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True,
-                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        p = subprocess.Popen(
+            [sys.executable, "-c", code, str(path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         procs.append(p)
         assert p.stdout.readline().strip() == "locked"
         return p.pid
@@ -164,15 +209,29 @@ def holder():
 def test_4_second_writer_gets_one_error_naming_the_holder(copy, tmp_path, holder, capsys):
     out = tmp_path / "E"
     pid = holder(out)
-    rc, err = _cli(capsys, "export", copy / "run", "--to", "onnx", "--onnx-variants", "fp32", "--out", out)
+    rc, err = _cli(
+        capsys, "export", copy / "run", "--to", "onnx", "--onnx-variants", "fp32", "--out", out
+    )
     _one_line_error(rc, err, f"pid {pid}", "held-by-test", "being written")
     assert not (out / "manifest.json").exists() and not (out / "model.onnx").exists()
 
     run = copy / "run"
     before = (run / "model.keras").read_bytes()
     pid = holder(run)
-    rc, err = _cli(capsys, "train", "mlp", "--dataset", "digits", "--epochs", 1, "--limit", 100, "--out", run,
-                   "--quiet")
+    rc, err = _cli(
+        capsys,
+        "train",
+        "mlp",
+        "--dataset",
+        "digits",
+        "--epochs",
+        1,
+        "--limit",
+        100,
+        "--out",
+        run,
+        "--quiet",
+    )
     _one_line_error(rc, err, f"pid {pid}")
     assert (run / "model.keras").read_bytes() == before  # the first run's work is intact
 
@@ -214,8 +273,16 @@ def test_5_bench_checks_sha256_bytes_and_paths(work, copy, tmp_path, monkeypatch
     assert not (exp / "bench.json").exists()
 
     # --allow-changed measures it, marked
-    data = bench_export(exp, batches=[1], threads=[1], budget_s=0.02, runs=10, warmup=1, allow_changed=True,
-                        progress=lambda m: None)
+    data = bench_export(
+        exp,
+        batches=[1],
+        threads=[1],
+        budget_s=0.02,
+        runs=10,
+        warmup=1,
+        allow_changed=True,
+        progress=lambda m: None,
+    )
     rows = [r for r in data["results"] if r["artifact"] == "onnx-fp32"]
     assert rows and all(r.get("note") == "changed since export" and "p50_us" in r for r in rows)
     assert all("note" not in r for r in data["results"] if r["artifact"] == "keras")
@@ -224,10 +291,12 @@ def test_5_bench_checks_sha256_bytes_and_paths(work, copy, tmp_path, monkeypatch
 
     # false bytes, a path outside the directory, a missing source
     shutil.copy(work / "exports" / "float" / "model.onnx", exp / "model.onnx")
-    for edit, needle in ((lambda m: m["artifacts"][0].update(path="../../../etc/hostname"), "leads outside"),
-                         (lambda m: m["artifacts"][0].update(path=str(exp / "model.onnx")), "must be relative"),
-                         (lambda m: m["source"].pop("sha256"), "lacks"),
-                         (lambda m: m.pop("source"), "lacks 'source'")):
+    for edit, needle in (
+        (lambda m: m["artifacts"][0].update(path="../../../etc/hostname"), "leads outside"),
+        (lambda m: m["artifacts"][0].update(path=str(exp / "model.onnx")), "must be relative"),
+        (lambda m: m["source"].pop("sha256"), "lacks"),
+        (lambda m: m.pop("source"), "lacks 'source'"),
+    ):
         (exp / "manifest.json").write_text(pristine)
         _edit_manifest(exp, edit)
         with pytest.raises(ManifestError, match=needle):
@@ -244,7 +313,9 @@ def test_5_bench_checks_sha256_bytes_and_paths(work, copy, tmp_path, monkeypatch
     monkeypatch.chdir(copy / "exports" / "float")  # where ../../run would find a model
     from export.manifest import load_manifest
 
-    with pytest.raises(ManifestError, match="source model .* is missing .*relative to the manifest"):
+    with pytest.raises(
+        ManifestError, match="source model .* is missing .*relative to the manifest"
+    ):
         load_manifest(moved, allow_changed=True)
 
 
@@ -263,8 +334,14 @@ def test_6_interrupted_reexport_never_leaves_a_mismatching_manifest(copy):
             raise KeyboardInterrupt  # as a kill would: after model.onnx is replaced, before the manifest
 
     with pytest.raises(KeyboardInterrupt):
-        export_run(copy / "run", out=exp, to=("onnx",), onnx_variants=("fp32",), opset=13,
-                   progress=die_after_first_artifact)
+        export_run(
+            copy / "run",
+            out=exp,
+            to=("onnx",),
+            onnx_variants=("fp32",),
+            opset=13,
+            progress=die_after_first_artifact,
+        )
     assert sha256_file(exp / "model.onnx") != old["artifacts"][0]["sha256"]  # the new file is there
     if (exp / "manifest.json").exists():
         m = json.loads((exp / "manifest.json").read_text())
@@ -308,9 +385,27 @@ def test_7_resume_after_sigkill_counts_each_epoch_once(tmp_path):
     from training.train import train
 
     run = tmp_path / "run"
-    args = ["train", "mlp", "--dataset", "digits", "--limit", "200", "--epochs", "3", "--out", str(run), "--quiet"]
-    proc = subprocess.run([sys.executable, "-c", KILL_ON_SECOND_BACKUP, *args], cwd=ROOT, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    args = [
+        "train",
+        "mlp",
+        "--dataset",
+        "digits",
+        "--limit",
+        "200",
+        "--epochs",
+        "3",
+        "--out",
+        str(run),
+        "--quiet",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_ON_SECOND_BACKUP, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert _history_epochs(run) == [0, 1] and not (run / "model.keras").exists()
     result = train("mlp", "digits", limit=200, epochs=3, out=run, verbose=0)
@@ -323,9 +418,13 @@ def test_7_resume_after_sigkill_counts_each_epoch_once(tmp_path):
 def small_tmpfs(tmp_path):
     mnt = tmp_path / "small"
     mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True
+    )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here to fill the disk ({done.stderr.decode().strip()[:100]})")
+        pytest.skip(
+            f"cannot mount a small tmpfs here to fill the disk ({done.stderr.decode().strip()[:100]})"
+        )
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 
@@ -372,8 +471,20 @@ def test_8_ordinary_mistakes_are_one_line_before_the_work(copy, tmp_path, capsys
     rc, err = _cli(capsys, "bench", exp)
     _one_line_error(rc, err, "lacks 'source'")
 
-    rc, err = _cli(capsys, "train", "mlp", "--dataset", "digits", "--set", "classes=3", "--epochs", 1,
-                   "--out", tmp_path / "t3", "--quiet")
+    rc, err = _cli(
+        capsys,
+        "train",
+        "mlp",
+        "--dataset",
+        "digits",
+        "--set",
+        "classes=3",
+        "--epochs",
+        1,
+        "--out",
+        tmp_path / "t3",
+        "--quiet",
+    )
     _one_line_error(rc, err, "labels 0..9", "classes=10")
     assert not (tmp_path / "t3").exists()  # no empty history left behind
 
@@ -389,7 +500,10 @@ def test_8_ordinary_mistakes_are_one_line_before_the_work(copy, tmp_path, capsys
 
 
 def test_8_run_directory_files_are_ordinary_files(work):
-    files = [work / "run" / n for n in ("model.keras", "config.json", "metrics.json", "history.csv", MARKER)]
+    files = [
+        work / "run" / n
+        for n in ("model.keras", "config.json", "metrics.json", "history.csv", MARKER)
+    ]
     files += [work / "exports" / "float" / n for n in ("manifest.json", "model.onnx")]
     for f in files:
         assert stat.S_IMODE(f.stat().st_mode) == 0o644, f

@@ -62,7 +62,15 @@ def test_resume_continues_from_backup(tmp_path):
 
 def test_nan_loss_is_a_clear_error(tmp_path):
     with pytest.raises(TrainingError, match="NaN/inf loss.*Lower the learning rate"):
-        train("mlp", "digits", epochs=3, learning_rate=1e12, out=tmp_path / "run", verbose=0, limit=200)
+        train(
+            "mlp",
+            "digits",
+            epochs=3,
+            learning_rate=1e12,
+            out=tmp_path / "run",
+            verbose=0,
+            limit=200,
+        )
 
 
 def test_bad_settings_fail_before_work(tmp_path):
@@ -92,8 +100,16 @@ def test_binary_perceptron_uses_binary_loss(tmp_path):
 def test_evaluate_reconstruction_metric():
     from training.data import load_dataset
 
-    card = zoo.ModelCard(name="x", family="autoencoder", task="reconstruction", input_shape=(4,),
-                         output="x", dataset="iris", lecture="-", params=0)
+    card = zoo.ModelCard(
+        name="x",
+        family="autoencoder",
+        task="reconstruction",
+        input_shape=(4,),
+        output="x",
+        dataset="iris",
+        lecture="-",
+        params=0,
+    )
     import keras
 
     inp = keras.Input((4,))

@@ -14,7 +14,9 @@ WORLDS = ["keras", "tf_keras"]
 
 
 def _params(model, prefix):
-    return {layer.name: layer.count_params() for layer in model.layers if layer.name.startswith(prefix)}
+    return {
+        layer.name: layer.count_params() for layer in model.layers if layer.name.startswith(prefix)
+    }
 
 
 def _shape(model, layer):
@@ -31,7 +33,13 @@ def alexnet():
 
 def test_alexnet_matches_the_lecture_table(alexnet):
     convs = _params(alexnet, "conv")
-    assert convs == {"conv1": 34_944, "conv2": 614_656, "conv3": 885_120, "conv4": 1_327_488, "conv5": 884_992}
+    assert convs == {
+        "conv1": 34_944,
+        "conv2": 614_656,
+        "conv3": 885_120,
+        "conv4": 1_327_488,
+        "conv5": 884_992,
+    }
     assert sum(convs.values()) == 3_747_200
     fc = {n: alexnet.get_layer(n).kernel.shape for n in ("fc6", "fc7", "fc8")}
     assert fc == {"fc6": (9216, 4096), "fc7": (4096, 4096), "fc8": (4096, 1000)}
@@ -75,7 +83,12 @@ def test_lrn_is_parameter_free_and_follows_the_formula(world):
     window = sum(sq[..., i : i + 7] for i in range(5))
     np.testing.assert_allclose(got, x / (2.0 + 1e-4 * window) ** 0.75, rtol=1e-5)
     config = layer.get_config()
-    assert (config["depth_radius"], config["bias"], config["alpha"], config["beta"]) == (2, 2.0, 1e-4, 0.75)
+    assert (config["depth_radius"], config["bias"], config["alpha"], config["beta"]) == (
+        2,
+        2.0,
+        1e-4,
+        0.75,
+    )
 
 
 def test_alexnet_without_lrn_has_the_same_parameters():
@@ -84,14 +97,30 @@ def test_alexnet_without_lrn_has_the_same_parameters():
     without = zoo.create_model("alexnet", lrn=False, **small)
     assert without.count_params() == with_lrn.count_params()
     assert not [layer for layer in without.layers if layer.name.startswith("norm")]
-    assert [layer.name for layer in with_lrn.layers if layer.name.startswith("norm")] == ["norm1", "norm2"]
+    assert [layer.name for layer in with_lrn.layers if layer.name.startswith("norm")] == [
+        "norm1",
+        "norm2",
+    ]
 
 
 # --------------------------------------------------------------------------- VGG16
 
 # The lecture's "memory usage of VGG" table: conv weights without biases, block by block.
-VGG16_CONV_WEIGHTS = [1_728, 36_864, 73_728, 147_456, 294_912, 589_824, 589_824,
-                      1_179_648, 2_359_296, 2_359_296, 2_359_296, 2_359_296, 2_359_296]
+VGG16_CONV_WEIGHTS = [
+    1_728,
+    36_864,
+    73_728,
+    147_456,
+    294_912,
+    589_824,
+    589_824,
+    1_179_648,
+    2_359_296,
+    2_359_296,
+    2_359_296,
+    2_359_296,
+    2_359_296,
+]
 
 
 def test_vgg16_matches_the_lecture_and_keras_applications():
@@ -101,7 +130,11 @@ def test_vgg16_matches_the_lecture_and_keras_applications():
     assert [c.name for c in convs] == [
         f"block{b}_conv{i}" for b, n in enumerate((2, 2, 3, 3, 3), start=1) for i in range(1, n + 1)
     ]
-    dense = {layer.name: tuple(layer.kernel.shape) for layer in model.layers if layer.__class__.__name__ == "Dense"}
+    dense = {
+        layer.name: tuple(layer.kernel.shape)
+        for layer in model.layers
+        if layer.__class__.__name__ == "Dense"
+    }
     assert dense == {"fc1": (25088, 4096), "fc2": (4096, 4096), "predictions": (4096, 1000)}
     assert _shape(model, "block5_pool") == (7, 7, 512)
     assert model.count_params() == 138_357_544
@@ -111,15 +144,23 @@ def test_vgg16_matches_the_lecture_and_keras_applications():
     reference = keras.applications.VGG16(weights=None)
 
     def shapes(m):
-        return {layer.name: [tuple(w.shape) for w in layer.weights] for layer in m.layers if layer.weights}
+        return {
+            layer.name: [tuple(w.shape) for w in layer.weights]
+            for layer in m.layers
+            if layer.weights
+        }
 
     assert shapes(model) == shapes(reference)
 
 
 def test_vgg16_stages_are_data():
-    model = zoo.create_model("vgg16", input_shape=(32, 32, 3), classes=10, fc_units=16,
-                             stages=((4, 1), (8, 2)))
-    assert [layer.name for layer in model.layers if layer.name.endswith("_pool")] == ["block1_pool", "block2_pool"]
+    model = zoo.create_model(
+        "vgg16", input_shape=(32, 32, 3), classes=10, fc_units=16, stages=((4, 1), (8, 2))
+    )
+    assert [layer.name for layer in model.layers if layer.name.endswith("_pool")] == [
+        "block1_pool",
+        "block2_pool",
+    ]
     assert _shape(model, "block2_pool") == (8, 8, 8)
     assert _shape(model, "softmax") == (10,)
 
@@ -135,7 +176,10 @@ def test_resnet8_is_the_mlperf_tiny_model():
     model = zoo.create_model("resnet8")
     assert model.count_params() == 78_666
     assert _adds(model) == ["stack1_block1_add", "stack2_block1_add", "stack3_block1_add"]
-    assert {n: _shape(model, n) for n in ("conv1_relu", "stack1_block1_out", "stack2_block1_out", "stack3_block1_out")} == {
+    assert {
+        n: _shape(model, n)
+        for n in ("conv1_relu", "stack1_block1_out", "stack2_block1_out", "stack3_block1_out")
+    } == {
         "conv1_relu": (32, 32, 16),
         "stack1_block1_out": (32, 32, 16),
         "stack2_block1_out": (16, 16, 32),
@@ -156,7 +200,11 @@ def test_resnet20_is_a_config_line_of_resnet8():
     # same layers, same names -- but the input, which carries the model's name
     assert [layer.name for layer in r20.layers[1:]] == [layer.name for layer in deep.layers[1:]]
     assert (r20.layers[0].name, deep.layers[0].name) == ("resnet20_input", "resnet8_input")
-    conv = [layer for layer in r20.layers if layer.__class__.__name__ == "Conv2D" and not layer.name.endswith("_0_conv")]
+    conv = [
+        layer
+        for layer in r20.layers
+        if layer.__class__.__name__ == "Conv2D" and not layer.name.endswith("_0_conv")
+    ]
     assert len(conv) + 1 == 20  # 19 convs + the Dense layer
 
 
@@ -168,7 +216,9 @@ def test_residual_stack_is_generic(world):
     model = k.Model(inputs, out)
     assert tuple(out.shape[1:]) == (8, 8, 12)
     assert _adds(model) == ["s_block1_add", "s_block2_add"]
-    assert [layer.name for layer in model.layers if layer.name.endswith("_0_conv")] == ["s_block1_0_conv"]
+    assert [layer.name for layer in model.layers if layer.name.endswith("_0_conv")] == [
+        "s_block1_0_conv"
+    ]
 
 
 def test_resnet_config_mismatch_is_a_clear_error():
@@ -194,7 +244,9 @@ def test_unet_skip_shapes():
 
 @pytest.mark.parametrize("upsampling", ["nearest", "transpose"])
 def test_unet_depth_and_upsampling_are_parameters(upsampling):
-    model = zoo.create_model("unet", input_shape=(32, 32, 3), depth=3, base_filters=4, upsampling=upsampling)
+    model = zoo.create_model(
+        "unet", input_shape=(32, 32, 3), depth=3, base_filters=4, upsampling=upsampling
+    )
     assert _concat_inputs(model, "dec3_concat") == [(8, 8, 16), (8, 8, 16)]
     assert _shape(model, "bottleneck_relu2") == (4, 4, 32)
     assert tuple(model.outputs[0].shape[1:]) == (32, 32, 3)
@@ -205,7 +257,9 @@ def test_unet_bad_shape_and_noise():
         zoo.create_model("unet", input_shape=(10, 10, 1))
     model = zoo.create_model("unet", noise_stddev=0.1, base_filters=2)
     x = np.random.default_rng(0).random((2, 16, 16, 1)).astype("float32")
-    np.testing.assert_array_equal(np.asarray(model(x, training=False)), np.asarray(model(x, training=False)))
+    np.testing.assert_array_equal(
+        np.asarray(model(x, training=False)), np.asarray(model(x, training=False))
+    )
     assert model.get_layer("noise").__class__.__name__ == "GaussianNoise"
 
 

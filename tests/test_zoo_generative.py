@@ -38,7 +38,9 @@ def test_vae_kl_in_losses_and_sampling_stochastic_only_in_training(world, rng):
     b = np.asarray(sampling([z_mean, z_log_var], training=True))
     assert not np.allclose(a, b), "sampling must be stochastic in training mode"
     np.testing.assert_array_equal(np.asarray(sampling([z_mean, z_log_var], training=False)), z_mean)
-    np.testing.assert_array_equal(np.asarray(model(x, training=False)), np.asarray(model(x, training=False)))
+    np.testing.assert_array_equal(
+        np.asarray(model(x, training=False)), np.asarray(model(x, training=False))
+    )
 
     dec = decoder_of(model)
     assert tuple(dec.inputs[0].shape[1:]) == (3,)
@@ -82,11 +84,18 @@ def test_dcgan_generator_output_and_both_networks_update(world, rng):
     logs = model.train_on_batch(real, None, return_dict=True)
     assert {"d_loss", "g_loss", "loss"} <= set(logs)
     assert all(np.isfinite(v) for v in logs.values())
-    assert any(not np.array_equal(a, np.array(b)) for a, b in zip(g0, model.generator.trainable_weights))
-    assert any(not np.array_equal(a, np.array(b)) for a, b in zip(d0, model.discriminator.trainable_weights))
+    assert any(
+        not np.array_equal(a, np.array(b)) for a, b in zip(g0, model.generator.trainable_weights)
+    )
+    assert any(
+        not np.array_equal(a, np.array(b))
+        for a, b in zip(d0, model.discriminator.trainable_weights)
+    )
     # Flattened real images (the training stage adapts data to the latent-sized input) work too.
     assert np.isfinite(model.train_on_batch(real.reshape(8, 64), None, return_dict=True)["d_loss"])
-    with pytest.raises(Exception, match="cannot be images"):  # ValueError, or TF's when traced loosely
+    with pytest.raises(
+        Exception, match="cannot be images"
+    ):  # ValueError, or TF's when traced loosely
         model.train_on_batch(real.reshape(8, 64)[:, :10], None)
     fresh = zoo.create_model("dcgan", world=world, **_GAN_SMALL)
     fresh.compile(optimizer="adam")
@@ -120,7 +129,9 @@ def test_gnn_is_permutation_invariant(world, rng):
     np.testing.assert_allclose(ref.sum(-1), 1.0, rtol=1e-5)
     for _ in range(3):
         perm = rng.permutation(10)
-        np.testing.assert_allclose(np.asarray(model(x[:, perm], training=False)), ref, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(model(x[:, perm], training=False)), ref, rtol=1e-5, atol=1e-6
+        )
     # ...but not blind to the features: changing one particle changes the output.
     y = x.copy()
     y[:, 0] += 1.0
@@ -132,7 +143,9 @@ def test_gnn_edgeconv_is_permutation_equivariant(rng):
     layer = model.get_layer("edgeconv1")
     x = _x(rng, (6, 3), batch=2)
     perm = rng.permutation(6)
-    np.testing.assert_allclose(np.asarray(layer(x[:, perm])), np.asarray(layer(x))[:, perm], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(layer(x[:, perm])), np.asarray(layer(x))[:, perm], rtol=1e-5, atol=1e-6
+    )
 
 
 # --------------------------------------------------------------------------- transformer
@@ -142,7 +155,13 @@ def test_gnn_edgeconv_is_permutation_equivariant(rng):
 def test_transformer_heads_and_parameter_count(world):
     dim, depth, heads, mlp_dim, patch, classes = 16, 3, 4, 24, 4, 10
     model = zoo.create_model(
-        "transformer", world=world, dim=dim, depth=depth, heads=heads, mlp_dim=mlp_dim, patch_size=patch
+        "transformer",
+        world=world,
+        dim=dim,
+        depth=depth,
+        heads=heads,
+        mlp_dim=mlp_dim,
+        patch_size=patch,
     )
     mhas = [layer for layer in model.layers if layer.__class__.__name__ == "MultiHeadAttention"]
     assert len(mhas) == depth
@@ -150,16 +169,23 @@ def test_transformer_heads_and_parameter_count(world):
         cfg = mha.get_config()
         assert cfg["num_heads"] == heads and cfg["key_dim"] == dim // heads
     n_patches = (8 // patch) ** 2
-    per_block = 2 * (2 * dim) + 4 * (dim * dim + dim) + (dim * mlp_dim + mlp_dim) + (mlp_dim * dim + dim)
+    per_block = (
+        2 * (2 * dim) + 4 * (dim * dim + dim) + (dim * mlp_dim + mlp_dim) + (mlp_dim * dim + dim)
+    )
     expect = (
-        patch * patch * 1 * dim + dim  # patch embedding
+        patch * patch * 1 * dim
+        + dim  # patch embedding
         + n_patches * dim  # position embedding
         + depth * per_block
         + 2 * dim  # final LayerNorm
-        + dim * classes + classes  # head
+        + dim * classes
+        + classes  # head
     )
     assert model.count_params() == expect
-    assert zoo.create_model("transformer", world=world).count_params() == zoo.get_card("transformer").params
+    assert (
+        zoo.create_model("transformer", world=world).count_params()
+        == zoo.get_card("transformer").params
+    )
 
 
 def test_transformer_rejects_bad_shapes():
@@ -208,7 +234,9 @@ def test_realnvp_log_det_matches_numerical_jacobian(rng):
             hi = np.asarray(forward(model, (x[i] + d)[None])[0], dtype="float64")[0]
             lo = np.asarray(forward(model, (x[i] - d)[None])[0], dtype="float64")[0]
             jac[:, j] = (hi - lo) / (2 * eps)
-        np.testing.assert_allclose(np.log(abs(np.linalg.det(jac))), float(np.asarray(log_det)[i]), atol=1e-2)
+        np.testing.assert_allclose(
+            np.log(abs(np.linalg.det(jac))), float(np.asarray(log_det)[i]), atol=1e-2
+        )
 
 
 # --------------------------------------------------------------------------- LSTM
@@ -221,5 +249,8 @@ def test_lstm_output_shape(world, rng):
     assert out.shape == (5, 10)
     np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)
     stacked = zoo.create_model("lstm", world=world, input_shape=(12, 3), units=(6, 4), classes=3)
-    assert [layer.name for layer in stacked.layers if type(layer).__name__ == "LSTM"] == ["lstm1", "lstm2"]
+    assert [layer.name for layer in stacked.layers if type(layer).__name__ == "LSTM"] == [
+        "lstm1",
+        "lstm2",
+    ]
     assert np.asarray(stacked(_x(rng, (12, 3), batch=2))).shape == (2, 3)

@@ -42,7 +42,9 @@ def _parser():
     t.add_argument("--limit", type=int)
     t.add_argument("--patience", type=int, default=10)
     t.add_argument("--out")
-    t.add_argument("--cpus", type=int, default=0, help="split the CPU into this many logical devices first")
+    t.add_argument(
+        "--cpus", type=int, default=0, help="split the CPU into this many logical devices first"
+    )
     t.add_argument("--json", action="store_true")
     t.add_argument("--weights", action="store_true", help="include the final weights in the JSON")
     b = sub.add_parser("bench")
@@ -67,12 +69,26 @@ def weights_digest(model) -> tuple[str, list]:
 def cmd_train(args) -> dict:
     from training.train import train
 
-    run = train(args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                out=args.out, seed=args.seed, limit=args.limit, patience=args.patience, verbose=0,
-                strategy=args.strategy)
+    run = train(
+        args.model,
+        args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        out=args.out,
+        seed=args.seed,
+        limit=args.limit,
+        patience=args.patience,
+        verbose=0,
+        strategy=args.strategy,
+    )
     sha, flat = weights_digest(run.model)
-    out = {"dir": None if run.dir is None else str(run.dir), "metrics": run.metrics,
-           "history": run.history, "weights_sha256": sha}
+    out = {
+        "dir": None if run.dir is None else str(run.dir),
+        "metrics": run.metrics,
+        "history": run.history,
+        "weights_sha256": sha,
+    }
     if args.weights:
         out["weights"] = [float(v) for v in flat]
     return out
@@ -95,23 +111,51 @@ def cmd_bench(args) -> dict:
     rows = []
     for name, n in runs:
         if n > len(devices):
-            raise DistributeError(f"{n} replicas asked, {len(devices)} logical CPU devices available (--cpus).")
-        strategy = "default" if name == "default" else tf.distribute.MirroredStrategy(devices=devices[:n])
-        run = train(args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size, limit=args.limit,
-                    patience=args.epochs + 1, out=os.path.join(args.out, f"{name}{n}"), verbose=0,
-                    strategy=strategy)
+            raise DistributeError(
+                f"{n} replicas asked, {len(devices)} logical CPU devices available (--cpus)."
+            )
+        strategy = (
+            "default" if name == "default" else tf.distribute.MirroredStrategy(devices=devices[:n])
+        )
+        run = train(
+            args.model,
+            args.dataset,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            limit=args.limit,
+            patience=args.epochs + 1,
+            out=os.path.join(args.out, f"{name}{n}"),
+            verbose=0,
+            strategy=strategy,
+        )
         m = run.metrics
         n_train = json.loads((run.dir / "config.json").read_text())["data"]["n_train"]
         global_batch = m.get("global_batch_size", args.batch_size)
-        per_epoch = n_train if name == "default" else math.ceil(n_train / global_batch) * global_batch
+        per_epoch = (
+            n_train if name == "default" else math.ceil(n_train / global_batch) * global_batch
+        )
         samples = per_epoch * m["epochs_run"]
-        rows.append({"strategy": name, "replicas": n, "per_replica_batch": args.batch_size,
-                     "global_batch": global_batch, "epochs": m["epochs_run"], "samples": samples,
-                     "fit_seconds": m["train_seconds"], "samples_per_s": round(samples / m["train_seconds"], 1),
-                     "final_loss": round(run.history["loss"][-1], 4),
-                     "test_accuracy": round(m.get("accuracy", float("nan")), 4)})
-    return {"model": args.model, "dataset": args.dataset, "logical_cpus": len(devices),
-            "cores": os.cpu_count(), "rows": rows}
+        rows.append(
+            {
+                "strategy": name,
+                "replicas": n,
+                "per_replica_batch": args.batch_size,
+                "global_batch": global_batch,
+                "epochs": m["epochs_run"],
+                "samples": samples,
+                "fit_seconds": m["train_seconds"],
+                "samples_per_s": round(samples / m["train_seconds"], 1),
+                "final_loss": round(run.history["loss"][-1], 4),
+                "test_accuracy": round(m.get("accuracy", float("nan")), 4),
+            }
+        )
+    return {
+        "model": args.model,
+        "dataset": args.dataset,
+        "logical_cpus": len(devices),
+        "cores": os.cpu_count(),
+        "rows": rows,
+    }
 
 
 def main(argv=None) -> int:

@@ -32,8 +32,16 @@ from training.data import DatasetError, DatasetUnavailableError, cache_dir, regi
 
 KWS_WORDS = ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"]
 KWS_CLASSES = [*KWS_WORDS, "_silence_", "_unknown_"]
-KWS = dict(sample_rate=16_000, clip_ms=1000, window_ms=30, stride_ms=20, mel_bins=40,
-           lower_hz=20.0, upper_hz=4000.0, coefficients=10)
+KWS = dict(
+    sample_rate=16_000,
+    clip_ms=1000,
+    window_ms=30,
+    stride_ms=20,
+    mel_bins=40,
+    lower_hz=20.0,
+    upper_hz=4000.0,
+    coefficients=10,
+)
 TOYADMOS = dict(n_mels=128, frames=5, n_fft=1024, hop_length=512, power=2.0, first=50, last=250)
 SPEECH_COMMANDS_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 TOYADMOS_URL = "https://zenodo.org/record/3678171 (dev_data_ToyCar.zip)"
@@ -46,7 +54,9 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
     try:
         rate, data = wavfile.read(path)
     except (ValueError, OSError) as exc:
-        raise DatasetError(f"{path} is not a readable WAV file ({exc}). Remove or replace it.") from exc
+        raise DatasetError(
+            f"{path} is not a readable WAV file ({exc}). Remove or replace it."
+        ) from exc
     data = np.asarray(data)
     if data.ndim > 1:
         data = data[:, 0]
@@ -57,7 +67,9 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
     return data.astype("float32"), int(rate)
 
 
-def _cached(name: str, root: Path, files: list[Path], params: dict, compute: Callable[[], dict]) -> dict:
+def _cached(
+    name: str, root: Path, files: list[Path], params: dict, compute: Callable[[], dict]
+) -> dict:
     """``compute()`` once per (file list, sizes, params); the arrays live in ``root/features-<key>.npz``."""
     h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
     for f in files:
@@ -76,8 +88,18 @@ def _cached(name: str, root: Path, files: list[Path], params: dict, compute: Cal
 # --------------------------------------------------------------------------- keyword spotting
 
 
-def kws_mfcc(clips: np.ndarray, *, sample_rate=16_000, clip_ms=1000, window_ms=30, stride_ms=20,
-             mel_bins=40, lower_hz=20.0, upper_hz=4000.0, coefficients=10) -> np.ndarray:
+def kws_mfcc(
+    clips: np.ndarray,
+    *,
+    sample_rate=16_000,
+    clip_ms=1000,
+    window_ms=30,
+    stride_ms=20,
+    mel_bins=40,
+    lower_hz=20.0,
+    upper_hz=4000.0,
+    coefficients=10,
+) -> np.ndarray:
     """(n, samples) float clips -> (n, 49, 10, 1) MFCCs, MLPerf's ``get_dataset.py`` step by step:
     divide by the clip's maximum, pad/cut to 1 s, STFT (30 ms Hann window, 20 ms stride, FFT
     length the next power of two), magnitude, 40 mel bins 20-4000 Hz, ``log(x + 1e-6)``, the
@@ -90,10 +112,16 @@ def kws_mfcc(clips: np.ndarray, *, sample_rate=16_000, clip_ms=1000, window_ms=3
     frames = 1 + (n_samples - window) // stride
     peak = clips.max(axis=1, keepdims=True)  # MLPerf: wav / reduce_max(wav) (not the absolute peak)
     x = clips / np.where(peak > 0, peak, 1.0)
-    stft = tf.signal.stft(tf.constant(x, tf.float32), frame_length=window, frame_step=stride,
-                          window_fn=tf.signal.hann_window)
+    stft = tf.signal.stft(
+        tf.constant(x, tf.float32),
+        frame_length=window,
+        frame_step=stride,
+        window_fn=tf.signal.hann_window,
+    )
     spec = tf.abs(stft)
-    mel = tf.signal.linear_to_mel_weight_matrix(mel_bins, spec.shape[-1], sample_rate, lower_hz, upper_hz)
+    mel = tf.signal.linear_to_mel_weight_matrix(
+        mel_bins, spec.shape[-1], sample_rate, lower_hz, upper_hz
+    )
     log_mel = tf.math.log(tf.tensordot(spec, mel, 1) + 1e-6)
     mfcc = tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :coefficients]
     return mfcc.numpy().reshape(len(clips), frames, coefficients, 1).astype("float32")
@@ -119,7 +147,11 @@ def speech_commands_files(root: Path) -> tuple[list[tuple[Path, int]], list[Path
     """(clip, label) of every word clip, and the background-noise files (for _silence_)."""
     clips = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        label = KWS_CLASSES.index(folder.name) if folder.name in KWS_WORDS else KWS_CLASSES.index("_unknown_")
+        label = (
+            KWS_CLASSES.index(folder.name)
+            if folder.name in KWS_WORDS
+            else KWS_CLASSES.index("_unknown_")
+        )
         clips += [(f, label) for f in sorted(folder.glob("*.wav"))]
     noise = sorted((root / "_background_noise_").glob("*.wav"))
     silence_dir = root / "_silence_"  # a prepared silence folder (some copies ship one)
@@ -147,22 +179,30 @@ def _speech_commands(_cache):
         for path, label in clips:
             samples, rate = read_wav(path)
             if rate != KWS["sample_rate"]:
-                raise DatasetError(f"{path}: {rate} Hz; Speech Commands clips are {KWS['sample_rate']} Hz.")
+                raise DatasetError(
+                    f"{path}: {rate} Hz; Speech Commands clips are {KWS['sample_rate']} Hz."
+                )
             waves.append(_fit_clip(samples, n))
             labels.append(label)
             is_test.append(path.relative_to(root).as_posix() in test)
         for path in noise:  # _silence_: consecutive 1 s slices of the background noise
             samples, _ = read_wav(path)
             for start in range(0, len(samples) - n + 1, n):
-                waves.append(samples[start:start + n])
+                waves.append(samples[start : start + n])
                 labels.append(KWS_CLASSES.index("_silence_"))
                 is_test.append(False)
-        feats = np.concatenate([kws_mfcc(np.stack(waves[i:i + 1024]), **KWS)
-                                for i in range(0, len(waves), 1024)])
+        feats = np.concatenate(
+            [kws_mfcc(np.stack(waves[i : i + 1024]), **KWS) for i in range(0, len(waves), 1024)]
+        )
         return {"x": feats, "y": np.array(labels, "int64"), "test": np.array(is_test, bool)}
 
-    data = _cached("speech_commands", root, [p for p, _ in clips] + noise + ([test_list] if test else []),
-                   {"features": "kws_mfcc", **KWS}, compute)
+    data = _cached(
+        "speech_commands",
+        root,
+        [p for p, _ in clips] + noise + ([test_list] if test else []),
+        {"features": "kws_mfcc", **KWS},
+        compute,
+    )
     order = np.argsort(data["test"], kind="stable")  # the fixed test split goes last
     n_test = int(data["test"].sum())
     return data["x"][order], data["y"][order], KWS_CLASSES, "audio", n_test or None
@@ -171,30 +211,49 @@ def _speech_commands(_cache):
 # --------------------------------------------------------------------------- anomaly detection
 
 
-def log_mel(samples: np.ndarray, rate: int, *, n_mels=128, n_fft=1024, hop_length=512, power=2.0) -> np.ndarray:
+def log_mel(
+    samples: np.ndarray, rate: int, *, n_mels=128, n_fft=1024, hop_length=512, power=2.0
+) -> np.ndarray:
     """(frames, n_mels) log-mel energies as ``librosa.feature.melspectrogram`` + ``20/power*log10``
     (centered frames, periodic Hann window), with ``tf.signal``'s mel filters (HTK mel scale;
     librosa's default is Slaney's, so values differ slightly from MLPerf's files)."""
     import tensorflow as tf
 
     padded = np.pad(samples, n_fft // 2)
-    stft = tf.signal.stft(tf.constant(padded[None], tf.float32), frame_length=n_fft, frame_step=hop_length,
-                          fft_length=n_fft, window_fn=tf.signal.hann_window)
+    stft = tf.signal.stft(
+        tf.constant(padded[None], tf.float32),
+        frame_length=n_fft,
+        frame_step=hop_length,
+        fft_length=n_fft,
+        window_fn=tf.signal.hann_window,
+    )
     spec = tf.abs(stft) ** power
     mel = tf.signal.linear_to_mel_weight_matrix(n_mels, n_fft // 2 + 1, rate, 0.0, rate / 2.0)
     energies = tf.tensordot(spec, mel, 1).numpy()[0]
     return (20.0 / power * np.log10(energies + np.finfo(float).eps)).astype("float32")
 
 
-def toyadmos_vectors(samples: np.ndarray, rate: int, *, n_mels=128, frames=5, n_fft=1024, hop_length=512,
-                     power=2.0, first=50, last=250) -> np.ndarray:
+def toyadmos_vectors(
+    samples: np.ndarray,
+    rate: int,
+    *,
+    n_mels=128,
+    frames=5,
+    n_fft=1024,
+    hop_length=512,
+    power=2.0,
+    first=50,
+    last=250,
+) -> np.ndarray:
     """(n, frames * n_mels) vectors of one clip: MLPerf's ``file_to_vector_array`` (the central
     frames ``first:last`` of the log-mel spectrogram, ``frames`` consecutive frames per vector)."""
-    spec = log_mel(samples, rate, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, power=power)[first:last]
+    spec = log_mel(samples, rate, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, power=power)[
+        first:last
+    ]
     n = len(spec) - frames + 1
     if n < 1:
         return np.empty((0, frames * n_mels), "float32")
-    return np.concatenate([spec[t:t + n] for t in range(frames)], axis=1)
+    return np.concatenate([spec[t : t + n] for t in range(frames)], axis=1)
 
 
 def _toyadmos_root() -> Path:
@@ -221,11 +280,15 @@ def _toyadmos(_cache):
     train = sorted((root / "train").glob("*.wav"))
     test = sorted((root / "test").glob("*.wav"))
     if not train:
-        raise DatasetError(f"{root / 'train'} holds no WAV files: not the DCASE 2020 task 2 layout.")
+        raise DatasetError(
+            f"{root / 'train'} holds no WAV files: not the DCASE 2020 task 2 layout."
+        )
     anomalous_train = [p.name for p in train if p.name.startswith("anomaly")]
     if anomalous_train:
-        raise DatasetError(f"{root / 'train'} holds anomalous clips ({anomalous_train[0]}, ...): "
-                           "training must see normal sounds only; move them to test/.")
+        raise DatasetError(
+            f"{root / 'train'} holds anomalous clips ({anomalous_train[0]}, ...): "
+            "training must see normal sounds only; move them to test/."
+        )
 
     def compute():
         xs, ys, clip = [], [], []
@@ -237,6 +300,8 @@ def _toyadmos(_cache):
             clip.append(np.full(len(v), i, "int64"))
         return {"x": np.concatenate(xs), "y": np.concatenate(ys), "clip": np.concatenate(clip)}
 
-    data = _cached("toyadmos", root, train + test, {"features": "toyadmos_vectors", **TOYADMOS}, compute)
+    data = _cached(
+        "toyadmos", root, train + test, {"features": "toyadmos_vectors", **TOYADMOS}, compute
+    )
     n_test = int((data["clip"] >= len(train)).sum())
     return data["x"], data["y"], ["normal", "anomaly"], "tabular", n_test or None

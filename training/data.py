@@ -77,6 +77,7 @@ class Dataset:
 
 # --------------------------------------------------------------------------- registry
 
+
 @dataclass(frozen=True)
 class _DatasetSpec:
     loader: Callable  # (cache_dir) -> (x, y, class_names, kind, has_test_split_at or None)
@@ -113,9 +114,13 @@ def load_dataset(name: str, *, seed: int = 0, split=SPLIT, limit: int | None = N
 
         close = difflib.get_close_matches(name, DATASETS, n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise DatasetError(f"Unknown data set {name!r}.{hint} Known: {', '.join(sorted(DATASETS))}.")
+        raise DatasetError(
+            f"Unknown data set {name!r}.{hint} Known: {', '.join(sorted(DATASETS))}."
+        )
     if len(split) != 3 or abs(sum(split) - 1) > 1e-6 or min(split) <= 0:
-        raise DatasetError(f"split must be three positive fractions summing to 1. Received: split={split}")
+        raise DatasetError(
+            f"split must be three positive fractions summing to 1. Received: split={split}"
+        )
     x, y, class_names, kind, n_fixed_test = DATASETS[name].loader(cache_dir())
     x = np.asarray(x, dtype="float32")
     y = None if y is None else np.asarray(y, dtype="int64")
@@ -129,8 +134,9 @@ def load_dataset(name: str, *, seed: int = 0, split=SPLIT, limit: int | None = N
             x_tr, x_te = x_tr[:limit], x_te[: max(1, limit // 8)]
             y_tr, y_te = (None, None) if y is None else (y_tr[:limit], y_te[: max(1, limit // 8)])
         n_val = int(round(len(x_tr) * split[1] / (split[0] + split[1])))
-        parts = (x_tr[n_val:], x_tr[:n_val], x_te), (
-            (None,) * 3 if y is None else (y_tr[n_val:], y_tr[:n_val], y_te)
+        parts = (
+            (x_tr[n_val:], x_tr[:n_val], x_te),
+            ((None,) * 3 if y is None else (y_tr[n_val:], y_tr[:n_val], y_te)),
         )
     else:
         order = rng.permutation(len(x))
@@ -143,8 +149,9 @@ def load_dataset(name: str, *, seed: int = 0, split=SPLIT, limit: int | None = N
         parts = tuple(x[c] for c in cuts), tuple((None if y is None else y[c]) for c in cuts)
     (x_train, x_val, x_test), (y_train, y_val, y_test) = parts
     x_train, x_val, x_test, norm = _normalize(kind, x_train, x_val, x_test)
-    return Dataset(name, kind, x_train, y_train, x_val, y_val, x_test, y_test,
-                   list(class_names), norm, seed)
+    return Dataset(
+        name, kind, x_train, y_train, x_val, y_val, x_test, y_test, list(class_names), norm, seed
+    )
 
 
 def _normalize(kind, x_train, *others):
@@ -211,7 +218,10 @@ def _zero_pad(src, target) -> bool:
 
 # --------------------------------------------------------------------------- offline sets
 
-@register_dataset("digits", "scikit-learn's 1,797 handwritten digits, 8x8x1, 10 classes (offline)", True)
+
+@register_dataset(
+    "digits", "scikit-learn's 1,797 handwritten digits, 8x8x1, 10 classes (offline)", True
+)
 def _digits(_cache):
     from sklearn.datasets import load_digits
 
@@ -227,7 +237,9 @@ def _iris(_cache):
     return d.data, d.target, list(d.target_names), "tabular", None
 
 
-@register_dataset("iris_setosa", "iris as a binary task: setosa (1) vs. the others (0) (offline)", True)
+@register_dataset(
+    "iris_setosa", "iris as a binary task: setosa (1) vs. the others (0) (offline)", True
+)
 def _iris_setosa(_cache):
     from sklearn.datasets import load_iris
 
@@ -247,14 +259,17 @@ def _digits_points(_cache):
     yy, xx = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
     coords = np.stack([xx.ravel(), yy.ravel()], axis=-1) / 7.0  # (64, 2)
     pts = np.concatenate(
-        [np.broadcast_to(coords, (len(d.images), 64, 2)), d.images.reshape(-1, 64, 1) / 16.0], axis=-1
+        [np.broadcast_to(coords, (len(d.images), 64, 2)), d.images.reshape(-1, 64, 1) / 16.0],
+        axis=-1,
     )
     rng = np.random.default_rng(1234)  # fixed: the point order carries no information
     pts = np.stack([p[rng.permutation(64)] for p in pts])
     return pts, d.target, [str(i) for i in range(10)], "points", None
 
 
-@register_dataset("moons", "two interleaving half-moons, 2,000 2-D points (scikit-learn, offline)", True)
+@register_dataset(
+    "moons", "two interleaving half-moons, 2,000 2-D points (scikit-learn, offline)", True
+)
 def _moons(_cache):
     from sklearn.datasets import make_moons
 

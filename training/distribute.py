@@ -52,6 +52,7 @@ from training.options import STRATEGIES
 
 # --------------------------------------------------------------------------- strategies
 
+
 def split_cpu(n: int) -> list:
     """Split the host CPU into ``n`` logical devices (to run ``MirroredStrategy`` without GPUs).
 
@@ -63,7 +64,9 @@ def split_cpu(n: int) -> list:
         raise DistributeError(f"split_cpu needs n >= 1. Received: n={n}")
     cpus = tf.config.list_physical_devices("CPU")
     try:
-        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * n
+        )
     except RuntimeError as exc:
         if len(tf.config.list_logical_devices("CPU")) == n:
             return tf.config.list_logical_devices("CPU")
@@ -85,8 +88,13 @@ def mirrored_devices() -> list[str]:
 _MULTIWORKER = {}  # TF_CONFIG -> strategy: TensorFlow allows one cluster join per process
 
 
-def make_strategy(name: str = "default", *, devices=None, connect_timeout: float | None = None,
-                  collective_timeout: float | None = None):
+def make_strategy(
+    name: str = "default",
+    *,
+    devices=None,
+    connect_timeout: float | None = None,
+    collective_timeout: float | None = None,
+):
     """A ``tf.distribute`` strategy for ``name`` ("default" gives ``tf.distribute.get_strategy()``).
 
     ``multiworker`` validates ``TF_CONFIG`` and waits (at most ``connect_timeout`` s, default
@@ -121,8 +129,11 @@ def make_strategy(name: str = "default", *, devices=None, connect_timeout: float
     if config.num_workers > 1:
         wait_for_peers(config, connect_timeout)
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
-    with _watchdog(max(30.0, connect_timeout), f"worker(s) {', '.join(config.peers)} answered but did not join "
-                   f"the TensorFlow cluster; a worker probably exited. Restart all workers."):
+    with _watchdog(
+        max(30.0, connect_timeout),
+        f"worker(s) {', '.join(config.peers)} answered but did not join "
+        f"the TensorFlow cluster; a worker probably exited. Restart all workers.",
+    ):
         try:
             strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
         except (RuntimeError, ValueError) as exc:
@@ -137,11 +148,14 @@ def make_strategy(name: str = "default", *, devices=None, connect_timeout: float
 
 def check_strategy_name(name) -> str:
     if name not in STRATEGIES:
-        raise DistributeError(f"Unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}.")
+        raise DistributeError(
+            f"Unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}."
+        )
     return name
 
 
 # --------------------------------------------------------------------------- plan
+
 
 @dataclass
 class Plan:
@@ -173,9 +187,15 @@ class Plan:
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
     def summary(self) -> dict:
-        return {"strategy": self.name, "replicas": self.replicas, "per_replica_batch_size": self.per_replica_batch,
-                "global_batch_size": self.global_batch, "num_workers": self.num_workers,
-                "trained_in": self.world, "devices": list(self.devices)}
+        return {
+            "strategy": self.name,
+            "replicas": self.replicas,
+            "per_replica_batch_size": self.per_replica_batch,
+            "global_batch_size": self.global_batch,
+            "num_workers": self.num_workers,
+            "trained_in": self.world,
+            "devices": list(self.devices),
+        }
 
 
 def plan(strategy="default", batch_size: int = 64, **strategy_kw) -> Plan:
@@ -189,8 +209,10 @@ def plan(strategy="default", batch_size: int = 64, **strategy_kw) -> Plan:
         import tensorflow as tf
 
         if not isinstance(strategy, tf.distribute.Strategy):
-            raise DistributeError(f"strategy must be one of {STRATEGIES} or a tf.distribute.Strategy. "
-                                  f"Received: {type(strategy).__name__}")
+            raise DistributeError(
+                f"strategy must be one of {STRATEGIES} or a tf.distribute.Strategy. "
+                f"Received: {type(strategy).__name__}"
+            )
         strategy_obj = strategy
     return plan_for(strategy_obj, batch_size)
 
@@ -210,13 +232,27 @@ def plan_for(strategy, batch_size: int) -> Plan:
         name = "multiworker"
     else:
         num_workers, index, chief = 1, 0, True
-        name = "mirrored" if isinstance(strategy, tf.distribute.MirroredStrategy) else type(strategy).__name__
+        name = (
+            "mirrored"
+            if isinstance(strategy, tf.distribute.MirroredStrategy)
+            else type(strategy).__name__
+        )
     devices = list(getattr(ext, "worker_devices", ()))
-    return Plan(name, strategy, int(strategy.num_replicas_in_sync), batch_size, num_workers, index, chief,
-                "tf_keras" if multi else "keras", devices)
+    return Plan(
+        name,
+        strategy,
+        int(strategy.num_replicas_in_sync),
+        batch_size,
+        num_workers,
+        index,
+        chief,
+        "tf_keras" if multi else "keras",
+        devices,
+    )
 
 
 # --------------------------------------------------------------------------- input
+
 
 def sharded_dataset(plan_: Plan, x, y=None, *, seed: int = 0):
     """The training input: a distributed ``tf.data`` pipeline and its steps per epoch.
@@ -233,7 +269,9 @@ def sharded_dataset(plan_: Plan, x, y=None, *, seed: int = 0):
     n_workers = plan_.num_workers
     n = len(x) - len(x) % n_workers
     if n < n_workers:
-        raise DistributeError(f"{len(x)} training samples cannot be split over {n_workers} workers.")
+        raise DistributeError(
+            f"{len(x)} training samples cannot be split over {n_workers} workers."
+        )
     per_worker = n // n_workers
     local_replicas = max(1, plan_.replicas // n_workers)
     steps = max(1, math.ceil(per_worker / (plan_.per_replica_batch * local_replicas)))
@@ -258,8 +296,10 @@ def validation_dataset(plan_: Plan, x, y=None):
 
     n, r = len(x), plan_.replicas
     if n < r:
-        raise DistributeError(f"The validation split has {n} sample(s), fewer than the {r} replicas: use more data "
-                              "(a larger --limit) or fewer replicas.")
+        raise DistributeError(
+            f"The validation split has {n} sample(s), fewer than the {r} replicas: use more data "
+            "(a larger --limit) or fewer replicas."
+        )
     batch = plan_.global_batch if n >= plan_.global_batch else n - n % r
     data = (x,) if y is None else (x, y)
     ds = tf.data.Dataset.from_tensor_slices(data).batch(batch)
@@ -269,7 +309,9 @@ def validation_dataset(plan_: Plan, x, y=None):
 def _options(tf, *, shard: bool):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA if shard else tf.data.experimental.AutoShardPolicy.OFF
+        tf.data.experimental.AutoShardPolicy.DATA
+        if shard
+        else tf.data.experimental.AutoShardPolicy.OFF
     )
     options.deterministic = True
     return options
@@ -282,7 +324,11 @@ def peer_errors(plan_: Plan):
 
     try:
         yield
-    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError) as exc:
+    except (
+        tf.errors.UnavailableError,
+        tf.errors.DeadlineExceededError,
+        tf.errors.AbortedError,
+    ) as exc:
         if not plan_.multiworker:
             raise
         detail = " ".join(str(exc.message).split())
@@ -294,6 +340,7 @@ def peer_errors(plan_: Plan):
 
 
 # --------------------------------------------------------------------------- backups
+
 
 def has_backup(backup) -> bool:
     """Whether a run's ``backup/`` folder holds a checkpoint to resume from (not just an empty folder)."""
@@ -314,7 +361,9 @@ def tidy_backup(plan_: Plan, backup, scratch=None):
     backup = Path(backup)
     if backup.is_dir() and not has_backup(backup):
         shutil.rmtree(backup, ignore_errors=True)
-    if not plan_.is_chief:  # a non-chief on its own disk: remove the run folder tf-keras made for it
+    if (
+        not plan_.is_chief
+    ):  # a non-chief on its own disk: remove the run folder tf-keras made for it
         try:
             backup.parent.rmdir()
         except OSError:

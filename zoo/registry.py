@@ -33,7 +33,9 @@ class ModelCard:
     family: str  # perceptron, dense, cnn, resnet, unet, autoencoder, vae, gan, gnn, transformer, flow, rnn
     task: str  # one of TASKS
     input_shape: tuple[int, ...]  # without the batch dimension
-    output: str  # human description of the output ("5-class softmax", "reconstruction of the input")
+    output: (
+        str  # human description of the output ("5-class softmax", "reconstruction of the input")
+    )
     dataset: str  # default data set (training.data)
     lecture: str  # where it comes from (seed file / reference)
     params: int  # parameter count of the default configuration (verified by tests)
@@ -53,7 +55,9 @@ class ModelCard:
 
     def __post_init__(self):
         if self.task not in TASKS:
-            raise ValueError(f"Card {self.name!r}: task must be one of {TASKS}. Received: task={self.task!r}")
+            raise ValueError(
+                f"Card {self.name!r}: task must be one of {TASKS}. Received: task={self.task!r}"
+            )
         bad = [t for t in self.targets if t not in TARGETS]
         if bad:
             raise ValueError(f"Card {self.name!r}: unknown targets {bad}; known: {TARGETS}.")
@@ -109,7 +113,9 @@ def register_model(card: ModelCard | None = None, **card_fields):
         if card.name != name:
             raise ValueError(f"Card name {card.name!r} differs from builder name {name!r}.")
         if name in _REGISTRY:
-            warnings.warn(f"Model {name!r} registered twice; the later definition wins.", stacklevel=2)
+            warnings.warn(
+                f"Model {name!r} registered twice; the later definition wins.", stacklevel=2
+            )
         _REGISTRY[name] = _Entry(fn, card)
         return fn
 
@@ -178,7 +184,9 @@ def create_model(name: str, *, world: str = KERAS3, **overrides):
     if "input_shape" in overrides and overrides["input_shape"] is not None:
         shape = tuple(int(s) for s in overrides["input_shape"])
         if any(s <= 0 for s in shape):
-            raise ModelConfigError(f"Model {name!r}: input_shape must be positive. Received: input_shape={shape}")
+            raise ModelConfigError(
+                f"Model {name!r}: input_shape must be positive. Received: input_shape={shape}"
+            )
         overrides["input_shape"] = shape
     k = get_keras(world)
     model = entry.builder(k, name=name, **overrides)

@@ -50,11 +50,15 @@ def check_writable(path: str | os.PathLike, what: str = "--out") -> Path:
             break
         probe = probe.parent
     if not probe.is_dir():
-        raise RunDirError(f"{what} {path} cannot be created: {probe} is a file, not a directory; "
-                          "choose another path.")
+        raise RunDirError(
+            f"{what} {path} cannot be created: {probe} is a file, not a directory; "
+            "choose another path."
+        )
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise RunDirError(f"{what} {path} cannot be written: {probe} is read-only for this user; "
-                          "choose a writable path.")
+        raise RunDirError(
+            f"{what} {path} cannot be written: {probe} is read-only for this user; "
+            "choose a writable path."
+        )
     return path
 
 
@@ -99,8 +103,15 @@ def _visible(path: Path) -> list[str]:
     return [p.name for p in path.iterdir() if p.name not in (MARKER, LOCK)]
 
 
-def claim_dir(path: str | os.PathLike, kind: str, identity: dict | None = None, *, force: bool = False,
-              what: str = "--out", finished: str | None = None) -> Path:
+def claim_dir(
+    path: str | os.PathLike,
+    kind: str,
+    identity: dict | None = None,
+    *,
+    force: bool = False,
+    what: str = "--out",
+    finished: str | None = None,
+) -> Path:
     """Make ``path`` a directory of edgezoo's, or refuse with one line.
 
     A missing or empty directory is created and marked. A marked (or older edgezoo) directory
@@ -114,21 +125,30 @@ def claim_dir(path: str | os.PathLike, kind: str, identity: dict | None = None, 
         if marker is None and not any((path / f).exists() for f in LEGACY_SIGNS):
             raise RunDirError(
                 f"{what} {path} exists, is not empty and was not written by edgezoo: it is left "
-                "untouched. Choose a new or empty directory.")
+                "untouched. Choose a new or empty directory."
+            )
         held = held_identity(path)
         if identity is not None and held is not None and held != identity and not force:
             if finished is None or (path / finished).exists():
                 raise RunDirError(
                     f"{what} {path} holds a finished run of {_describe(held)}, not {_describe(identity)}; "
-                    "choose another directory, or pass --force to replace it.")
+                    "choose another directory, or pass --force to replace it."
+                )
     path.mkdir(parents=True, exist_ok=True)
     marker = read_marker(path)
     if marker is None or (identity is not None and marker.get("identity") != identity):
         from zoo.io import write_json_atomic
 
-        write_json_atomic(path / MARKER, {"kind": kind, "identity": identity, "created": _now(),
-                                          "note": "written by edgezoo: this directory is edgezoo's to "
-                                                  "replace; do not keep your own files in it"})
+        write_json_atomic(
+            path / MARKER,
+            {
+                "kind": kind,
+                "identity": identity,
+                "created": _now(),
+                "note": "written by edgezoo: this directory is edgezoo's to "
+                "replace; do not keep your own files in it",
+            },
+        )
     return path
 
 
@@ -165,10 +185,15 @@ def lock_dir(path: str | os.PathLike, command: str | None = None):
         raise DirLockedError(
             f"{path} is being written by another edgezoo process (pid {holder.get('pid', '?')}, "
             f"`{holder.get('command', '?')}` on host {holder.get('host', '?')}, since "
-            f"{holder.get('since', '?')}); wait for it to finish or choose another directory.") from None
+            f"{holder.get('since', '?')}); wait for it to finish or choose another directory."
+        ) from None
     try:
-        info = {"pid": os.getpid(), "command": command or " ".join(["edgezoo", *sys.argv[1:]]),
-                "host": socket.gethostname(), "since": _now()}
+        info = {
+            "pid": os.getpid(),
+            "command": command or " ".join(["edgezoo", *sys.argv[1:]]),
+            "host": socket.gethostname(),
+            "since": _now(),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         yield path
@@ -180,8 +205,16 @@ def lock_dir(path: str | os.PathLike, command: str | None = None):
 
 
 @contextlib.contextmanager
-def own_dir(path, kind: str, identity: dict | None = None, *, force: bool = False, what: str = "--out",
-            command: str | None = None, finished: str | None = None):
+def own_dir(
+    path,
+    kind: str,
+    identity: dict | None = None,
+    *,
+    force: bool = False,
+    what: str = "--out",
+    command: str | None = None,
+    finished: str | None = None,
+):
     """:func:`claim_dir` then :func:`lock_dir`, re-checking ownership under the lock. A directory
     this call created is removed again when the block fails before writing anything into it."""
     path = Path(path)
@@ -208,15 +241,23 @@ def inside(root: str | os.PathLike, path: str | os.PathLike, what: str = "path")
     p = Path(path)
     resolved = (p if p.is_absolute() else root_r / p).resolve()
     if resolved != root_r and root_r not in resolved.parents:
-        raise RunDirError(f"{what} {str(path)!r} leads outside {root}; edgezoo only reads and writes "
-                          "inside its run directory. Use a relative path inside it.")
+        raise RunDirError(
+            f"{what} {str(path)!r} leads outside {root}; edgezoo only reads and writes "
+            "inside its run directory. Use a relative path inside it."
+        )
     return resolved
 
 
 def safe_name(name: str, what: str = "name") -> str:
     """A single path component: no separators, not '.', '..' or empty."""
-    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name \
-            or "\0" in name:
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+    ):
         raise RunDirError(f"{what} {name!r} is not a plain name (no '/', '..' or empty names).")
     return name
 
@@ -238,8 +279,10 @@ def replace_dir_atomically(tmp: str | os.PathLike, final: str | os.PathLike) -> 
     if final.exists():
         # a pipeline's stage directory (its parent holds pipeline.json) is edgezoo's by layout
         if not final.is_dir() or not (owned(final) or (final.parent / "pipeline.json").exists()):
-            raise RunDirError(f"{final} was not written by edgezoo: it is left untouched "
-                              f"(the new result stays in {tmp}).")
+            raise RunDirError(
+                f"{final} was not written by edgezoo: it is left untouched "
+                f"(the new result stays in {tmp})."
+            )
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.replace(final, old)
         os.replace(tmp, final)

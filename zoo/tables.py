@@ -10,7 +10,19 @@ def markdown_table(rows: list[list], headers: list[str], align: str | None = Non
     align = align or "l" * len(headers)
 
     def fmt(r):
-        return "| " + " | ".join(c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(r, widths, align)) + " |"
+        return (
+            "| "
+            + " | ".join(
+                c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(r, widths, align)
+            )
+            + " |"
+        )
 
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2)) for w, a in zip(widths, align)) + "|"
+    sep = (
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2)) for w, a in zip(widths, align)
+        )
+        + "|"
+    )
     return "\n".join([fmt(headers), sep, *[fmt(r) for r in cells]])

@@ -79,7 +79,9 @@ def transfer_weights(src, dst, *, strict: bool = True) -> list[str]:
         other = src_layers.get(layer.name)
         if other is None:
             if strict:
-                raise KeyError(f"Layer {layer.name!r} of {dst.name!r} has no counterpart in {src.name!r}.")
+                raise KeyError(
+                    f"Layer {layer.name!r} of {dst.name!r} has no counterpart in {src.name!r}."
+                )
             continue
         values = other.get_weights()
         targets = layer.get_weights()
@@ -88,7 +90,7 @@ def transfer_weights(src, dst, *, strict: bool = True) -> list[str]:
             if len(values) < len(targets) and all(
                 v.shape == t.shape for v, t in zip(values, targets[: len(values)])
             ):
-                values = values + targets[len(values):]
+                values = values + targets[len(values) :]
             else:
                 raise ValueError(
                     f"Layer {layer.name!r}: weight shapes differ "
@@ -97,8 +99,6 @@ def transfer_weights(src, dst, *, strict: bool = True) -> list[str]:
         layer.set_weights(values)
         moved.append(layer.name)
     return moved
-
-
 
 
 def qkeras_custom_objects() -> dict:

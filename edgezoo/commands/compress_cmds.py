@@ -22,8 +22,12 @@ def register(sub):
     p.add_argument(
         "run_dir", metavar="RUN_DIR", help="model directory (a training run or an earlier step)"
     )
-    add_arguments(p, CompressOptions)  # --prune, --bits, --epochs, ...: declared once in compress.options
-    p._option_string_actions["--student"].type = names.model_name  # a wrong name: close matches, no TF import
+    add_arguments(
+        p, CompressOptions
+    )  # --prune, --bits, --epochs, ...: declared once in compress.options
+    p._option_string_actions[
+        "--student"
+    ].type = names.model_name  # a wrong name: close matches, no TF import
     p.add_argument(
         "--student-set",
         action="append",
@@ -31,15 +35,21 @@ def register(sub):
         help="builder override of the --student model, e.g. widths=[16]",
     )
     p.add_argument(
-        "--layer-bits", action="append", dest="layer_bits_items", metavar="LAYER=BITS",
-        help="per-layer bit width override"
+        "--layer-bits",
+        action="append",
+        dest="layer_bits_items",
+        metavar="LAYER=BITS",
+        help="per-layer bit width override",
     )
     p.add_argument("--out", metavar="OUT", help="output directory (default RUN_DIR-compressed)")
     p.add_argument(
         "--json", action="store_true", help="print OUT/compression.json instead of a table"
     )
-    p.add_argument("--verbose", action="store_true",
-                   help="Keras progress bars, TensorFlow / converter logs and library warnings on screen")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="Keras progress bars, TensorFlow / converter logs and library warnings on screen",
+    )
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser(
@@ -47,10 +57,16 @@ def register(sub):
         help="benchmark: float vs. pruned vs. QAT vs. pruned+QAT (accuracy, sizes, BOPs)",
     )
     p.add_argument("--dataset", default="digits", type=names.dataset_name, help="data set")
-    p.add_argument("--model", default="mlp", type=names.model_name, metavar="MODEL", help="zoo model")
-    p.add_argument("--train-epochs", type=int, default=60, help="epochs of the float model's training")
+    p.add_argument(
+        "--model", default="mlp", type=names.model_name, metavar="MODEL", help="zoo model"
+    )
+    p.add_argument(
+        "--train-epochs", type=int, default=60, help="epochs of the float model's training"
+    )
     p.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs per step")
-    p.add_argument("--prune", type=float, default=0.75, metavar="SPARSITY", help="target sparsity of pruning")
+    p.add_argument(
+        "--prune", type=float, default=0.75, metavar="SPARSITY", help="target sparsity of pruning"
+    )
     p.add_argument("--bits", type=int, default=6, help="QAT bit width")
     p.add_argument("--limit", type=int, help="use only this many samples")
     p.add_argument("--seed", type=int, default=0, help="seed of every run")

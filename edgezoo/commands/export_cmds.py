@@ -10,24 +10,55 @@ from edgezoo.commands._common import print_json, table
 
 
 def register(sub):
-    p = sub.add_parser("export", help="export a model directory to ONNX / TFLite / hls4ml, each verified against Keras")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a model directory (config.json + model.keras)")
-    p.add_argument("--to", default=",".join(names.default_targets()), type=names.target_names, metavar="TARGETS",
-                   help=f"comma-separated export targets: {', '.join(names.targets())} "
-                        f"(default: {','.join(names.default_targets())})")
+    p = sub.add_parser(
+        "export",
+        help="export a model directory to ONNX / TFLite / hls4ml, each verified against Keras",
+    )
+    p.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a model directory (config.json + model.keras)"
+    )
+    p.add_argument(
+        "--to",
+        default=",".join(names.default_targets()),
+        type=names.target_names,
+        metavar="TARGETS",
+        help=f"comma-separated export targets: {', '.join(names.targets())} "
+        f"(default: {','.join(names.default_targets())})",
+    )
     p.add_argument("--out", metavar="EXPORT_DIR", help="output directory (default RUN_DIR/export)")
     _export_options(p)
-    p.add_argument("--json", action="store_true", help="print the manifest instead of the parity table")
+    p.add_argument(
+        "--json", action="store_true", help="print the manifest instead of the parity table"
+    )
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("bench-export", help="benchmark: export jet_tagger (float, pruned, QKeras+pruned) and "
-                                            "lenet5 to every target; print the parity table")
-    p.add_argument("--out", default="runs/bench-export", metavar="DIR", help="where the runs, exports and parity.md go")
-    p.add_argument("--to", default=",".join(names.default_targets()), type=names.target_names, metavar="TARGETS",
-                   help=f"comma-separated export targets: {', '.join(names.targets())}")
-    p.add_argument("--epochs", type=int, default=30, help="training epochs (EarlyStopping may stop sooner)")
-    p.add_argument("--compress-epochs", type=int, default=10, help="fine-tuning epochs of pruning and QAT")
-    p.add_argument("--seed", type=int, default=0, help="seed of training, compression and calibration")
+    p = sub.add_parser(
+        "bench-export",
+        help="benchmark: export jet_tagger (float, pruned, QKeras+pruned) and "
+        "lenet5 to every target; print the parity table",
+    )
+    p.add_argument(
+        "--out",
+        default="runs/bench-export",
+        metavar="DIR",
+        help="where the runs, exports and parity.md go",
+    )
+    p.add_argument(
+        "--to",
+        default=",".join(names.default_targets()),
+        type=names.target_names,
+        metavar="TARGETS",
+        help=f"comma-separated export targets: {', '.join(names.targets())}",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=30, help="training epochs (EarlyStopping may stop sooner)"
+    )
+    p.add_argument(
+        "--compress-epochs", type=int, default=10, help="fine-tuning epochs of pruning and QAT"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of training, compression and calibration"
+    )
     p.add_argument("--limit", type=int, help="use only this many samples (quick runs)")
     p.add_argument("--quiet", action="store_true", help="no progress lines, only the parity table")
     p.set_defaults(func=cmd_bench_export)
@@ -42,17 +73,39 @@ def _export_options(p):
     add_arguments(p, _ExportOptions, group="parity and calibration")
     for t in targets.all_targets():
         if t.options is not None:
-            add_arguments(p, t.options, group=f"{t.name} ({t.description})" if t.description else t.name)
-    p.add_argument("--allow-parity-failures", action="store_true",
-                   help="record failed parity thresholds in the manifest without failing the export")
+            add_arguments(
+                p, t.options, group=f"{t.name} ({t.description})" if t.description else t.name
+            )
+    p.add_argument(
+        "--allow-parity-failures",
+        action="store_true",
+        help="record failed parity thresholds in the manifest without failing the export",
+    )
     from export.hls.options import HlsOptions
 
-    add_arguments(p, HlsOptions, prefix="hls-", group="hls4ml (--hls-<option>: export.hls.HlsOptions)")
+    add_arguments(
+        p, HlsOptions, prefix="hls-", group="hls4ml (--hls-<option>: export.hls.HlsOptions)"
+    )
     g = p._action_groups[-1]
-    for old in ("backend", "io-type", "reuse-factor", "strategy", "part", "clock-period", "width", "precision",
-                "synth"):  # the spellings before --hls-*: accepted, hidden, with a warning
-        g.add_argument(f"--{old}", dest="hls_" + old.replace("-", "_"), action=_Deprecated, new=f"--hls-{old}",
-                       help=argparse.SUPPRESS, default=argparse.SUPPRESS)
+    for old in (
+        "backend",
+        "io-type",
+        "reuse-factor",
+        "strategy",
+        "part",
+        "clock-period",
+        "width",
+        "precision",
+        "synth",
+    ):  # the spellings before --hls-*: accepted, hidden, with a warning
+        g.add_argument(
+            f"--{old}",
+            dest="hls_" + old.replace("-", "_"),
+            action=_Deprecated,
+            new=f"--hls-{old}",
+            help=argparse.SUPPRESS,
+            default=argparse.SUPPRESS,
+        )
 
 
 class _Deprecated(argparse.Action):
@@ -74,8 +127,11 @@ def options_from_args(args) -> dict:
     from export.hls.options import HlsOptions
     from zoo.options import from_args
 
-    return {**from_args(ExportOptions, args), "fail_on_parity": not args.allow_parity_failures,
-            "hls4ml": from_args(HlsOptions, args, prefix="hls-")}
+    return {
+        **from_args(ExportOptions, args),
+        "fail_on_parity": not args.allow_parity_failures,
+        "hls4ml": from_args(HlsOptions, args, prefix="hls-"),
+    }
 
 
 def _csv(s: str) -> tuple:
@@ -95,7 +151,9 @@ def cmd_export(args):
         manifest = export_run(args.run_dir, to=_csv(args.to), out=args.out, **opts)
     except ExportFailed as exc:
         if exc.manifest and not args.json:
-            print(table(parity_rows(json.loads(exc.manifest.read_text())), PARITY_HEADERS, "lrrllrl"))
+            print(
+                table(parity_rows(json.loads(exc.manifest.read_text())), PARITY_HEADERS, "lrrllrl")
+            )
         raise
     if args.json:
         print_json(manifest)
@@ -104,7 +162,11 @@ def cmd_export(args):
     out = args.out or f"{args.run_dir.rstrip('/')}/export"
     ui.log_into(out)
     for a in manifest["artifacts"]:
-        if a.get("format") == "hls4ml" and a.get("variant") == "fixed" and not (a.get("synthesis") or {"run": 1}).get("run"):
+        if (
+            a.get("format") == "hls4ml"
+            and a.get("variant") == "fixed"
+            and not (a.get("synthesis") or {"run": 1}).get("run")
+        ):
             print(f"hls4ml: synthesis not run ({a['synthesis'].get('why')}); C simulation only.")
         from export.precision import summary_line as precision_line
         from export.rtl import summary_line as rtl_line
@@ -120,9 +182,16 @@ def cmd_bench_export(args):
     from export.parity_bench import bench_export_parity, markdown
 
     progress = (lambda m: None) if args.quiet else ui.say
-    result = bench_export_parity(args.out, epochs=args.epochs, compress_epochs=args.compress_epochs, to=_csv(args.to),
-                                 seed=args.seed, limit=args.limit, progress=progress,
-                                 on_step=None if args.quiet else ui.steps())
+    result = bench_export_parity(
+        args.out,
+        epochs=args.epochs,
+        compress_epochs=args.compress_epochs,
+        to=_csv(args.to),
+        seed=args.seed,
+        limit=args.limit,
+        progress=progress,
+        on_step=None if args.quiet else ui.steps(),
+    )
     ui.log_into(args.out)
     print(markdown(result))
     print(f"written: {args.out}/parity.md, {args.out}/parity.json ({result['seconds']} s)")

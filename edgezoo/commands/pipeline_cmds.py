@@ -6,32 +6,71 @@ from edgezoo import names, ui
 
 
 def register(sub):
-    p = sub.add_parser("run", help="train -> compress -> export -> bench -> report, in one run directory")
-    p.add_argument("model", metavar="MODEL", nargs="?", type=names.model_name,
-                   help="zoo model name (see `edgezoo list`); omit it with --model-file")
-    p.add_argument("--dataset", type=names.dataset_name, help="data set (default: the recipe's, else the model card's)")
-    p.add_argument("--model-file", help="your own .keras/.h5 model: imported (edgezoo import) instead of trained")
-    p.add_argument("--data", help="with --model-file: your data (.npz, .csv, or a folder of class subfolders)")
+    p = sub.add_parser(
+        "run", help="train -> compress -> export -> bench -> report, in one run directory"
+    )
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        nargs="?",
+        type=names.model_name,
+        help="zoo model name (see `edgezoo list`); omit it with --model-file",
+    )
+    p.add_argument(
+        "--dataset",
+        type=names.dataset_name,
+        help="data set (default: the recipe's, else the model card's)",
+    )
+    p.add_argument(
+        "--model-file",
+        help="your own .keras/.h5 model: imported (edgezoo import) instead of trained",
+    )
+    p.add_argument(
+        "--data", help="with --model-file: your data (.npz, .csv, or a folder of class subfolders)"
+    )
     from edgezoo.commands.import_cmds import add_import_arguments
 
     add_import_arguments(p, model_positional=False)
-    p.add_argument("--recipe", type=names.recipe_name,
-                   help="YAML recipe path or a shipped recipe name (jet_tagger, demo, float_only)")
-    p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<model>-<dataset>-pipeline-<time>); re-use it to resume")
-    p.add_argument("--verbose", action="store_true",
-                   help="Keras progress output, TensorFlow / converter logs and library warnings on screen")
-    p.add_argument("--force", action="store_true", help="replace a finished pipeline of another model in --out")
+    p.add_argument(
+        "--recipe",
+        type=names.recipe_name,
+        help="YAML recipe path or a shipped recipe name (jet_tagger, demo, float_only)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="RUN_DIR",
+        help="run directory (default runs/<model>-<dataset>-pipeline-<time>); re-use it to resume",
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="Keras progress output, TensorFlow / converter logs and library warnings on screen",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="replace a finished pipeline of another model in --out"
+    )
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("bench", help="benchmark every artifact of an export directory on this machine")
-    p.add_argument("export_dir", metavar="EXPORT_DIR", help="an export directory (with manifest.json)")
+    p = sub.add_parser(
+        "bench", help="benchmark every artifact of an export directory on this machine"
+    )
+    p.add_argument(
+        "export_dir", metavar="EXPORT_DIR", help="an export directory (with manifest.json)"
+    )
     from export.bench import BenchOptions
     from zoo.options import add_arguments
 
     add_arguments(p, BenchOptions)  # --batches, --threads, --budget, --runs, --warmup
-    p.add_argument("--out", metavar="DIR", help="where bench.json/bench.md/plots go (default: the export directory)")
-    p.add_argument("--allow-changed", action="store_true",
-                   help="benchmark artifacts whose sha256 no longer matches the manifest, marked \"changed since export\"")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where bench.json/bench.md/plots go (default: the export directory)",
+    )
+    p.add_argument(
+        "--allow-changed",
+        action="store_true",
+        help='benchmark artifacts whose sha256 no longer matches the manifest, marked "changed since export"',
+    )
     p.set_defaults(func=cmd_bench)
 
 
@@ -41,14 +80,33 @@ def cmd_run(args):
     if (args.model_file is None) != (args.data is None):
         raise PipelineError("--model-file and --data go together (your model and your data).")
     if args.model_file and (args.model or args.dataset):
-        raise PipelineError("Give either a zoo MODEL (and --dataset) or --model-file with --data, not both.")
-    imported = None if args.model_file is None else {
-        "model_file": args.model_file, "data": args.data, "task": args.task, "label_column": args.label_column,
-        "normalize": args.normalize, "seed": args.seed}
+        raise PipelineError(
+            "Give either a zoo MODEL (and --dataset) or --model-file with --data, not both."
+        )
+    imported = (
+        None
+        if args.model_file is None
+        else {
+            "model_file": args.model_file,
+            "data": args.data,
+            "task": args.task,
+            "label_column": args.label_column,
+            "normalize": args.normalize,
+            "seed": args.seed,
+        }
+    )
     _check_recipe_names(args.recipe)
-    report = run_pipeline(args.model, args.dataset, recipe=args.recipe, out=args.out,
-                          verbose=1 if args.verbose else 0, force=args.force, progress=ui.say,
-                          on_step=None if args.verbose else ui.steps(), imported=imported)
+    report = run_pipeline(
+        args.model,
+        args.dataset,
+        recipe=args.recipe,
+        out=args.out,
+        verbose=1 if args.verbose else 0,
+        force=args.force,
+        progress=ui.say,
+        on_step=None if args.verbose else ui.steps(),
+        imported=imported,
+    )
     ui.log_into(report.parent)
     print(summary_table(report.parent))
     print(f"report: {report}")
@@ -59,8 +117,14 @@ def cmd_bench(args):
     from export.bench import BenchOptions, bench_export
     from zoo.options import from_args
 
-    data = bench_export(args.export_dir, out=args.out, allow_changed=args.allow_changed, on_step=ui.steps(),
-                        progress=lambda m: None, **from_args(BenchOptions, args))  # the bar names each artifact
+    data = bench_export(
+        args.export_dir,
+        out=args.out,
+        allow_changed=args.allow_changed,
+        on_step=ui.steps(),
+        progress=lambda m: None,
+        **from_args(BenchOptions, args),
+    )  # the bar names each artifact
     from pathlib import Path
 
     out = Path(args.out or args.export_dir)
@@ -97,8 +161,19 @@ def summary_table(out) -> str:
     for name, info in stages.items():
         outputs = info.get("outputs") or {}
         what = outputs.get("metrics") and ", ".join(
-            f"{k} {v:.4f}" for k, v in outputs["metrics"].items() if k in ("accuracy", "mse") and isinstance(v, float))
-        what = what or ", ".join(str(k) for k in (outputs.get("steps") or outputs.get("exports")
-                                                   or outputs.get("bench") or {})) or outputs.get("report", "")
+            f"{k} {v:.4f}"
+            for k, v in outputs["metrics"].items()
+            if k in ("accuracy", "mse") and isinstance(v, float)
+        )
+        what = (
+            what
+            or ", ".join(
+                str(k)
+                for k in (
+                    outputs.get("steps") or outputs.get("exports") or outputs.get("bench") or {}
+                )
+            )
+            or outputs.get("report", "")
+        )
         rows.append([name, info.get("status", ""), f"{info.get('seconds', 0):.1f}", what])
     return table(rows, ["stage", "status", "seconds", "result"], "llrl")

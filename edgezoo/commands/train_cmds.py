@@ -12,35 +12,67 @@ from zoo.options import add_arguments, from_args
 
 def register(sub):
     p = sub.add_parser("train", help="train a zoo model and write a run directory")
-    p.add_argument("model", metavar="MODEL", type=names.model_name, help="zoo model name (see `edgezoo list`)")
-    p.add_argument("--dataset", type=names.dataset_name, help="data set (default: the model card's; see `edgezoo datasets`)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder override, e.g. classes=5")
-    p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<model>-<dataset>-<time>); re-use it to resume")
-    p.add_argument("--force", action="store_true", help="replace a finished run of another model in --out")
+    p.add_argument(
+        "model", metavar="MODEL", type=names.model_name, help="zoo model name (see `edgezoo list`)"
+    )
+    p.add_argument(
+        "--dataset",
+        type=names.dataset_name,
+        help="data set (default: the model card's; see `edgezoo datasets`)",
+    )
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="builder override, e.g. classes=5"
+    )
+    p.add_argument(
+        "--out",
+        metavar="RUN_DIR",
+        help="run directory (default runs/<model>-<dataset>-<time>); re-use it to resume",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="replace a finished run of another model in --out"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_arguments(p, TrainOptions)  # --epochs, --batch-size, --lr, ...: declared once in training.options
+    add_arguments(
+        p, TrainOptions
+    )  # --epochs, --batch-size, --lr, ...: declared once in training.options
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("datasets", help="list the data sets")
     p.add_argument("--json", action="store_true", help="machine-readable list")
     p.set_defaults(func=cmd_datasets)
 
-    p = sub.add_parser("bench-train", help="benchmark: train mlp and lenet5 on digits, print test accuracy")
-    p.add_argument("--models", default="mlp,lenet5", type=names.model_names, metavar="MODELS",
-                   help="comma-separated zoo models")
+    p = sub.add_parser(
+        "bench-train", help="benchmark: train mlp and lenet5 on digits, print test accuracy"
+    )
+    p.add_argument(
+        "--models",
+        default="mlp,lenet5",
+        type=names.model_names,
+        metavar="MODELS",
+        help="comma-separated zoo models",
+    )
     p.add_argument("--dataset", default="digits", type=names.dataset_name, help="data set")
     p.add_argument("--epochs", type=int, default=60, help="at most this many epochs per run")
     p.add_argument("--seeds", default="0", help="comma-separated seeds")
-    p.add_argument("--out", default="runs/bench-train", metavar="DIR", help="where the run directories go")
+    p.add_argument(
+        "--out", default="runs/bench-train", metavar="DIR", help="where the run directories go"
+    )
     p.set_defaults(func=cmd_bench_train)
 
 
 def cmd_train(args):
     from training.train import train
 
-    run = train(args.model, args.dataset, out=args.out, overrides=parse_overrides(args.set),
-                verbose=1 if args.verbose else 0, force=args.force,
-                on_step=None if args.quiet or args.verbose else ui.steps(), **from_args(TrainOptions, args))
+    run = train(
+        args.model,
+        args.dataset,
+        out=args.out,
+        overrides=parse_overrides(args.set),
+        verbose=1 if args.verbose else 0,
+        force=args.force,
+        on_step=None if args.quiet or args.verbose else ui.steps(),
+        **from_args(TrainOptions, args),
+    )
     ui.log_into(run.dir)
     print_metrics(run)
     return 0
@@ -49,18 +81,35 @@ def cmd_train(args):
 def print_metrics(run):
     m = run.metrics
     shown = {k: v for k, v in m.items() if isinstance(v, (int, float))}
-    print(table([[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in shown.items()], ["metric", "value"], "lr"))
-    print(f"run directory: {run.dir or '(none: not the chief; the chief writes the run directory)'}")
+    print(
+        table(
+            [[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in shown.items()],
+            ["metric", "value"],
+            "lr",
+        )
+    )
+    print(
+        f"run directory: {run.dir or '(none: not the chief; the chief writes the run directory)'}"
+    )
 
 
 def cmd_datasets(args):
     from training.data import DATASETS
 
     if args.json:
-        print_json({n: {"description": s.description, "offline": s.offline} for n, s in DATASETS.items()})
+        print_json(
+            {n: {"description": s.description, "offline": s.offline} for n, s in DATASETS.items()}
+        )
         return 0
-    print(table([[n, "yes" if s.offline else "cached download", s.description] for n, s in DATASETS.items()],
-                ["data set", "offline", "description"]))
+    print(
+        table(
+            [
+                [n, "yes" if s.offline else "cached download", s.description]
+                for n, s in DATASETS.items()
+            ],
+            ["data set", "offline", "description"],
+        )
+    )
     return 0
 
 
@@ -71,10 +120,32 @@ def cmd_bench_train(args):
     for name in args.models.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
             t0 = time.perf_counter()
-            run = train(name, args.dataset, epochs=args.epochs, seed=seed, verbose=0,
-                        out=f"{args.out}/{name}-{args.dataset}-seed{seed}", on_step=ui.steps())
-            rows.append([name, args.dataset, seed, run.metrics["params"], run.metrics["epochs_run"],
-                         f"{run.metrics['accuracy']:.4f}", f"{time.perf_counter() - t0:.1f}"])
+            run = train(
+                name,
+                args.dataset,
+                epochs=args.epochs,
+                seed=seed,
+                verbose=0,
+                out=f"{args.out}/{name}-{args.dataset}-seed{seed}",
+                on_step=ui.steps(),
+            )
+            rows.append(
+                [
+                    name,
+                    args.dataset,
+                    seed,
+                    run.metrics["params"],
+                    run.metrics["epochs_run"],
+                    f"{run.metrics['accuracy']:.4f}",
+                    f"{time.perf_counter() - t0:.1f}",
+                ]
+            )
     ui.log_into(args.out)
-    print(table(rows, ["model", "data", "seed", "params", "epochs", "test accuracy", "wall s"], "lllrrrr"))
+    print(
+        table(
+            rows,
+            ["model", "data", "seed", "params", "epochs", "test accuracy", "wall s"],
+            "lllrrrr",
+        )
+    )
     return 0

@@ -13,13 +13,22 @@ BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 
 def register(sub):
     p = sub.add_parser("list", help="list the zoo's models and their cards")
-    p.add_argument("pattern", nargs="?", default="*", metavar="PATTERN", help="wildcard, e.g. 'jet_*'")
+    p.add_argument(
+        "pattern", nargs="?", default="*", metavar="PATTERN", help="wildcard, e.g. 'jet_*'"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable cards")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("info", help="layer table of a model: output shapes, parameters, memory")
-    p.add_argument("model", metavar="MODEL", type=names.model_name, help="zoo model name (see `edgezoo list`)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="builder override, e.g. input_shape=[32,32,3]")
+    p.add_argument(
+        "model", metavar="MODEL", type=names.model_name, help="zoo model name (see `edgezoo list`)"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="builder override, e.g. input_shape=[32,32,3]",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable layer table")
     p.set_defaults(func=cmd_info)
 
@@ -30,9 +39,21 @@ def cmd_list(args):
     if args.json:
         print_json([c.to_dict() for c in cards])
         return 0
-    rows = [[c.name, c.family, c.task, "x".join(map(str, c.input_shape)), f"{c.params:,}",
-             c.dataset, ",".join(c.targets) or "-"] for c in cards]
-    print(table(rows, ["model", "family", "task", "input", "params", "dataset", "targets"], "llllrll"))
+    rows = [
+        [
+            c.name,
+            c.family,
+            c.task,
+            "x".join(map(str, c.input_shape)),
+            f"{c.params:,}",
+            c.dataset,
+            ",".join(c.targets) or "-",
+        ]
+        for c in cards
+    ]
+    print(
+        table(rows, ["model", "family", "task", "input", "params", "dataset", "targets"], "llllrll")
+    )
     return 0
 
 
@@ -41,15 +62,19 @@ def layer_table(model) -> list[dict]:
     rows = []
     for layer in model.layers:
         out = layer.output
-        shapes = [tuple(o.shape) for o in out] if isinstance(out, (list, tuple)) else [tuple(out.shape)]
+        shapes = (
+            [tuple(o.shape) for o in out] if isinstance(out, (list, tuple)) else [tuple(out.shape)]
+        )
         acts = int(sum(np.prod([d for d in s[1:] if d is not None]) for s in shapes))
-        rows.append({
-            "name": layer.name,
-            "type": type(layer).__name__,
-            "output_shape": [None if d is None else int(d) for d in shapes[0]],
-            "params": int(layer.count_params()),
-            "activations": acts,
-        })
+        rows.append(
+            {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "output_shape": [None if d is None else int(d) for d in shapes[0]],
+                "params": int(layer.count_params()),
+                "activations": acts,
+            }
+        )
     return rows
 
 
@@ -86,18 +111,35 @@ def cmd_info(args):
         return 0
     card = info["card"]
     print(f"{args.model} -- {card['family']}, {card['task']}; from {card['lecture']}")
-    rows = [[r["name"], r["type"], "x".join("?" if d is None else str(d) for d in r["output_shape"][1:]),
-             f"{r['activations']:,}", f"{r['params']:,}"] for r in info["layers"]]
+    rows = [
+        [
+            r["name"],
+            r["type"],
+            "x".join("?" if d is None else str(d) for d in r["output_shape"][1:]),
+            f"{r['activations']:,}",
+            f"{r['params']:,}",
+        ]
+        for r in info["layers"]
+    ]
     print(table(rows, ["layer", "type", "output", "activations", "params"], "lllrr"))
     print()
     w, a = info["weights_bytes"], info["activations_bytes_per_sample"]
     print(f"parameters: {info['params']:,} (trainable {info['trainable_params']:,})")
-    print("memory      " + "  ".join(f"{p}: weights {_human(w[p])}, activations/sample {_human(a[p])}" for p in BYTES))
-    print(f"claimed targets: {', '.join(card['targets']) or 'none'}; default data: {card['dataset']}")
+    print(
+        "memory      "
+        + "  ".join(
+            f"{p}: weights {_human(w[p])}, activations/sample {_human(a[p])}" for p in BYTES
+        )
+    )
+    print(
+        f"claimed targets: {', '.join(card['targets']) or 'none'}; default data: {card['dataset']}"
+    )
     ref = card.get("reference") or {}
     if ref:
-        print(f"reference: {ref['benchmark']} -- data {ref['dataset']}; quality target "
-              f"{ref['quality_target']}; published int8 TFLite {ref['int8_tflite_bytes']:,} B")
+        print(
+            f"reference: {ref['benchmark']} -- data {ref['dataset']}; quality target "
+            f"{ref['quality_target']}; published int8 TFLite {ref['int8_tflite_bytes']:,} B"
+        )
     if card.get("notes"):
         print(f"notes: {card['notes']}")
     return 0

@@ -29,7 +29,13 @@ from zoo.layers import per_world
 from zoo.registry import ModelConfigError, register_model
 
 #: (filters, kernel, stride, padding) of conv1..conv5, the lecture's table.
-ALEXNET_CONVS = ((96, 11, 4, "valid"), (256, 5, 1, "same"), (384, 3, 1, "same"), (384, 3, 1, "same"), (256, 3, 1, "same"))
+ALEXNET_CONVS = (
+    (96, 11, 4, "valid"),
+    (256, 5, 1, "same"),
+    (384, 3, 1, "same"),
+    (384, 3, 1, "same"),
+    (256, 3, 1, "same"),
+)
 #: after which convolutions come "maxpool 3x3 s2" and (for conv1, conv2) "Norm".
 _POOL_AFTER = (1, 2, 5)
 _NORM_AFTER = (1, 2)
@@ -54,7 +60,11 @@ def LocalResponseNormalization(k):
 
         def call(self, inputs):
             return tf.nn.local_response_normalization(
-                inputs, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta
+                inputs,
+                depth_radius=self.depth_radius,
+                bias=self.bias,
+                alpha=self.alpha,
+                beta=self.beta,
             )
 
         def compute_output_shape(self, input_shape):
@@ -62,7 +72,9 @@ def LocalResponseNormalization(k):
 
         def get_config(self):
             config = super().get_config()
-            config.update(depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta)
+            config.update(
+                depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta
+            )
             return config
 
     return LocalResponseNormalization
@@ -104,7 +116,9 @@ def alexnet(
     lrn=True,
 ):
     if len(filters) != len(ALEXNET_CONVS):
-        raise ModelConfigError(f"alexnet: filters needs {len(ALEXNET_CONVS)} entries (conv1..conv5). Received: filters={filters}")
+        raise ModelConfigError(
+            f"alexnet: filters needs {len(ALEXNET_CONVS)} entries (conv1..conv5). Received: filters={filters}"
+        )
     Norm = LocalResponseNormalization(k) if lrn else None
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs

@@ -12,7 +12,9 @@ trained with MSE on normal data; the per-sample reconstruction error
 
 from zoo.registry import ModelConfigError, register_model
 
-_ANOMALY = "reconstruction of the input; anomaly score = per-sample mean squared reconstruction error"
+_ANOMALY = (
+    "reconstruction of the input; anomaly score = per-sample mean squared reconstruction error"
+)
 
 
 def _dense_bn_act(k, x, units, prefix, batchnorm, activation):

@@ -23,7 +23,9 @@ def dense_stack(k, x, widths, *, prefix, activation="relu", dropout=0.0, **dense
     params=1_795,
     targets=("onnx", "tflite", "hls4ml"),
 )
-def jet_dnn(k, *, name="jet_dnn", input_shape=(16,), classes=5, widths=(40, 20, 10, 5), dropout=0.25):
+def jet_dnn(
+    k, *, name="jet_dnn", input_shape=(16,), classes=5, widths=(40, 20, 10, 5), dropout=0.25
+):
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     # The lecture: Dropout after every hidden layer but the last (Dense(5, relu) feeds the output).
     x = dense_stack(k, inputs, widths[:-1], prefix="", dropout=dropout)
@@ -74,7 +76,9 @@ def jet_tagger(k, *, name="jet_tagger", input_shape=(16,), classes=5, widths=(64
     params=6_570,
     targets=("onnx", "tflite", "hls4ml"),
 )
-def mlp(k, *, name="mlp", input_shape=(64,), classes=10, widths=(64, 32), dropout=0.0, activation="relu"):
+def mlp(
+    k, *, name="mlp", input_shape=(64,), classes=10, widths=(64, 32), dropout=0.0, activation="relu"
+):
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = k.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
     x = dense_stack(k, x, widths, prefix="", activation=activation, dropout=dropout)

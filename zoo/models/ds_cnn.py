@@ -62,14 +62,18 @@ def ds_block(k, x, filters, *, prefix, l2=1e-4):
 def ds_cnn(k, *, name="ds_cnn", input_shape=(49, 10, 1), classes=12, filters=64, blocks=4, l2=1e-4):
     reg = k.regularizers.l2(l2) if l2 else None
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
-    x = k.layers.Conv2D(filters, (10, 4), strides=2, padding="same", kernel_regularizer=reg, name="conv1")(inputs)
+    x = k.layers.Conv2D(
+        filters, (10, 4), strides=2, padding="same", kernel_regularizer=reg, name="conv1"
+    )(inputs)
     x = _bn_relu(k, x, "conv1")
     x = k.layers.Dropout(0.2, name="conv1_dropout")(x)
     for b in range(1, blocks + 1):
         x = ds_block(k, x, filters, prefix=f"block{b}", l2=l2)
     x = k.layers.Dropout(0.4, name="dropout")(x)
     # MLPerf: AveragePooling2D(pool_size=(int(input_h / 2), int(input_w / 2))).
-    x = k.layers.AveragePooling2D(pool_size=(input_shape[0] // 2, input_shape[1] // 2), name="avg_pool")(x)
+    x = k.layers.AveragePooling2D(
+        pool_size=(input_shape[0] // 2, input_shape[1] // 2), name="avg_pool"
+    )(x)
     x = k.layers.Flatten(name="flatten")(x)
     x = k.layers.Dense(classes, name="predictions")(x)
     outputs = k.layers.Activation("softmax", name="softmax")(x)

@@ -32,17 +32,29 @@ def AffineCoupling(k):
         def build(self, input_shape):
             d = int(input_shape[-1])
             if d != len(self.mask):
-                raise ValueError(f"AffineCoupling: mask has {len(self.mask)} entries, the input {d} features.")
+                raise ValueError(
+                    f"AffineCoupling: mask has {len(self.mask)} entries, the input {d} features."
+                )
             glorot = k.initializers.GlorotUniform
             self.kernels, self.biases = [], []
             width = d
             for i, h in enumerate(self.hidden, start=1):
-                self.kernels.append(self.add_weight(name=f"w{i}", shape=(width, h), initializer=glorot(), trainable=True))
-                self.biases.append(self.add_weight(name=f"b{i}", shape=(h,), initializer="zeros", trainable=True))
+                self.kernels.append(
+                    self.add_weight(
+                        name=f"w{i}", shape=(width, h), initializer=glorot(), trainable=True
+                    )
+                )
+                self.biases.append(
+                    self.add_weight(name=f"b{i}", shape=(h,), initializer="zeros", trainable=True)
+                )
                 width = h
-            self.w_s = self.add_weight(name="w_s", shape=(width, d), initializer=glorot(), trainable=True)
+            self.w_s = self.add_weight(
+                name="w_s", shape=(width, d), initializer=glorot(), trainable=True
+            )
             self.b_s = self.add_weight(name="b_s", shape=(d,), initializer="zeros", trainable=True)
-            self.w_t = self.add_weight(name="w_t", shape=(width, d), initializer=glorot(), trainable=True)
+            self.w_t = self.add_weight(
+                name="w_t", shape=(width, d), initializer=glorot(), trainable=True
+            )
             self.b_t = self.add_weight(name="b_t", shape=(d,), initializer="zeros", trainable=True)
             super().build(input_shape)
 
@@ -53,7 +65,9 @@ def AffineCoupling(k):
             h = kept
             for w, b in zip(self.kernels, self.biases):
                 h = tf.nn.relu(tf.matmul(h, tf.convert_to_tensor(w)) + tf.convert_to_tensor(b))
-            s = tf.tanh(tf.matmul(h, tf.convert_to_tensor(self.w_s)) + tf.convert_to_tensor(self.b_s))
+            s = tf.tanh(
+                tf.matmul(h, tf.convert_to_tensor(self.w_s)) + tf.convert_to_tensor(self.b_s)
+            )
             t = tf.matmul(h, tf.convert_to_tensor(self.w_t)) + tf.convert_to_tensor(self.b_t)
             return s, t
 
@@ -123,7 +137,9 @@ def FlowNLL(k):
 )
 def realnvp(k, *, name="realnvp", input_shape=(2,), couplings=6, hidden=(32, 32)):
     if len(input_shape) != 1 or input_shape[0] < 2:
-        raise ModelConfigError(f"realnvp: input_shape must be (d,) with d >= 2. Received: input_shape={input_shape}")
+        raise ModelConfigError(
+            f"realnvp: input_shape must be (d,) with d >= 2. Received: input_shape={input_shape}"
+        )
     if couplings < 1:
         raise ModelConfigError(f"realnvp: couplings must be >= 1. Received: couplings={couplings}")
     d = int(input_shape[0])

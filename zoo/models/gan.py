@@ -16,7 +16,9 @@ from zoo.registry import ModelConfigError, register_model
 
 def _bce_logits(label, logits):
     return tf.reduce_mean(
-        tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label), logits=logits)
+        tf.nn.sigmoid_cross_entropy_with_logits(
+            labels=tf.fill(tf.shape(logits), label), logits=logits
+        )
     )
 
 
@@ -73,7 +75,9 @@ def GAN(k):
             self.compile(
                 optimizer=k.saving.deserialize_keras_object(config.get("optimizer", "adam")),
                 g_optimizer=(
-                    k.saving.deserialize_keras_object(config["g_optimizer"]) if config.get("g_optimizer") else None
+                    k.saving.deserialize_keras_object(config["g_optimizer"])
+                    if config.get("g_optimizer")
+                    else None
                 ),
             )
             # Build the optimizers on their variables (as training does) so saved slots load.
@@ -163,7 +167,11 @@ def GAN(k):
 
         def generate(self, n, seed=None):
             """``n`` generated images (numpy) from z ~ N(0, I)."""
-            z = np.random.default_rng(seed).standard_normal((n, *self.latent_shape)).astype("float32")
+            z = (
+                np.random.default_rng(seed)
+                .standard_normal((n, *self.latent_shape))
+                .astype("float32")
+            )
             return np.asarray(self.generator(z, training=False))
 
         def get_config(self):
@@ -177,7 +185,9 @@ def GAN(k):
         @classmethod
         def from_config(cls, config, custom_objects=None):
             config = dict(config)
-            generator = k.saving.deserialize_keras_object(config.pop("generator"), custom_objects=custom_objects)
+            generator = k.saving.deserialize_keras_object(
+                config.pop("generator"), custom_objects=custom_objects
+            )
             discriminator = k.saving.deserialize_keras_object(
                 config.pop("discriminator"), custom_objects=custom_objects
             )
@@ -201,7 +211,9 @@ def build_generator(k, *, image_shape, latent_dim, base, filters, name="generato
     x = k.layers.LeakyReLU(0.2, name="gen_fc_lrelu")(x)
     x = k.layers.Reshape((h // up, w // up, base), name="gen_reshape")(x)
     for i, f in enumerate(filters, start=1):
-        x = k.layers.Conv2DTranspose(f, 4, strides=2, padding="same", use_bias=False, name=f"gen_deconv{i}")(x)
+        x = k.layers.Conv2DTranspose(
+            f, 4, strides=2, padding="same", use_bias=False, name=f"gen_deconv{i}"
+        )(x)
         x = k.layers.BatchNormalization(name=f"gen_bn{i}")(x)
         x = k.layers.LeakyReLU(0.2, name=f"gen_lrelu{i}")(x)
     x = k.layers.Conv2D(c, 3, padding="same", name="gen_out_conv")(x)
@@ -254,12 +266,16 @@ def dcgan(
     rescale=True,
 ):
     if len(input_shape) != 1:
-        raise ModelConfigError(f"dcgan: input_shape is the latent (latent_dim,). Received: input_shape={input_shape}")
+        raise ModelConfigError(
+            f"dcgan: input_shape is the latent (latent_dim,). Received: input_shape={input_shape}"
+        )
     image_shape = tuple(int(s) for s in image_shape)
     generator = build_generator(
         k, image_shape=image_shape, latent_dim=int(input_shape[0]), base=base, filters=gen_filters
     )
-    discriminator = build_discriminator(k, image_shape=image_shape, filters=disc_filters, dropout=dropout)
+    discriminator = build_discriminator(
+        k, image_shape=image_shape, filters=disc_filters, dropout=dropout
+    )
     return GAN(k)(generator, discriminator, rescale=rescale, name=name)
 
 

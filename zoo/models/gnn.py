@@ -35,9 +35,13 @@ def EdgeConv(k):
         def __init__(self, units, hidden=None, activation="relu", aggregation="max", **kwargs):
             super().__init__(**kwargs)
             if activation not in _ACTIVATIONS:
-                raise ModelConfigError(f"EdgeConv: activation must be one of {sorted(_ACTIVATIONS)}. Received: {activation!r}")
+                raise ModelConfigError(
+                    f"EdgeConv: activation must be one of {sorted(_ACTIVATIONS)}. Received: {activation!r}"
+                )
             if aggregation not in ("mean", "sum", "max"):
-                raise ModelConfigError(f"EdgeConv: aggregation must be mean, sum or max. Received: {aggregation!r}")
+                raise ModelConfigError(
+                    f"EdgeConv: aggregation must be mean, sum or max. Received: {aggregation!r}"
+                )
             self.units = int(units)
             self.hidden = int(hidden or units)
             self.activation = activation
@@ -46,11 +50,21 @@ def EdgeConv(k):
         def build(self, input_shape):
             f = int(input_shape[-1])
             glorot = k.initializers.GlorotUniform
-            self.w_center = self.add_weight(name="w_center", shape=(f, self.hidden), initializer=glorot(), trainable=True)
-            self.w_diff = self.add_weight(name="w_diff", shape=(f, self.hidden), initializer=glorot(), trainable=True)
-            self.b1 = self.add_weight(name="b1", shape=(self.hidden,), initializer="zeros", trainable=True)
-            self.w2 = self.add_weight(name="w2", shape=(self.hidden, self.units), initializer=glorot(), trainable=True)
-            self.b2 = self.add_weight(name="b2", shape=(self.units,), initializer="zeros", trainable=True)
+            self.w_center = self.add_weight(
+                name="w_center", shape=(f, self.hidden), initializer=glorot(), trainable=True
+            )
+            self.w_diff = self.add_weight(
+                name="w_diff", shape=(f, self.hidden), initializer=glorot(), trainable=True
+            )
+            self.b1 = self.add_weight(
+                name="b1", shape=(self.hidden,), initializer="zeros", trainable=True
+            )
+            self.w2 = self.add_weight(
+                name="w2", shape=(self.hidden, self.units), initializer=glorot(), trainable=True
+            )
+            self.b2 = self.add_weight(
+                name="b2", shape=(self.units,), initializer="zeros", trainable=True
+            )
             super().build(input_shape)
 
         def call(self, inputs):
@@ -59,8 +73,13 @@ def EdgeConv(k):
             c = tf.tensordot(x, tf.convert_to_tensor(self.w_center), axes=1)  # (b, n, h)
             d = tf.tensordot(x, tf.convert_to_tensor(self.w_diff), axes=1)  # (b, n, h)
             # Wc x_i + Wd (x_j - x_i) + b1 = (c_i - d_i + b1) + d_j
-            pre = tf.expand_dims(c - d + tf.convert_to_tensor(self.b1), 2) + tf.expand_dims(d, 1)  # (b, n, n, h)
-            m = act(tf.tensordot(act(pre), tf.convert_to_tensor(self.w2), axes=1) + tf.convert_to_tensor(self.b2))
+            pre = tf.expand_dims(c - d + tf.convert_to_tensor(self.b1), 2) + tf.expand_dims(
+                d, 1
+            )  # (b, n, n, h)
+            m = act(
+                tf.tensordot(act(pre), tf.convert_to_tensor(self.w2), axes=1)
+                + tf.convert_to_tensor(self.b2)
+            )
             if self.aggregation == "sum":
                 return tf.reduce_sum(m, axis=2)
             if self.aggregation == "max":

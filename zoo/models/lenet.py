@@ -46,7 +46,9 @@ def lenet5(k, *, name="lenet5", input_shape=(32, 32, 1), classes=10, activation=
     params=26_698,
     targets=("onnx", "tflite", "hls4ml"),
 )
-def mnist_cnn(k, *, name="mnist_cnn", input_shape=(28, 28, 1), classes=10, filters=(8, 16), dense=32):
+def mnist_cnn(
+    k, *, name="mnist_cnn", input_shape=(28, 28, 1), classes=10, filters=(8, 16), dense=32
+):
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     for i, f in enumerate(filters, start=1):

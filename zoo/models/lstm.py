@@ -22,7 +22,9 @@ from zoo.registry import ModelConfigError, register_model
 def lstm(k, *, name="lstm", input_shape=(8, 8), classes=10, units=(32,), dropout=0.0, unroll=True):
     units = tuple(int(u) for u in (units if isinstance(units, (tuple, list)) else (units,)))
     if not units or min(units) < 1:
-        raise ModelConfigError(f"lstm: units must be one or more positive widths. Received: units={units}")
+        raise ModelConfigError(
+            f"lstm: units must be one or more positive widths. Received: units={units}"
+        )
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     for i, u in enumerate(units, start=1):

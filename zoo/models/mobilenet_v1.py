@@ -15,13 +15,33 @@ Layer names: ``conv1``/``conv1_bn``/``conv1_relu``, ``block{i}_dw``/``_dw_bn``/`
 
 from zoo.registry import ModelConfigError, register_model
 
-BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-          (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+BLOCKS = (
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+)
 
 
 def _conv(k, filters, size, stride, name, l2):
-    return k.layers.Conv2D(filters, size, strides=stride, padding="same", kernel_initializer="he_normal",
-                           kernel_regularizer=k.regularizers.l2(l2) if l2 else None, name=name)
+    return k.layers.Conv2D(
+        filters,
+        size,
+        strides=stride,
+        padding="same",
+        kernel_initializer="he_normal",
+        kernel_regularizer=k.regularizers.l2(l2) if l2 else None,
+        name=name,
+    )
 
 
 def _bn_relu(k, x, prefix):
@@ -67,8 +87,9 @@ def separable_block(k, x, filters, stride, *, prefix, l2=1e-4):
         "claim is checked on a small configuration (16x16, alpha 0.125, 2 blocks)."
     ),
 )
-def mobilenet_v1(k, *, name="mobilenet_v1", input_shape=(96, 96, 3), classes=2, alpha=0.25,
-                 blocks=13, l2=1e-4):
+def mobilenet_v1(
+    k, *, name="mobilenet_v1", input_shape=(96, 96, 3), classes=2, alpha=0.25, blocks=13, l2=1e-4
+):
     if not 0 < alpha <= 4 or not 1 <= blocks <= len(BLOCKS):
         raise ModelConfigError(
             f"{name}: alpha must be in (0, 4] and blocks in [1, {len(BLOCKS)}]. "

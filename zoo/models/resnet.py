@@ -108,8 +108,14 @@ def resnet8(
     l2=1e-4,
 ):
     return cifar_resnet(
-        k, name=name, input_shape=input_shape, classes=classes, filters=filters,
-        stage_blocks=stage_blocks, strides=strides, l2=l2,
+        k,
+        name=name,
+        input_shape=input_shape,
+        classes=classes,
+        filters=filters,
+        stage_blocks=stage_blocks,
+        strides=strides,
+        l2=l2,
     )
 
 
@@ -137,6 +143,12 @@ def resnet20(
     l2=1e-4,
 ):
     return cifar_resnet(
-        k, name=name, input_shape=input_shape, classes=classes, filters=filters,
-        stage_blocks=stage_blocks, strides=strides, l2=l2,
+        k,
+        name=name,
+        input_shape=input_shape,
+        classes=classes,
+        filters=filters,
+        stage_blocks=stage_blocks,
+        strides=strides,
+        l2=l2,
     )

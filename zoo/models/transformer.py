@@ -110,14 +110,18 @@ def transformer(
             f"transformer: image size {(h, w)} must be divisible by patch_size. Received: patch_size={patch_size}"
         )
     if dim % heads:
-        raise ModelConfigError(f"transformer: dim must be divisible by heads. Received: dim={dim}, heads={heads}")
+        raise ModelConfigError(
+            f"transformer: dim must be divisible by heads. Received: dim={dim}, heads={heads}"
+        )
     n_patches = (h // patch_size) * (w // patch_size)
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = k.layers.Conv2D(dim, patch_size, strides=patch_size, name="patch_embed")(inputs)
     x = k.layers.Reshape((n_patches, dim), name="patches")(x)
     x = PositionEmbedding(k)(name="pos_embed")(x)
     for i in range(1, depth + 1):
-        x = encoder_block(k, x, prefix=f"block{i}", dim=dim, heads=heads, mlp_dim=mlp_dim, dropout=dropout)
+        x = encoder_block(
+            k, x, prefix=f"block{i}", dim=dim, heads=heads, mlp_dim=mlp_dim, dropout=dropout
+        )
     x = k.layers.LayerNormalization(epsilon=1e-6, name="final_ln")(x)
     x = k.layers.GlobalAveragePooling1D(name="pool")(x)
     x = k.layers.Dense(classes, name="output")(x)

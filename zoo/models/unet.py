@@ -16,7 +16,9 @@ from zoo.registry import ModelConfigError, register_model
 def double_conv(k, x, filters, *, prefix, batchnorm=True, activation="relu"):
     """(3x3 conv [-> BN] -> activation) x 2, names ``{prefix}_conv{i}``, ``_bn{i}``, ``_relu{i}``."""
     for i in (1, 2):
-        x = k.layers.Conv2D(filters, 3, padding="same", use_bias=not batchnorm, name=f"{prefix}_conv{i}")(x)
+        x = k.layers.Conv2D(
+            filters, 3, padding="same", use_bias=not batchnorm, name=f"{prefix}_conv{i}"
+        )(x)
         if batchnorm:
             x = k.layers.BatchNormalization(name=f"{prefix}_bn{i}")(x)
         x = k.layers.Activation(activation, name=f"{prefix}_{activation}{i}")(x)
@@ -59,14 +61,18 @@ def unet(
             f"Received: input_shape={input_shape}, depth={depth}"
         )
     if upsampling not in ("nearest", "bilinear", "transpose"):
-        raise ModelConfigError(f"unet: upsampling must be 'nearest', 'bilinear' or 'transpose'. Received: {upsampling!r}")
+        raise ModelConfigError(
+            f"unet: upsampling must be 'nearest', 'bilinear' or 'transpose'. Received: {upsampling!r}"
+        )
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     if noise_stddev:
         x = k.layers.GaussianNoise(noise_stddev, name="noise")(x)
     skips = []
     for level in range(1, depth + 1):
-        x = double_conv(k, x, base_filters * 2 ** (level - 1), prefix=f"enc{level}", batchnorm=batchnorm)
+        x = double_conv(
+            k, x, base_filters * 2 ** (level - 1), prefix=f"enc{level}", batchnorm=batchnorm
+        )
         skips.append(x)
         x = k.layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
     x = double_conv(k, x, base_filters * 2**depth, prefix="bottleneck", batchnorm=batchnorm)

@@ -27,7 +27,9 @@ def Sampling(k):
 
         def call(self, inputs, training=None):
             z_mean, z_log_var = inputs
-            kl = -0.5 * tf.reduce_sum(1.0 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var), axis=-1)
+            kl = -0.5 * tf.reduce_sum(
+                1.0 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var), axis=-1
+            )
             self.add_loss(self.kl_weight * tf.reduce_mean(kl))
             if training:
                 eps = tf.random.normal(tf.shape(z_mean), dtype=z_mean.dtype)

@@ -43,7 +43,16 @@ def vgg_block(k, x, filters, convs, *, prefix):
         "and a small fc_units (5 pools leave 1x1x512)."
     ),
 )
-def vgg16(k, *, name="vgg16", input_shape=(224, 224, 3), classes=1000, stages=VGG16_STAGES, fc_units=4096, dropout=0.0):
+def vgg16(
+    k,
+    *,
+    name="vgg16",
+    input_shape=(224, 224, 3),
+    classes=1000,
+    stages=VGG16_STAGES,
+    fc_units=4096,
+    dropout=0.0,
+):
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
     x = inputs
     for b, (filters, convs) in enumerate(stages, start=1):
