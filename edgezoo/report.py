@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from zoo.io import write_text_atomic
 from zoo.tables import markdown_table
 
 
@@ -408,8 +409,4 @@ def write_report(out: Path, state: dict) -> Path:
                 "",
             ]
 
-    path = out / "report.md"
-    tmp = out / ".report.md.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(out / "report.md", "\n".join(lines) + "\n")

@@ -14,6 +14,7 @@ import numpy as np
 from export import best
 from export.runtime_bench import conditions, run_isolated
 from export.targets import runtimes
+from zoo.io import atomic_path
 from zoo.io import write_text_atomic as _write
 from zoo.options import OptionError, option, validate
 
@@ -453,7 +454,6 @@ def plot_pareto(data: dict, path: Path, points: dict | None = None, title: str |
 
 
 def _save(fig, path: Path, plt):
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)

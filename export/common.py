@@ -8,7 +8,6 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,12 @@ import numpy as np
 
 from export.errors import UnsupportedModelError
 from zoo.introspect import all_layers  # the one nested-layer walk; export modules use it
-from zoo.io import write_json_atomic  # noqa: F401  (re-exported for the export modules)
+from zoo.io import (  # noqa: F401  (re-exported for the export modules)
+    atomic_path,
+    tmp_path_for,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 
 # Build products left out of a directory artifact's hash and size (machine-specific, rebuilt).
 _TREE_SKIP_SUFFIXES = (".so", ".o", ".a", ".pyc", ".log")
@@ -59,36 +63,6 @@ def tree_sha256(root: str | os.PathLike) -> tuple[str, int]:
         h.update(f"{p.relative_to(root).as_posix()}\0{sha256_file(p)}\n".encode())
         total += p.stat().st_size
     return h.hexdigest(), total
-
-
-def tmp_path_for(path: Path) -> Path:
-    """A fresh temporary path next to ``path`` (same file system, so ``os.replace`` is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent
-    )
-    os.close(fd)
-    os.unlink(tmp)
-    return Path(tmp)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path to write ``path`` to; renamed to ``path`` only if the block succeeds."""
-    path = Path(path)
-    tmp = tmp_path_for(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
 
 
 def replace_dir(tmp_dir: Path, final: Path) -> Path:

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from training.data import DatasetError, DatasetUnavailableError, cache_dir, register_dataset
+from zoo.io import atomic_path
 
 KWS_WORDS = ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"]
 KWS_CLASSES = [*KWS_WORDS, "_silence_", "_unknown_"]
@@ -79,9 +79,8 @@ def _cached(
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
     arrays = compute()
-    tmp = root / f".{path.stem}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)
     return arrays
 
 

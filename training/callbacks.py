@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
 from training.errors import TrainingError
+from zoo.io import atomic_path
 
 
 def plot_history(history: dict, path: Path, title: str = "Training History") -> Path:
@@ -42,10 +42,9 @@ def plot_history(history: dict, path: Path, title: str = "Training History") -> 
         ax2.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
         ax2.legend(loc="lower right")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from training.data import DatasetError, DatasetUnavailableError, cache_dir, register_dataset
+from zoo.io import atomic_path
 
 
 def offline() -> bool:
@@ -165,9 +166,8 @@ def _jets(_cache):
         else:
             x, y = _fetch_jets_openml(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / ".jets.tmp.npz"
-        np.savez(tmp, x=x, y=y)
-        os.replace(tmp, npz)
+        with atomic_path(npz) as tmp:
+            np.savez(tmp, x=x, y=y)
     with np.load(npz) as f:
         return f["x"], f["y"], JETS, "tabular", None
 

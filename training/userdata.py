@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from training.data import SPLIT, Dataset, DatasetError, _normalize
+from zoo.io import atomic_path
 
 STORED = "data.npz"
 NORMALIZE = ("none", "scale", "standardize")
@@ -298,14 +298,8 @@ def store(ds: Dataset, directory) -> tuple[str, str]:
         y = getattr(ds, f"y_{k}")
         if y is not None:
             arrays[f"y_{k}"] = y
-    fd, tmp = tempfile.mkstemp(prefix=".data-", suffix=".npz", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_path(directory / STORED) as tmp:
         np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, directory / STORED)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return STORED, _file_sha(directory / STORED)
 
 
@@ -317,20 +311,13 @@ def copy_stored(src_dir, dst_dir, record: dict) -> None:
     dst = inside(dst_dir, record["path"], "config.json: data_file.path")
     if src.resolve() == dst.resolve():
         return
-    fd, tmp = tempfile.mkstemp(prefix=".data-", suffix=".npz", dir=dst_dir)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
+    with atomic_path(dst) as tmp:
         try:
             os.link(src, tmp)
         except OSError:
             import shutil
 
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_stored(model_dir, record: dict, *, name: str = "", seed: int = 0) -> Dataset:

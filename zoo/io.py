@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import zipfile
@@ -103,3 +104,37 @@ def write_json_atomic(path: str | os.PathLike, data) -> Path:
     import json
 
     return write_text_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def tmp_path_for(path: Path) -> Path:
+    """A fresh temporary path next to ``path`` (same file system, so ``os.replace`` is atomic);
+    it keeps ``path``'s suffix, so writers that choose a format by suffix (numpy, matplotlib) work."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent
+    )
+    os.close(fd)
+    os.unlink(tmp)
+    return Path(tmp)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path to write ``path`` through (any writer: numpy, matplotlib, a
+    converter); it is renamed to ``path`` only if the block succeeds, else removed. The one
+    atomic-write helper for files not written by :func:`write_text_atomic`."""
+    path = Path(path)
+    tmp = tmp_path_for(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
