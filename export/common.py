@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from zoo.io import (  # noqa: F401  (re-exported for the export modules)
     write_bytes_atomic,
     write_json_atomic,
 )
+from zoo.rundir import replace_dir_atomically as replace_dir  # noqa: F401  (re-exported)
 
 # Build products left out of a directory artifact's hash and size (machine-specific, rebuilt).
 _TREE_SKIP_SUFFIXES = (".so", ".o", ".a", ".pyc", ".log")
@@ -63,19 +63,6 @@ def tree_sha256(root: str | os.PathLike) -> tuple[str, int]:
         h.update(f"{p.relative_to(root).as_posix()}\0{sha256_file(p)}\n".encode())
         total += p.stat().st_size
     return h.hexdigest(), total
-
-
-def replace_dir(tmp_dir: Path, final: Path) -> Path:
-    """Move a finished directory ``tmp_dir`` to ``final``, replacing an older one."""
-    final = Path(final)
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp_dir, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp_dir, final)
-    return final
 
 
 # --------------------------------------------------------------------------- worlds

@@ -277,8 +277,10 @@ def replace_dir_atomically(tmp: str | os.PathLike, final: str | os.PathLike) -> 
     removed only after the new one is in place."""
     tmp, final = Path(tmp), Path(final)
     if final.exists():
-        # a pipeline's stage directory (its parent holds pipeline.json) is edgezoo's by layout
-        if not final.is_dir() or not (owned(final) or (final.parent / "pipeline.json").exists()):
+        # edgezoo's by layout: a pipeline's stage directory (its parent holds pipeline.json), or a
+        # part of a directory edgezoo claimed (an export's hls4ml/, rtl/ or OpenVINO folder)
+        parent_owned = owned(final.parent) or (final.parent / "pipeline.json").exists()
+        if not final.is_dir() or not (owned(final) or parent_owned):
             raise RunDirError(
                 f"{final} was not written by edgezoo: it is left untouched "
                 f"(the new result stays in {tmp})."
