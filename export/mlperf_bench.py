@@ -25,6 +25,7 @@ import zoo
 from export.api import export_model, export_run
 from export.common import ExportData
 from export.runtime_bench import conditions, run_isolated
+from zoo.io import atomic_path
 
 MAC_CLASSES = {"Conv2D", "DepthwiseConv2D", "Dense", "Conv1D"}
 
@@ -167,10 +168,11 @@ def bench_model(
         manifest = export_model(model, out / "export", data=data, task=card.task, **opts)
         row["weights"] = "random initialization"
         row["calibration"] = f"{calibration_samples} generated standard-normal inputs"
-    np.save(
-        out / "export" / "bench_inputs.npy",
-        np.random.default_rng(0).standard_normal((1, *model.inputs[0].shape[1:])).astype("f4"),
-    )
+    with atomic_path(out / "export" / "bench_inputs.npy") as tmp:
+        np.save(
+            tmp,
+            np.random.default_rng(0).standard_normal((1, *model.inputs[0].shape[1:])).astype("f4"),
+        )
     arts = {(a["format"], a["variant"]): a for a in manifest["artifacts"] if "path" in a}
     row.update(
         params=int(model.count_params()),

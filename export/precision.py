@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import ExportOptionsError
+from zoo.io import atomic_path
 
 BASELINE_WIDTH = 16
 MIN_WEIGHT, MIN_RESULT = 2, 4
@@ -420,10 +421,9 @@ def plot(record: dict, path: Path, title: str = "") -> Path:
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 
