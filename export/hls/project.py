@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import shutil
+import tempfile
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -54,10 +54,9 @@ def export_hls(
     io_type = opts.io_type or io_type_for(model)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
-    scratch = out_dir.with_name(f".{out_dir.name}.scratch-{os.getpid()}")
-    for d in (work, scratch):
-        shutil.rmtree(d, ignore_errors=True)
+    # fresh directories this call creates (never a path someone else may own), removed in finally
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.scratch-", dir=out_dir.parent))
     try:
         x_prof = np.ascontiguousarray(x_profile[: opts.profile_samples], dtype=np.float32)
         cfg, precision = build_config(conv_model, world, x_prof, opts, io_type, scratch)
