@@ -6,7 +6,9 @@ parity gates), then time every (artifact, runtime) at batch 1 and batch 256 *int
 ``rounds`` rounds, each running every call for ``budget_s`` in turn (A B C ... A B C ...), so
 machine load drifts over all of them alike; the figures are medians over rounds. Reported per
 model: the best int8 against the best fp32 artifact -- batch-256 samples/s (goal >= 1.5x),
-batch-1 p50 (goal: int8 no slower) and test accuracy against Keras (goal: within 0.5%).
+batch-1 p50 (goal: int8 no slower) and test accuracy against Keras (goal: within 0.5%). The
+"best int8" is the fastest verified int8 artifact whose accuracy is within that goal (the one a
+user would ship); only when none is, the fastest of all, and the accuracy goal shows the miss.
 """
 
 from __future__ import annotations
@@ -101,6 +103,15 @@ def summarize(model: str, arts: dict, keras_acc: float | None) -> dict:
     fp = {k: v for k, v in ok.items() if v["variant"] == "fp32"}
     if not i8 or not fp:
         return {"model": model, "error": "no verified int8 or fp32 artifact"}
+    # the int8 artifact a user would pick: the fastest whose accuracy stays within the goal
+    # (all of them when none does, so the miss shows)
+    if keras_acc is not None:
+        good = {
+            k: v
+            for k, v in i8.items()
+            if v["accuracy"] is not None and abs(v["accuracy"] - keras_acc) <= GOAL_ACC + 1e-12
+        }
+        i8 = good or i8
     bi256 = max(i8, key=lambda k: i8[k]["batch256_sps"])
     bf256 = max(fp, key=lambda k: fp[k]["batch256_sps"])
     bi1 = min(i8, key=lambda k: i8[k]["batch1_p50_us"])

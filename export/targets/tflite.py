@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from export.rewrite import REWRITES
 from export.targets import STEM, Target, register
 from export.tflite import VARIANTS
 from zoo.options import OptionError, option
@@ -20,6 +21,14 @@ class Options:
         "TFLite variants: fp32, fp16, dynamic (range), int8 (full integer)",
         choices=VARIANTS,
         metavar="VARIANTS",
+    )
+    tflite_int8_rewrites: tuple[str, ...] = option(
+        REWRITES,
+        "equivalent graph rewrites for the int8 flatbuffer, so XNNPACK's int8 kernels run every "
+        "layer (export/rewrite.py): avgpool (valid AveragePooling2D as a DepthwiseConv2D), "
+        "thin_conv (a conv on 1-2 input channels through SpaceToDepth); '' for none",
+        choices=REWRITES,
+        metavar="REWRITES",
     )
 
     def check(self):
@@ -51,7 +60,7 @@ def _dynamic_batch(tl, path, rec, variant, out):
     return tl.check_dynamic_batch(path, rec.data.x_test, rec.ref, batch=o.dynamic_batch, atol=None)
 
 
-def _one(rec, conv, variant: str):
+def _one(rec, conv, variant: str, rewrites: list[str] | None = None):
     from export import tflite as tl
 
     path = rec.out / f"{STEM}.{variant}.tflite"
@@ -61,15 +70,36 @@ def _one(rec, conv, variant: str):
     extra = {"io": tl.io_details(path)}
     if variant == "int8":
         extra["calibration"] = rec.calibration(path)
+        extra["quantization"] = {
+            "format": "full integer (TFLITE_BUILTINS_INT8)",
+            "weights": "int8 per-channel",
+            "activations": "int8",
+            "rewrites": rewrites or [],
+        }
     return rec.entry(path, "tflite", variant, rec.parity("tflite", variant, out, dyn), **extra)
+
+
+def _int8(rec, model, world: str):
+    """The int8 flatbuffer, from the model with :mod:`export.rewrite`'s rewrites applied (its own
+    SavedModel when anything was rewritten)."""
+    from export import tflite as tl
+    from export.rewrite import rewrite
+
+    which = rec.options.tflite_int8_rewrites
+    new, done = rewrite(model, which) if world == "keras" else (model, [])
+    with tl.Converter(new, world) as conv:
+        return _one(rec, conv, "int8", done)
 
 
 def export(rec, model, world: str):
     from export import tflite as tl
 
-    with tl.Converter(model, world) as conv:  # one SavedModel for every variant
+    with tl.Converter(model, world) as conv:  # one SavedModel for every float variant
         for variant in rec.options.tflite_variants:
-            rec.attempt("tflite", variant, lambda v=variant: _one(rec, conv, v))
+            if variant == "int8" and rec.options.tflite_int8_rewrites:
+                rec.attempt("tflite", variant, lambda: _int8(rec, model, world))
+            else:
+                rec.attempt("tflite", variant, lambda v=variant: _one(rec, conv, v))
 
 
 def make_call(path: str, x: np.ndarray, threads: int):
