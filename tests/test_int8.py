@@ -47,6 +47,10 @@ def test_openvino_fp32_and_int8_are_verified_and_calibrated_like_the_others(cnn_
         fp["parity"]["max_abs_diff"] <= 1e-5 and fp["parity"]["thresholds"]["max_abs_diff"] == 1e-5
     )
     assert q["parity"]["thresholds"]["min_argmax_agreement"] == 0.95
+    assert (fp["parity"]["dynamic_batch"]["atol"], fp["parity"]["dynamic_batch"]["rtol"]) == (
+        1e-5,
+        1e-5,
+    )  # the same scale-aware bound as the gate
     for a in (fp, q):
         assert a["kind"] == "directory" and (out / a["path"] / "model.xml").exists()
         assert (
@@ -102,7 +106,10 @@ def test_bench_measures_openvino_reports_gops_and_names_the_best(cnn_export, tmp
     ov = [r for r in data["results"] if r["runtime"] == "openvino"]
     assert {r["artifact"] for r in ov} == {"openvino-fp32", "openvino-int8"}
     assert all("error" not in r and r["throughput_sps"] > 0 for r in ov), ov
-    assert ov[0]["settings"]["INFERENCE_NUM_THREADS"] == 1
+    assert (
+        ov[0]["settings"]["INFERENCE_NUM_THREADS"] == 1
+        and "static" in ov[0]["settings"]["batch_shape"]
+    )
     acc = {r["artifact"]: r["accuracy"] for r in ov if r.get("accuracy") is not None}
     assert acc["openvino-int8"] == pytest.approx(
         _art(man, "openvino", "int8")["parity"]["accuracy"]
