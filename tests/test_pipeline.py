@@ -13,7 +13,7 @@ from export.bench import pareto_front
 SMALL = {
     "train": {"epochs": 2, "limit": 400},
     "compress": {"prune": 0.5, "bits": 6, "epochs": 1},
-    "export": {"to": ["onnx", "tflite"]},
+    "export": {"to": ["onnx", "tflite"], "tflite_variants": ["fp32", "int8"]},
     "bench": {"batches": [1, 8], "threads": [1], "budget_s": 0.05, "runs": 50, "warmup": 2},
 }
 
