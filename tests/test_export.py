@@ -106,12 +106,20 @@ def _check_manifest(man: dict, out: Path, src_dir: Path):
             assert (
                 cal["calibration_split"] == "train" and 0 <= min(idx) and max(idx) < cal["n_train"]
             )
-    # nothing half-written is left behind
+    # nothing half-written is left behind, in the directory or beside it (the build directory)
     assert not [
         p
         for p in out.rglob("*")
         if ".tmp" in p.name or ".partial" in p.name or ".scratch" in p.name
     ]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
+    assert f".{out.name}.export-" not in json.dumps(man)
+    # paths recorded by hls4ml name the final directory, not the one it was built in
+    yml = out / "hls4ml" / "hls4ml_config.yml"
+    if yml.exists():
+        assert f"OutputDir: {out.resolve() / 'hls4ml'}" in yml.read_text().replace(
+            str(out), str(out.resolve())
+        )
 
 
 def test_export_run_all_targets(mlp_run, tmp_path):
