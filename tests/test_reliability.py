@@ -338,7 +338,7 @@ def test_6_a_reexport_replaces_the_earlier_export_only_when_complete(copy, tmp_p
     from export import ExportFailed, export_run
     from export.manifest import load_manifest
     from zoo.io import write_json_atomic
-    from zoo.rundir import lock_dir
+    from zoo.rundir import claim_dir, lock_dir
 
     run, exp = copy / "run", copy / "exports" / "float"
     # stands for an earlier `edgezoo bench` of this export (a real one takes ~15 s: test 5)
@@ -367,6 +367,10 @@ def test_6_a_reexport_replaces_the_earlier_export_only_when_complete(copy, tmp_p
     with pytest.raises(KeyboardInterrupt):
         export_run(run, out=exp, progress=interrupt, **onnx)
     assert _snapshot(exp) == before and siblings() == []
+
+    # what a killed build left beside it (marked, no longer locked) goes with the next export
+    left = claim_dir(exp.parent / ".float.export-1-0badc0de", "export")
+    (left / "model.onnx").write_text("half")
 
     # complete: locked while it builds, through the swap, until it returns; the user's files kept
     probes = []
