@@ -227,13 +227,31 @@ def _task_of(name):
 def _retarget(artifacts: list[dict], out: Path, final: Path):
     """Files that name the temporary directory ``out`` (hls4ml records absolute paths) name
     ``final`` instead; the artifacts holding them get their sha256 and size again."""
+    _refresh(artifacts, out, retarget(out, final))
+
+
+def retarget_exports(tmp, final):
+    """Export directories built under ``tmp``, a sibling of ``final`` about to be swapped in
+    (the pipeline's ``.export.new``), name ``final`` in the paths tools recorded (hls4ml's
+    ``hls4ml_config.yml``); their manifests' sha256 and sizes follow the rewritten files."""
+    changed = retarget(tmp, final)
+    if not changed:
+        return
+    for path in sorted(Path(tmp).rglob("manifest.json")):
+        manifest = json.loads(path.read_text())
+        _refresh(manifest.get("artifacts", []), path.parent, changed)
+        write_json_atomic(path, manifest)
+
+
+def _refresh(artifacts: list[dict], root: Path, changed: list[Path]):
+    """The sha256 and size of each artifact (paths relative to ``root``) holding a changed file."""
     from export.common import sha256_file, tree_sha256
 
-    changed = [p.resolve() for p in retarget(out, final)]
+    changed = [p.resolve() for p in changed]
     for a in artifacts:
-        if "path" not in a or "sha256" not in a:
+        if not isinstance(a.get("path"), str) or "sha256" not in a:
             continue
-        path = (out / a["path"]).resolve()
+        path = (root / a["path"]).resolve()
         if any(p == path or path in p.parents for p in changed):
             a["sha256"], a["bytes"] = (
                 tree_sha256(path) if path.is_dir() else (sha256_file(path), path.stat().st_size)
