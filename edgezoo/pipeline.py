@@ -325,6 +325,7 @@ def _models_to_export(out, state, which="all") -> dict:
 
 def _export(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
     from export import export_run
+    from export.api import retarget_exports
 
     opts = dict(rec.get("export") or {})
     to = opts.pop("to", "card")
@@ -340,6 +341,7 @@ def _export(model, dataset, rec, out, state, progress, verbose, force, on_step=N
             src, to=tuple(to), out=tmp / name, on_step=on_step, **opts
         )  # same depth: manifests' relative paths hold
         exported[name] = str(final / name)
+    retarget_exports(tmp, final)  # hls4ml's recorded paths name export/, not .export.new/
     replace_dir_atomically(tmp, final)
     return {"exports": exported}
 

@@ -1,16 +1,19 @@
 """``export_run`` / ``export_model``: every requested artifact, verified, recorded in a manifest.
 
-Each artifact is written through a temporary path and renamed, then run on the test split and
-compared with the Keras model it came from (:mod:`export.verify`). A target that fails (an
-unsupported layer, a converter error) or an artifact that misses a parity bound is recorded in
-``manifest.json``; after the manifest is written, :class:`~export.errors.ExportFailed` is raised
-listing them all (``fail_on_parity=False`` records parity failures without raising).
+The whole export is built in a locked temporary sibling of the output directory and swapped in
+(:func:`zoo.rundir.replace_dir_atomically`) only when complete, so an earlier export there stays
+whole until then; files a user put in it are carried over. Each artifact is run on the test
+split and compared with the Keras model it came from (:mod:`export.verify`). A target that fails
+(an unsupported layer, a converter error) or an artifact that misses a parity bound is recorded
+in ``manifest.json``; after the manifest is written, :class:`~export.errors.ExportFailed` is
+raised listing them all (``fail_on_parity=False`` records parity failures without raising).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import time
 import typing
 from dataclasses import dataclass
@@ -23,7 +26,17 @@ from export.common import ExportData, is_quantized, predict, sparsity, write_jso
 from export.errors import ExportError, ExportFailed, ExportOptionsError
 from export.manifest import SCHEMA, artifact_entry, relpath, versions
 from zoo.options import option, record, validate
-from zoo.rundir import check_writable, own_dir
+from zoo.rundir import (
+    LOCK,
+    MARKER,
+    build_beside,
+    carry_over,
+    check_writable,
+    own_dir,
+    replace_dir_atomically,
+    retarget,
+    temporary,
+)
 
 # Read from the registry (export/targets/): one module per target.
 TARGETS = targets.names()
@@ -211,6 +224,40 @@ def _task_of(name):
 # --------------------------------------------------------------------------- the export itself
 
 
+def _retarget(artifacts: list[dict], out: Path, final: Path):
+    """Files that name the temporary directory ``out`` (hls4ml records absolute paths) name
+    ``final`` instead; the artifacts holding them get their sha256 and size again."""
+    _refresh(artifacts, out, retarget(out, final))
+
+
+def retarget_exports(tmp, final):
+    """Export directories built under ``tmp``, a sibling of ``final`` about to be swapped in
+    (the pipeline's ``.export.new``), name ``final`` in the paths tools recorded (hls4ml's
+    ``hls4ml_config.yml``); their manifests' sha256 and sizes follow the rewritten files."""
+    changed = retarget(tmp, final)
+    if not changed:
+        return
+    for path in sorted(Path(tmp).rglob("manifest.json")):
+        manifest = json.loads(path.read_text())
+        _refresh(manifest.get("artifacts", []), path.parent, changed)
+        write_json_atomic(path, manifest)
+
+
+def _refresh(artifacts: list[dict], root: Path, changed: list[Path]):
+    """The sha256 and size of each artifact (paths relative to ``root``) holding a changed file."""
+    from export.common import sha256_file, tree_sha256
+
+    changed = [p.resolve() for p in changed]
+    for a in artifacts:
+        if not isinstance(a.get("path"), str) or "sha256" not in a:
+            continue
+        path = (root / a["path"]).resolve()
+        if any(p == path or path in p.parents for p in changed):
+            a["sha256"], a["bytes"] = (
+                tree_sha256(path) if path.is_dir() else (sha256_file(path), path.stat().st_size)
+            )
+
+
 class _Recorder:
     def __init__(
         self,
@@ -329,33 +376,101 @@ class _Recorder:
         }
 
 
-# What an earlier export into the same directory left that describes its artifacts: removed
-# before the first new artifact is written, so no manifest ever lists files it does not match.
-STALE = ("manifest.json", "bench.json", "bench.md", "latency.png", "pareto.png")
+# What an export (and the commands that read one: bench, bench-mlperf) writes at the top of its
+# directory, besides model.* files and what a manifest lists. When a re-export is swapped in,
+# the earlier export's own files go with it (no manifest ever sits beside files it does not
+# describe); anything else found there (a user's notes) is carried into the new directory.
+WRITTEN = (
+    "manifest.json",
+    "bench.json",
+    "bench.md",
+    "latency.png",
+    "pareto.png",
+    "precision_search.json",
+    "precision_pareto.png",
+    "bench_inputs.npy",
+    "hls4ml",
+    "rtl",
+    "openvino-fp32",
+    "openvino-int8",
+)
 
 
 def _export(
     model, out: Path, *, world, task, data: ExportData, to, source: dict, options: ExportOptions
 ) -> dict:
-    """Claim and lock ``out`` (:mod:`zoo.rundir`), invalidate an earlier manifest, then export."""
-    with own_dir(out, "export", command=f"export to {', '.join(to)}"):
-        for name in STALE:
-            (Path(out) / name).unlink(missing_ok=True)
-        return _export_locked(
-            model,
-            Path(out),
-            world=world,
-            task=task,
-            data=data,
-            to=to,
-            source=source,
-            options=options,
-        )
+    """Claim and lock ``out`` (:mod:`zoo.rundir`), build the export in a locked temporary
+    sibling (``.OUT.export-...``) and swap it in only when it is complete: an export that
+    fails, is interrupted or killed leaves an earlier export in ``out`` as it was.
+
+    A failed export (an error or a missed parity bound) into a new or empty ``out`` is still
+    swapped in, so its manifest records what failed; over an earlier export it is discarded.
+    """
+    out = Path(out)
+    command = f"export to {', '.join(to)}"
+    with (
+        own_dir(out, "export", command=command),
+        build_beside(out, "export", "export", command) as tmp,
+    ):
+        earlier = [p.name for p in out.iterdir() if p.name not in (MARKER, LOCK)]
+        try:
+            manifest = _export_locked(
+                model,
+                tmp,
+                final=out,
+                world=world,
+                task=task,
+                data=data,
+                to=to,
+                source=source,
+                options=options,
+            )
+            failed = None
+        except ExportFailed as exc:
+            if earlier:
+                raise ExportFailed(
+                    exc.failures, errors=exc.errors, kept=f"{out} keeps its earlier export"
+                ) from exc.__cause__
+            failed = exc
+        carry_over(out, tmp, _ours(out))
+        replace_dir_atomically(tmp, out)
+        if failed is not None:
+            raise ExportFailed(
+                failed.failures, manifest=out / "manifest.json", errors=failed.errors
+            ) from failed.__cause__
+        return manifest
+
+
+def _ours(out: Path):
+    """``name -> True`` for the top-level entries of the export directory ``out`` that edgezoo
+    wrote: its manifest's artifacts, the names in :data:`WRITTEN`, ``model.*``, temporaries."""
+    listed = set()
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+        for a in manifest.get("artifacts", []):
+            for entry in (a, a.get("calibration") or {}):
+                if isinstance(entry.get("path"), str):
+                    listed.add(Path(entry["path"]).parts[0])
+    except (OSError, ValueError, AttributeError, TypeError, IndexError):
+        pass  # no readable manifest: the names below still hold
+    return lambda name: (
+        name in listed or name in WRITTEN or name.startswith(f"{STEM}.") or temporary(name)
+    )
 
 
 def _export_locked(
-    model, out: Path, *, world, task, data: ExportData, to, source: dict, options: ExportOptions
+    model,
+    out: Path,
+    *,
+    final: Path,
+    world,
+    task,
+    data: ExportData,
+    to,
+    source: dict,
+    options: ExportOptions,
 ) -> dict:
+    """Export into ``out``, the temporary sibling of ``final`` (where it will be swapped in)."""
     x = data.x_test
     model(x[:1], training=False)  # a loaded Keras 3 model must have been called before export
     ref = predict(model, x)
@@ -378,6 +493,7 @@ def _export_locked(
     }
     for target in chosen:
         target.export(rec, model, world)
+    _retarget(rec.artifacts, out, final)
     manifest = {
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -38,11 +38,14 @@ class ExportFailed(ExportError):
     """One or more artifacts of an export failed (an error, or a parity threshold).
 
     ``failures`` holds one line per problem; ``errors`` the exceptions raised by targets;
-    ``manifest`` the path of the manifest.json that records them.
+    ``manifest`` the path of the manifest.json that records them; ``kept`` says what was left
+    unchanged instead (a failed re-export is discarded, the earlier export stays).
     """
 
-    def __init__(self, failures: list[str], *, manifest=None, errors=()):
+    def __init__(self, failures: list[str], *, manifest=None, errors=(), kept: str = ""):
         self.failures, self.manifest, self.errors = list(failures), manifest, list(errors)
-        where = f" (recorded in {manifest})" if manifest else ""
+        where = (
+            f" (recorded in {manifest})" if manifest else f" ({kept}, unchanged)" if kept else ""
+        )
         head = f"export failed{where}: "
         super().__init__(head + "; ".join(self.failures))

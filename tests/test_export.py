@@ -106,16 +106,24 @@ def _check_manifest(man: dict, out: Path, src_dir: Path):
             assert (
                 cal["calibration_split"] == "train" and 0 <= min(idx) and max(idx) < cal["n_train"]
             )
-    # nothing half-written is left behind
+    # nothing half-written is left behind, in the directory or beside it (the build directory)
     assert not [
         p
         for p in out.rglob("*")
         if ".tmp" in p.name or ".partial" in p.name or ".scratch" in p.name
     ]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
+    assert f".{out.name}.export-" not in json.dumps(man)
+    # paths recorded by hls4ml name the final directory, not the one it was built in
+    yml = out / "hls4ml" / "hls4ml_config.yml"
+    if yml.exists():
+        assert f"OutputDir: {out.resolve() / 'hls4ml'}" in yml.read_text().replace(
+            str(out), str(out.resolve())
+        )
 
 
 def test_export_run_all_targets(mlp_run, tmp_path):
-    out = tmp_path / "exp"
+    out = tmp_path / ".export.new" / "exp"  # as the pipeline builds export/, swapped in after
     man = export_run(mlp_run, out=out)
     _check_manifest(man, out, mlp_run)
     arts = {(a["format"], a["variant"]): a for a in man["artifacts"]}
@@ -154,6 +162,17 @@ def test_export_run_all_targets(mlp_run, tmp_path):
 
     if shutil.which("vitis-run") is None:
         assert hls["synthesis"] == {"run": False, "why": "vitis-run (Vitis HLS) not on PATH"}
+    # the pipeline's swap of .export.new/ to export/: hls4ml's recorded paths and the sha256
+    # of the manifest follow
+    from export.api import retarget_exports
+    from export.manifest import load_manifest
+
+    final = tmp_path / "export"
+    retarget_exports(out.parent, final)
+    out.parent.rename(final)
+    yml = (final / "exp" / "hls4ml" / "hls4ml_config.yml").read_text()
+    assert ".export.new" not in yml and f"OutputDir: {final / 'exp' / 'hls4ml'}" in yml
+    assert load_manifest(final / "exp")[2] == {}  # bench's sha256 and size checks pass
 
 
 def test_qkeras_model_directory_exports_through_keras2_paths(qkeras_run, tmp_path):

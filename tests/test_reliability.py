@@ -319,39 +319,100 @@ def test_5_bench_checks_sha256_bytes_and_paths(work, copy, tmp_path, monkeypatch
         load_manifest(moved, allow_changed=True)
 
 
-# ---------------------------------------------------------------- 6. a re-export killed halfway
+# ---------------------------------------------------------------- 6. a re-export that fails halfway
 
 
-def test_6_interrupted_reexport_never_leaves_a_mismatching_manifest(copy):
-    from export import export_run
+def _snapshot(d: Path) -> dict:
+    """Every file under ``d`` (but the lock) -> its bytes' sha256."""
     from export.common import sha256_file
 
-    exp = copy / "exports" / "float"
-    old = json.loads((exp / "manifest.json").read_text())
+    return {
+        p.relative_to(d).as_posix(): sha256_file(p)
+        for p in sorted(d.rglob("*"))
+        if p.is_file() and p.name != ".edgezoo.lock"
+    }
 
-    def die_after_first_artifact(msg):
-        if msg.endswith(": pass") or msg.endswith(": FAIL"):
-            raise KeyboardInterrupt  # as a kill would: after model.onnx is replaced, before the manifest
+
+def test_6_a_reexport_replaces_the_earlier_export_only_when_complete(copy, tmp_path, monkeypatch):
+    import export.api as api
+    from export import ExportFailed, export_run
+    from export.manifest import load_manifest
+    from zoo.io import write_json_atomic
+    from zoo.rundir import claim_dir, lock_dir
+
+    run, exp = copy / "run", copy / "exports" / "float"
+    # stands for an earlier `edgezoo bench` of this export (a real one takes ~15 s: test 5)
+    write_json_atomic(exp / "bench.json", {"export_dir": ".", "results": []})
+    (exp / "notes.txt").write_text("my notes")  # a user's files in edgezoo's directory
+    (exp / "mine").mkdir()
+    (exp / "mine" / "plot.py").write_text("print('mine')")
+    before = _snapshot(exp)
+    assert {"manifest.json", "model.onnx", "bench.json", "notes.txt", "mine/plot.py"} <= set(before)
+    onnx = {"to": ("onnx",), "onnx_variants": ("fp32",), "opset": 13}  # a new model.onnx
+
+    def siblings():  # the temporary build directory never outlives the export
+        return sorted(p.name for p in exp.parent.iterdir() if p.name != "float")
+
+    # a parity gate fails: the earlier export and its bench results stay, byte for byte
+    strict = {"onnx/fp32": {"min_argmax_agreement": 1.01}}
+    with pytest.raises(ExportFailed, match="keeps its earlier export, unchanged.*argmax_agreement"):
+        export_run(run, out=exp, thresholds=strict, **onnx)
+    assert _snapshot(exp) == before and siblings() == []
+
+    # interrupted (Ctrl-C; a kill alike) after the new model.onnx was written, before the manifest
+    def interrupt(msg):
+        if msg.endswith(": pass"):
+            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        export_run(
-            copy / "run",
-            out=exp,
-            to=("onnx",),
-            onnx_variants=("fp32",),
-            opset=13,
-            progress=die_after_first_artifact,
-        )
-    assert sha256_file(exp / "model.onnx") != old["artifacts"][0]["sha256"]  # the new file is there
-    if (exp / "manifest.json").exists():
-        m = json.loads((exp / "manifest.json").read_text())
-        for a in m["artifacts"]:
-            assert sha256_file(exp / a["path"]) == a["sha256"]
-    # the next bench says what is wrong instead of measuring a file the manifest does not describe
-    from export.bench import bench_export
+        export_run(run, out=exp, progress=interrupt, **onnx)
+    assert _snapshot(exp) == before and siblings() == []
 
-    with pytest.raises(FileNotFoundError, match="no manifest.json"):
-        bench_export(exp, progress=lambda m: None)
+    # what a killed build left beside it (marked, no longer locked) goes with the next export
+    left = claim_dir(exp.parent / ".float.export-1-0badc0de", "export")
+    (left / "model.onnx").write_text("half")
+
+    # complete: locked while it builds, through the swap, until it returns; the user's files kept
+    probes = []
+
+    def probe(msg=None):
+        try:
+            with lock_dir(exp):
+                probes.append("free")
+        except DirLockedError:
+            probes.append("locked")
+
+    swap = api.replace_dir_atomically
+
+    def swap_then_probe(tmp, final):
+        swap(tmp, final)
+        probe()
+
+    monkeypatch.setattr(api, "replace_dir_atomically", swap_then_probe)
+    export_run(run, out=exp, progress=probe, **onnx)
+    assert len(probes) > 2 and set(probes) == {"locked"}, probes
+    probe()
+    assert probes[-1] == "free"
+    after = _snapshot(exp)
+    for name in ("notes.txt", "mine/plot.py"):
+        assert after[name] == before[name]
+    assert after["model.onnx"] != before["model.onnx"]
+    assert "bench.json" not in after  # it measured the earlier files
+    text = (exp / "manifest.json").read_text()
+    assert ".float.export-" not in text and str(copy) not in text  # relative to the final place
+    assert siblings() == []
+    manifest, src, changed = load_manifest(exp)  # bench's checks: sha256, sizes, the source
+    assert changed == {} and src.resolve() == run.resolve()
+    assert manifest["artifacts"][0]["sha256"] == after["model.onnx"]
+
+    # a directory edgezoo did not write is refused, nothing written into it or beside it
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "important.txt").write_text("x")
+    with pytest.raises(RunDirError, match="not written by edgezoo"):
+        export_run(run, out=user, **onnx)
+    assert os.listdir(user) == ["important.txt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".user")]
 
 
 # ---------------------------------------------------------------- 7. resume after SIGKILL / a full disk

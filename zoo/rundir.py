@@ -7,18 +7,24 @@ A directory holding a finished run of a *different* identity (another model or d
 is only taken over with ``force``. :func:`lock_dir` holds an exclusive ``fcntl`` lock on
 ``DIR/.edgezoo.lock`` while a command writes; a second writer gets one error naming the
 holder. :func:`inside` resolves a path taken from a recipe, config or manifest and rejects
-it unless it stays inside its root. :func:`replace_dir_atomically` swaps a finished
-temporary sibling in for an earlier result.
+it unless it stays inside its root. :func:`build_beside` yields a locked temporary sibling to
+build a new result in, :func:`retarget` and :func:`carry_over` prepare it, and
+:func:`replace_dir_atomically` swaps it in for an earlier result.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
+import glob
 import json
 import os
+import re
+import secrets
 import shutil
 import socket
+import stat
 import sys
 import time
 from pathlib import Path
@@ -274,7 +280,10 @@ def fresh_sibling(final: str | os.PathLike, kind: str, tag: str = "new") -> Path
 
 def replace_dir_atomically(tmp: str | os.PathLike, final: str | os.PathLike) -> Path:
     """Put the finished directory ``tmp`` at ``final``; an older ``final`` (edgezoo's own) is
-    removed only after the new one is in place."""
+    removed only after the new one is in place. On Linux the two trade places in one atomic
+    step (``renameat2(RENAME_EXCHANGE)``): no moment exists where ``final`` is missing or half
+    old, half new; elsewhere the old one is renamed aside first (and back if the second rename
+    fails)."""
     tmp, final = Path(tmp), Path(final)
     if final.exists():
         # edgezoo's by layout: a pipeline's stage directory (its parent holds pipeline.json), or a
@@ -285,10 +294,137 @@ def replace_dir_atomically(tmp: str | os.PathLike, final: str | os.PathLike) -> 
                 f"{final} was not written by edgezoo: it is left untouched "
                 f"(the new result stays in {tmp})."
             )
+        if _exchange(tmp, final):
+            shutil.rmtree(tmp, ignore_errors=True)  # tmp now names the old result
+            return final
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.replace(final, old)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except BaseException:
+            os.replace(old, final)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
     return final
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2`` with ``RENAME_EXCHANGE``). False, with
+    nothing changed, where the system or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a libc without renameat2 (glibc < 2.28, musl < 1.2.1)
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+@contextlib.contextmanager
+def build_beside(final: str | os.PathLike, kind: str, tag: str, command: str | None = None):
+    """A new, empty, marked and locked directory next to ``final`` (``.NAME.TAG-<random>``) to
+    build a replacement of ``final`` in; hand it to :func:`replace_dir_atomically` inside the
+    block. The caller must hold ``final``'s lock: the lock held here then travels with the
+    directory, so ``final`` is never unlocked, before or after the swap, until the block ends.
+    Left-overs of a killed earlier build (marked, no longer locked) are removed first; the
+    directory is removed when the block ends without having swapped it in."""
+    final = Path(final)
+    prefix = f".{final.name}.{tag}-"
+    for left in final.parent.glob(f"{glob.escape(prefix)}*"):
+        _remove_abandoned(left)
+    tmp = final.with_name(f"{prefix}{os.getpid()}-{secrets.token_hex(4)}")
+    tmp.mkdir()  # a fresh name (mkdir fails on an existing one); the umask's mode, as final's
+    try:
+        claim_dir(tmp, kind, what="temporary directory")
+        with lock_dir(tmp, command):
+            yield tmp
+    finally:
+        if tmp.is_dir() and read_marker(tmp) is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_abandoned(path: Path):
+    """A build directory of edgezoo's whose process is gone (its lock is free) goes."""
+    if path.is_symlink() or not path.is_dir() or read_marker(path) is None:
+        return
+    try:
+        with lock_dir(path, "edgezoo: removing an abandoned build"):
+            shutil.rmtree(path)
+    except DirLockedError:  # still being written: not abandoned
+        pass
+
+
+def retarget(tmp: str | os.PathLike, final: str | os.PathLike) -> list[Path]:
+    """Text files under ``tmp`` (a sibling of ``final``) that name ``tmp`` name ``final``
+    instead, as written by tools that record absolute paths (hls4ml's ``hls4ml_config.yml``).
+    Only the directory's own name changes (``/p/.NAME.tag-x/f`` -> ``/p/NAME/f``), so relative,
+    absolute and resolved spellings all follow. Binary files are left alone. Returns the files
+    changed."""
+    tmp, final = Path(tmp), Path(final)
+    from zoo.io import write_text_atomic
+
+    pairs = {tmp.name: final.name, json.dumps(tmp.name)[1:-1]: json.dumps(final.name)[1:-1]}
+    needle = tmp.name.encode()
+    changed = []
+    for path in sorted(tmp.rglob("*")):
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 16 << 20:
+            continue
+        data = path.read_bytes()
+        if needle not in data or b"\0" in data:
+            continue
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            continue
+        for a, b in pairs.items():
+            text = text.replace(a, b)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        write_text_atomic(path, text)
+        os.chmod(path, mode)
+        changed.append(path)
+    return changed
+
+
+def carry_over(old: str | os.PathLike, new: str | os.PathLike, ours) -> list[str]:
+    """Copy each top-level entry of ``old`` that edgezoo did not write (``ours(name)`` is False,
+    and ``new`` has nothing of that name) into ``new``, so that replacing ``old`` by ``new``
+    keeps it: hard links where the file system allows, copies otherwise; symbolic links as
+    links. ``old`` is not changed. Returns the names carried."""
+    old, new = Path(old), Path(new)
+    carried = []
+    for src in sorted(old.iterdir(), key=lambda p: p.name):
+        dst = new / src.name
+        if src.name in (MARKER, LOCK) or ours(src.name) or os.path.lexists(dst):
+            continue
+        if src.is_symlink():
+            os.symlink(os.readlink(src), dst)
+        elif src.is_dir():
+            shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(src, dst)
+        carried.append(src.name)
+    return carried
+
+
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:  # another file system, or one without hard links
+        shutil.copy2(src, dst, follow_symlinks=False)
+    return dst
+
+
+# edgezoo's own temporaries, by name: what a killed command may leave in a run directory
+# (build_beside's .NAME.TAG-PID-HEX, replace_dir's .NAME.old-PID, zoo.io's .NAME-XXX.tmp, ...)
+_TEMPORARY = re.compile(
+    r"^\..+(\.partial-|\.scratch-|\.old-\d+$|\.new$|\.tmp|-search-\d+$|-chosen-\d+$|-\d+-[0-9a-f]{8}$)"
+)
+
+
+def temporary(name: str) -> bool:
+    """True for the name of a temporary file or directory edgezoo makes (hidden, patterned)."""
+    return bool(_TEMPORARY.match(name))
