@@ -102,12 +102,14 @@ def rewrite(model, which=REWRITES):
     which = tuple(which)
     if not which or not isinstance(model, keras.Model):
         return model, []
-    graph = model
-    if isinstance(model, keras.Sequential):
+    try:  # a plain, uncompiled functional view of the layer graph (Sequential, a Functional
+        # subclass with its own compile() like the DCGAN trainer): what gets cloned
         ins, outs = model.inputs, model.outputs
-        graph = keras.Model(ins[0] if len(ins) == 1 else ins, outs[0] if len(outs) == 1 else outs)
-    if not hasattr(graph, "_run_through_graph"):  # a subclassed model: no graph to rewrite
+    except (AttributeError, ValueError):  # a subclassed model: no graph to rewrite
         return model, []
+    if not ins or not outs:
+        return model, []
+    graph = keras.Model(ins[0] if len(ins) == 1 else ins, outs[0] if len(outs) == 1 else outs)
     done: list[str] = []
     s2d_cls, d2s_cls = _layers()
 
