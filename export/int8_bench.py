@@ -89,6 +89,7 @@ def bench_model(
             "verified": bool(a["parity"]["passed"]),
             "quantization": a.get("quantization"),
             "parity_accuracy": a["parity"].get("accuracy"),
+            "parity_failures": a["parity"].get("failures") or [],
         }
         for b in (1, 256):
             call, predict_all = make_call(rt, path, _batch(x_test, b), threads)
@@ -110,7 +111,13 @@ def summarize(model: str, arts: dict, keras_acc: float | None) -> dict:
     i8 = {k: v for k, v in ok.items() if v["variant"] == "int8"}
     fp = {k: v for k, v in ok.items() if v["variant"] == "fp32"}
     if not i8 or not fp:
-        return {"model": model, "error": "no verified int8 or fp32 artifact"}
+        why = "; ".join(
+            f"{k}: {', '.join(v.get('parity_failures') or ['not verified'])}"
+            for k, v in sorted(arts.items())
+            if not v["verified"] and v["variant"] in ("int8", "fp32")
+        )
+        kind = "int8" if fp else "fp32" if i8 else "int8 or fp32"
+        return {"model": model, "error": f"no {kind} artifact passed its parity gates ({why})"}
     # the int8 artifact a user would pick: the fastest whose accuracy stays within the goal
     # (all of them when none does, so the miss shows)
     if keras_acc is not None:

@@ -94,7 +94,7 @@ def test_keras2_h5_with_depthwise_imports_and_exports_everywhere(files, imported
     }
     assert man["passed"], man["failures"]
     assert arts["onnx", "fp32"]["parity"]["max_abs_diff"] <= 1e-5
-    assert arts["onnx", "fp32"]["parity"]["thresholds"] == {"max_abs_diff": 1e-5, "rtol": 1e-5}
+    assert arts["onnx", "fp32"]["parity"]["thresholds"] == {"max_abs_diff": 1e-4, "rtol": 1e-5}
     assert arts["tflite", "fp16"]["parity"]["thresholds"]["rtol"] == 5e-3
     hls = arts["hls4ml", "fixed"]
     assert hls["hls4ml"]["parser"].startswith(
@@ -322,7 +322,7 @@ def test_regression_outputs_near_100_pass_fp32_parity_and_a_perturbed_onnx_fails
     assert man["passed"], man["failures"]
     arts = {(a["format"], a["variant"]): a for a in man["artifacts"]}
     p = arts["onnx", "fp32"]["parity"]
-    assert p["allclose_ratio"] <= 1 and p["atol"] == 1e-5 and p["rtol"] == 1e-5 and "keras_mse" in p
+    assert p["allclose_ratio"] <= 1 and p["atol"] == 1e-4 and p["rtol"] == 1e-5 and "keras_mse" in p
     assert arts["onnx", "fp32"]["parity"]["dynamic_batch"]["ok"]
 
     path = tmp_path / "reg" / "export" / "model.onnx"

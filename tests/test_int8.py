@@ -44,11 +44,11 @@ def test_openvino_fp32_and_int8_are_verified_and_calibrated_like_the_others(cnn_
     fp, q = _art(man, "openvino", "fp32"), _art(man, "openvino", "int8")
     assert fp["parity"]["passed"] and q["parity"]["passed"], (fp["parity"], q["parity"])
     assert (
-        fp["parity"]["max_abs_diff"] <= 1e-5 and fp["parity"]["thresholds"]["max_abs_diff"] == 1e-5
+        fp["parity"]["max_abs_diff"] <= 1e-5 and fp["parity"]["thresholds"]["max_abs_diff"] == 1e-4
     )
     assert q["parity"]["thresholds"]["min_argmax_agreement"] == 0.95
     assert (fp["parity"]["dynamic_batch"]["atol"], fp["parity"]["dynamic_batch"]["rtol"]) == (
-        1e-5,
+        1e-4,
         1e-5,
     )  # the same scale-aware bound as the gate
     for a in (fp, q):
@@ -181,6 +181,10 @@ def test_int8_goals_are_computed_from_the_best_of_each_kind():
     del arts["i1"]  # no int8 artifact within the goal: the fastest, and the miss shows
     s = summarize("m", arts, 0.9)
     assert s["best_int8_b256"] == "i3" and not s["goals"]["accuracy_within_0.5%"]
+    del arts["i3"]  # only an int8 artifact that failed its gates: no speed-up is claimed
+    arts["i2"]["parity_failures"] = ["rel_error 0.11 (needs <= 0.1)"]
+    s = summarize("m", arts, 0.9)
+    assert "error" in s and "i2: rel_error 0.11" in s["error"] and "speedup_b256" not in s
 
 
 def test_tflite_int8_runs_the_thin_conv_through_space_to_depth(cnn_export):
