@@ -1,34 +1,52 @@
 """Automatic fixed-point precision for hls4ml (``precision="auto"``, ``--precision auto``).
 
-Over ~400 lines on purpose: the search and the numpy emulation of hls4ml's types it runs on
-must round and saturate exactly alike; keeping them in one module keeps that contract in view.
+Over ~400 lines on purpose: the search, its C-simulated candidates and the optional numpy
+emulation of hls4ml's types must round and saturate exactly alike; one module keeps that in view.
 
 The search starts from the profiled ranges of :mod:`export.hls` (integer bits from the largest
 magnitude seen on training data, per layer) and looks for the smallest widths whose
 bit-accurate hls4ml C simulation keeps test accuracy within ``accuracy_budget`` of the Keras
-model. Every candidate is converted, compiled (g++) and run on the whole test split -- no step
-is guessed -- so the number of candidates is kept small (one compile is several seconds):
+model. By default (``precision_check="csim"``) every candidate is converted, compiled (g++ -O0)
+and C-simulated on the whole test split -- no step is guessed or emulated -- and the choice is
+the recorded step with the fewest weight bits within the budget, whose project is kept and
+exported as is (never compiled twice). ``auto_jobs`` candidates (2) are built at once: their g++
+builds run in parallel (separate project directories; hls4ml gives each library a unique stamp
+and loads it ``RTLD_LOCAL``), while conversion, writing and simulation, which swap process-wide
+state (``keras`` module, stdout), run one at a time. Each round:
 
 1. the hand-set baseline: 16-bit profiled precision everywhere (weights and activations);
-2. bisection on the global weight width (weights and biases), activations at 16 bits;
-3. bisection on the global activation width (layer results), at the weight width found;
-4. per-layer greedy: each weighted layer (largest first) loses one weight bit at a time while
-   the accuracy stays within the budget.
+2. the global weight width (weights and biases), activations at 16 bits: bisection of
+   (1, 16], or with two jobs a three-way split, both probes built at once;
+3. the same for the global activation width (layer results), at the weight width found;
+4. per-layer greedy: each weighted layer (largest first) loses weight bits while the accuracy
+   stays within the budget (with two jobs, one and two bits fewer are tried at once).
 
-Accumulators stay hls4ml's ``auto``: the exact accumulator type inferred from the input and
-weight types, so they shrink with the searched widths and never round. Softmax tables keep
-their own types (:func:`export.hls._configure_softmax`).
+``auto_max_steps`` bounds the number of candidates (C simulations). ``precision_check="emulate"``
+(dense graphs only) is the opt-in fast path: candidates run on :func:`emulate`, a numpy model of
+the hls4ml types; the baseline is C-simulated and must agree (else every further step is
+C-simulated), and the choice is C-simulated before it is accepted (``confirmations``).
 
-Every step is recorded (widths, C-sim accuracy and drop, total and non-zero weight bits, a
-bit-operation estimate ``BOPs = sum(non-zero weights x weight bits x input bits)``), and the
-Pareto front (total weight bits vs accuracy) is plotted. Only classifiers with labels can be
-searched (the criterion is test accuracy).
+Accumulators are not searched: they stay hls4ml's ``auto``, the exact accumulator type inferred
+from each layer's input and weight types (integer and fraction bits grow with the products and
+the number of terms), so they never round or overflow and shrink by themselves as the searched
+input and weight widths do; a narrower accumulator could only add error that the result width
+then rounds again. Each step records every layer's resulting types, accumulator included.
+Softmax tables keep their own types (:func:`export.hls._configure_softmax`).
+
+Every step is recorded (widths, how it was evaluated, C-sim accuracy and drop, total and
+non-zero weight bits, a bit-operation estimate ``BOPs = sum(non-zero weights x weight bits x
+input bits)``, seconds), and the Pareto front (total weight bits vs accuracy) is plotted. Only
+classifiers with labels can be searched (the criterion is test accuracy).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import os
 import re
 import shutil
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -76,6 +94,7 @@ class _Search:
         self.keras_accuracy = float(np.mean(ref.argmax(axis=1) == self.y))
         self.target = self.keras_accuracy - opts.accuracy_budget
         self.max_steps = opts.auto_max_steps
+        self.jobs = max(1, int(opts.auto_jobs))
         self.steps: list[dict] = []
         self.confirmations: list[dict] = []
         self.outputs: dict[int, np.ndarray] = {}
@@ -83,7 +102,13 @@ class _Search:
         self.conv_model, _ = hls.without_reserved_names(model, world)
         self.io_type = opts.io_type or hls.io_type_for(model)
         self.kept = None  # (trial, HlsResult) of the last confirmed candidate kept on disk
-        self.emulated = True  # until the baseline shows the emulation does not model this graph
+        # C-simulate every step unless the numpy emulation was asked for (and models the graph)
+        self.emulated = opts.precision_check == "emulate"
+        self.emulation_skipped = None
+        # csim: (key, trial, HlsResult, step) of the best step within the budget so far
+        self.best = None
+        self.rounds = 0
+        self._lock = threading.Lock()  # everything but the g++ builds runs one candidate at a time
 
     def graph(self, trial):
         """The converted hls4ml graph of ``trial`` (no write, no compile)."""
@@ -100,11 +125,20 @@ class _Search:
             g = hls._convert(self.conv_model, self.world, cfg, b, trial, self.io_type)
         return g
 
-    def csim(self, trial, keep: Path | None = None):
+    @contextlib.contextmanager
+    def _building(self):
+        """Held lock released while g++ builds: the other candidate converts, writes or simulates."""
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
+
+    def csim(self, trial, out: Path):
+        """Convert, write, compile (g++ -O0) and C-simulate ``trial`` into ``out``."""
         from export.hls import export_hls
 
-        out = keep or self.scratch / f"csim{len(self.confirmations)}"
-        try:
+        with self._lock:
             return export_hls(
                 self.model,
                 out,
@@ -113,38 +147,71 @@ class _Search:
                 x_test=self.data.x_test,
                 opts=trial,
                 optimize="-O0",
+                build_gate=self._building,
             )
-        finally:
-            if keep is None:
-                shutil.rmtree(out, ignore_errors=True)
 
     def run(self, phase: str, **changes) -> dict | None:
+        """One candidate (see :meth:`run_many`)."""
+        return self.run_many([(phase, changes)])[0]
+
+    def run_many(self, candidates: list[tuple[str, dict]]) -> list[dict | None]:
+        """Evaluate ``candidates`` ((phase, option changes)) as one round: C-simulated ``jobs`` at
+        a time (or emulated, with ``precision_check="emulate"``); a candidate past
+        ``auto_max_steps`` is not run (None)."""
+        room = max(0, self.max_steps - len(self.steps))
+        todo = candidates[:room]
+        if not todo:
+            return [None] * len(candidates)
+        self.rounds += 1
+        trials = [replace(self.base, **changes) for _, changes in todo]
+        if self.emulated:
+            evals = [self._emulate(t) for t in trials]
+        else:
+            first = len(self.steps)
+            outs = [self.scratch / f"step{first + i}" for i in range(len(trials))]
+            if self.jobs > 1 and len(trials) > 1:
+                with concurrent.futures.ThreadPoolExecutor(min(self.jobs, len(trials))) as pool:
+                    futs = [pool.submit(self._csim_eval, t, o) for t, o in zip(trials, outs)]
+                    evals = [f.result() for f in futs]  # the first failure is raised
+            else:
+                evals = [self._csim_eval(t, o) for t, o in zip(trials, outs)]
+        steps = [self._record_step(phase, t, ev) for (phase, _), t, ev in zip(todo, trials, evals)]
+        return steps + [None] * (len(candidates) - len(todo))
+
+    def _emulate(self, trial):
         from export import hls
 
-        if len(self.steps) >= self.max_steps:
-            return None
-        trial = replace(self.base, **changes)
         t0 = time.perf_counter()
-        if self.emulated:
-            g = self.graph(trial)
-            out = emulate(g, self.data.x_test)
-            types, ws, how = (
-                hls.layer_types(g),
-                hls.weight_storage(g),
-                "numpy emulation of the hls4ml types",
-            )
-        else:
-            res = self.csim(trial)
-            out, types, ws, how = (
-                res.outputs,
-                res.info["layer_types"],
-                res.info["weight_storage"],
-                "C simulation",
-            )
+        g = self.graph(trial)
+        out = emulate(g, self.data.x_test)
+        how = "numpy emulation of the hls4ml types"
+        return out, hls.layer_types(g), hls.weight_storage(g), how, None, time.perf_counter() - t0
+
+    def _csim_eval(self, trial, out: Path):
+        t0 = time.perf_counter()
+        try:
+            res = self.csim(trial, out)
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)
+            raise
+        info = res.info
+        how = "C simulation"
+        return (
+            res.outputs,
+            info["layer_types"],
+            info["weight_storage"],
+            how,
+            res,
+            time.perf_counter() - t0,
+        )
+
+    def _record_step(self, phase: str, trial, ev) -> dict:
+        out, types, ws, how, res, seconds = ev
         acc = float(np.mean(out.argmax(axis=1) == self.y))
         nz = {r["name"]: int(r.get("nonzero_weights", 0)) for r in types if "weight" in r}
         step = {
             "step": len(self.steps),
+            "round": self.rounds,
             "phase": phase,
             "width": trial.width,
             "weight_width": trial.weight_width,
@@ -157,7 +224,8 @@ class _Search:
             "nonzero_weight_bits": int(ws["nonzero_bits"]),
             "bops": bops(types, nz),
             "nonzero_weights_per_layer": nz,
-            "seconds": round(time.perf_counter() - t0, 2),
+            "seconds": round(seconds, 2),
+            # per layer: result, weight, bias and accumulator types (accum: hls4ml's exact 'auto')
             "types": {
                 r["name"]: {
                     k: v for k, v in r.items() if k in ("result", "weight", "bias", "accum")
@@ -167,18 +235,36 @@ class _Search:
         }
         self.steps.append(step)
         self.outputs[step["step"]] = out
+        if res is not None:
+            self._keep_if_best(trial, step, res)
         self.say(
             f"precision auto: step {step['step']} ({phase}) w={trial.weight_width} a={trial.width}"
             f"{' per-layer' if trial.layer_widths else ''}: accuracy {acc:.4f}, {ws['bits']:,} weight bits"
-            f" -> {'ok' if step['within_budget'] else 'over budget'}"
+            f" -> {'ok' if step['within_budget'] else 'over budget'} ({how}, {seconds:.1f} s)"
         )
         return step
+
+    def _keep_if_best(self, trial, step: dict, res):
+        """The C-simulated project of the best step within the budget stays on disk (the export
+        adopts it: the choice is never compiled twice); every other one is removed."""
+        key = (step["weight_bits"], -step["accuracy"])
+        if step["within_budget"] and (self.best is None or key < self.best[0]):
+            if self.best is not None:
+                shutil.rmtree(self.best[2].project_dir, ignore_errors=True)
+            self.best = (key, trial, res, step)
+        else:
+            shutil.rmtree(res.project_dir, ignore_errors=True)
 
     def confirm(self, trial, step: dict | None, keep: Path | None = None) -> dict:
         """C-simulate ``trial`` (the bit-accurate check of an emulated choice); a project within the
         budget is kept in ``keep`` (the export reuses it instead of compiling it again)."""
         t0 = time.perf_counter()
-        res = self.csim(trial, keep)
+        out = keep or self.scratch / f"confirm{len(self.confirmations)}"
+        try:
+            res = self.csim(trial, out)
+        finally:
+            if keep is None:
+                shutil.rmtree(out, ignore_errors=True)
         self.kept = (trial, res) if keep is not None else self.kept
         acc = float(np.mean(res.outputs.argmax(axis=1) == self.y))
         rec = {
@@ -204,17 +290,48 @@ class _Search:
         return rec
 
     def bisect(self, phase: str, lo: int, hi: int, make) -> int:
-        """Smallest width in (lo, hi] within the budget, given ``hi`` is (assumed monotonic)."""
+        """Smallest width in (lo, hi] within the budget, given ``hi`` is (assumed monotonic).
+
+        Each round probes ``jobs`` widths splitting (lo, hi] evenly (bisection for one job, a
+        three-way split for two), built and C-simulated at once."""
+        k = 1 if self.emulated else self.jobs
         while hi - lo > 1:
-            mid = (lo + hi) // 2
-            step = self.run(phase, **make(mid))
-            if step is None:
+            probes = sorted({lo + (hi - lo) * i // (k + 1) for i in range(1, k + 1)} - {lo, hi})
+            probes = probes or [(lo + hi) // 2]
+            steps = self.run_many([(phase, make(b)) for b in probes])
+            done = [(b, st) for b, st in zip(probes, steps) if st is not None]
+            if not done:
                 break
-            if step["within_budget"]:
-                hi = mid
-            else:
-                lo = mid
+            ok = [b for b, st in done if st["within_budget"]]
+            if ok:
+                hi = min(ok)
+            failed = [b for b, st in done if not st["within_budget"] and b < hi]
+            if failed:
+                lo = max(lo, max(failed))
+            if len(done) < len(probes):
+                break
         return hi
+
+    def shave(self, name: str, bits: int, per: dict, a: int, w: int) -> tuple[int, dict]:
+        """Per-layer greedy: ``name``'s weights and biases lose bits while the accuracy stays within
+        the budget; with two jobs, one and two bits fewer are tried at once."""
+        k = 1 if self.emulated else self.jobs
+        while bits - 1 >= MIN_WEIGHT:
+            cands = [bits - d for d in range(1, k + 1) if bits - d >= MIN_WEIGHT]
+            trials = [{**per, name: {"weight": b, "bias": b}} for b in cands]
+            steps = self.run_many(
+                [
+                    (f"weights of {name}", {"width": a, "weight_width": w, "layer_widths": t})
+                    for t in trials
+                ]
+            )
+            ok = [(b, t) for b, t, st in zip(cands, trials, steps) if st and st["within_budget"]]
+            if not ok:
+                break
+            bits, per = min(ok, key=lambda bt: bt[0])
+            if bits != cands[-1] or any(st is None for st in steps):
+                break  # the deeper cut failed (or the steps ran out): this layer is done
+        return bits, per
 
 
 def _nonzero_weights(res) -> dict:
@@ -245,63 +362,87 @@ def search(model, world: str, data, opts, scratch: Path, progress=None, keep: Pa
             check = s.confirm(replace(s.base, **base_opts), base)
             if abs(check["csim_accuracy"] - base["accuracy"]) > 1.0 / max(len(s.y), 1) + 1e-12:
                 s.emulated = False  # it does not: every further step is C-simulated
+                s.emulation_skipped = "this graph as the C simulation computes it"
                 s.say(
                     "precision auto: the emulation differs from the C simulation; C-simulating every step"
                 )
-        if not base["within_budget"]:
-            chosen = replace(s.base, **base_opts)
-            return (
-                chosen,
-                _record(
-                    s, chosen, base, t0, "the 16-bit baseline is already over the budget: kept"
-                ),
-                None,
+        if base["within_budget"]:
+            w = s.bisect(
+                "weights (global)",
+                MIN_WEIGHT - 1,
+                BASELINE_WIDTH,
+                lambda b: {"width": BASELINE_WIDTH, "weight_width": b},
             )
-        w = s.bisect(
-            "weights (global)",
-            MIN_WEIGHT - 1,
-            BASELINE_WIDTH,
-            lambda b: {"width": BASELINE_WIDTH, "weight_width": b},
-        )
-        a = s.bisect(
-            "results (global)",
-            MIN_RESULT - 1,
-            BASELINE_WIDTH,
-            lambda b: {"width": b, "weight_width": w},
-        )
-        counts = base["nonzero_weights_per_layer"]
-        per: dict[str, dict] = {}
-        for name in sorted(counts, key=lambda n: -counts[n]):
-            bits = w
-            while bits - 1 >= MIN_WEIGHT:
-                trial = {**per, name: {"weight": bits - 1, "bias": bits - 1}}
-                step = s.run(f"weights of {name}", width=a, weight_width=w, layer_widths=trial)
-                if step is None or not step["within_budget"]:
-                    break
-                bits -= 1
-                per = trial
-        # candidates within the budget, fewest weight bits first; the first the C simulation confirms wins
-        ok = sorted(
-            (st for st in s.steps if st["within_budget"]),
-            key=lambda st: (st["weight_bits"], -st["accuracy"]),
-        )
-        chosen, best = replace(s.base, **base_opts), base
-        for st in ok[:4] if s.emulated else ok[:1]:
-            trial = replace(
-                s.base,
-                width=st["width"],
-                weight_width=st["weight_width"],
-                layer_widths=st["layer_widths"],
+            a = s.bisect(
+                "results (global)",
+                MIN_RESULT - 1,
+                BASELINE_WIDTH,
+                lambda b: {"width": b, "weight_width": w},
             )
-            if not s.emulated or s.confirm(trial, st, keep)["within_budget"]:
-                chosen, best = trial, st
-                break
-        prebuilt = s.kept[1] if s.kept is not None and s.kept[0] == chosen else None
-        if prebuilt is None and keep is not None:
-            shutil.rmtree(keep, ignore_errors=True)
-        return chosen, _record(s, chosen, best, t0, None), prebuilt
+            counts = base["nonzero_weights_per_layer"]
+            per: dict[str, dict] = {}
+            for name in sorted(counts, key=lambda n: -counts[n]):
+                _, per = s.shave(name, w, per, a, w)
+        else:
+            s.say("precision auto: the 16-bit baseline is already over the budget: kept")
+        chosen, best, prebuilt = _choose(s, base, base_opts, keep)
+        note = (
+            None
+            if base["within_budget"]
+            else "the 16-bit baseline is already over the budget: kept"
+        )
+        return chosen, _record(s, chosen, best, t0, note), prebuilt
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _choose(s: _Search, base: dict, base_opts: dict, keep: Path | None):
+    """(chosen options, its step, its C-simulated project moved to ``keep`` or None).
+
+    C simulation: the step with the fewest weight bits within the budget, whose project the search
+    kept. Emulation: candidates within the budget, fewest weight bits first; the first the C
+    simulation confirms wins (its project is built in ``keep``)."""
+    if not s.emulated:
+        if s.best is None:  # nothing within the budget: the baseline
+            if keep is not None:
+                shutil.rmtree(keep, ignore_errors=True)
+            return replace(s.base, **base_opts), base, None
+        _, trial, res, step = s.best
+        if keep is None:
+            shutil.rmtree(res.project_dir, ignore_errors=True)
+            return trial, step, None
+        return trial, step, _moved(res, keep)
+    ok = sorted(
+        (st for st in s.steps if st["within_budget"]),
+        key=lambda st: (st["weight_bits"], -st["accuracy"]),
+    )
+    chosen, best = replace(s.base, **base_opts), base
+    for st in ok[:4] if base["within_budget"] else []:
+        trial = replace(
+            s.base,
+            width=st["width"],
+            weight_width=st["weight_width"],
+            layer_widths=st["layer_widths"],
+        )
+        if s.confirm(trial, st, keep)["within_budget"]:
+            chosen, best = trial, st
+            break
+    prebuilt = s.kept[1] if s.kept is not None and s.kept[0] == chosen else None
+    if prebuilt is None and keep is not None:
+        shutil.rmtree(keep, ignore_errors=True)
+    return chosen, best, prebuilt
+
+
+def _moved(res, keep: Path):
+    """The kept project ``res`` moved out of the scratch directory to ``keep`` (a fresh path)."""
+    from export.hls.options import HlsResult
+    from export.hls.project import _fix_output_dir
+
+    keep = Path(keep)
+    shutil.rmtree(keep, ignore_errors=True)
+    os.replace(res.project_dir, keep)
+    _fix_output_dir(keep, res.project_dir)
+    return HlsResult(keep, res.outputs, res.info)
 
 
 def _best(steps):
@@ -337,12 +478,11 @@ def _record(s: _Search, chosen, best: dict, t0: float, note: str | None) -> dict
             "chosen widths confirmed by the bit-accurate hls4ml C simulation"
         )
         if s.emulated
-        else "every step C-simulated"
-        + (
-            f" (the emulation does not model {s.emulation_skipped})"
-            if getattr(s, "emulation_skipped", None)
-            else ""
-        ),
+        else f"every step C-simulated (g++ -O0, up to {s.jobs} candidates built at once)"
+        + (f" (the emulation does not model {s.emulation_skipped})" if s.emulation_skipped else ""),
+        "precision_check": s.base.precision_check,  # asked for; "simulation" says what ran
+        "emulated_steps": s.emulated,
+        "rounds": s.rounds,
         "confirmations": s.confirmations,
         "steps": s.steps,
         "search_seconds": round(time.perf_counter() - t0, 1),
@@ -414,7 +554,7 @@ def plot(record: dict, path: Path, title: str = "") -> Path:
     ax.set_ylabel("test accuracy (hls4ml fixed point)")
     how = (
         "steps emulated, baseline and choice C-simulated"
-        if "emulation" in record.get("simulation", "")
+        if record.get("emulated_steps")
         else "every step C-simulated"
     )
     ax.set_title(title or f"automatic precision ({how})")

@@ -160,17 +160,30 @@ def test_rtl_rejects_float_layers():
 # --------------------------------------------------------------------------- automatic precision
 
 
+AUTO_STEPS = 5  # the all-C-simulation search, bounded: 5 g++ builds (2 at a time)
+
+
 @pytest.fixture(scope="module")
-def auto_export(tmp_path_factory):
-    """A small float MLP on digits exported with precision="auto" (budget 0.005)."""
-    from export import export_run
+def auto_run(tmp_path_factory):
+    """A small float MLP (64-16-10) trained on digits."""
     from training.train import train
 
     run = tmp_path_factory.mktemp("fpga") / "mlp-digits"
     train("mlp", "digits", epochs=12, verbose=0, out=run, overrides={"widths": (16,)}, patience=100)
-    out = run / "export"
+    return run
+
+
+@pytest.fixture(scope="module")
+def auto_export(auto_run):
+    """The MLP exported with precision="auto" (budget 0.005): every step C-simulated."""
+    from export import export_run
+
+    out = auto_run / "export"
     man = export_run(
-        run, to=("hls4ml",), out=out, hls4ml={"precision": "auto", "accuracy_budget": 0.005}
+        auto_run,
+        to=("hls4ml",),
+        out=out,
+        hls4ml={"precision": "auto", "accuracy_budget": 0.005, "auto_max_steps": AUTO_STEPS},
     )
     return man, out
 
@@ -179,26 +192,63 @@ def test_precision_auto_beats_16_bits_within_the_budget(auto_export):
     man, out = auto_export
     a = _art(man, "fixed")
     ps = a["precision_search"]
-    assert ps["searched"] and ps["accuracy_budget"] == 0.005
+    assert ps["searched"] and ps["accuracy_budget"] == 0.005 and ps["precision_check"] == "csim"
     keras_acc, chosen = ps["keras_accuracy"], ps["chosen"]
-    # the exported artifact is the chosen design, and its C simulation is within the budget
-    assert a["parity"]["accuracy"] >= keras_acc - 0.005 - 1e-9
+    record = json.loads((out / ps["record"]).read_text())
+    steps = record["steps"]
+    assert steps[0]["weight_width"] == 16 and len(steps) == ps["n_steps"] == AUTO_STEPS
+    # every recorded step was compiled and C-simulated; nothing emulated, nothing confirmed after
+    assert [st["simulation"] for st in steps] == ["C simulation"] * AUTO_STEPS
+    assert record["confirmations"] == [] and ps["rounds"] < AUTO_STEPS  # two builds at once
+    assert all({"accuracy", "weight_bits", "bops", "types"} <= set(st) for st in steps)
+    # each weighted layer's accumulator type is recorded per step (hls4ml's exact 'auto')
+    for st in steps:
+        weighted = [t for t in st["types"].values() if "weight" in t]
+        assert weighted and all(t["accum"].startswith("fixed<") for t in weighted)
+    # the choice: the step with the fewest weight bits whose C-simulated accuracy is in budget
+    ok = [st for st in steps if st["accuracy"] >= keras_acc - 0.005 - 1e-9]
+    assert [st["within_budget"] for st in steps] == [st in ok for st in steps]
+    best = steps[chosen["step"]]
+    assert best["weight_bits"] == min(st["weight_bits"] for st in ok) == chosen["weight_bits"]
+    assert best["accuracy"] == chosen["accuracy"] >= keras_acc - 0.005 - 1e-9
+    assert ps["weight_bits_reduction"] >= 2.0, ps["weight_bits_reduction"]
+    # the exported artifact is that C-simulated project, adopted (not rebuilt): same accuracy
+    assert a["parity"]["accuracy"] == chosen["accuracy"]
     assert a["hls4ml"]["weight_storage"]["bits"] == chosen["weight_bits"]
     assert a["hls4ml"]["precision"]["weight_width"] == chosen["weight_width"]
-    assert ps["weight_bits_reduction"] >= 2.0, ps["weight_bits_reduction"]
-    # every step is recorded; the baseline and the choice were C-simulated
-    record = json.loads((out / ps["record"]).read_text())
-    assert record["steps"][0]["weight_width"] == 16 and len(record["steps"]) == ps["n_steps"] >= 5
-    assert all({"accuracy", "weight_bits", "bops", "types"} <= set(st) for st in record["steps"])
-    confirmed = record["confirmations"]
-    assert len(confirmed) >= 2 and confirmed[-1]["within_budget"]
-    assert all(c["argmax_agreement_with_emulation"] >= 0.97 for c in confirmed)
+    assert "precision search" in a["hls4ml"]["c_simulation"]
     assert (out / ps["plot"]).stat().st_size > 10_000  # the Pareto plot
-    assert "precision search" in a["hls4ml"]["c_simulation"]  # the confirmed project, not rebuilt
     assert a["synthesis"] == {"run": False, "why": "vitis-run (Vitis HLS) not on PATH"}
     assert not [
         p for p in out.iterdir() if p.name.startswith((".precision", ".hls4ml"))
     ]  # no scratch left
+
+
+def test_precision_auto_emulation_is_opt_in_and_checked(auto_run):
+    """precision_check="emulate": steps on the numpy emulation, which must reproduce the C
+    simulation at the baseline; the choice is C-simulated (and that project exported)."""
+    from export import export_run
+
+    out = auto_run / "export-emulated"
+    man = export_run(
+        auto_run,
+        to=("hls4ml",),
+        out=out,
+        hls4ml={"precision": "auto", "precision_check": "emulate", "auto_max_steps": 3},
+    )
+    a = _art(man, "fixed")
+    ps = a["precision_search"]
+    assert ps["precision_check"] == "emulate" and "numpy emulation" in ps["simulation"]
+    steps = json.loads((out / ps["record"]).read_text())["steps"]
+    assert len(steps) == 3
+    assert all(st["simulation"].startswith("numpy emulation") for st in steps)
+    base, last = ps["confirmations"][0], ps["confirmations"][-1]
+    assert base["weight_width"] == base["width"] == 16
+    # the emulation agrees with the C simulation at the baseline (else every step is C-simulated)
+    assert abs(base["csim_accuracy"] - base["emulated_accuracy"]) <= 1 / ps["n_test"] + 1e-12
+    assert base["argmax_agreement_with_emulation"] >= 0.97
+    assert last["within_budget"] and a["parity"]["accuracy"] == last["csim_accuracy"]
+    assert last["argmax_agreement_with_emulation"] >= 0.97
 
 
 def test_quantize_type_follows_ap_fixed():

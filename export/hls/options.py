@@ -17,6 +17,7 @@ STRATEGIES = ("Latency", "Resource")
 IO_TYPES = ("io_parallel", "io_stream")
 SOFTMAX_IMPLEMENTATIONS = ("stable", "latency", "argmax", "legacy")
 PRECISION_MODES = ("profile", "default", "auto")  # auto: export/precision.py searches the widths
+PRECISION_CHECKS = ("csim", "emulate")  # how precision auto evaluates a candidate
 SYNTH_TOOLS = {"Vitis": "vitis-run", "Vivado": "vivado_hls"}
 RESERVED_NAMES = ("input",)
 TABLE_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "selu", "elu", "softplus", "softsign")
@@ -74,7 +75,7 @@ class HlsOptions:
         "profile",
         "profile: from calibration ranges / QKeras quantizers; default: hls4ml's "
         "ap_fixed<16,6>; auto: the smallest widths within --hls-accuracy-budget "
-        "(steps emulated, the choice C-simulated)",
+        "(every step C-simulated; see --hls-precision-check)",
         choices=PRECISION_MODES,
         metavar=_braces(PRECISION_MODES),
     )
@@ -140,7 +141,21 @@ class HlsOptions:
         metavar="DROP",
     )
     auto_max_steps: int = option(
-        24, "--hls-precision auto: at most this many C-simulated candidates", min=1, metavar="N"
+        24, "--hls-precision auto: at most this many candidates", min=1, metavar="N"
+    )
+    precision_check: str = option(
+        "csim",
+        "--hls-precision auto: csim = every candidate compiled (g++) and C-simulated; emulate = "
+        "candidates on a numpy emulation of the hls4ml types (dense models only), the baseline "
+        "and the choice C-simulated",
+        choices=PRECISION_CHECKS,
+        metavar=_braces(PRECISION_CHECKS),
+    )
+    auto_jobs: int = option(
+        2,
+        "--hls-precision auto: candidates C-simulated at once (their g++ builds in parallel)",
+        min=1,
+        metavar="N",
     )
     layer_widths: dict | None = option(
         None,

@@ -39,13 +39,15 @@ def export_hls(
     x_test: np.ndarray,
     opts: HlsOptions | None = None,
     optimize: str = "-O3",
+    build_gate=contextlib.nullcontext,
 ) -> HlsResult:
     """Convert, write and compile ``model`` into ``out_dir``; C-simulate it on ``x_test``.
 
     The project is built in a temporary directory next to ``out_dir`` and renamed when done.
     ``optimize``: g++'s optimization flag for the C simulation library (hls4ml's is -O3; the
     precision search compiles its candidates with -O0, several times faster to build and the
-    same integer arithmetic).
+    same integer arithmetic). ``build_gate``: a context manager entered around the g++ build
+    alone (the precision search builds two candidates at once and serializes the rest).
     """
     opts = (opts or HlsOptions()).check()
     check_supported(model, world)
@@ -61,7 +63,7 @@ def export_hls(
         x_prof = np.ascontiguousarray(x_profile[: opts.profile_samples], dtype=np.float32)
         cfg, precision = build_config(conv_model, world, x_prof, opts, io_type, scratch)
         hls_model = _convert_final(conv_model, world, cfg, precision, work, opts, io_type)
-        y = _compile_and_simulate(hls_model, model.name, work, x_test, optimize)
+        y = _compile_and_simulate(hls_model, model.name, work, x_test, optimize, build_gate)
         synthesis = synthesize(hls_model, opts)
         info = _info(
             hls_model,
@@ -108,7 +110,7 @@ def _convert_final(
 
 
 def _compile_and_simulate(
-    hls_model, name: str, work: Path, x_test: np.ndarray, optimize: str
+    hls_model, name: str, work: Path, x_test: np.ndarray, optimize: str, build_gate
 ) -> np.ndarray:
     """Write the project, build the C-simulation library with g++ and run it on ``x_test``."""
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
@@ -121,12 +123,15 @@ def _compile_and_simulate(
                 script, script.read_text().replace('CFLAGS="-O3 ', f'CFLAGS="{optimize} ')
             )
             script.chmod(mode)
-        try:
-            hls_model.compile()
-        except Exception as exc:  # noqa: BLE001
-            raise ExportError(
-                f"hls4ml: C simulation build (g++) of {name!r} failed: {exc}"
-            ) from exc
+    try:
+        with build_gate():
+            # g++ via build_lib.sh as written above, then the library loaded (ModelGraph.compile()
+            # would write the project again, build_lib.sh's -O3 included)
+            hls_model._compile()
+    except Exception as exc:  # noqa: BLE001
+        raise ExportError(f"hls4ml: C simulation build (g++) of {name!r} failed: {exc}") from exc
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         y = hls_model.predict(np.ascontiguousarray(x_test, dtype=np.float32))
     return np.asarray(y, dtype=np.float32).reshape(len(x_test), -1)
 
