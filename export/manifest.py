@@ -27,7 +27,8 @@ Schema (``"schema": "edgezoo.export/1"``)::
                    ({"run": false, "why"} or {"source": "Vivado/Vitis HLS C-synthesis report",
                    latency_cycles, latency_ns, interval_cycles, resources, "vivado_synth"}),
          "precision_search" (hls4ml precision="auto": keras_accuracy, accuracy_budget, baseline,
-                   chosen widths, weight_bits_reduction, confirmations, record/plot paths),
+                   chosen widths, weight_bits_reduction, precision_check, simulation, n_steps,
+                   rounds, confirmations (emulate only), record/plot paths),
          variant "rtl" (hls4ml option rtl): "rtl": {"tool": "da4ml", "top", "verilog" files,
                    "input_type", "layers", "latency": {"source": "da4ml estimate", "cycles", "ns",
                    "clock_ns", "interval_cycles"}, "resources": [{"source": "da4ml estimate" |

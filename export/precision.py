@@ -6,7 +6,7 @@ emulation of hls4ml's types must round and saturate exactly alike; one module ke
 The search starts from the profiled ranges of :mod:`export.hls` (integer bits from the largest
 magnitude seen on training data, per layer) and looks for the smallest widths whose
 bit-accurate hls4ml C simulation keeps test accuracy within ``accuracy_budget`` of the Keras
-model. By default (``precision_check="csim"``) every candidate is converted, compiled (g++ -O0)
+model. By default (``precision_check="csim"``) every candidate is converted, compiled (g++ -O1)
 and C-simulated on the whole test split -- no step is guessed or emulated -- and the choice is
 the recorded step with the fewest weight bits within the budget, whose project is kept and
 exported as is (never compiled twice). ``auto_jobs`` candidates (2) are built at once: their g++
@@ -135,7 +135,7 @@ class _Search:
             self._lock.acquire()
 
     def csim(self, trial, out: Path):
-        """Convert, write, compile (g++ -O0) and C-simulate ``trial`` into ``out``."""
+        """Convert, write, compile (g++ -O1) and C-simulate ``trial`` into ``out``."""
         from export.hls import export_hls
 
         with self._lock:
@@ -146,7 +146,7 @@ class _Search:
                 x_profile=self.x_prof,
                 x_test=self.data.x_test,
                 opts=trial,
-                optimize="-O0",
+                optimize="-O1",
                 build_gate=self._building,
             )
 
@@ -478,7 +478,7 @@ def _record(s: _Search, chosen, best: dict, t0: float, note: str | None) -> dict
             "chosen widths confirmed by the bit-accurate hls4ml C simulation"
         )
         if s.emulated
-        else f"every step C-simulated (g++ -O0, up to {s.jobs} candidates built at once)"
+        else f"every step C-simulated (g++ -O1, up to {s.jobs} candidates built at once)"
         + (f" (the emulation does not model {s.emulation_skipped})" if s.emulation_skipped else ""),
         "precision_check": s.base.precision_check,  # asked for; "simulation" says what ran
         "emulated_steps": s.emulated,

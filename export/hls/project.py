@@ -45,8 +45,9 @@ def export_hls(
 
     The project is built in a temporary directory next to ``out_dir`` and renamed when done.
     ``optimize``: g++'s optimization flag for the C simulation library (hls4ml's is -O3; the
-    precision search compiles its candidates with -O0, several times faster to build and the
-    same integer arithmetic). ``build_gate``: a context manager entered around the g++ build
+    precision search compiles its candidates with -O1: faster to build, the same integer
+    arithmetic, and unlike -O0 fast to simulate -- a LeNet-5 sample takes 0.34 s at -O0, 0.012 s
+    at -O1). ``build_gate``: a context manager entered around the g++ build
     alone (the precision search builds two candidates at once and serializes the rest).
     """
     opts = (opts or HlsOptions()).check()
@@ -177,7 +178,7 @@ def adopt(res: HlsResult, out_dir, opts: HlsOptions) -> HlsResult:
         **res.info,
         "options": asdict(opts),
         "synthesis": {"run": False, "why": why},
-        "c_simulation": "compiled with g++ (-O0) and run on the parity inputs by the precision search",
+        "c_simulation": "compiled with g++ (-O1) and run on the parity inputs by the precision search",
     }
     return HlsResult(out_dir, res.outputs, info)
 
