@@ -160,7 +160,7 @@ def test_rtl_rejects_float_layers():
 # --------------------------------------------------------------------------- automatic precision
 
 
-AUTO_STEPS = 4  # the all-C-simulation search, bounded: 4 g++ builds (2 at a time)
+AUTO_STEPS = 3  # the all-C-simulation search, bounded: 3 g++ builds (the last 2 at once)
 
 
 @pytest.fixture(scope="module")
