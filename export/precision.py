@@ -162,7 +162,6 @@ class _Search:
         todo = candidates[:room]
         if not todo:
             return [None] * len(candidates)
-        self.rounds += 1
         trials = [replace(self.base, **changes) for _, changes in todo]
         if self.emulated:
             evals = [self._emulate(t) for t in trials]
@@ -175,6 +174,7 @@ class _Search:
                     evals = [f.result() for f in futs]  # the first failure is raised
             else:
                 evals = [self._csim_eval(t, o) for t, o in zip(trials, outs)]
+        self.rounds += 1
         steps = [self._record_step(phase, t, ev) for (phase, _), t, ev in zip(todo, trials, evals)]
         return steps + [None] * (len(candidates) - len(todo))
 
