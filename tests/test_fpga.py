@@ -175,7 +175,8 @@ def auto_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def auto_export(auto_run):
-    """The MLP exported with precision="auto" (budget 0.005): every step C-simulated."""
+    """The MLP exported with precision="auto" (budget 0.005): every step C-simulated, two
+    candidates built at once."""
     from export import export_run
 
     out = auto_run / "export"
@@ -183,7 +184,12 @@ def auto_export(auto_run):
         auto_run,
         to=("hls4ml",),
         out=out,
-        hls4ml={"precision": "auto", "accuracy_budget": 0.005, "auto_max_steps": AUTO_STEPS},
+        hls4ml={
+            "precision": "auto",
+            "accuracy_budget": 0.005,
+            "auto_max_steps": AUTO_STEPS,
+            "auto_jobs": 2,  # the threaded path; the g++ builds are the same either way
+        },
     )
     return man, out
 

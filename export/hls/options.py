@@ -152,8 +152,9 @@ class HlsOptions:
         metavar=_braces(PRECISION_CHECKS),
     )
     auto_jobs: int = option(
-        2,
-        "--hls-precision auto: candidates C-simulated at once (their g++ builds in parallel)",
+        1,
+        "--hls-precision auto: candidates C-simulated at once (their g++ builds in parallel; "
+        "2 pays off only with a second idle core)",
         min=1,
         metavar="N",
     )
