@@ -6,9 +6,9 @@ parity gates), then time every (artifact, runtime) at batch 1 and batch 256 *int
 ``rounds`` rounds, each running every call for ``budget_s`` in turn (A B C ... A B C ...), so
 machine load drifts over all of them alike; the figures are medians over rounds. Reported per
 model: the best int8 against the best fp32 artifact -- batch-256 samples/s (goal >= 1.5x),
-batch-1 p50 (goal: int8 no slower) and test accuracy against Keras (goal: within 0.5%). The
-"best int8" is the fastest verified int8 artifact whose accuracy is within that goal (the one a
-user would ship); only when none is, the fastest of all, and the accuracy goal shows the miss.
+batch-1 p50 (goal: int8 no slower) and test accuracy against Keras (goal: at most 0.5% below;
+an int8 artifact that gets one more digit right is not a miss). The "best int8" is the fastest
+verified int8 artifact whose accuracy meets that goal (the one a user would ship); only when none is, the fastest of all, and the accuracy goal shows the miss.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def summarize(model: str, arts: dict, keras_acc: float | None) -> dict:
         good = {
             k: v
             for k, v in i8.items()
-            if v["accuracy"] is not None and abs(v["accuracy"] - keras_acc) <= GOAL_ACC + 1e-12
+            if v["accuracy"] is not None and v["accuracy"] >= keras_acc - GOAL_ACC - 1e-12
         }
         i8 = good or i8
     bi256 = max(i8, key=lambda k: i8[k]["batch256_sps"])
@@ -151,7 +151,7 @@ def summarize(model: str, arts: dict, keras_acc: float | None) -> dict:
         "goals": {
             "b256_speedup>=1.5": speed >= GOAL_SPEEDUP,
             "b1_int8_not_slower": i8[bi1]["batch1_p50_us"] <= fp[bf1]["batch1_p50_us"],
-            "accuracy_within_0.5%": delta is not None and abs(delta) <= GOAL_ACC,
+            "accuracy_within_0.5%": delta is not None and delta >= -GOAL_ACC - 1e-12,
         },
     }
 
