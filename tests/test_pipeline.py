@@ -14,7 +14,7 @@ SMALL = {
     "train": {"epochs": 2, "limit": 400},
     "compress": {"prune": 0.5, "bits": 6, "epochs": 1},
     "export": {"to": ["onnx", "tflite"], "tflite_variants": ["fp32", "int8"]},
-    "bench": {"batches": [1, 8], "threads": [1], "budget_s": 0.05, "runs": 50, "warmup": 2},
+    "bench": {"batches": [1], "threads": [1], "budget_s": 0.02, "runs": 20, "warmup": 2},
 }
 
 
