@@ -23,7 +23,11 @@ $(STAMP): requirements.lock pyproject.toml
 demo: install
 	$(VENV)/bin/edgezoo demo
 
+# compileall: the suite starts hundreds of Python processes (CLI commands, isolated bench
+# runs, notebook kernels); with PYTHONDONTWRITEBYTECODE set (as on CI) each would compile
+# edgezoo's own modules again.
 test: lint
+	$(PY) -m compileall -q zoo training compress export edgezoo >/dev/null
 	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 tests notebooks $(PYTEST_ARGS)
 
 # One style: the linter and the formatter (`ruff format` rewrites what --check reports).
