@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test lint bench lock clean
+.PHONY: install demo test test-all lint bench lock clean
 
 install: $(STAMP)
 	@command -v yosys >/dev/null 2>&1 || echo "note: yosys not found; the RTL export skips its open-synthesis (yosys synth_xilinx) figures (Debian: apt-get install yosys)"
@@ -27,6 +27,12 @@ demo: install
 # runs, notebook kernels); with PYTHONDONTWRITEBYTECODE set (as on CI) each would compile
 # edgezoo's own modules again.
 test: lint
+	$(PY) -m compileall -q zoo training compress export edgezoo >/dev/null
+	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 -m "not slow" tests notebooks $(PYTEST_ARGS)
+
+# Everything, the tests marked slow included (hls4ml io_stream C simulations of every CNN the
+# zoo claims for hls4ml, the compress -> hls4ml chain): about 1-2 minutes more on 2 cores.
+test-all: lint
 	$(PY) -m compileall -q zoo training compress export edgezoo >/dev/null
 	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 tests notebooks $(PYTEST_ARGS)
 
