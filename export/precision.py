@@ -49,6 +49,7 @@ import contextlib
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -349,9 +350,8 @@ def _nonzero_weights(res) -> dict:
 def search(model, world: str, data, opts, scratch: Path, progress=None, keep: Path | None = None):
     """Run the search; returns (the chosen HlsOptions with precision="profile", the record, the
     C-simulated project of the choice kept in ``keep`` or None)."""
-    scratch = Path(scratch)
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
+    scratch = Path(scratch)  # the caller's fresh directory: this call fills it and removes it
+    scratch.mkdir(parents=True, exist_ok=True)
     s = _Search(model, world, data, opts, scratch, progress)
     t0 = time.perf_counter()
     try:
@@ -442,7 +442,8 @@ def _moved(res, keep: Path):
     from export.hls.project import _fix_output_dir
 
     keep = Path(keep)
-    shutil.rmtree(keep, ignore_errors=True)
+    if keep.exists():
+        keep.rmdir()  # the caller's fresh, empty directory (rmdir refuses anything else)
     os.replace(res.project_dir, keep)
     _fix_output_dir(keep, res.project_dir)
     return HlsResult(keep, res.outputs, res.info)
@@ -573,7 +574,6 @@ def plot(record: dict, path: Path, title: str = "") -> Path:
 def choose(rec, model, world: str, opts):
     """For export.api: (the options to export with, the manifest's record of the search or None)."""
     import json
-    import os
 
     from export.common import is_quantized, write_json_atomic
     from export.manifest import relpath
@@ -593,10 +593,11 @@ def choose(rec, model, world: str, opts):
         )
     from export.hls import synth_tool
 
-    scratch = rec.out / f".precision-search-{os.getpid()}"
-    # the C-simulated project of the choice is the artifact (unless a vendor tool will synthesize it)
+    # fresh directories this call creates (never a guessed path someone else may own); the
+    # C-simulated project of the choice is the artifact (unless a vendor tool will synthesize it)
+    scratch = Path(tempfile.mkdtemp(prefix=".precision-search-", dir=rec.out))
     keep = (
-        rec.out / f".precision-chosen-{os.getpid()}"
+        Path(tempfile.mkdtemp(prefix=".precision-chosen-", dir=rec.out))
         if not (opts.synth and synth_tool(opts.backend))
         else None
     )

@@ -419,9 +419,10 @@ def _link_or_copy(src, dst):
 
 
 # edgezoo's own temporaries, by name: what a killed command may leave in a run directory
-# (build_beside's .NAME.TAG-PID-HEX, replace_dir's .NAME.old-PID, zoo.io's .NAME-XXX.tmp, ...)
+# (build_beside's .NAME.TAG-PID-HEX, replace_dir's .NAME.old-PID, zoo.io's .NAME-XXX.tmp,
+# the precision search's .precision-search-XXX / .precision-chosen-XXX, ...)
 _TEMPORARY = re.compile(
-    r"^\..+(\.partial-|\.scratch-|\.old-\d+$|\.new$|\.tmp|-search-\d+$|-chosen-\d+$|-\d+-[0-9a-f]{8}$)"
+    r"^\.(precision-(search|chosen)-|.+(\.partial-|\.scratch-|\.old-\d+$|\.new$|\.tmp|-\d+-[0-9a-f]{8}$))"
 )
 
 
