@@ -29,14 +29,19 @@ RUNTIME_OF = runtimes()
 TARGETS = tuple(
     t.name for t in all_targets() if "int8" in t.variants and t.runtime
 )  # int8-capable, timed
-EPOCHS = {"lenet5": 5, "resnet8": 15, "ds_cnn": 15, "mobilenet_v1": 10}
+EPOCHS = {"lenet5": 5, "resnet8": 15, "ds_cnn": 15, "mobilenet_v1": 20}
 # BatchNormalization's moving statistics (momentum 0.99) need ~500 steps to forget their
 # initial variance of 1; on the 1,437 training digits at the card's batch of 64 that is ~23
 # epochs, so ds_cnn and mobilenet_v1 stayed at chance in inference mode (and early stopping
 # restored an epoch before the statistics had settled). Batch 16, no early stop: ds_cnn 0.97.
+# mobilenet_v1 also trains with input noise: on the digits upsampled to 96x96x3 (clean, 17 grey
+# levels) it learned features so sharp that half an input LSB of noise moved its probabilities
+# by 12% (||dp|| / ||p||), so int8's input rounding alone failed the 0.10 rel_error gate in every
+# runtime, whatever the calibration. With input_noise 0.05 the same perturbation moves them 3%
+# and int8 passes; a model trained on real images is that robust by itself.
 TRAIN = {
     "ds_cnn": {"batch_size": 16, "patience": 100},
-    "mobilenet_v1": {"batch_size": 16, "patience": 100},
+    "mobilenet_v1": {"batch_size": 16, "patience": 100, "input_noise": 0.05},
 }
 
 
@@ -208,6 +213,7 @@ def bench_int8(
             "keras_accuracy": keras_acc,
             "n_test": int(len(ds.x_test)),
             "epochs": EPOCHS.get(m, 5) if epochs is None else epochs,
+            "train": TRAIN.get(m, {}),
             "seconds": round(time.perf_counter() - t0, 1),
         }
         result["summary"].append(summarize(m, arts, keras_acc))
@@ -267,7 +273,9 @@ def markdown(result: dict) -> str:
     for m, d in result["models"].items():
         lines += [
             "",
-            f"{m} ({d['epochs']} epochs on digits, n_test={d['n_test']}, Keras accuracy "
+            f"{m} ({d['epochs']} epochs on digits"
+            + "".join(f", {k} {v}" for k, v in d.get("train", {}).items())
+            + f", n_test={d['n_test']}, Keras accuracy "
             f"{d['keras_accuracy']:.4f}):",
             "",
         ]

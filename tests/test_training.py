@@ -126,3 +126,53 @@ def test_dense_model_takes_the_data_sets_feature_count(tmp_path):
     run = train("jet_tagger", "digits", epochs=1, limit=200, out=tmp_path / "jt")
     assert tuple(run.model.input_shape[1:]) == (64,)
     assert run.model.output_shape[-1] == 10
+
+
+def test_input_noise_reaches_the_inputs_only(tmp_path):
+    """input_noise adds N(0, sigma^2) to each training batch's inputs: new noise every batch,
+    targets (an autoencoder's clean input) untouched, the saved model unchanged."""
+    from training.data import DatasetError, check_input_noise, noisy_batches
+
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 8), dtype=np.float32)
+    (xa, ya), (xb, yb) = list(noisy_batches(x, x, 32, 0.1, seed=0))
+    for xn, y in ((xa, ya), (xb, yb)):
+        d = xn.numpy() - y.numpy()  # y is the clean x of the same rows
+        assert abs(d.mean()) < 0.03 and 0.07 < d.std() < 0.13
+        assert any(np.allclose(y.numpy()[0], row) for row in x)
+    assert sorted(np.concatenate([ya.numpy(), yb.numpy()]).sum(1)) == pytest.approx(
+        sorted(x.sum(1))
+    )  # every row once per epoch
+    (x0,) = next(iter(noisy_batches(x, None, 64, 0.0)))
+    assert np.allclose(np.sort(x0.numpy().sum(1)), np.sort(x.sum(1)))  # sigma 0: clean
+
+    run = train(
+        "mlp", "digits", epochs=2, out=tmp_path / "run", verbose=0, limit=300, input_noise=0.05
+    )
+    cfg = json.loads((run.dir / "config.json").read_text())
+    assert cfg["input_noise"] == 0.05
+    assert [layer.__class__.__name__ for layer in run.model.layers] == [
+        layer.__class__.__name__
+        for layer in zoo.create_model("mlp", classes=10, input_shape=(64,)).layers
+    ]
+    with pytest.raises(TrainingError, match="input_noise"):
+        train("mlp", "digits", epochs=1, out=tmp_path / "bad", input_noise=-1)
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(DatasetError, match="input_noise=0.1 needs one floating-point input"):
+        check_input_noise(np.zeros((4, 3), np.int32), 0.1, "tokens")
+    check_input_noise(np.zeros((4, 3), np.int32), 0.0, "tokens")  # no noise: any input
+
+    # the tf.distribute pipeline adds it too (a one-device strategy, in process)
+    import tensorflow as tf
+
+    from training import distribute
+
+    shards, steps = distribute.sharded_dataset(
+        distribute.plan(tf.distribute.OneDeviceStrategy("/cpu:0"), 16),
+        x,
+        x,
+        seed=0,
+        input_noise=0.1,
+    )
+    xn, y = next(iter(shards))
+    assert steps == 4 and 0.07 < float(np.std(xn.numpy() - y.numpy())) < 0.13

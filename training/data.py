@@ -154,6 +154,42 @@ def load_dataset(name: str, *, seed: int = 0, split=SPLIT, limit: int | None = N
     )
 
 
+def with_input_noise(batches, sigma: float, seed: int = 0):
+    """``batches`` (a ``tf.data`` pipeline of ``(x,)`` or ``(x, y)`` batches) with
+    N(0, sigma^2) noise added to ``x`` only: targets (an autoencoder's clean input
+    included) stay as they are. A fresh draw for every batch; ``sigma == 0`` returns ``batches``."""
+    if not sigma:
+        return batches
+    import tensorflow as tf
+
+    def add(x, *rest):
+        return (x + tf.random.normal(tf.shape(x), stddev=sigma, dtype=x.dtype, seed=seed), *rest)
+
+    return batches.map(add, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def noisy_batches(x, y, batch_size: int, sigma: float, *, seed: int = 0):
+    """The training input of ``fit`` with :func:`with_input_noise`: ``x`` (and ``y``) shuffled
+    with ``seed`` (a new order every epoch, as ``fit(shuffle=True)``), cut into ``batch_size``
+    batches, noise added to the inputs."""
+    import tensorflow as tf
+
+    data = (x,) if y is None else (x, y)
+    ds = tf.data.Dataset.from_tensor_slices(data)
+    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    return with_input_noise(ds, sigma, seed).prefetch(tf.data.AUTOTUNE)
+
+
+def check_input_noise(x, sigma: float, what: str):
+    """A clear error before any work when ``input_noise`` cannot apply to the inputs ``x``."""
+    if sigma and not (isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)):
+        kind = type(x).__name__ if not isinstance(x, np.ndarray) else f"{x.dtype} array"
+        raise DatasetError(
+            f"input_noise={sigma} needs one floating-point input array; {what} has {kind} "
+            "inputs. Train it with input_noise=0."
+        )
+
+
 def _normalize(kind, x_train, *others):
     """Fit on train only; apply to every split."""
     if kind == "image":

@@ -254,7 +254,7 @@ def plan_for(strategy, batch_size: int) -> Plan:
 # --------------------------------------------------------------------------- input
 
 
-def sharded_dataset(plan_: Plan, x, y=None, *, seed: int = 0):
+def sharded_dataset(plan_: Plan, x, y=None, *, seed: int = 0, input_noise: float = 0.0):
     """The training input: a distributed ``tf.data`` pipeline and its steps per epoch.
 
     Built per worker by ``distribute_datasets_from_function``: each worker keeps
@@ -262,9 +262,12 @@ def sharded_dataset(plan_: Plan, x, y=None, *, seed: int = 0):
     so every worker runs the same number of steps), shuffles its shard with ``seed`` (a new order
     every pass), repeats it and cuts it into full per-replica batches (equal shapes on every
     replica; a batch may span two passes). An epoch is ``ceil(shard / (batch x local replicas))``
-    steps. Returns ``(distributed_dataset, steps_per_epoch)``.
+    steps. ``input_noise``: :func:`training.data.with_input_noise` on every batch. Returns
+    ``(distributed_dataset, steps_per_epoch)``.
     """
     import tensorflow as tf
+
+    from training.data import with_input_noise
 
     n_workers = plan_.num_workers
     n = len(x) - len(x) % n_workers
@@ -282,6 +285,7 @@ def sharded_dataset(plan_: Plan, x, y=None, *, seed: int = 0):
         ds = ds.shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
         ds = ds.shuffle(per_worker, seed=seed, reshuffle_each_iteration=True).repeat()
         ds = ds.batch(ctx.get_per_replica_batch_size(plan_.global_batch), drop_remainder=True)
+        ds = with_input_noise(ds, input_noise, seed)
         return ds.prefetch(tf.data.AUTOTUNE).with_options(_options(tf, shard=False))
 
     return plan_.strategy.distribute_datasets_from_function(fn), steps

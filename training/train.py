@@ -33,7 +33,7 @@ from training.callbacks import (  # noqa: F401 - re-exported: earlier home of th
     plot_history,
     trim_history_callback,
 )
-from training.data import Dataset, adapt, load_dataset
+from training.data import Dataset, adapt, check_input_noise, load_dataset, noisy_batches
 from training.errors import TrainingError
 from training.model_dir import (  # noqa: F401 - re-exported: earlier home of these names
     DIR_KEY,
@@ -178,6 +178,7 @@ def _train(
         strategy, opts.batch_size
     )  # joins a multi-worker cluster before other TF work
     ds, overrides = _data(card, model, dataset, opts)
+    check_input_noise(ds.x_train, opts.input_noise, f"{model} on {dataset}")
     run_dir = Path(out) if out else default_run_dir(model, dataset)
     net, k = _build(model, card, plan, overrides, opts)
     check_labels(net, card, ds, model)  # before anything is written
@@ -306,7 +307,15 @@ def _config(
         "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
         **{
             k: recorded[k]
-            for k in ("epochs", "batch_size", "learning_rate", "seed", "patience", "limit")
+            for k in (
+                "epochs",
+                "batch_size",
+                "learning_rate",
+                "seed",
+                "patience",
+                "limit",
+                "input_noise",
+            )
         },
         "strategy": plan.name,
         "distribute": plan.summary(),
@@ -326,7 +335,9 @@ def _fit(
     t0 = time.perf_counter()
     with disk_full_is_clear(run_dir):
         if plan.distributed:  # tf.data pipelines, sharded per worker, per-replica batches
-            train_in, steps = distribute.sharded_dataset(plan, ds.x_train, y_tr, seed=opts.seed)
+            train_in, steps = distribute.sharded_dataset(
+                plan, ds.x_train, y_tr, seed=opts.seed, input_noise=opts.input_noise
+            )
             with distribute.peer_errors(plan):
                 hist = net.fit(
                     train_in,
@@ -337,6 +348,15 @@ def _fit(
                     verbose=verbose,
                     shuffle=False,
                 )
+        elif opts.input_noise:  # tf.data: fresh noise on every batch's inputs
+            hist = net.fit(
+                noisy_batches(ds.x_train, y_tr, opts.batch_size, opts.input_noise, seed=opts.seed),
+                validation_data=val,
+                epochs=opts.epochs,
+                callbacks=callbacks,
+                verbose=verbose,
+                shuffle=False,  # the pipeline shuffles, with the run's seed
+            )
         else:
             hist = net.fit(
                 ds.x_train,
