@@ -176,3 +176,29 @@ def test_input_noise_reaches_the_inputs_only(tmp_path):
     )
     xn, y = next(iter(shards))
     assert steps == 4 and 0.07 < float(np.std(xn.numpy() - y.numpy())) < 0.13
+
+
+def test_unsettled_batchnorm_is_named_in_a_warning(tmp_path):
+    """A run too short for BatchNormalization's moving averages (ds_cnn, 5 steps at batch 64)
+    warns, names the layer and the remedy, and records it in metrics.json; a layer whose moving
+    variance matches its input's is not flagged."""
+    import keras
+
+    from training import batchnorm
+
+    with pytest.warns(UserWarning, match=r"moving statistics have not settled.*--batch-size"):
+        run = train("ds_cnn", "digits", epochs=1, out=tmp_path / "run", verbose=0, limit=300)
+    saved = json.loads((run.dir / "metrics.json").read_text())
+    assert saved["batchnorm_unsettled_layers"] >= 1
+
+    x = np.random.default_rng(0).normal(size=(128, 4)).astype("float32") * 0.05
+    inp = keras.Input((4,))
+    h = keras.layers.Dense(6, name="d")(inp)
+    model = keras.Model(inp, keras.layers.BatchNormalization(name="bn")(h))
+    measured = model.get_layer("d")(x).numpy().var(0)
+    bn = model.get_layer("bn")
+    bn.moving_variance.assign(measured)
+    assert batchnorm.unsettled(model, x) == []
+    bn.moving_variance.assign(measured * 100)
+    (found,) = batchnorm.unsettled(model, x)
+    assert found["layer"] == "bn" and found["moving_variance"] > 50 * found["measured_variance"]

@@ -18,13 +18,14 @@ import math
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 import zoo
-from training import distribute
+from training import batchnorm, distribute
 from training.callbacks import (  # noqa: F401 - re-exported: earlier home of these names
     _read_csv_history,
     disk_full_is_clear,
@@ -205,6 +206,8 @@ def _train(
     distribute.tidy_backup(plan, run_dir / "backup", scratch)
     history = _history(plan, run_dir, hist, model, dataset, opts)
     metrics = _metrics(net, card, ds, plan, history, wall, resumed)
+    if plan.is_chief:
+        _check_batchnorm(net, model, ds, opts, metrics)
     if not plan.is_chief:  # only the chief writes
         return Run(None, net, metrics, history)
     with disk_full_is_clear(run_dir):
@@ -388,6 +391,20 @@ def _history(plan, run_dir: Path, hist, model: str, dataset: str, opts: TrainOpt
             f"the partial history is in {run_dir / 'history.csv'}."
         )
     return history
+
+
+def _check_batchnorm(net, model: str, ds: Dataset, opts: TrainOptions, metrics: dict):
+    """Warn (and record in metrics.json) when BatchNormalization's moving statistics have not
+    settled: the saved model would not be the one training measured."""
+    import keras
+
+    n = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in net.layers)
+    if not n or not isinstance(ds.x_train, np.ndarray):
+        return
+    found = batchnorm.unsettled(net, ds.x_train[:256])
+    metrics["batchnorm_unsettled_layers"] = len(found)
+    if found:
+        warnings.warn(batchnorm.advice(model, found, n, opts.batch_size), stacklevel=2)
 
 
 def _metrics(
