@@ -248,3 +248,25 @@ def test_thin_convs_are_group1_single_input_few_output_convs(tmp_path):
     onnx.save(helper.make_model(g), tmp_path / "m.onnx")
     assert thin_convs(tmp_path / "m.onnx", 1) == ["thin"]
     assert thin_convs(tmp_path / "m.onnx", 0) == []
+
+
+def test_input_sensitivity_measures_half_an_input_step():
+    """bench-int8's input sensitivity: how far the rounding of an int8 input moves the Keras
+    model (a steep model moves far more than a gentle one; a constant model not at all)."""
+    import keras
+
+    from export.int8_bench import input_sensitivity
+
+    x = np.random.default_rng(1).random((256, 8)).astype("float32")
+    inp = keras.Input((8,))
+    model = keras.Model(inp, keras.layers.Dense(8, activation="sigmoid", name="d")(inp))
+
+    def slope(k):  # sigmoid(k * (x - 0.5)), element by element
+        model.get_layer("d").set_weights(
+            [np.eye(8, dtype="float32") * k, np.full(8, -k / 2, "float32")]
+        )
+        return input_sensitivity(model, x)
+
+    gentle, steep = slope(1.0), slope(200.0)
+    assert 0 < gentle < 0.001 and steep > 10 * gentle
+    assert slope(0.0) == 0.0
