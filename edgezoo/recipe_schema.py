@@ -36,9 +36,21 @@ def _names(v):
     return None
 
 
+def _targets(v):
+    """``export.to``: "card" (the model card's targets) or a list of target names. A single
+    name as a string would be read letter by letter when the export stage runs."""
+    if isinstance(v, str):
+        return (
+            None
+            if v == "card"
+            else f"must be a list of targets, e.g. to: [{v}] (or 'card' for the model card's)"
+        )
+    return _names(v)
+
+
 # Keys that are not a stage's options: the pipeline's own (which targets, which models).
 SCHEMA: dict[str, dict[str, Key]] = {
-    "export": {"to": Key((str, list), _names), "models": Key((str, list), _names)},
+    "export": {"to": Key((str, list), _targets), "models": Key((str, list), _names)},
 }
 TOP = {"model": Key((str, NONE)), "dataset": Key((str, NONE))}
 
@@ -62,8 +74,16 @@ def _check_options(section: str, data: dict):
     from compress.errors import CompressionError
     from export.errors import ExportError
     from training.errors import TrainingError
-    from zoo.options import OptionError, validate
+    from zoo.options import OptionError, declared, validate
 
+    fields = [f.name for f in declared(_declared()[section])]
+    accepted = sorted([*fields, *SCHEMA.get(section, {})])
+    for key in data:
+        if key not in fields:
+            raise RecipeError(
+                f"recipe {section}: unknown key {key!r}.{_close(str(key), accepted)} "
+                f"Known: {', '.join(accepted)}."
+            )
     try:
         return validate(_declared()[section], data, where=section)
     except (OptionError, CompressionError, TrainingError, ExportError) as exc:
@@ -72,10 +92,20 @@ def _check_options(section: str, data: dict):
         ) from None
 
 
+def _close(value: str, known) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, list(known), n=3, cutoff=0.5)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
 def _check_keys(where: str, data: dict, keys: dict[str, Key]):
-    unknown = sorted(set(data) - set(keys))
+    unknown = sorted(map(str, set(data) - set(keys)))
     if unknown:
-        raise RecipeError(f"recipe {where}: unknown key(s) {unknown}; known: {sorted(keys)}.")
+        raise RecipeError(
+            f"recipe {where}: unknown key(s) {unknown}.{_close(unknown[0], keys)} "
+            f"Known: {', '.join(sorted(keys))}."
+        )
     for name, value in data.items():
         key = keys[name]
         label = f"{where}.{name}" if where != "top level" else name

@@ -88,17 +88,54 @@ def thresholds_for(fmt: str, variant: str, overrides: dict | None = None) -> dic
     return out
 
 
+def threshold_keys() -> list[str]:
+    """Every key ``thresholds`` accepts: "target/variant" of each registered target, and
+    "*/variant" for every variant any target has."""
+    from export import targets
+
+    keys = [f"{t.name}/{v}" for t in targets.all_targets() for v in t.variants]
+    variants = dict.fromkeys(v for t in targets.all_targets() for v in t.variants)
+    return keys + [f"*/{v}" for v in variants]
+
+
+def _close(value: str, known) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, list(known), n=3, cutoff=0.5)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
 def validate_thresholds(overrides: dict | None):
-    for key, bounds in (overrides or {}).items():
-        if "/" not in key or not isinstance(bounds, dict):
+    """Refuse, with one line, any key that would be silently ignored: a ``format/variant`` no
+    target exports (``onnx/int9``) or a bound no figure has."""
+    if overrides is None:
+        return
+    if not isinstance(overrides, dict):
+        raise ExportOptionsError(
+            f"thresholds must be a mapping of 'format/variant' to bounds. Received: {overrides!r}"
+        )
+    keys = threshold_keys()
+    known_bounds = sorted(_BOUNDS) + list(PARAMETERS)
+    for key, bounds in overrides.items():
+        if not isinstance(key, str) or "/" not in key or not isinstance(bounds, dict):
             raise ExportOptionsError(
                 f"thresholds are keyed 'format/variant' (or '*/variant') with a dict of bounds. Received: {key!r}: {bounds!r}"
             )
-        bad = sorted(set(bounds) - set(_BOUNDS) - set(PARAMETERS))
-        if bad:
+        if key not in keys:
             raise ExportOptionsError(
-                f"unknown threshold(s) {bad} for {key!r}; known: {sorted(_BOUNDS) + list(PARAMETERS)}"
+                f"unknown thresholds key {key!r}: no target exports that variant, so its bounds would "
+                f"be ignored.{_close(key, keys)} Known: {', '.join(keys)}."
             )
+        for name, value in bounds.items():
+            if name not in known_bounds:
+                raise ExportOptionsError(
+                    f"unknown threshold {name!r} for {key!r}.{_close(str(name), known_bounds)} "
+                    f"Known: {', '.join(known_bounds)}."
+                )
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise ExportOptionsError(
+                    f"threshold {key}.{name} must be a number. Received: {value!r}"
+                )
 
 
 def output_kind(ref: np.ndarray) -> str:
