@@ -123,6 +123,12 @@ def load_dataset(name: str, *, seed: int = 0, split=SPLIT, limit: int | None = N
         )
     x, y, class_names, kind, n_fixed_test = DATASETS[name].loader(cache_dir())
     x = np.asarray(x, dtype="float32")
+    check_finite(
+        x,
+        f"data set {name!r}",
+        "array x",
+        f"delete its cached files in {cache_dir()} to fetch them again",
+    )
     y = None if y is None else np.asarray(y, dtype="int64")
     rng = np.random.default_rng(seed)
     if n_fixed_test:  # the data set's own test split stays the test split
@@ -151,6 +157,23 @@ def load_dataset(name: str, *, seed: int = 0, split=SPLIT, limit: int | None = N
     x_train, x_val, x_test, norm = _normalize(kind, x_train, x_val, x_test)
     return Dataset(
         name, kind, x_train, y_train, x_val, y_val, x_test, y_test, list(class_names), norm, seed
+    )
+
+
+def check_finite(a, where: str, array: str, fix: str = "clean or drop those rows"):
+    """Refuse an array holding NaN or Inf, naming where, the array, the row (sample) of the
+    first one and how many: training on them gives NaN weights or a meaningless accuracy."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "fc" or not a.size:
+        return
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return
+    rows = bad.reshape(len(a), -1).any(axis=1) if a.ndim else bad.reshape(1)
+    first = int(np.argmax(rows))
+    raise DatasetError(
+        f"{where}: {array} holds {int(bad.sum())} non-finite value(s) (NaN/Inf) in "
+        f"{int(rows.sum())} row(s), the first in row {first}; {fix}."
     )
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import SPLIT, Dataset, DatasetError, _normalize
+from training.data import SPLIT, Dataset, DatasetError, _normalize, check_finite
 from zoo.io import atomic_path
 
 STORED = "data.npz"
@@ -102,6 +102,20 @@ def read_npz(path: Path):
             f"{path} holds arrays {sorted(keys)}; edgezoo reads x_train, y_train, x_test, y_test "
             "(optionally x_val, y_val), or x and y (split 80/10/10 with the seed), or x alone."
         )
+    for key, a in parts.items():
+        if a.dtype.kind in "USO":
+            sample = a.reshape(-1)[0] if a.size else ""
+            what = "labels are" if key.startswith("y") else "inputs are"
+            raise DatasetError(
+                f"{path}: array {key} holds text ({what} text, e.g. {str(sample)!r}); store "
+                "numbers: integer class indices with the names in a 'class_names' array (or a CSV, "
+                "whose text labels become classes)."
+            )
+        if a.dtype.kind not in "biuf":
+            raise DatasetError(
+                f"{path}: array {key} has dtype {a.dtype}; edgezoo reads numeric arrays."
+            )
+        check_finite(a, str(path), f"array {key}")
     for xk in [k for k in parts if k.startswith("x")]:
         yk = "y" + xk[1:]
         if yk in parts and len(parts[yk]) != len(parts[xk]):
@@ -120,6 +134,11 @@ def read_csv(path: Path, label_column: str | None):
         raise DatasetError(
             f"{path} is not a readable CSV table ({type(exc).__name__}: {exc})."
         ) from exc
+    if len(frame) == 0:
+        raise DatasetError(
+            f"{path} has no data rows (only a header: {list(map(str, frame.columns))}); give one "
+            "row per sample."
+        )
     if frame.shape[1] < 2:
         raise DatasetError(
             f"{path}: a CSV needs feature columns and a label column; it has {list(frame.columns)}."
@@ -140,12 +159,23 @@ def read_csv(path: Path, label_column: str | None):
             f"{path}: missing values in column(s) "
             f"{[str(c) for c in features.columns[features.isna().any()]]}; fill or drop them."
         )
+    x = features.to_numpy(dtype="float32")
+    check_finite(
+        x, str(path), "the feature columns", "clean or drop those rows (row 0 = first data row)"
+    )
     y = frame[label]
+    if y.isna().any():
+        raise DatasetError(
+            f"{path}: label column {label!r} is empty in {int(y.isna().sum())} row(s), the first in "
+            f"data row {int(np.argmax(y.isna().to_numpy()))}; fill or drop them."
+        )
     names: list[str] = []
     if not pd.api.types.is_numeric_dtype(y):
         names = sorted(map(str, y.unique()))
         y = y.astype(str).map({n: i for i, n in enumerate(names)})
-    return {"x": features.to_numpy(dtype="float32"), "y": y.to_numpy()}, names, str(label)
+    y = y.to_numpy()
+    check_finite(y, str(path), f"label column {label!r}")
+    return {"x": x, "y": y}, names, str(label)
 
 
 def read_images(path: Path, input_shape):
@@ -339,6 +369,11 @@ def load_stored(model_dir, record: dict, *, name: str = "", seed: int = 0) -> Da
     _note_source_change(record)
     with np.load(path, allow_pickle=False) as f:
         a = {k: f[k] for k in f.files}
+    for key in ("x_train", "x_val", "x_test", "y_train", "y_val", "y_test"):
+        if key in a:  # stored by an edgezoo that did not check: refuse before any figure
+            check_finite(
+                a[key], str(path), f"array {key}", "re-run `edgezoo import` with clean data"
+            )
     return Dataset(
         name or Path(record.get("source", "data")).name,
         record.get("kind", "tabular"),
