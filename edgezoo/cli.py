@@ -10,6 +10,7 @@ Names (models, data sets, targets, recipes) are checked while parsing, from
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import pkgutil
@@ -116,7 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"edgezoo {args.command}: interrupted{session.log_hint()}", file=sys.stderr)
         return 130
-    except Exception:  # not the user's to fix: a bug in edgezoo (or a library); keep the traceback
+    except Exception as exc:  # not the user's to fix, unless the file system said no
+        line = system_limit(exc)
+        if line:
+            print(f"edgezoo {args.command}: error: {line}{session.log_hint()}", file=sys.stderr)
+            return 2
+        # a bug in edgezoo (or a library): keep the traceback
         traceback.print_exc()
         print(
             f"edgezoo {args.command}: internal error: a bug in edgezoo, not in your input; please report it "
@@ -124,6 +130,42 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+# The file system's limits, not edgezoo's bugs: a full disk or quota, an over-long name. Any
+# command can meet them (a library writing its own files included), so they are caught here.
+_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_TEXTS = {"No space left on device": errno.ENOSPC, "File name too long": errno.ENAMETOOLONG}
+
+
+def system_limit(exc: BaseException) -> str | None:
+    """One line for a full disk (ENOSPC, EDQUOT) or an over-long path (ENAMETOOLONG) anywhere in
+    ``exc``'s chain (libraries such as h5py or TensorFlow wrap the OSError), else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        code = exc.errno if isinstance(exc, OSError) else None
+        name = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+        if code not in (*_SPACE, errno.ENAMETOOLONG):
+            code = next((c for t, c in _TEXTS.items() if t in str(exc)), None)
+        if code in _SPACE:
+            where = f" while writing {name}" if name else ""
+            return (
+                f"no space left on the device{where}; free some space or give an --out on "
+                "another file system, then run the command again (nothing half-written is kept)."
+            )
+        if code == errno.ENAMETOOLONG:
+            where = f": {_shorten(str(name))}" if name else ""
+            return (
+                f"a path is too long for the file system{where} (at most 255 bytes per name, "
+                f"{os.pathconf('/', 'PC_PATH_MAX')} per path); choose a shorter --out."
+            )
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _shorten(path: str) -> str:
+    return path if len(path) <= 120 else f"{path[:60]}...{path[-40:]} ({len(path)} characters)"
 
 
 if __name__ == "__main__":
