@@ -152,7 +152,7 @@ def system_limit(exc: BaseException) -> str | None:
             where = f" while writing {name}" if name else ""
             return (
                 f"no space left on the device{where}; free some space or give an --out on "
-                "another file system, then run the command again (nothing half-written is kept)."
+                "another file system, then run the command again."
             )
         if code == errno.ENAMETOOLONG:
             where = f": {_shorten(str(name))}" if name else ""
