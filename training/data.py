@@ -154,6 +154,15 @@ def load_dataset(name: str, *, seed: int = 0, split=SPLIT, limit: int | None = N
         cuts = (slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, None))
         parts = tuple(x[c] for c in cuts), tuple((None if y is None else y[c]) for c in cuts)
     (x_train, x_val, x_test), (y_train, y_val, y_test) = parts
+    sizes = {"train": len(x_train), "validation": len(x_val), "test": len(x_test)}
+    empty = [k for k, n in sizes.items() if n == 0]
+    if empty:
+        counts = "/".join(str(n) for n in sizes.values())
+        cause = f"limit={limit} leaves" if limit else f"{len(x)} samples leave"
+        raise DatasetError(
+            f"data set {name!r}: {cause} the {' and '.join(empty)} split(s) empty "
+            f"(train/validation/test {counts}); use a limit of at least 10."
+        )
     x_train, x_val, x_test, norm = _normalize(kind, x_train, x_val, x_test)
     return Dataset(
         name, kind, x_train, y_train, x_val, y_val, x_test, y_test, list(class_names), norm, seed

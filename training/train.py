@@ -183,8 +183,10 @@ def _train(
     run_dir = Path(out) if out else default_run_dir(model, dataset)
     net, k = _build(model, card, plan, overrides, opts)
     check_labels(net, card, ds, model)  # before anything is written
+    config = _config(model, dataset, card, plan, ds, overrides, opts)
     if plan.is_chief:
         _claim(run_dir, identity, force)
+        _resume_decision(run_dir, config, force)
     scratch = (
         None if plan.is_chief else Path(distribute.scratch_dir(plan))
     )  # non-chief: never the run dir
@@ -193,9 +195,7 @@ def _train(
         k, plan, net, run_dir, scratch, opts, resumed=resumed, verbose=verbose, on_step=on_step
     )
     if plan.is_chief:
-        _write_json(
-            run_dir / "config.json", _config(model, dataset, card, plan, ds, overrides, opts)
-        )
+        _write_json(run_dir / "config.json", config)
     hist, wall = _fit(net, card, ds, plan, opts, callbacks, run_dir, verbose)
     if (
         plan.distributed
@@ -259,6 +259,56 @@ def _claim(run_dir: Path, identity: dict, force: bool):
     if held is not None and held != identity:
         shutil.rmtree(run_dir / "backup", ignore_errors=True)
         (run_dir / "history.csv").unlink(missing_ok=True)
+
+
+# The settings that define a run's split and model: a backup trained under other values cannot
+# be continued without training on another split (test samples among them) or another model.
+RESUME_KEYS = ("model", "dataset", "seed", "limit", "input_noise", "overrides")
+RESUME_DATA_KEYS = ("input_shape", "classes", "n_train", "n_val", "n_test")
+
+
+def resume_conflicts(old: dict | None, new: dict) -> list[str]:
+    """The data- and model-defining settings in which ``new`` (a run's config.json) differs from
+    ``old`` (the interrupted run's), as "name old -> new"; every setting when ``old`` is unreadable."""
+    if not isinstance(old, dict):
+        return ["config.json (unreadable: the interrupted run's settings are unknown)"]
+    out = [
+        f"{key} {old.get(key)!r} -> {new.get(key)!r}"
+        for key in RESUME_KEYS
+        if old.get(key) != new.get(key)
+    ]
+    old_data, new_data = old.get("data") or {}, new.get("data") or {}
+    out += [
+        f"data.{key} {old_data.get(key)!r} -> {new_data.get(key)!r}"
+        for key in RESUME_DATA_KEYS
+        if old_data.get(key) != new_data.get(key)
+    ]
+    return out
+
+
+def _resume_decision(run_dir: Path, config: dict, force: bool):
+    """An interrupted run (a backup) is resumed only under the settings it was trained with:
+    otherwise refused with one line naming the differences, or, with ``force``, started afresh
+    (backup and history go; config.json is then rewritten to describe the new run)."""
+    if not distribute.has_backup(run_dir / "backup"):
+        return
+    import json
+
+    try:
+        old = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        old = None
+    conflicts = resume_conflicts(old, json.loads(json.dumps(config, default=str)))
+    if not conflicts:
+        return
+    if not force:
+        raise TrainingError(
+            f"{run_dir} holds an interrupted run trained with other settings "
+            f"({'; '.join(conflicts)}): resuming would continue its weights on another split or "
+            "model. Give the same settings to resume it, or --force to start afresh."
+        )
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)
+    (run_dir / "history.csv").unlink(missing_ok=True)
 
 
 def _callbacks(
