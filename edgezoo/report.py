@@ -316,7 +316,9 @@ def write_report(out: Path, state: dict) -> Path:
 
     exports = sorted((out / "export").glob("*/manifest.json")) if (out / "export").exists() else []
     if exports:
-        rows = []
+        from export.manifest import uninformative
+
+        rows, warnings_ = [], []
         for mpath in exports:
             man = json.loads(mpath.read_text())
             for a in man.get("artifacts", []):
@@ -331,9 +333,16 @@ def write_report(out: Path, state: dict) -> Path:
                         _f(p.get("accuracy")),
                         _f(p.get("accuracy_delta"), "+.4f"),
                         _f(p.get("argmax_agreement")),
-                        "pass" if p.get("passed", True) else "FAIL",
+                        "FAIL"
+                        if not p.get("passed", True)
+                        else "pass (uninformative)"
+                        if p.get("informative") is False
+                        else "pass",
                     ]
                 )
+            warn = uninformative(man)
+            if warn and warn not in warnings_:
+                warnings_.append(warn)
         lines += [
             "## Export parity (test split, against the source Keras model)",
             "",
@@ -354,6 +363,8 @@ def write_report(out: Path, state: dict) -> Path:
             ),
             "",
         ]
+        if warnings_:  # a pass against a near-constant reference proves little
+            lines += [f"> **Warning:** {w}" for w in warnings_] + [""]
         lines += fpga_section(exports, out)
 
     benches = sorted((out / "export").glob("*/bench.json")) if (out / "export").exists() else []

@@ -52,20 +52,23 @@ def bench_export(
     ``on_step(label, done, total, info)`` is called before and after each artifact's measurements.
     ``options``: :class:`BenchOptions` (batches, threads, budget_s, runs, warmup).
     """
-    from export.manifest import load_manifest
     from zoo.rundir import check_writable, own_dir
 
     o = validate(BenchOptions, options, where="bench")
     export_dir = Path(export_dir)
-    manifest, src_dir, changed = load_manifest(export_dir, allow_changed=allow_changed)
+    if not (export_dir / "manifest.json").exists():  # before any directory is claimed
+        raise FileNotFoundError(
+            f"{export_dir} has no manifest.json: run `edgezoo export RUN_DIR` first."
+        )
     out = check_writable(Path(out or export_dir))
-    with own_dir(out, "bench", command=f"bench {export_dir}"):
-        return _bench(
+    with own_dir(out, "bench", command=f"bench {export_dir}"), _reading(export_dir, out):
+        # under the lock: no export can replace the files between this check and the measurement
+        manifest, src_dir, changed = _checked(export_dir, allow_changed)
+        data = _bench(
             export_dir,
             manifest,
             src_dir,
             changed,
-            out=out,
             batches=o.batches,
             threads=o.threads,
             budget_s=o.budget_s,
@@ -74,6 +77,51 @@ def bench_export(
             progress=progress,
             on_step=on_step,
         )
+        _recheck(export_dir, manifest, data, allow_changed)
+        _write_outputs(data, out)
+        return data
+
+
+def _checked(export_dir: Path, allow_changed: bool):
+    from export.manifest import load_manifest
+
+    return load_manifest(export_dir, allow_changed=allow_changed)
+
+
+def _reading(export_dir: Path, out: Path):
+    """A shared lock on the export directory while its files are measured (an export replacing
+    it takes the exclusive lock): no-op when ``out`` is the export directory (locked already)."""
+    import contextlib
+
+    from zoo.rundir import lock_dir
+
+    if out.resolve() == export_dir.resolve():
+        return contextlib.nullcontext()
+    return lock_dir(export_dir, f"bench {export_dir} (reading)", shared=True)
+
+
+def _recheck(export_dir: Path, manifest: dict, data: dict, allow_changed: bool):
+    """The artifacts' hashes again, after measuring: a file that changed meanwhile makes its
+    figures another model's. Without ``allow_changed`` that is an error (nothing written);
+    with it, the rows are marked changed and unverified."""
+    from export.manifest import CHANGED, ManifestError, changed_files
+
+    now = changed_files(export_dir, manifest)
+    new = {k: v for k, v in now.items() if k not in data["changed_since_export"]}
+    if not new:
+        return
+    if not allow_changed:
+        first = next(iter(new.items()))
+        raise ManifestError(
+            f"{len(new)} file(s) of {export_dir} changed while they were measured ({first[0]}: "
+            f"{first[1]}): the figures would not be the exported model's, so none are written. "
+            "Run the bench again once nothing writes the export directory."
+        )
+    data["changed_since_export"].update(new)
+    data["changed_during_bench"] = new
+    for r in data["results"]:
+        if r.get("path_key") in new or "source" in new:
+            r.update(note=CHANGED, changed=True, verified=False)
 
 
 def _bench(
@@ -82,7 +130,6 @@ def _bench(
     src_dir: Path,
     changed: dict,
     *,
-    out: Path,
     batches,
     threads,
     budget_s,
@@ -114,6 +161,8 @@ def _bench(
                 "runtimes": ["keras", "keras_predict"],
                 "world": cfg.get("world", "keras"),
                 "changed": "source" in changed,
+                "verified": "source" not in changed,
+                "path_key": "source",
             }
         ]
         for art in manifest["artifacts"]:
@@ -129,7 +178,11 @@ def _bench(
                         "bytes": art["bytes"] if path.is_dir() else path.stat().st_size,
                         "runtimes": [RUNTIME_OF[fmt]],
                         "changed": art["path"] in changed or "source" in changed,
-                        "verified": bool(art.get("parity", {}).get("passed")),
+                        # a changed file is not the one parity verified: never "verified"
+                        "verified": bool(art.get("parity", {}).get("passed"))
+                        and art["path"] not in changed
+                        and "source" not in changed,
+                        "path_key": art["path"],
                     }
                 )
         results = []
@@ -165,8 +218,9 @@ def _bench(
                                 "batch": int(batch),
                                 "threads": int(th) or os.cpu_count(),
                                 "bytes": job["bytes"],
-                                "verified": job.get("verified", True),
-                                **({"note": CHANGED} if job["changed"] else {}),
+                                "verified": job["verified"],
+                                "path_key": job["path_key"],
+                                **({"note": CHANGED, "changed": True} if job["changed"] else {}),
                             }
                         )
             progress(f"  bench {job['name']}: {len(specs)} measurements")
@@ -208,11 +262,16 @@ def _bench(
         "changed_since_export": changed,
     }
     best.add_rates(data, macs)
+    return data
+
+
+def _write_outputs(data: dict, out: Path):
+    for r in data["results"]:
+        r.pop("path_key", None)
     _write(out / "bench.json", json.dumps(data, indent=2) + "\n")
     _write(out / "bench.md", markdown(data) + "\n")
     plot_latency(data, out / "latency.png")
     plot_pareto(data, out / "pareto.png")
-    return data
 
 
 def _macs(model) -> int | None:

@@ -6,7 +6,8 @@ artifact/runtime is listed at its own best thread count with why it loses: how m
 it is, and how much of the machine's measured GEMM peak (fp32 for float artifacts, int8 for
 int8 ones; :mod:`export.peak`) it reaches -- a small model's layers rarely keep the matrix units
 busy, and per-op overhead (quantize/dequantize, layout changes, non-fused activations) is the
-usual reason an int8 artifact is not faster. Unverified artifacts are never "best".
+usual reason an int8 artifact is not faster. Unverified artifacts, and artifacts (or a source
+model) changed since the export (``bench --allow-changed``), are never "best".
 
 Rates: achieved GOP/s = 2 x MACs per sample x samples/s (MACs of the Keras model's Conv/Dense
 layers, :func:`compress.metrics.model_stats`).
@@ -44,7 +45,7 @@ def best_rows(data: dict) -> list[dict]:
             if key not in per or r["throughput_sps"] > per[key]["throughput_sps"]:
                 per[key] = r
         rows = sorted(per.values(), key=lambda r: -r["throughput_sps"])
-        best = next((r for r in rows if r.get("verified", True)), None)
+        best = next((r for r in rows if r.get("verified", True) and not r.get("changed")), None)
         for r in rows:
             row = {
                 "batch": batch,
@@ -56,7 +57,8 @@ def best_rows(data: dict) -> list[dict]:
                 "gops": r.get("gops"),
                 "peak_fraction": r.get("peak_fraction"),
                 "settings": r.get("settings", {}),
-                "verified": r.get("verified", True),
+                "verified": r.get("verified", True) and not r.get("changed"),
+                "changed": bool(r.get("changed")),
                 "best": r is best,
             }
             row["why"] = "fastest verified" if r is best else _why(r, best)
@@ -65,6 +67,8 @@ def best_rows(data: dict) -> list[dict]:
 
 
 def _why(r: dict, best: dict | None) -> str:
+    if r.get("changed"):
+        return "changed since export (not the file parity verified): never chosen"
     if not r.get("verified", True):
         return "parity not passed: never chosen"
     if best is None:
@@ -91,6 +95,7 @@ def markdown(data: dict) -> str:
         rate = "-" if r["gops"] is None else f"{r['gops']:.2f}"
         frac = "-" if r["peak_fraction"] is None else f"{r['peak_fraction']:.1%}"
         name = f"**{r['artifact']}**" if r["best"] else r["artifact"]
+        name += " (changed since export)" if r["changed"] else ""
         sets = ", ".join(f"{k}={v}" for k, v in r["settings"].items() if k not in ("provider",))
         rows.append(
             [

@@ -19,7 +19,10 @@ Schema (``"schema": "edgezoo.export/1"``)::
                     "argmax_agreement_tol", "near_ties", "tie_tolerance", "accuracy", "keras_accuracy",
                     "accuracy_delta", "accuracy_drop", "accuracy_drop_tol" (classifiers) | "mse",
                     "keras_mse", "metric_increase" (reconstruction), "dynamic_batch": {...},
-                    "thresholds": {...}, "passed": bool, "failures": [str]},
+                    "thresholds": {...}, "passed": bool, "failures": [str],
+                    "informative": false when the Keras outputs barely vary across the test
+                    inputs (a pass then proves little), "reference_spread", "median_margin",
+                    "uninformative": why},
          "calibration": {"path", "n", "split"} (int8),
          format-specific: "opset", "io" (TFLite tensor dtypes, scale, zero point),
          "hls4ml" (backend, io_type, strategy, reuse_factor, part, clock_period_ns, precision
@@ -98,8 +101,6 @@ def load_manifest(export_dir, *, allow_changed: bool = False) -> tuple[dict, Pat
     """
     import json
 
-    from zoo.rundir import RunDirError, inside
-
     export_dir = Path(export_dir)
     path = export_dir / "manifest.json"
     if not path.exists():
@@ -123,6 +124,27 @@ def load_manifest(export_dir, *, allow_changed: bool = False) -> tuple[dict, Pat
             f"{path} lacks {', '.join(repr(m) for m in missing)}: it was not written by "
             "`edgezoo export` or was edited; re-export the model."
         )
+    changed = changed_files(export_dir, manifest)
+    if changed and not allow_changed:
+        first = next(iter(changed.items()))
+        raise ManifestError(
+            f"{len(changed)} file(s) of {export_dir} changed since export ({first[0]}: {first[1]}); "
+            "re-export with `edgezoo export`, or pass --allow-changed to use them anyway, marked "
+            f'"{CHANGED}".'
+        )
+    return manifest, (export_dir / src["dir"]).resolve(), changed
+
+
+def changed_files(export_dir, manifest: dict) -> dict[str, str]:
+    """{artifact path (or "source"): what differs} between the files of ``export_dir`` now and
+    ``manifest`` (sha256 and size); an artifact or source that is missing is a
+    :class:`ManifestError`. Run again after using the files to learn whether they changed
+    meanwhile."""
+    from zoo.rundir import RunDirError, inside
+
+    export_dir = Path(export_dir)
+    path = export_dir / "manifest.json"
+    src = manifest["source"]
     changed: dict[str, str] = {}
     for art in manifest["artifacts"]:
         if "error" in art:
@@ -153,14 +175,7 @@ def load_manifest(export_dir, *, allow_changed: bool = False) -> tuple[dict, Pat
         )
     if sha256_file(src_file) != src["sha256"]:
         changed["source"] = f"{src_file} sha256 differs from the manifest's"
-    if changed and not allow_changed:
-        first = next(iter(changed.items()))
-        raise ManifestError(
-            f"{len(changed)} file(s) of {export_dir} changed since export ({first[0]}: {first[1]}); "
-            "re-export with `edgezoo export`, or pass --allow-changed to use them anyway, marked "
-            f'"{CHANGED}".'
-        )
-    return manifest, src_dir, changed
+    return changed
 
 
 def _differs(full: Path, art: dict) -> str | None:
@@ -172,6 +187,27 @@ def _differs(full: Path, art: dict) -> str | None:
         return f"{nbytes} bytes, the manifest says {art['bytes']}"
     if sha != art.get("sha256"):
         return "sha256 differs from the manifest's"
+    return None
+
+
+def verdict(parity: dict) -> str:
+    """ "pass", "FAIL: ..." -- or, when the reference outputs barely varied (``informative``
+    false), "pass (uninformative: ...)": a pass that proves little."""
+    if not parity.get("passed", True):
+        return "FAIL: " + "; ".join(parity.get("failures", []))
+    if parity.get("informative") is False:
+        spread = parity.get("reference_spread")
+        how = "" if spread is None else f"; reference spread {spread:.1e}"
+        return f"pass (uninformative: the Keras outputs barely vary{how})"
+    return "pass"
+
+
+def uninformative(manifest: dict) -> str | None:
+    """One warning line when the manifest's parity checks compared near-constant outputs."""
+    for a in manifest.get("artifacts", []):
+        p = a.get("parity") or {}
+        if p.get("informative") is False:
+            return f"parity is uninformative: {p.get('uninformative', 'the Keras outputs barely vary')}."
     return None
 
 
@@ -206,7 +242,7 @@ def parity_rows(manifest: dict) -> list[list]:
                 agree,
                 metric,
                 p["n"],
-                "pass" if p["passed"] else "FAIL: " + "; ".join(p["failures"]),
+                verdict(p),
             ]
         )
     return rows

@@ -162,6 +162,47 @@ def allclose_ratio(ref, out, atol: float, rtol: float) -> float:
     return float((np.abs(out - ref) / (atol + rtol * np.abs(ref))).max())
 
 
+# A reference whose outputs vary less than this, relative to their size, across the test inputs
+# (an untrained or collapsed model: every input gets the same answer) makes parity a comparison
+# of constants: any artifact that outputs the same constant "passes".
+MIN_SPREAD = 1e-3
+# ... and a classifier that gives every input the same class with a median top-two margin below
+# this is deciding nothing (near-ties everywhere).
+MIN_MARGIN = 0.02
+
+
+def informativeness(ref: np.ndarray, task: str) -> dict:
+    """Whether the reference outputs vary enough across the test inputs for parity to prove
+    anything: ``{"informative": bool, "reference_spread": max over outputs of their std over
+    the inputs / the largest |output|, "uninformative": why}`` (the last only when not).
+    A warning-level fact, not a failure."""
+    ref = np.asarray(ref, dtype=np.float64)
+    if len(ref) < 2 or not ref.size or not np.isfinite(ref).all():
+        return {"informative": True, "reference_spread": None}
+    flat = ref.reshape(len(ref), -1)
+    scale = float(np.abs(flat).max())
+    spread = float(flat.std(axis=0).max() / scale) if scale > 0 else 0.0
+    out = {"informative": True, "reference_spread": spread}
+    if spread < MIN_SPREAD:
+        out["informative"] = False
+        out["uninformative"] = (
+            f"the Keras outputs barely vary across the {len(ref)} test inputs (spread "
+            f"{spread:.1e} of their scale): an untrained or collapsed model, so agreeing with "
+            "it proves little"
+        )
+    elif task == "classification" and flat.shape[1] > 1:
+        top2 = np.sort(flat, axis=1)[:, -2:]
+        margin = float(np.median(top2[:, 1] - top2[:, 0]))
+        out["median_margin"] = margin
+        if len(np.unique(flat.argmax(1))) == 1 and margin < MIN_MARGIN:
+            out["informative"] = False
+            out["uninformative"] = (
+                f"the Keras model gives all {len(ref)} test inputs the same class with near-ties "
+                f"(median top-two margin {margin:.3f}): agreeing with it proves little"
+            )
+    return out
+
+
 def compare(
     ref: np.ndarray,
     out: np.ndarray,
@@ -187,6 +228,7 @@ def compare(
         "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
         "rel_error": float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-12)),
         "finite": bool(np.isfinite(out).all()),
+        **informativeness(ref, task),
     }
     if atol is not None and rtol is not None:
         fig["allclose_ratio"] = allclose_ratio(ref, out, atol, rtol)

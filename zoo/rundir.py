@@ -169,8 +169,9 @@ def _now() -> str:
 
 
 @contextlib.contextmanager
-def lock_dir(path: str | os.PathLike, command: str | None = None):
-    """Hold an exclusive lock on directory ``path`` (created if needed) for the block.
+def lock_dir(path: str | os.PathLike, command: str | None = None, *, shared: bool = False):
+    """Hold an exclusive lock on directory ``path`` (created if needed) for the block; with
+    ``shared``, a shared one (readers: many may hold it, no writer while they do).
 
     A second writer, in any process, gets :class:`DirLockedError` naming the holder (pid,
     command, host, since when). The lock dies with its process (``flock``), so a killed run
@@ -181,7 +182,7 @@ def lock_dir(path: str | os.PathLike, command: str | None = None):
     lock = path / LOCK
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except OSError:
         try:
             holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
@@ -204,8 +205,9 @@ def lock_dir(path: str | os.PathLike, command: str | None = None):
         os.pwrite(fd, json.dumps(info).encode(), 0)
         yield path
     finally:
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
+        if not shared:  # another reader may still hold it
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 

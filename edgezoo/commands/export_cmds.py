@@ -142,7 +142,7 @@ def cmd_export(args):
     import json
 
     from export import ExportFailed, export_run
-    from export.manifest import PARITY_HEADERS, parity_rows
+    from export.manifest import PARITY_HEADERS, parity_rows, uninformative
 
     opts = options_from_args(args)
     if not args.json:
@@ -159,6 +159,9 @@ def cmd_export(args):
         print_json(manifest)
         return 0
     print(table(parity_rows(manifest), PARITY_HEADERS, "lrrllrl"))
+    warn = uninformative(manifest)
+    if warn:
+        print(f"warning: {warn}")
     out = args.out or f"{args.run_dir.rstrip('/')}/export"
     ui.log_into(out)
     for a in manifest["artifacts"]:

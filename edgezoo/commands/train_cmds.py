@@ -29,7 +29,10 @@ def register(sub):
         help="run directory (default runs/<model>-<dataset>-<time>); re-use it to resume",
     )
     p.add_argument(
-        "--force", action="store_true", help="replace a finished run of another model in --out"
+        "--force",
+        action="store_true",
+        help="replace a finished run of another model in --out, or start an interrupted run "
+        "afresh under new settings",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_arguments(
