@@ -78,12 +78,12 @@ def _check_options(section: str, data: dict):
 
     fields = [f.name for f in declared(_declared()[section])]
     accepted = sorted([*fields, *SCHEMA.get(section, {})])
-    for key in data:
-        if key not in fields:
-            raise RecipeError(
-                f"recipe {section}: unknown key {key!r}.{_close(str(key), accepted)} "
-                f"Known: {', '.join(accepted)}."
-            )
+    unknown = sorted(str(k) for k in data if k not in fields)
+    if unknown:  # the names of zoo.options.validate's message, plus the close matches
+        raise RecipeError(
+            f"recipe {section}: unknown option(s) {unknown}.{_close(unknown[0], accepted)} "
+            f"Accepted: {', '.join(accepted)}."
+        )
     try:
         return validate(_declared()[section], data, where=section)
     except (OptionError, CompressionError, TrainingError, ExportError) as exc:
