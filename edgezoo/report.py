@@ -50,6 +50,10 @@ def summary_table(bench_paths) -> str:
             big = [r for r in rs if r["batch"] > 1 and r["runtime"] != "keras_predict"]
             tput = max((r["throughput_sps"] for r in big), default=None)
             acc = next((r["accuracy"] for r in rs if r.get("accuracy") is not None), None)
+            if any(r.get("changed") or r.get("note") for r in rs):  # not the verified file
+                art = f"{art} (changed since export: unverified)"
+            elif not all(r.get("verified", True) for r in rs):
+                art = f"{art} (parity not passed)"
             rows.append(
                 [
                     Path(bpath).parent.name,
