@@ -107,3 +107,37 @@ def test_every_user_error_class_derives_from_edgezoo_error():
         assert issubclass(cls, _common.USER_ERRORS), cls
     assert not issubclass(ValueError, _common.USER_ERRORS)
     assert not issubclass(TypeError, _common.USER_ERRORS)
+
+
+def _write_into(path):
+    """A real write that the file system refuses (the commands write like this)."""
+    with open(path, "w") as f:
+        f.write("x")
+
+
+def test_a_full_disk_anywhere_in_the_chain_is_one_line(capsys, monkeypatch):
+    """ENOSPC as libraries raise it: an OSError, or wrapped (h5py, TensorFlow) in another error.
+    /dev/full is a real device that answers every write with ENOSPC."""
+
+    def command(args):
+        try:
+            _write_into("/dev/full")
+        except OSError as exc:
+            raise RuntimeError("Unable to synchronously write data") from exc
+
+    assert _run(monkeypatch, command) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert err.startswith("edgezoo x: error: no space left on the device")
+
+
+def test_an_over_long_path_is_one_line(capsys, monkeypatch, tmp_path):
+    def command(args):
+        _write_into(tmp_path / ("n" * 300))
+
+    assert _run(monkeypatch, command) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    long = str(tmp_path / ("n" * 300))
+    assert "a path is too long" in err and long not in err  # shortened, with its length
+    assert f"({len(long)} characters)" in err and "choose a shorter --out" in err
