@@ -104,14 +104,18 @@ def test_resume_conflicts_names_each_setting():
     from training.train import resume_conflicts
 
     old = {"model": "mlp", "dataset": "digits", "seed": 0, "limit": None, "overrides": {}}
+    old = {**old, "input_noise": 0.0, "data": {"n_train": 8}}
     new = {**old, "seed": 2, "overrides": {"classes": 5}, "data": {"n_train": 10}}
     assert resume_conflicts(old, new) == [
         "seed 0 -> 2",
         "overrides {} -> {'classes': 5}",
-        "data.n_train None -> 10",
+        "data.n_train 8 -> 10",
     ]
     assert resume_conflicts(old, dict(old)) == []
     assert resume_conflicts(None, old)  # unreadable config.json: never resumed silently
+    older = {k: v for k, v in old.items() if k != "input_noise"}  # before input noise existed
+    assert resume_conflicts(older, old) == []
+    assert resume_conflicts(older, {**old, "input_noise": 0.05}) == ["input_noise 0.0 -> 0.05"]
 
 
 def test_a_limit_that_empties_a_split_is_one_line_before_training(tmp_path, capsys):

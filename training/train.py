@@ -94,7 +94,9 @@ def train(
     work; a bad one is a :class:`TrainingError` naming it.
 
     Re-running with the same ``out`` after an interruption resumes from the last epoch
-    (Keras ``BackupAndRestore``). A NaN loss stops training with :class:`TrainingError`.
+    (Keras ``BackupAndRestore``), under the same data- and model-defining settings only (seed,
+    data set, limit, input noise, overrides): other values are refused with one line naming
+    them, or, with ``force``, the run starts afresh (:func:`resume_conflicts`). A NaN loss stops training with :class:`TrainingError`.
 
     ``strategy`` is "default" (one device), "mirrored" (the devices of one host, Keras 3),
     "multiworker" (hosts of ``TF_CONFIG``; trained as the tf-keras twin, saved as Keras 3) or a
@@ -272,16 +274,18 @@ def resume_conflicts(old: dict | None, new: dict) -> list[str]:
     ``old`` (the interrupted run's), as "name old -> new"; every setting when ``old`` is unreadable."""
     if not isinstance(old, dict):
         return ["config.json (unreadable: the interrupted run's settings are unknown)"]
-    out = [
-        f"{key} {old.get(key)!r} -> {new.get(key)!r}"
-        for key in RESUME_KEYS
-        if old.get(key) != new.get(key)
-    ]
+    # a key an older edgezoo did not record had its default then (no input noise, ...)
+    defaults = {"input_noise": 0.0, "limit": None, "seed": 0}
+    out = []
+    for key in RESUME_KEYS:
+        was = old.get(key, defaults.get(key))
+        if was != new.get(key):
+            out.append(f"{key} {was!r} -> {new.get(key)!r}")
     old_data, new_data = old.get("data") or {}, new.get("data") or {}
     out += [
         f"data.{key} {old_data.get(key)!r} -> {new_data.get(key)!r}"
         for key in RESUME_DATA_KEYS
-        if old_data.get(key) != new_data.get(key)
+        if key in old_data and old_data.get(key) != new_data.get(key)
     ]
     return out
 
