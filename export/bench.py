@@ -93,9 +93,14 @@ def _reading(export_dir: Path, out: Path):
     it takes the exclusive lock): no-op when ``out`` is the export directory (locked already)."""
     import contextlib
 
-    from zoo.rundir import lock_dir
+    from zoo.rundir import LOCK, lock_dir
 
     if out.resolve() == export_dir.resolve():
+        return contextlib.nullcontext()
+    lock = export_dir / LOCK
+    if not os.access(lock if lock.exists() else export_dir, os.W_OK):
+        # read-only for this user (a shared export): no lock to take; the hashes taken again
+        # after measuring still catch a change
         return contextlib.nullcontext()
     return lock_dir(export_dir, f"bench {export_dir} (reading)", shared=True)
 
