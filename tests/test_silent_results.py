@@ -370,3 +370,22 @@ def test_an_over_long_out_is_one_line(work, tmp_path, capsys):
         capsys, "bench", work / "exp", "--out", deep, "--batches", "1", "--threads", "1"
     )
     _one_line_error(rc, err, "path is too long")
+
+
+def test_informativeness_of_a_reference():
+    from export.verify import informativeness
+
+    rng = np.random.default_rng(0)
+    uniform = np.full((30, 10), 0.1)
+    assert informativeness(uniform, "classification")["informative"] is False
+    # one class for every input, by a hair: the classifier decides nothing
+    tie = uniform + rng.normal(0, 0.002, uniform.shape)
+    tie[:, 3] += 0.01
+    found = informativeness(tie, "classification")
+    assert found["informative"] is False and "same class with near-ties" in found["uninformative"]
+    trained = rng.dirichlet(np.full(10, 0.3), 30)
+    assert informativeness(trained, "classification")["informative"] is True
+    # a regression around 300 varying by 0.2: a constant artifact would fail the fp32 bound
+    kelvin = 300 + rng.normal(0, 0.2, (30, 1))
+    assert informativeness(kelvin, "regression", atol=1e-4, rtol=1e-5)["informative"] is True
+    assert informativeness(kelvin, "regression")["informative"] is False  # e.g. int8's rel. error
