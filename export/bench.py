@@ -48,7 +48,11 @@ def bench_export(
     ``threads``: 1 = one thread, 0 = all cores. Returns the bench.json content. The manifest is
     checked first (:func:`export.manifest.load_manifest`): an artifact or source model whose
     sha256 or size differs is an error, or with ``allow_changed`` a row marked "changed since
-    export". ``out`` (default: the export directory) is claimed and locked while writing.
+    export": measured, but never "verified" nor "best". The export directory is locked (shared)
+    while its files are measured, so no export replaces it meanwhile; the hashes are checked under
+    that lock and again after measuring (a change meanwhile: an error, or with ``allow_changed``
+    rows marked changed). ``out`` (default: the export directory) is claimed and locked while
+    writing.
     ``on_step(label, done, total, info)`` is called before and after each artifact's measurements.
     ``options``: :class:`BenchOptions` (batches, threads, budget_s, runs, warmup).
     """
