@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -421,3 +422,61 @@ def test_legitimate_models_pass_the_scan(base, tmp_path):
     f = write_configs(tmp_path / "q.h5", tmp_path / "q2.h5", cfg)
     with pytest.raises(ModelFileError, match="layer 'qa' \\(activation\\).*not a QKeras quantizer"):
         read_model_file(f)
+
+
+def test_forged_objects_names_and_polyglot_files_are_refused(base, tmp_path):
+    """Objects a loader would look up or build from the file: each refused, named."""
+    from zoo.imported import build_architecture
+
+    src = base / "base.keras"
+    cfg = read_configs(src)["config.json"]
+    td = next(la for la in cfg["config"]["layers"] if la["name"] == "td")
+    dense = td["config"]["layer"]["config"]
+    assert dense["name"] == "dense"
+    forged = {
+        "object_array": (
+            {"class_name": "__numpy__", "config": {"value": [1], "dtype": "object"}},
+            "layer 'td/dense' (kernel_initializer) is an array of dtype 'object'",
+        ),
+        "typespec": (
+            {"class_name": "__typespec__", "spec_name": "system", "module": "os", "config": []},
+            "layer 'td/dense' (kernel_initializer) names 'system' from module 'os'",
+        ),
+        "lookup_helper": (
+            {"module": "keras.losses", "class_name": "function", "config": "deserialize"},
+            "layer 'td/dense' (kernel_initializer) names the function 'deserialize'",
+        ),
+        "prefixed_lambda": (
+            k3_lambda_layer(tmp_path / "pwned", "lam") | {"class_name": "Custom>Lambda"},
+            "layer 'td/dense/lam' is a Lambda layer",
+        ),
+        "torch_pickle": (
+            {"module": "keras.layers", "class_name": "TorchModuleWrapper", "config": {}},
+            "layer 'td/dense' (kernel_initializer) is a TorchModuleWrapper",
+        ),
+    }
+    for name, (entry, needle) in forged.items():
+        c = copy.deepcopy(cfg)
+        next(la for la in c["config"]["layers"] if la["name"] == "td")["config"]["layer"]["config"][
+            "kernel_initializer"
+        ] = entry
+        f = write_configs(src, tmp_path / f"{name}.keras", {"config.json": c})
+        with pytest.raises(ModelFileError) as err:
+            read_model_file(f)
+        assert str(err.value).startswith(f"{f}: {needle}"), str(err.value)[:300]
+        # a run directory's stored architecture (compress rebuilds from it) passes the same gate
+        with pytest.raises(ModelFileError, match=re.escape(needle)):
+            build_architecture(c)
+    # a file both HDF5 and zip, and a zip under an .h5 name: loaders pick the format by name
+    poly = tmp_path / "poly.h5"
+    poly.write_bytes((base / "base.h5").read_bytes() + src.read_bytes())
+    renamed = tmp_path / "renamed.h5"
+    renamed.write_bytes(src.read_bytes())
+    for f, needle in (
+        (poly, "both an HDF5 file and a zip"),
+        (renamed, "Rename it to end in .keras"),
+    ):
+        for load in (read_model_file, load_model):
+            with pytest.raises(ModelFileError, match=needle):
+                load(f)
+    assert not (tmp_path / "pwned").exists()

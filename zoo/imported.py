@@ -171,8 +171,7 @@ _FOREIGN_CLASSES = ("TorchModuleWrapper", "JaxLayer", "FlaxLayer", "TFSMLayer")
 # Plain data Keras 3 writes as special objects (deserialized without looking up any class).
 _DATA_CLASSES = ("__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__ellipsis__")
 _DATA_CLASSES += ("__slice__",)
-_PUBLIC = (
-    "",
+_PUBLIC = (  # the modelling namespaces of both worlds (not keras.utils, keras.saving ...)
     "layers",
     "initializers",
     "regularizers",
@@ -191,6 +190,7 @@ _PUBLIC = (
     "layers.experimental.preprocessing",
 )
 _FUNCTION_MODULES = ("activations", "losses", "metrics")
+_NOT_FUNCTIONS = {"get", "serialize", "deserialize"}  # look-up helpers, not modelling functions
 _TRUSTED_PACKAGES = ("keras", "tf_keras", "qkeras")
 _B64 = re.compile(r"[A-Za-z0-9+/=\s]+")
 
@@ -216,7 +216,7 @@ def _known() -> tuple[dict[str, type], set[str], set[str], set[str]]:
                 obj = getattr(mod, n, None)
                 if isinstance(obj, type):
                     classes.setdefault(n, obj)
-                elif callable(obj) and sub.split(".")[0] in _FUNCTION_MODULES:
+                elif callable(obj) and sub in _FUNCTION_MODULES and n not in _NOT_FUNCTIONS:
                     functions.add(n)
     from keras.src.models.functional import Functional
 
@@ -347,7 +347,7 @@ def scan_config(config, path, *, prefix: tuple = ()) -> dict[str, str]:
             known = classes.get(short)
             is_layer = (
                 parent_key == "layers"
-                or cls in _LAMBDA_CLASSES + _TFOP_CLASSES + _FOREIGN_CLASSES
+                or short in _LAMBDA_CLASSES + _TFOP_CLASSES + _FOREIGN_CLASSES
                 or (known is not None and issubclass(known, layer_bases))
             )
             inner = node.get("config")
@@ -396,19 +396,19 @@ def _check_object(node, cls, short, path, where):
     classes, functions, _, _ = _known()
     module = node.get("module")
     registered_name = node.get("registered_name")
-    if cls in _LAMBDA_CLASSES:
+    if short in _LAMBDA_CLASSES:
         raise ModelFileError(
             f"{path}: {where} is a Lambda layer: its Python code is stored in the file and "
             "would run on loading, so edgezoo does not load it (safe_mode). Replace the Lambda by a "
             f"built-in layer or a registered custom layer class. {REGISTER_HOW}"
         )
-    if cls in _TFOP_CLASSES:
+    if short in _TFOP_CLASSES:
         raise ModelFileError(
             f"{path}: {where} ({cls}) is a raw TensorFlow op recorded by tf-keras; Keras 3 "
             "cannot rebuild it. Wrap the op in a Keras layer (built-in, or a custom layer class). "
             f"{REGISTER_HOW}"
         )
-    if cls in _FOREIGN_CLASSES:
+    if short in _FOREIGN_CLASSES:
         raise ModelFileError(
             f"{path}: {where} is a {cls}, which runs code kept outside Keras (a pickled module, "
             "call functions or a SavedModel), so edgezoo does not load it. Replace it by Keras "
@@ -425,10 +425,12 @@ def _check_object(node, cls, short, path, where):
                 "not load Python objects from a model file. Save the model again."
             )
         return
-    if cls == "__typespec__":
-        if _trusted_module(module) or str(module).split(".")[0] == "tensorflow":
+    if cls == "__typespec__":  # a tf.TypeSpec: its class is looked up by module and name
+        spec = node.get("spec_name")
+        tf_module = isinstance(module, str) and module.split(".")[0] == "tensorflow"
+        if tf_module and isinstance(spec, str) and spec.endswith("Spec"):
             return
-        _refuse_module(path, where, node.get("spec_name"), module)
+        _refuse_module(path, where, spec, module)
     if cls == "function":
         fn = node.get("config")
         if _registered(fn) or (
@@ -481,6 +483,17 @@ def check_model_file(path) -> tuple[str, dict, str, dict[str, str]]:
     "keras"/"h5", model config, keras_version, QKeras layer path -> class)."""
     path = Path(path)
     kind = sniff(path)
+    # the loaders choose a format by name and content: make them read what was scanned
+    if kind == "h5" and zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{path} is both an HDF5 file and a zip archive (a forged file: a loader could read "
+            "the part this check did not). Save the model again with model.save('m.keras')."
+        )
+    if kind == "keras" and path.suffix != ".keras":
+        raise ModelFileError(
+            f"{path} is a .keras archive (zip) under another name; loaders would read it as "
+            "another format. Rename it to end in .keras."
+        )
     config, version, training = read_config(path, kind)
     qlayers = scan_config(config, path)
     if training is not None:
