@@ -12,11 +12,13 @@
 * a QKeras ``.h5`` / ``.keras`` -- stays a QKeras model in the tf-keras world, so its
   quantizers reach hls4ml.
 
-Before anything is deserialized, the file's model config (JSON) is read and every layer class
-checked: a ``Lambda`` layer (Python bytecode that would run when the model is built) or a class
-neither Keras world, QKeras nor edgezoo defines gets one :class:`~zoo.io.ModelFileError` naming
-the layer and how to register it -- no code from the file ever runs. Truncated, corrupt or
-foreign files get one clear error too.
+Before anything is deserialized, :func:`check_model_file` -- the one gate of every loader,
+:func:`zoo.io.load_model` included -- reads the file's configs as JSON and walks all of them
+(:func:`scan_config`): a ``Lambda`` layer, a serialized Python function (bytecode that would run
+on loading), a class or function neither Keras world, QKeras nor edgezoo defines (nor the user
+registered), or a ``module`` outside them, anywhere, gets one :class:`~zoo.io.ModelFileError`
+naming the file and the place -- no code from the file ever runs. Truncated, corrupt or foreign
+files get one clear error too.
 
 An imported model directory stores its Keras 3 architecture (``config.json`` key
 ``architecture``) so later stages can rebuild it in either world (:func:`build_architecture`),
