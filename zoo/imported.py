@@ -290,7 +290,7 @@ def _is_op_class(module, cls) -> bool:
 
     try:
         obj = getattr(importlib.import_module(module), cls, None)
-    except ImportError:
+    except Exception:  # noqa: BLE001 - no such keras module
         return False
     return isinstance(obj, type) and issubclass(obj, Operation)
 
@@ -324,8 +324,27 @@ def scan_config(config, path, *, prefix: tuple = ()) -> dict[str, str]:
     layer_bases = (keras.layers.Layer, tf_keras.layers.Layer)
     qkeras_layers: dict[str, str] = {}
     stack = [(config, (), tuple(prefix), None)]
+    at: list = [((), ())]  # (layers, keys) of the node being checked
+    try:
+        _walk(stack, at, path, prefix, classes, qkeras_classes, layer_bases, qkeras_layers)
+    except ModelFileError as exc:
+        layers, keys = at[0]
+        if exc.args and not layers and keys[:1] and keys[0] in _COMPILE_KEYS:
+            exc.args = (
+                f"{exc.args[0]} edgezoo does not use a file's compile settings: re-saving the "
+                "model without them (load it with compile=False, then save) also works.",
+            )
+        raise
+    return qkeras_layers
+
+
+_COMPILE_KEYS = {"compile_config", "training_config"}
+
+
+def _walk(stack, at, path, prefix, classes, qkeras_classes, layer_bases, qkeras_layers):
     while stack:
         node, layers, keys, parent_key = stack.pop()
+        at[0] = (layers, keys)
         if isinstance(node, list):
             for i, v in enumerate(node):
                 stack.append((v, layers, keys + (f"[{i}]",), parent_key))
@@ -364,7 +383,6 @@ def scan_config(config, path, *, prefix: tuple = ()) -> dict[str, str]:
                 stack.append((v, layers, inner_keys, k))
             else:
                 stack.append((v, layers, inner_keys + (str(k),), k))
-    return qkeras_layers
 
 
 def _refuse_function(path, where):
