@@ -211,7 +211,7 @@ def _known() -> tuple[dict[str, type], set[str], set[str], set[str]]:
     for pkg in (tf_keras, keras):
         for sub in _PUBLIC:
             try:
-                mod = importlib.import_module(f"{pkg.__name__}.{sub}" if sub else pkg.__name__)
+                mod = importlib.import_module(f"{pkg.__name__}.{sub}")
             except ImportError:
                 continue
             for n in dir(mod):
@@ -302,10 +302,6 @@ def _loc(layers: tuple, keys: tuple) -> str:
         where = f"layer {'/'.join(layers)!r}"
         return f"{where} ({sub})" if sub else where
     return sub or "the model"
-
-
-class _Refused(Exception):
-    pass
 
 
 def scan_config(config, path, *, prefix: tuple = ()) -> dict[str, str]:
