@@ -12,11 +12,13 @@
 * a QKeras ``.h5`` / ``.keras`` -- stays a QKeras model in the tf-keras world, so its
   quantizers reach hls4ml.
 
-Before anything is deserialized, the file's model config (JSON) is read and every layer class
-checked: a ``Lambda`` layer (Python bytecode that would run when the model is built) or a class
-neither Keras world, QKeras nor edgezoo defines gets one :class:`~zoo.io.ModelFileError` naming
-the layer and how to register it -- no code from the file ever runs. Truncated, corrupt or
-foreign files get one clear error too.
+Before anything is deserialized, :func:`check_model_file` -- the one gate of every loader,
+:func:`zoo.io.load_model` included -- reads the file's configs as JSON and walks all of them
+(:func:`scan_config`): a ``Lambda`` layer, a serialized Python function (bytecode that would run
+on loading), a class or function neither Keras world, QKeras nor edgezoo defines (nor the user
+registered), or a ``module`` outside them, anywhere, gets one :class:`~zoo.io.ModelFileError`
+naming the file and the place -- no code from the file ever runs. Truncated, corrupt or foreign
+files get one clear error too.
 
 An imported model directory stores its Keras 3 architecture (``config.json`` key
 ``architecture``) so later stages can rebuild it in either world (:func:`build_architecture`),
@@ -25,8 +27,12 @@ as they rebuild a zoo model from its registry entry.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import inspect
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,8 +104,10 @@ def sniff(path: Path) -> str:
     )
 
 
-def read_config(path: Path, kind: str) -> tuple[dict, str]:
-    """(model config as a dict, keras_version that wrote it) -- read as JSON, nothing deserialized."""
+def read_config(path: Path, kind: str) -> tuple[dict, str, object]:
+    """(model config, keras_version that wrote it, the .h5 training config or None) -- read as
+    JSON, nothing deserialized. A .keras archive keeps its compile config inside the model
+    config."""
     try:
         if kind == "keras":
             with zipfile.ZipFile(path) as z:
@@ -111,11 +119,12 @@ def read_config(path: Path, kind: str) -> tuple[dict, str]:
                 config = json.loads(z.read("config.json"))
                 meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
                 z.testzip()  # a damaged member shows here, not half-way through loading
-            return config, str(meta.get("keras_version", ""))
+            return config, str(meta.get("keras_version", "")), None
         import h5py
 
         with h5py.File(path, "r") as f:
             raw = f.attrs.get("model_config")
+            training = f.attrs.get("training_config")
             version = f.attrs.get("keras_version", b"")
             if raw is None:
                 raise ModelFileError(
@@ -126,7 +135,9 @@ def read_config(path: Path, kind: str) -> tuple[dict, str]:
                 raise ModelFileError(f"{path} holds a model config but no weights (model_weights).")
         raw = raw.decode() if isinstance(raw, bytes) else raw
         version = version.decode() if isinstance(version, bytes) else str(version)
-        return json.loads(raw), version
+        if training is not None:
+            training = json.loads(training.decode() if isinstance(training, bytes) else training)
+        return json.loads(raw), version, training
     except ModelFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - truncated HDF5, bad zip member, bad JSON
@@ -152,84 +163,370 @@ def layer_entries(config: dict, prefix: str = ""):
             yield from layer_entries(entry, prefix=f"{prefix}{name}/")
 
 
-def _known_classes() -> dict[str, str]:
-    """class name -> where it comes from, for every class edgezoo can load without user code."""
+# --------------------------------------------------------------------------- the gate
+
+# Classes that carry code: Python bytecode (Lambda), raw TensorFlow ops recorded by tf-keras, or
+# wrappers of foreign code (a pickled torch module, JAX/Flax call functions, a SavedModel on disk).
+_LAMBDA_CLASSES = ("Lambda",)
+_TFOP_CLASSES = ("TFOpLambda", "SlicingOpLambda")
+_FOREIGN_CLASSES = ("TorchModuleWrapper", "JaxLayer", "FlaxLayer", "TFSMLayer")
+# Plain data Keras 3 writes as special objects (deserialized without looking up any class).
+_DATA_CLASSES = ("__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__ellipsis__")
+_DATA_CLASSES += ("__slice__",)
+_PUBLIC = (  # the modelling namespaces of both worlds (not keras.utils, keras.saving ...)
+    "layers",
+    "initializers",
+    "regularizers",
+    "constraints",
+    "optimizers",
+    "optimizers.schedules",
+    "optimizers.legacy",
+    "losses",
+    "metrics",
+    "activations",
+    "dtype_policies",
+    "mixed_precision",
+    "quantizers",
+    "models",
+    "layers.experimental",
+    "layers.experimental.preprocessing",
+)
+_FUNCTION_MODULES = ("activations", "losses", "metrics")
+_NOT_FUNCTIONS = {"get", "serialize", "deserialize"}  # look-up helpers, not modelling functions
+_TRUSTED_PACKAGES = ("keras", "tf_keras", "qkeras")
+_B64 = re.compile(r"[A-Za-z0-9+/=\s]+")
+
+
+@functools.lru_cache(maxsize=1)
+def _known() -> tuple[dict[str, type], set[str], set[str], set[str]]:
+    """(class name -> class, function names, modules of edgezoo classes, registered names of
+    edgezoo and QKeras objects): everything edgezoo loads without user code."""
+    import importlib
+
     import keras
     import tf_keras
 
-    known: dict[str, str] = {}
-    for mod, where in ((tf_keras.layers, "tf_keras"), (keras.layers, "keras")):
-        for n in dir(mod):
-            if isinstance(getattr(mod, n, None), type):
-                known[n] = where
-    for n in _CONTAINERS:
-        known[n] = "keras"
-    for n in qkeras_custom_objects():
-        known[n] = "qkeras"
-    for world in (KERAS3, TF_KERAS):
-        for n in custom_objects(world):
-            known[n] = "edgezoo"
-    for n in ("Lambda", "TFOpLambda", "SlicingOpLambda"):
-        known.pop(n, None)
-    return known
-
-
-def check_safe(config: dict, path: Path) -> dict[str, str]:
-    """Refuse a model whose config needs code from outside Keras/QKeras/edgezoo; returns
-    layer path -> class name for the layers that come from QKeras."""
-    known = _known_classes()
-    qkeras_layers = {}
-    for where, cls, entry in layer_entries(config):
-        short = cls.split(">")[-1]  # "edgezoo>ChannelShuffle" style registered names
-        if cls == "Lambda":
-            raise ModelFileError(
-                f"{path}: layer {where!r} is a Lambda layer: its Python code is stored in the file and "
-                "would run on loading, so edgezoo does not load it (safe_mode). Replace the Lambda by a "
-                f"built-in layer or a registered custom layer class. {REGISTER_HOW}"
-            )
-        if cls in ("TFOpLambda", "SlicingOpLambda"):
-            raise ModelFileError(
-                f"{path}: layer {where!r} ({cls}) is a raw TensorFlow op recorded by tf-keras; Keras 3 "
-                "cannot rebuild it. Wrap the op in a Keras layer (built-in, or a custom layer class). "
-                f"{REGISTER_HOW}"
-            )
-        if short not in known:
-            registered = entry.get("registered_name") or cls
-            if _registered(registered):
+    classes: dict[str, type] = {}
+    functions: set[str] = set()
+    for pkg in (tf_keras, keras):
+        for sub in _PUBLIC:
+            try:
+                mod = importlib.import_module(f"{pkg.__name__}.{sub}")
+            except ImportError:
                 continue
-            raise ModelFileError(
-                f"{path}: layer {where!r} has class {cls!r}, which neither Keras, QKeras nor edgezoo "
-                f"defines (custom code). {REGISTER_HOW}"
+            for n in dir(mod):
+                obj = getattr(mod, n, None)
+                if isinstance(obj, type):
+                    classes.setdefault(n, obj)
+                elif callable(obj) and sub in _FUNCTION_MODULES and n not in _NOT_FUNCTIONS:
+                    functions.add(n)
+    from keras.src.models.functional import Functional
+
+    classes["Functional"] = Functional
+    edgezoo_modules: set[str] = set()
+    registered: set[str] = set()
+    for world in (KERAS3, TF_KERAS):
+        for n, cls in custom_objects(world).items():
+            classes[n] = cls
+            edgezoo_modules.add(cls.__module__)
+            registered.add(get_keras(world).saving.get_registered_name(cls))
+    for n, obj in qkeras_custom_objects().items():
+        if isinstance(obj, type):
+            classes[n] = obj
+        else:
+            functions.add(n)
+        registered.add(n)
+    for n in _LAMBDA_CLASSES + _TFOP_CLASSES + _FOREIGN_CLASSES:
+        classes.pop(n, None)
+    return classes, functions, edgezoo_modules, registered
+
+
+def _registered(name) -> bool:
+    """Whether ``name`` is registered (by code the user imported, edgezoo or QKeras) -- the
+    loaders then take that class, whatever the file says about its module."""
+    if not isinstance(name, str) or not name:
+        return False
+    import keras
+    import tf_keras
+
+    if name in _known()[3]:
+        return True
+    for k in (keras, tf_keras):
+        try:
+            if k.saving.get_registered_object(name) is not None:
+                return True
+        except Exception:  # noqa: BLE001
+            pass
+    return False
+
+
+def _trusted_module(module) -> bool:
+    if module is None:
+        return True
+    if not isinstance(module, str):
+        return False
+    return module.split(".")[0] in _TRUSTED_PACKAGES or module in _known()[2]
+
+
+def _is_bytecode(s: str) -> bool:
+    """Whether ``s`` is a base64 marshalled Python code object (how Keras 2 stores a lambda)."""
+    if len(s) < 40 or not _B64.fullmatch(s):
+        return False
+    try:
+        raw = base64.b64decode("".join(s.split()), validate=True)
+    except (ValueError, binascii.Error):
+        return False
+    # marshal's code type ('c', with or without FLAG_REF), then a small argument count
+    return len(raw) > 16 and raw[:1] in (b"c", b"\xe3") and raw[2:5] == b"\0\0\0"
+
+
+def _is_op_class(module, cls) -> bool:
+    """A Keras 3 operation recorded in a functional graph (``keras.ops.add`` on a tensor)."""
+    import importlib
+
+    if not isinstance(module, str) or not module.startswith("keras.src.ops."):
+        return False
+    from keras.src.ops.operation import Operation
+
+    try:
+        obj = getattr(importlib.import_module(module), cls, None)
+    except Exception:  # noqa: BLE001 - no such keras module
+        return False
+    return isinstance(obj, type) and issubclass(obj, Operation)
+
+
+def _loc(layers: tuple, keys: tuple) -> str:
+    """``layer 'outer/inner'``, ``layer 'd1' (kernel_initializer)`` or ``compile_config.loss``."""
+    sub = ".".join(keys).replace(".[", "[")
+    if layers:
+        where = f"layer {'/'.join(layers)!r}"
+        return f"{where} ({sub})" if sub else where
+    return sub or "the model"
+
+
+def scan_config(config, path, *, prefix: tuple = ()) -> dict[str, str]:
+    """Walk the WHOLE serialized config -- every dict and list: layers, wrapped layers, cells,
+    nested models, activations, initializers, regularizers, constraints, dtype policies,
+    build and compile configs -- and refuse anything that can carry code: a ``Lambda`` /
+    ``TFOpLambda``, a serialized Python function (Keras 3 ``__lambda__``, Keras 2 marshalled
+    bytecode), a class or function neither Keras, QKeras nor edgezoo defines (nor the user
+    registered), or a ``module`` outside them. One :class:`ModelFileError` names the file and the
+    place. Returns layer path -> class name for the layers that come from QKeras."""
+    classes, functions, _, _ = _known()
+    qkeras_classes = set(qkeras_custom_objects())
+    import keras
+    import tf_keras
+
+    layer_bases = (keras.layers.Layer, tf_keras.layers.Layer)
+    qkeras_layers: dict[str, str] = {}
+    stack = [(config, (), tuple(prefix), None)]
+    at: list = [((), ())]  # (layers, keys) of the node being checked
+    try:
+        _walk(stack, at, path, prefix, classes, qkeras_classes, layer_bases, qkeras_layers)
+    except ModelFileError as exc:
+        layers, keys = at[0]
+        if exc.args and not layers and keys[:1] and keys[0] in _COMPILE_KEYS:
+            exc.args = (
+                f"{exc.args[0]} edgezoo does not use a file's compile settings: re-saving the "
+                "model without them (load it with compile=False, then save) also works.",
             )
-        if known[short] == "qkeras":
-            qkeras_layers[where] = cls
+        raise
     return qkeras_layers
 
 
-def _registered(name: str) -> bool:
-    import keras
+_COMPILE_KEYS = {"compile_config", "training_config"}
+
+
+def _walk(stack, at, path, prefix, classes, qkeras_classes, layer_bases, qkeras_layers):
+    while stack:
+        node, layers, keys, parent_key = stack.pop()
+        at[0] = (layers, keys)
+        if isinstance(node, list):
+            for i, v in enumerate(node):
+                stack.append((v, layers, keys + (f"[{i}]",), parent_key))
+            continue
+        if isinstance(node, str):
+            _check_string(node, parent_key, path, layers, keys)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("function_type") == "lambda" or node.get("output_shape_type") == "lambda":
+            _refuse_function(path, _loc(layers, keys))
+        cls = node.get("class_name")
+        inner_keys = keys
+        if cls is not None:
+            if not isinstance(cls, str):
+                raise ModelFileError(
+                    f"{path}: {_loc(layers, keys)} has a class_name that is not a name "
+                    f"({type(cls).__name__}); the file is corrupt or forged. Save the model again."
+                )
+            short = cls.split(">")[-1]
+            known = classes.get(short)
+            is_layer = (
+                parent_key == "layers"
+                or short in _LAMBDA_CLASSES + _TFOP_CLASSES + _FOREIGN_CLASSES
+                or (known is not None and issubclass(known, layer_bases))
+            )
+            inner = node.get("config")
+            name = node.get("name") or (inner.get("name") if isinstance(inner, dict) else None)
+            if is_layer and name and (layers or keys[len(prefix) :]):  # not the model itself
+                layers, inner_keys = layers + (str(name),), ()
+            _check_object(node, cls, short, path, _loc(layers, inner_keys))
+            if is_layer and short in qkeras_classes:
+                qkeras_layers["/".join(layers)] = cls
+        for k, v in node.items():
+            if k == "config" and cls is not None:
+                stack.append((v, layers, inner_keys, k))
+            else:
+                stack.append((v, layers, inner_keys + (str(k),), k))
+
+
+def _refuse_function(path, where):
+    raise ModelFileError(
+        f"{path}: {where} is a serialized Python function (its bytecode is stored in the file and "
+        "would run on loading), so edgezoo does not load the file. Replace it by a built-in "
+        f"(a layer, activation, loss ... by name) or a registered one. {REGISTER_HOW}"
+    )
+
+
+def _check_string(s, key, path, layers, keys):
+    if _is_bytecode(s):
+        # name the function, not its code: "activation", not "activation.value[0]"
+        if keys and keys[-1] == "[0]":
+            keys = keys[:-1]
+            if keys and keys[-1] == "value":
+                keys = keys[:-1]
+        _refuse_function(path, _loc(layers, keys))
+    # QKeras reads "quantized_bits(6,0,1)"-style strings by calling the named object
+    if "(" in s and isinstance(key, str) and ("quantizer" in key or key.endswith("activation")):
+        head = s.split("(")[0].strip()
+        if head not in qkeras_custom_objects():
+            raise ModelFileError(
+                f"{path}: {_loc(layers, keys)} is {s[:60]!r}, a call of {head!r}, which is not a "
+                f"QKeras quantizer. Use a QKeras quantizer or a built-in activation by name."
+            )
+
+
+def _check_object(node, cls, short, path, where):
+    """Refuse one serialized object (a dict with class_name) that can carry code."""
+    classes, functions, _, _ = _known()
+    module = node.get("module")
+    registered_name = node.get("registered_name")
+    if short in _LAMBDA_CLASSES:
+        raise ModelFileError(
+            f"{path}: {where} is a Lambda layer: its Python code is stored in the file and "
+            "would run on loading, so edgezoo does not load it (safe_mode). Replace the Lambda by a "
+            f"built-in layer or a registered custom layer class. {REGISTER_HOW}"
+        )
+    if short in _TFOP_CLASSES:
+        raise ModelFileError(
+            f"{path}: {where} ({cls}) is a raw TensorFlow op recorded by tf-keras; Keras 3 "
+            "cannot rebuild it. Wrap the op in a Keras layer (built-in, or a custom layer class). "
+            f"{REGISTER_HOW}"
+        )
+    if short in _FOREIGN_CLASSES:
+        raise ModelFileError(
+            f"{path}: {where} is a {cls}, which runs code kept outside Keras (a pickled module, "
+            "call functions or a SavedModel), so edgezoo does not load it. Replace it by Keras "
+            f"layers. {REGISTER_HOW}"
+        )
+    if cls == "__lambda__":
+        _refuse_function(path, where)
+    if cls in _DATA_CLASSES:
+        inner = node.get("config")
+        dtype = inner.get("dtype") if isinstance(inner, dict) else None
+        if cls in ("__numpy__", "__tensor__") and not _plain_dtype(dtype):
+            raise ModelFileError(
+                f"{path}: {where} is an array of dtype {dtype!r}, not plain numbers; edgezoo does "
+                "not load Python objects from a model file. Save the model again."
+            )
+        return
+    if cls == "__typespec__":  # a tf.TypeSpec: its class is looked up by module and name
+        spec = node.get("spec_name")
+        tf_module = isinstance(module, str) and module.split(".")[0] == "tensorflow"
+        if tf_module and isinstance(spec, str) and spec.endswith("Spec"):
+            return
+        _refuse_module(path, where, spec, module)
+    if cls == "function":
+        fn = node.get("config")
+        if _registered(fn) or (
+            isinstance(fn, str)
+            and fn in functions
+            and (module in (None, "builtins") or _trusted_module(module))
+        ):
+            return
+        if not _trusted_module(module) and module != "builtins":
+            _refuse_module(path, where, fn, module)
+        raise ModelFileError(
+            f"{path}: {where} names the function {fn!r}, which neither Keras, QKeras nor edgezoo "
+            f"defines (custom code). {REGISTER_HOW}"
+        )
+    if _registered(registered_name) or _registered(cls):
+        return  # the loaders take the registered class (code the user or edgezoo imported)
+    if not _trusted_module(module):
+        _refuse_module(path, where, cls, module)
+    plain = ">" not in cls or cls.startswith("Custom>")  # "Custom>Adam": tf-keras' optimizers
+    if (short in classes and plain) or _is_op_class(module, cls):
+        return
+    raise ModelFileError(
+        f"{path}: {where} has class {cls!r}, which neither Keras, QKeras nor edgezoo "
+        f"defines (custom code). {REGISTER_HOW}"
+    )
+
+
+def _refuse_module(path, where, name, module):
+    raise ModelFileError(
+        f"{path}: {where} names {name!r} from module {module!r}, which is neither Keras, QKeras "
+        f"nor edgezoo: loading it would import and run that code. {REGISTER_HOW}"
+    )
+
+
+def _plain_dtype(dtype) -> bool:
+    import numpy as np
 
     try:
-        return keras.saving.get_registered_object(name) is not None
-    except Exception:  # noqa: BLE001
-        return False
+        return np.dtype(dtype).kind in "biufc"
+    except TypeError:
+        return dtype in ("bfloat16", "string")
 
 
 # --------------------------------------------------------------------------- loading
+
+
+def check_model_file(path) -> tuple[str, dict, str, dict[str, str]]:
+    """The one gate every loader passes first: the file's configs (model config, and the compile
+    or training config) read as JSON and scanned whole (:func:`scan_config`). Returns (kind
+    "keras"/"h5", model config, keras_version, QKeras layer path -> class)."""
+    path = Path(path)
+    kind = sniff(path)
+    # the loaders choose a format by name and content: make them read what was scanned
+    if kind == "h5" and zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{path} is both an HDF5 file and a zip archive (a forged file: a loader could read "
+            "the part this check did not). Save the model again with model.save('m.keras')."
+        )
+    if kind == "keras" and path.suffix != ".keras":
+        raise ModelFileError(
+            f"{path} is a .keras archive (zip) under another name; loaders would read it as "
+            "another format. Rename it to end in .keras."
+        )
+    config, version, training = read_config(path, kind)
+    qlayers = scan_config(config, path)
+    if training is not None:
+        scan_config(training, path, prefix=("training_config",))
+    return kind, config, version, qlayers
 
 
 def read_model_file(path, *, custom: dict | None = None) -> LoadedModel:
     """Load a user's model file safely (see the module docstring). ``custom``: extra classes
     (name -> class) the caller registers, as Keras' ``custom_objects``."""
     path = Path(path)
-    kind = sniff(path)
-    config, version = read_config(path, kind)
     if custom:
         import keras
 
         for name, obj in custom.items():
             keras.saving.get_custom_objects()[name] = obj
-    qlayers = check_safe(config, path)
+    kind, config, version, qlayers = check_model_file(path)
     record = {
         "format": "keras" if kind == "keras" else "h5",
         "keras_version": version,
@@ -283,7 +580,7 @@ def _load_tf_keras(path: Path, *, qkeras: bool):
     import tf_keras
 
     objs = {**custom_objects(TF_KERAS), **(qkeras_custom_objects() if qkeras else {})}
-    kw = {"safe_mode": True} if path.suffix == ".keras" else {}
+    kw = {"safe_mode": True} if path.suffix == ".keras" else {}  # .h5 has no safe mode
     try:
         return tf_keras.models.load_model(path, custom_objects=objs, compile=False, **kw)
     except Exception as exc:  # noqa: BLE001
@@ -409,6 +706,7 @@ def build_architecture(arch: dict, world: str = KERAS3):
     """A fresh model of a stored Keras 3 architecture, in ``world`` (weights initialized anew)."""
     import keras
 
+    scan_config(arch, "the stored architecture (config.json)")
     if world == KERAS3:
         return keras.models.model_from_json(json.dumps(arch), custom_objects=custom_objects(KERAS3))
     k = get_keras(world)

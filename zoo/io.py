@@ -44,6 +44,10 @@ def atomic_save(model, path: str | os.PathLike) -> Path:
 def load_model(path: str | os.PathLike, *, world: str = KERAS3, compile: bool = True):
     """Load a ``.keras`` model saved by edgezoo (or plain Keras) in ``world``.
 
+    A run directory's model file is input too (anyone can replace it): the whole config is
+    scanned first (:func:`zoo.imported.check_model_file`) and a file that can carry code is
+    refused; then it loads with the loader's safe mode.
+
     Raises :class:`ModelFileError` naming the file for a missing, corrupt or foreign file.
     """
     path = Path(path)
@@ -54,14 +58,18 @@ def load_model(path: str | os.PathLike, *, world: str = KERAS3, compile: bool = 
             f"{path} is not a Keras model archive (a .keras file is a zip with config.json and "
             "model.weights.h5); it is corrupt or of another format. Re-save or re-train the model."
         )
+    from zoo.imported import check_model_file
+
+    check_model_file(path)  # nothing is deserialized before this passes
     k = get_keras(world)
     objs = custom_objects(world)
     if world != KERAS3:
         from zoo.worlds import qkeras_custom_objects
 
         objs.update(qkeras_custom_objects())
+    kw = {"safe_mode": True} if world == KERAS3 or path.suffix == ".keras" else {}
     try:
-        return k.models.load_model(path, custom_objects=objs, compile=compile)
+        return k.models.load_model(path, custom_objects=objs, compile=compile, **kw)
     except Exception as exc:  # noqa: BLE001 - re-raised with the file named
         raise ModelFileError(
             f"Could not load {path} as a {world} model: {type(exc).__name__}: {exc}. "
