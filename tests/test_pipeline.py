@@ -124,7 +124,12 @@ def test_bad_recipes_are_rejected_before_work(tmp_path):
     (tmp_path / "x" / "pipeline.json").write_text(
         json.dumps({"identity": {"model": "lenet5", "dataset": "digits"}, "stages": {}})
     )
-    with pytest.raises(PipelineError, match="holds the pipeline of"):
+    from zoo.rundir import RunDirError, adopt_dir
+
+    with pytest.raises(RunDirError, match="not written by edgezoo.*edgezoo adopt"):
+        run_pipeline("mlp", "digits", recipe=SMALL, out=tmp_path / "x", progress=lambda m: None)
+    adopt_dir(tmp_path / "x")  # an older edgezoo's pipeline, adopted: another model's
+    with pytest.raises(RunDirError, match="holds a finished pipeline result of model lenet5"):
         run_pipeline("mlp", "digits", recipe=SMALL, out=tmp_path / "x", progress=lambda m: None)
 
 
