@@ -267,8 +267,16 @@ TRAIN_WRITES = (
 def _claim(run_dir: Path, identity: dict, force: bool):
     """Claim ``run_dir`` (a run of another model or data set is replaced by an empty directory,
     the user's files kept: :func:`zoo.rundir.own_dir` did it already under the lock); refuse,
-    with one line, a user's file or a link where training writes; record what it will write."""
-    from zoo.rundir import RunDirError, check_path, check_replace, read_marker, replace_with_empty
+    with one line, a user's file (or one the user changed since edgezoo wrote it) or a link
+    where training writes; record what it will write (pending until the run ends)."""
+    from zoo.rundir import (
+        RunDirError,
+        check_path,
+        check_replace,
+        is_ours,
+        read_marker,
+        replace_with_empty,
+    )
     from zoo.rundir import record as record_entries
 
     claim_dir(run_dir, "train", identity)
@@ -277,7 +285,7 @@ def _claim(run_dir: Path, identity: dict, force: bool):
     marker = read_marker(run_dir) or {}
     for name in TRAIN_WRITES:
         check_path(run_dir / name)
-        if os.path.lexists(run_dir / name) and name not in marker.get("entries", {}):
+        if os.path.lexists(run_dir / name) and not is_ours(run_dir, name, marker):
             raise RunDirError(
                 f"{run_dir / name} was not written by edgezoo: training would overwrite it; "
                 "move it away or choose another --out."
