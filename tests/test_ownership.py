@@ -136,11 +136,11 @@ def test_b_replacing_another_kind_needs_force_and_keeps_the_users_files(base, w,
     shutil.copytree(run, other)  # a finished run (of "another" model: another directory)
     (other / "notes.txt").write_text("mine")
     model_sha = read_marker(other)["entries"]["model.keras"]["sha256"]
-    with pytest.raises(RunDirError, match="holds a finished train result.*--force"):
+    with pytest.raises(RunDirError, match="holds a finished run.*--force"):
         export_run(run, out=other, **ONNX)
     assert read_marker(other)["entries"]["model.keras"]["sha256"] == model_sha
     rc, err = _cli(capsys, "export", run, "--out", other, "--to", "onnx", "--onnx-variants", "fp32")
-    _one_line(rc, err, "holds a finished train result", "--force")
+    _one_line(rc, err, "holds a finished run", "--force")
     export_run(run, out=other, force=True, **ONNX)  # edgezoo's run goes, the user's notes stay
     names = sorted(p.name for p in other.iterdir())
     assert names == [".edgezoo.json", ".edgezoo.lock", "manifest.json", "model.onnx", "notes.txt"]
@@ -189,7 +189,7 @@ def test_d_reimport_and_import_over_an_export_keep_the_users_files(base, w):
 
     exp = w / "exp"
     (exp / "notes.txt").write_text("export notes")
-    with pytest.raises(RunDirError, match="finished export result.*--force"):
+    with pytest.raises(RunDirError, match="finished export of.*--force"):
         import_model(user / "setosa.keras", user / "iris.npz", out=exp)
     import_model(user / "setosa.keras", user / "iris.npz", out=exp, force=True)
     assert (exp / "notes.txt").read_text() == "export notes"

@@ -129,7 +129,7 @@ def test_bad_recipes_are_rejected_before_work(tmp_path):
     with pytest.raises(RunDirError, match="not written by edgezoo.*edgezoo adopt"):
         run_pipeline("mlp", "digits", recipe=SMALL, out=tmp_path / "x", progress=lambda m: None)
     adopt_dir(tmp_path / "x")  # an older edgezoo's pipeline, adopted: another model's
-    with pytest.raises(RunDirError, match="holds a finished pipeline result of model lenet5"):
+    with pytest.raises(RunDirError, match="holds a finished pipeline of model lenet5"):
         run_pipeline("mlp", "digits", recipe=SMALL, out=tmp_path / "x", progress=lambda m: None)
 
 

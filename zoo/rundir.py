@@ -346,6 +346,9 @@ def check_sources(out, sources, what: str = "--out"):
         )
 
 
+_NOUNS = {"train": "run", "compress": "compression", "model": "model directory"}
+
+
 def _check_replace(path: Path, kind: str, identity, force: bool, what: str) -> bool:
     """True when ``path`` holds a result that a command of ``kind``/``identity`` must replace
     (another kind or identity); raises unless that result is unfinished or ``force``."""
@@ -357,9 +360,10 @@ def _check_replace(path: Path, kind: str, identity, force: bool, what: str) -> b
     if same_kind and same_id:
         return False
     if marker.get("finished") and not force:
+        held = _NOUNS.get(marker.get("kind"), f"{marker.get('kind')} result")
         raise RunDirError(
-            f"{what} {path} holds a finished {marker.get('kind')} result of "
-            f"{_describe(marker.get('identity'))}, not {kind} of {_describe(identity)}; choose "
+            f"{what} {path} holds a finished {held} of {_describe(marker.get('identity'))}, "
+            f"not {_NOUNS.get(kind, kind)} of {_describe(identity)}; choose "
             "another directory, or pass --force to replace it (files edgezoo did not write are kept)."
         )
     return True
