@@ -153,6 +153,9 @@ def test_damaged_state_and_failed_measurements_are_clear_errors(tmp_path):
 
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "pipeline.json").write_text("{not json")
+    from zoo.rundir import adopt_dir
+
+    adopt_dir(tmp_path / "p", kind="pipeline")  # edgezoo's (a marker), its state damaged
     with pytest.raises(PipelineError, match="pipeline.json is damaged"):
         run_pipeline("mlp", "digits", recipe=SMALL, out=tmp_path / "p", progress=lambda m: None)
     # a measurement that cannot run reports its error instead of a figure

@@ -346,7 +346,14 @@ def check_sources(out, sources, what: str = "--out"):
         )
 
 
-_NOUNS = {"train": "run", "compress": "compression", "model": "model directory"}
+_NOUNS = {
+    "train": "run",
+    "import": "import",
+    "compress": "compression",
+    "export": "export",
+    "pipeline": "pipeline",
+    "model": "model directory",
+}
 
 
 def _check_replace(path: Path, kind: str, identity, force: bool, what: str) -> bool:
