@@ -301,6 +301,32 @@ def test_g_compress_rerun_and_kill_leave_no_stale_step(w):
     assert (out / "notes.txt").read_text() == "mine"
 
 
+def test_g2_the_pipelines_reexport_keeps_the_users_notes(tmp_path):
+    from edgezoo.pipeline import run_pipeline
+
+    out = tmp_path / "p"
+    recipe = {
+        "train": {"epochs": 1},
+        "export": {"to": ["onnx"], "onnx_variants": ["fp32"]},
+        "bench": {"batches": [1], "threads": [1], "budget_s": 0.02, "runs": 5, "warmup": 1},
+    }
+    run_pipeline("perceptron", "iris_setosa", recipe=recipe, out=out, progress=lambda m: None)
+    (out / "export" / "notes.md").write_text("my notes")
+    (out / "export" / "float" / "mine.txt").write_text("mine")
+    (out / "notes.txt").write_text("top")
+    recipe["export"]["opset"] = 13  # a changed section: export, bench and report run again
+    log: list[str] = []
+    run_pipeline("perceptron", "iris_setosa", recipe=recipe, out=out, progress=log.append)
+    assert any("recipe section changed" in line for line in log)
+    manifest = json.loads((out / "export" / "float" / "manifest.json").read_text())
+    assert manifest["options"]["opset"] == 13
+    assert (out / "export" / "notes.md").read_text() == "my notes"
+    assert (out / "export" / "float" / "mine.txt").read_text() == "mine"
+    assert (out / "notes.txt").read_text() == "top"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+    assert not [p for p in out.iterdir() if p.name.startswith((".export", "export."))]
+
+
 # ------------------------------------------------------------- links
 
 
