@@ -281,7 +281,13 @@ def lock_dir(path: str | os.PathLike, command: str | None = None, *, shared: boo
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     lock = path / LOCK
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:  # a link (ELOOP) or no permission: never followed, one line
+        raise RunDirError(
+            f"{lock} cannot be opened as edgezoo's lock ({exc.strerror}); it must be a plain "
+            "file: remove it or choose another directory."
+        ) from None
     try:
         fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except OSError:
