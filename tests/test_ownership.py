@@ -248,6 +248,11 @@ def test_f_force_never_deletes_a_users_file(base, w):
     with pytest.raises(RunDirError, match="history.csv was not written by edgezoo"):
         train("mlp", "iris_setosa", out=run, **TRAIN)
     assert (run / "history.csv").read_text() == "my history"
+    model = (run / "model.keras").read_bytes()
+    with pytest.raises(RunDirError, match="history.csv was not written by edgezoo"):
+        train("perceptron", "iris_setosa", out=run, force=True, **TRAIN)  # before any change
+    assert (run / "model.keras").read_bytes() == model
+    assert (run / "history.csv").read_text() == "my history"
 
 
 # ------------------------------------------------------------- compression: one book, whole

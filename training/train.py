@@ -129,7 +129,12 @@ def train(
     load_dataset_name_check(dataset)  # a bad name must not become a directory first
     run_dir = check_writable(Path(out) if out else default_run_dir(model, dataset))
     with own_dir(
-        run_dir, "train", identity, force=force, finished="model.keras", command=f"train {model}"
+        run_dir,
+        "train",
+        identity,
+        force=force,
+        command=f"train {model}",
+        writes=TRAIN_WRITES,  # a user's file or a link there: refused before anything changes
     ):
         return _train(
             model,
@@ -269,27 +274,13 @@ def _claim(run_dir: Path, identity: dict, force: bool):
     the user's files kept: :func:`zoo.rundir.own_dir` did it already under the lock); refuse,
     with one line, a user's file (or one the user changed since edgezoo wrote it) or a link
     where training writes; record what it will write (pending until the run ends)."""
-    from zoo.rundir import (
-        RunDirError,
-        check_path,
-        check_replace,
-        is_ours,
-        read_marker,
-        replace_with_empty,
-    )
+    from zoo.rundir import check_replace, check_writes, replace_with_empty
     from zoo.rundir import record as record_entries
 
     claim_dir(run_dir, "train", identity)
     if check_replace(run_dir, "train", identity, force=force):  # multiworker: no own_dir
         replace_with_empty(run_dir, "train", identity)
-    marker = read_marker(run_dir) or {}
-    for name in TRAIN_WRITES:
-        check_path(run_dir / name)
-        if os.path.lexists(run_dir / name) and not is_ours(run_dir, name, marker):
-            raise RunDirError(
-                f"{run_dir / name} was not written by edgezoo: training would overwrite it; "
-                "move it away or choose another --out."
-            )
+    check_writes(run_dir, TRAIN_WRITES)
     record_entries(run_dir, TRAIN_WRITES, pending=True)
 
 

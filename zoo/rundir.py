@@ -393,6 +393,7 @@ def own_dir(
     command: str | None = None,
     finished: str | None = None,
     sources=(),
+    writes=(),
 ):
     """Claim and lock ``path`` for a command that writes in place (training resumes in its run
     directory; ``identity`` None: a command writing beside what is there, as bench). A result of
@@ -400,7 +401,9 @@ def own_dir(
     user's files carried over), with ``force`` where it is finished. What the block writes is
     recorded in the marker when it ends; the marker says ``finished`` when it ends without error.
     A directory this call created is removed again when the block fails before writing into it.
-    ``finished`` is accepted for older callers and not used."""
+    ``writes``: the names the command writes in ``path``; one that is a link or a file edgezoo
+    did not write is refused before anything changes. ``finished`` is accepted for older
+    callers and not used."""
     path = check_writable(path, what)
     check_sources(path, sources, what)
     created = not path.exists()
@@ -408,6 +411,7 @@ def own_dir(
         claim_dir(path, kind, what=what)
         with lock_dir(path, command):
             claim_dir(path, kind, what=what)
+            check_writes(path, writes, what)
             if identity is not None and _check_replace(path, kind, identity, force, what):
                 with build_beside(path, kind, identity, command) as tmp:
                     Build(tmp, path, kind, identity).commit(finished=False)
@@ -419,6 +423,20 @@ def own_dir(
     except BaseException:
         remove_if_untouched(path, created)
         raise
+
+
+def check_writes(path, names, what: str = "--out"):
+    """Refuse, with one line, to write ``names`` in ``path`` where one is a symbolic link or a
+    file edgezoo did not write (or one the user changed since)."""
+    path = Path(path)
+    marker = read_marker(path)
+    for name in names:
+        check_path(path / name)
+        if os.path.lexists(path / name) and not is_ours(path, name, marker):
+            raise RunDirError(
+                f"{path / name} was not written by edgezoo: the command would overwrite it; "
+                f"move it away or choose another {what}."
+            )
 
 
 @contextlib.contextmanager
