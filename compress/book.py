@@ -1,6 +1,7 @@
 """The written record of a compression chain: one model directory per step, each with its
-``compression.json``, and the chain's ``OUT/compression.json`` summary, rewritten after every
-step (so an interrupted chain still says which steps are complete)."""
+``compression.json``, and the chain's ``OUT/compression.json`` summary. The book is written into
+the build directory of ``OUT`` (:func:`zoo.rundir.replacing`) and put in place whole, so the
+summary always matches the step directories beside it."""
 
 from __future__ import annotations
 
@@ -58,8 +59,10 @@ def row(stage: str, directory, metric: str, metrics: dict, stats: dict) -> dict:
 
 @dataclass
 class StepBook:
-    """Writes the steps of one chain into ``out``: the test data and metric every step is measured
-    with, the ``compression`` history each step's config carries, and the summary."""
+    """Writes the steps of one chain into ``out`` (the build directory of ``final``, where it
+    will be put in place; what it records names ``final``): the test data and metric every
+    step is measured with, the ``compression`` history each step's config carries, and the
+    summary."""
 
     out: Path
     card: object
@@ -68,9 +71,11 @@ class StepBook:
     history: list
     summary: dict
     result: CompressionResult = None
+    final: Path | None = None
 
     def __post_init__(self):
-        self.result = CompressionResult(self.out, summary=self.summary)
+        self.final = Path(self.final or self.out)
+        self.result = CompressionResult(self.final, summary=self.summary)
 
     def add_row(self, stage: str, directory, model, metrics: dict):
         self.summary["rows"].append(row(stage, directory, self.metric, metrics, model_stats(model)))
@@ -86,8 +91,9 @@ class StepBook:
         src,
     ) -> tuple:
         """Measure ``new_model``, write its step directory (reloaded and compared), record the step;
-        returns (new_model, its test metrics, its directory): what the next step starts from."""
+        returns (new_model, its test metrics, its final directory): what the next step starts from."""
         step_dir = self.out / STEP_DIRS[step]
+        final_dir = self.final / STEP_DIRS[step]
         metric = self.metric
         after = test_metrics(new_model, self.card, self.ds)
         stats_after, stats_before = model_stats(new_model), model_stats(before_model)
@@ -99,7 +105,7 @@ class StepBook:
         new_cfg = {**new_cfg, "compression": [*self.history, entry]}
         report = {
             "step": step,
-            "dir": str(step_dir),
+            "dir": str(final_dir),
             "source": str(src),
             "metric": metric,
             "before": before_metrics,
@@ -119,8 +125,8 @@ class StepBook:
         with quiet_qkeras():
             _write_json(step_dir / "compression.json", report)
         self.history.append(entry)
-        self.result.steps.append(StepResult(step, step_dir, report))
-        self.summary["rows"].append(row(step, step_dir, metric, after, stats_after))
+        self.result.steps.append(StepResult(step, final_dir, report))
+        self.summary["rows"].append(row(step, final_dir, metric, after, stats_after))
         self.summary["steps"].append(
             {
                 "step": step,
@@ -132,7 +138,7 @@ class StepBook:
         )
         self.summary["final"] = STEP_DIRS[step]
         _write_json(self.out / "compression.json", self.summary)
-        return new_model, after, step_dir
+        return new_model, after, final_dir
 
 
 def max_diff(a, b, x) -> float:

@@ -42,23 +42,40 @@ from compress.quantize import qat as qat_step
 from training.train import load_run, run_dataset
 from zoo.options import record
 from zoo.registry import builder_config, get_card
-from zoo.rundir import check_writable, own_dir
+from zoo.rundir import check_writable, replacing
 from zoo.worlds import KERAS3
 
 
-def compress(run_dir, *, out=None, verbose: int = 0, on_step=None, **options) -> CompressionResult:
+def compress(
+    run_dir, *, out=None, force: bool = False, verbose: int = 0, on_step=None, **options
+) -> CompressionResult:
     """Distill (``distill_from`` or ``student``), prune (``prune`` = target sparsity) and quantize
     (``bits``) the model of ``run_dir``, in that order, each step optional. ``options`` are the
     fields of :class:`compress.options.CompressOptions`. Returns the step directories and reports;
     see the module docstring for the layout.
 
     ``out`` (default ``RUN_DIR-compressed``) is checked, claimed and locked (:mod:`zoo.rundir`)
-    before any model is loaded or trained; ``on_step(label, done, total, info)`` reports epochs."""
+    before any model is loaded or trained; the whole chain is built beside it and put in place
+    in one transaction when every step is written, so a re-run (fewer steps, another request)
+    or a killed one never leaves a stale step or a summary that does not match the files. An
+    earlier compression of the same RUN_DIR is replaced; a result of another kind or source
+    only with ``force``; RUN_DIR itself never. ``on_step(label, done, total, info)`` reports
+    epochs."""
     opts = compress_options(options)
     run_dir = Path(run_dir)
     out = check_writable(Path(out) if out else run_dir.with_name(f"{run_dir.name}-compressed"))
-    with own_dir(out, "compress", command=f"compress {run_dir}"):
-        return _compress(run_dir, out, opts, verbose=verbose, on_step=on_step)
+    identity = {"source": str(run_dir.resolve())}
+    with replacing(
+        out,
+        "compress",
+        identity,
+        force=force,
+        command=f"compress {run_dir}",
+        sources=[run_dir, opts.distill_from],
+    ) as build:
+        result = _compress(run_dir, build.tmp, out, opts, verbose=verbose, on_step=on_step)
+        build.commit()
+        return result
 
 
 @dataclass
@@ -75,11 +92,12 @@ class _Source:
 
 
 def _compress(
-    run_dir: Path, out: Path, opts: CompressOptions, *, verbose, on_step
+    run_dir: Path, tmp: Path, out: Path, opts: CompressOptions, *, verbose, on_step
 ) -> CompressionResult:
+    """The chain, written into ``tmp`` (the build of ``out``; reports name ``out``)."""
     src = _resolve(run_dir, opts)
     _check_plan(src, opts)
-    book = _open_book(run_dir, out, src, opts)
+    book = _open_book(run_dir, tmp, out, src, opts)
     fit = {
         "batch_size": opts.batch_size,
         "learning_rate": opts.learning_rate,
@@ -142,7 +160,9 @@ def _check_plan(src: _Source, opts: CompressOptions):
         )
 
 
-def _open_book(run_dir: Path, out: Path, src: _Source, opts: CompressOptions) -> StepBook:
+def _open_book(
+    run_dir: Path, tmp: Path, out: Path, src: _Source, opts: CompressOptions
+) -> StepBook:
     card = card_of(src.work_cfg)
     metric = task_metric(card)
     request = record(opts)
@@ -162,7 +182,7 @@ def _open_book(run_dir: Path, out: Path, src: _Source, opts: CompressOptions) ->
         "steps": [],
     }
     history = [] if opts.distilling else list(src.cfg.get("compression", []))
-    return StepBook(out, card, metric, run_dataset(src.work_cfg), history, summary)
+    return StepBook(tmp, card, metric, run_dataset(src.work_cfg), history, summary, final=out)
 
 
 def _measure_input(book: StepBook, run_dir: Path, src: _Source, opts: CompressOptions):

@@ -22,8 +22,9 @@ interrupted (Keras ``BackupAndRestore``).
 Your data is safe: the whole recipe is checked (:mod:`edgezoo.recipe_schema`) before any stage
 runs; ``DIR`` must be new, empty or an earlier edgezoo pipeline of the same model and data set
 (another one only with ``force``); it is locked while the pipeline runs; ``compress/`` and
-``export/`` are rebuilt in temporary siblings (``.compress.new``, ``.export.new``) and swapped in
-only when complete; every path read back from ``pipeline.json`` must stay inside ``DIR``.
+``export/`` are rebuilt in locked, marked siblings and put in place only when complete, in one
+transaction (:class:`zoo.rundir.Build`) that keeps every file edgezoo did not write; every path
+read back from ``pipeline.json`` must stay inside ``DIR``.
 """
 
 from __future__ import annotations
@@ -39,14 +40,7 @@ import zoo
 from edgezoo.recipe_schema import validate_recipe
 from zoo.errors import EdgezooError
 from zoo.io import write_json_atomic
-from zoo.rundir import (
-    check_writable,
-    fresh_sibling,
-    inside,
-    own_dir,
-    replace_dir_atomically,
-    safe_name,
-)
+from zoo.rundir import check_writable, inside, own_dir, replacing, safe_name
 
 STAGES = ("train", "compress", "export", "bench", "report")
 RECIPE_KEYS = {"model", "dataset", "train", "compress", "export", "bench"}
@@ -184,7 +178,7 @@ def run_pipeline(
         )
     out = check_writable(out)
     identity = identity or {"model": model, "dataset": dataset}
-    with own_dir(out, "pipeline", command=f"run {model}"):  # the identity lives in pipeline.json
+    with own_dir(out, "pipeline", identity, force=force, command=f"run {model}"):
         state = _State(out, identity, force=force)
         return _run_stages(
             model, dataset, rec, out, state, progress, verbose, force, on_step, imported
@@ -285,12 +279,17 @@ def _compress(model, dataset, rec, out, state, progress, verbose, force, on_step
 
     opts = dict(rec["compress"])
     teacher = opts.pop("distill_from", None)
-    final = out / "compress"
-    tmp = fresh_sibling(final, "compress")  # the earlier steps stay until the new ones are complete
-    result = compress(out / "train", distill_from=teacher, out=tmp, on_step=on_step, **opts)
-    _retarget_json(tmp, final)
-    replace_dir_atomically(tmp, final)
-    steps = {step.name: str(final / step.dir.name) for step in result.steps}
+    # built beside compress/ and put in place whole (zoo.rundir.Build): the earlier steps stay
+    # until the new ones are complete; files of yours in compress/ are kept
+    result = compress(
+        out / "train",
+        distill_from=teacher,
+        out=out / "compress",
+        force=force,
+        on_step=on_step,
+        **opts,
+    )
+    steps = {step.name: str(step.dir) for step in result.steps}
     for name, path in steps.items():
         progress(f"    {name}: {path}")
     return {"steps": steps}
@@ -325,7 +324,7 @@ def _models_to_export(out, state, which="all") -> dict:
 
 def _export(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
     from export import export_run
-    from export.api import retarget_exports
+    from export.api import refresh_manifests
 
     opts = dict(rec.get("export") or {})
     to = opts.pop("to", "card")
@@ -334,27 +333,19 @@ def _export(model, dataset, rec, out, state, progress, verbose, force, on_step=N
         to = list(json.loads((out / "train" / "config.json").read_text())["card"]["targets"])
     exported = {}
     final = out / "export"
-    tmp = fresh_sibling(final, "export")  # the earlier export stays until the new one is complete
-    for name, src in _models_to_export(out, state, which).items():
-        progress(f"    {name} -> {', '.join(to)}")
-        export_run(
-            src, to=tuple(to), out=tmp / name, on_step=on_step, **opts
-        )  # same depth: manifests' relative paths hold
-        exported[name] = str(final / name)
-    retarget_exports(tmp, final)  # hls4ml's recorded paths name export/, not .export.new/
-    replace_dir_atomically(tmp, final)
+    # built beside export/ and put in place whole (zoo.rundir.Build): the earlier export stays
+    # until the new one is complete; files of yours in export/ (and in its model folders) stay
+    with replacing(
+        final, "export", state.data.get("identity"), force=force, command=f"run {model}: export"
+    ) as build:
+        for name, src in _models_to_export(out, state, which).items():
+            progress(f"    {name} -> {', '.join(to)}")
+            export_run(
+                src, to=tuple(to), out=build.tmp / name, on_step=on_step, **opts
+            )  # same depth: manifests' relative paths hold
+            exported[name] = str(final / name)
+        build.commit(on_retarget=refresh_manifests)  # hls4ml's recorded paths name export/
     return {"exports": exported}
-
-
-def _retarget_json(tmp: Path, final: Path):
-    """The JSON files of a directory built at ``tmp`` name ``final``, where it is about to move."""
-    for path in tmp.rglob("*.json"):
-        text = path.read_text()
-        if str(tmp) in text:
-            write_json_atomic(
-                path,
-                json.loads(text.replace(json.dumps(str(tmp))[1:-1], json.dumps(str(final))[1:-1])),
-            )
 
 
 def _bench(model, dataset, rec, out, state, progress, verbose, force, on_step=None):

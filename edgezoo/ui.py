@@ -116,17 +116,29 @@ class Session:
 
     def _move_log(self, directory: Path | None) -> Path | None:
         """Append what the log holds to DIRECTORY/edgezoo.log and empty it; only into a
-        directory edgezoo owns (its marker): a user's directory is never written to."""
+        directory edgezoo owns (its marker), only into a log edgezoo wrote there (recorded in
+        the marker), never through a link: a user's file is never written to."""
         if self.log_path is None or directory is None or not _owned(directory):
             return None
+        from zoo.rundir import RunDirError, check_path, is_ours, record
+
+        dest = directory / LOG_NAME
+        try:
+            check_path(dest)
+        except RunDirError:
+            return None
+        if os.path.lexists(dest) and not is_ours(directory, LOG_NAME):
+            return None  # a file of the user's by that name
         _flush(sys.stdout)
         _flush(sys.stderr)
         text = self.log_path.read_bytes()
-        dest = directory / LOG_NAME
-        with open(dest, "ab") as f:
+        fd = os.open(dest, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        with open(fd, "ab") as f:
             f.write(f"==== edgezoo {self.command} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
             f.write(text)
         os.truncate(self.log_path, 0)  # the descriptors append (O_APPEND): they go on from 0
+        with contextlib.suppress(OSError, ValueError):
+            record(directory, [LOG_NAME])
         return dest
 
     def set_log_dir(self, directory: Path):
@@ -184,11 +196,9 @@ def log_into(directory) -> None:
 
 
 def _owned(directory: Path) -> bool:
-    from zoo.rundir import LEGACY_SIGNS, MARKER
+    from zoo.rundir import owned
 
-    return directory.is_dir() and any(
-        (directory / name).exists() for name in (MARKER, *LEGACY_SIGNS)
-    )
+    return directory.is_dir() and owned(directory)
 
 
 def steps() -> Steps:

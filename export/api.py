@@ -1,8 +1,8 @@
 """``export_run`` / ``export_model``: every requested artifact, verified, recorded in a manifest.
 
-The whole export is built in a locked temporary sibling of the output directory and swapped in
-(:func:`zoo.rundir.replace_dir_atomically`) only when complete, so an earlier export there stays
-whole until then; files a user put in it are carried over. Each artifact is run on the test
+The whole export is built in a locked temporary sibling of the output directory and put in
+place in one transaction (:class:`zoo.rundir.Build`) only when complete, so an earlier export
+there stays whole until then; files a user put in it are carried over, ``force`` or not. Each artifact is run on the test
 split and compared with the Keras model it came from (:mod:`export.verify`). A target that fails
 (an unsupported layer, a converter error) or an artifact that misses a parity bound is recorded
 in ``manifest.json``; after the manifest is written, :class:`~export.errors.ExportFailed` is
@@ -26,17 +26,7 @@ from export.common import ExportData, is_quantized, predict, sparsity, write_jso
 from export.errors import ExportError, ExportFailed, ExportOptionsError
 from export.manifest import SCHEMA, artifact_entry, relpath, versions
 from zoo.options import option, record, validate
-from zoo.rundir import (
-    LOCK,
-    MARKER,
-    build_beside,
-    carry_over,
-    check_writable,
-    own_dir,
-    replace_dir_atomically,
-    retarget,
-    temporary,
-)
+from zoo.rundir import check_writable, replacing
 
 # Read from the registry (export/targets/): one module per target.
 TARGETS = targets.names()
@@ -131,12 +121,14 @@ def check_targets(to) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- entry points
 
 
-def export_run(run_dir, to=DEFAULT_TARGETS, out=None, **opts) -> dict:
+def export_run(run_dir, to=DEFAULT_TARGETS, out=None, *, force: bool = False, **opts) -> dict:
     """Export the model directory ``run_dir`` (config.json + model.keras) to ``to``.
 
     Writes the artifacts and ``manifest.json`` into ``out`` (default ``<run_dir>/export``) and
     returns the manifest. Calibration data comes from the run's training split, parity is measured
     on its test split (the exact split of training: same data set, seed, limit and adaptation).
+    An earlier export of the same model in ``out`` is replaced; a result of another kind or
+    model only with ``force``; ``run_dir`` itself never (nor a directory holding it).
     """
     from training.train import load_run, run_dataset
 
@@ -144,6 +136,9 @@ def export_run(run_dir, to=DEFAULT_TARGETS, out=None, **opts) -> dict:
     options = ExportOptions.from_kwargs(**opts)
     run_dir = Path(run_dir)
     out = check_writable(Path(out) if out is not None else run_dir / "export")  # before any work
+    from zoo.rundir import check_sources
+
+    check_sources(out, [run_dir])
     model, cfg = load_run(run_dir)
     world = cfg.get("world", "keras")
     ds = run_dataset(cfg)
@@ -166,7 +161,16 @@ def export_run(run_dir, to=DEFAULT_TARGETS, out=None, **opts) -> dict:
     }
     task = (cfg.get("card") or {}).get("task") or _task_of(cfg.get("model"))
     return _export(
-        model, out, world=world, task=task, data=data, to=to, source=source, options=options
+        model,
+        out,
+        world=world,
+        task=task,
+        data=data,
+        to=to,
+        source=source,
+        options=options,
+        force=force,
+        sources=[run_dir],
     )
 
 
@@ -179,6 +183,7 @@ def export_model(
     to=DEFAULT_TARGETS,
     world: str | None = None,
     source: dict | None = None,
+    force: bool = False,
     **opts,
 ) -> dict:
     """Export an in-memory model (no model directory) with explicit calibration/parity data."""
@@ -186,7 +191,7 @@ def export_model(
 
     to = check_targets(to)
     options = ExportOptions.from_kwargs(**opts)
-    check_writable(out)
+    out = check_writable(out)
     world = world or world_of(model)
     src = {
         "dir": None,
@@ -198,7 +203,15 @@ def export_model(
     }
     src.update(source or {})
     return _export(
-        model, Path(out), world=world, task=task, data=data, to=to, source=src, options=options
+        model,
+        Path(out),
+        world=world,
+        task=task,
+        data=data,
+        to=to,
+        source=src,
+        options=options,
+        force=force,
     )
 
 
@@ -224,19 +237,20 @@ def _task_of(name):
 # --------------------------------------------------------------------------- the export itself
 
 
-def _retarget(artifacts: list[dict], out: Path, final: Path):
-    """Files that name the temporary directory ``out`` (hls4ml records absolute paths) name
-    ``final`` instead; the artifacts holding them get their sha256 and size again."""
-    _refresh(artifacts, out, retarget(out, final))
-
-
 def retarget_exports(tmp, final):
-    """Export directories built under ``tmp``, a sibling of ``final`` about to be swapped in
-    (the pipeline's ``.export.new``), name ``final`` in the paths tools recorded (hls4ml's
-    ``hls4ml_config.yml``); their manifests' sha256 and sizes follow the rewritten files."""
+    """Export directories built under ``tmp`` name ``final`` (:func:`zoo.rundir.retarget`, the
+    one retarget routine), their manifests' sha256 and sizes following (:func:`refresh_manifests`)."""
+    from zoo.rundir import retarget
+
     changed = retarget(tmp, final)
-    if not changed:
-        return
+    if changed:
+        refresh_manifests(tmp, changed)
+
+
+def refresh_manifests(tmp, changed):
+    """After :func:`zoo.rundir.retarget` rewrote ``changed`` files under ``tmp`` (hls4ml records
+    absolute paths), every manifest under ``tmp`` gets the sha256 and sizes of its artifacts
+    again: the ``on_retarget`` of an export's :meth:`zoo.rundir.Build.commit`."""
     for path in sorted(Path(tmp).rglob("manifest.json")):
         manifest = json.loads(path.read_text())
         _refresh(manifest.get("artifacts", []), path.parent, changed)
@@ -376,47 +390,35 @@ class _Recorder:
         }
 
 
-# What an export (and the commands that read one: bench, bench-mlperf) writes at the top of its
-# directory, besides model.* files and what a manifest lists. When a re-export is swapped in,
-# the earlier export's own files go with it (no manifest ever sits beside files it does not
-# describe); anything else found there (a user's notes) is carried into the new directory.
-WRITTEN = (
-    "manifest.json",
-    "bench.json",
-    "bench.md",
-    "latency.png",
-    "pareto.png",
-    "precision_search.json",
-    "precision_pareto.png",
-    "bench_inputs.npy",
-    "hls4ml",
-    "rtl",
-    "openvino-fp32",
-    "openvino-int8",
-)
-
-
 def _export(
-    model, out: Path, *, world, task, data: ExportData, to, source: dict, options: ExportOptions
+    model,
+    out: Path,
+    *,
+    world,
+    task,
+    data: ExportData,
+    to,
+    source: dict,
+    options: ExportOptions,
+    force: bool = False,
+    sources=(),
 ) -> dict:
     """Claim and lock ``out`` (:mod:`zoo.rundir`), build the export in a locked temporary
-    sibling (``.OUT.export-...``) and swap it in only when it is complete: an export that
-    fails, is interrupted or killed leaves an earlier export in ``out`` as it was.
+    sibling and put it in place in one transaction (:meth:`zoo.rundir.Build.commit`) only when
+    it is complete: an export that fails, is interrupted or killed leaves an earlier export in
+    ``out`` as it was. Files in ``out`` that edgezoo did not write are carried over.
 
     A failed export (an error or a missed parity bound) into a new or empty ``out`` is still
     swapped in, so its manifest records what failed; over an earlier export it is discarded.
     """
     out = Path(out)
     command = f"export to {', '.join(to)}"
-    with (
-        own_dir(out, "export", command=command),
-        build_beside(out, "export", "export", command) as tmp,
-    ):
-        earlier = [p.name for p in out.iterdir() if p.name not in (MARKER, LOCK)]
+    identity = {"model": source.get("model"), "dataset": source.get("dataset")}
+    with replacing(out, "export", identity, force=force, command=command, sources=sources) as build:
         try:
-            manifest = _export_locked(
+            _export_locked(
                 model,
-                tmp,
+                build.tmp,
                 final=out,
                 world=world,
                 task=task,
@@ -427,35 +429,17 @@ def _export(
             )
             failed = None
         except ExportFailed as exc:
-            if earlier:
+            if build.earlier:
                 raise ExportFailed(
                     exc.failures, errors=exc.errors, kept=f"{out} keeps its earlier export"
                 ) from exc.__cause__
             failed = exc
-        carry_over(out, tmp, _ours(out))
-        replace_dir_atomically(tmp, out)
+        build.commit(on_retarget=refresh_manifests)
         if failed is not None:
             raise ExportFailed(
                 failed.failures, manifest=out / "manifest.json", errors=failed.errors
             ) from failed.__cause__
-        return manifest
-
-
-def _ours(out: Path):
-    """``name -> True`` for the top-level entries of the export directory ``out`` that edgezoo
-    wrote: its manifest's artifacts, the names in :data:`WRITTEN`, ``model.*``, temporaries."""
-    listed = set()
-    try:
-        manifest = json.loads((out / "manifest.json").read_text())
-        for a in manifest.get("artifacts", []):
-            for entry in (a, a.get("calibration") or {}):
-                if isinstance(entry.get("path"), str):
-                    listed.add(Path(entry["path"]).parts[0])
-    except (OSError, ValueError, AttributeError, TypeError, IndexError):
-        pass  # no readable manifest: the names below still hold
-    return lambda name: (
-        name in listed or name in WRITTEN or name.startswith(f"{STEM}.") or temporary(name)
-    )
+        return json.loads((out / "manifest.json").read_text())
 
 
 def _export_locked(
@@ -493,7 +477,6 @@ def _export_locked(
     }
     for target in chosen:
         target.export(rec, model, world)
-    _retarget(rec.artifacts, out, final)
     manifest = {
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -153,6 +153,9 @@ def test_3_paths_from_recipes_state_and_names_stay_inside(copy, tmp_path, monkey
             }
         )
     )
+    from zoo.rundir import adopt_dir
+
+    adopt_dir(d)  # an older edgezoo's pipeline (no marker): edgezoo's only once adopted
     with pytest.raises(RunDirError, match=r"'\.\./\.\./x' is not a plain name"):
         run_pipeline(
             "mlp",
@@ -334,15 +337,17 @@ def _snapshot(d: Path) -> dict:
 
 
 def test_6_a_reexport_replaces_the_earlier_export_only_when_complete(copy, tmp_path, monkeypatch):
-    import export.api as api
+    import zoo.rundir as rundir
     from export import ExportFailed, export_run
     from export.manifest import load_manifest
     from zoo.io import write_json_atomic
-    from zoo.rundir import claim_dir, lock_dir
+    from zoo.rundir import lock_dir, own_dir
 
     run, exp = copy / "run", copy / "exports" / "float"
-    # stands for an earlier `edgezoo bench` of this export (a real one takes ~15 s: test 5)
-    write_json_atomic(exp / "bench.json", {"export_dir": ".", "results": []})
+    # stands for an earlier `edgezoo bench` of this export (a real one takes ~15 s: test 5):
+    # written under the lock, so recorded in the marker as edgezoo's
+    with own_dir(exp, "bench"):
+        write_json_atomic(exp / "bench.json", {"export_dir": ".", "results": []})
     (exp / "notes.txt").write_text("my notes")  # a user's files in edgezoo's directory
     (exp / "mine").mkdir()
     (exp / "mine" / "plot.py").write_text("print('mine')")
@@ -368,9 +373,15 @@ def test_6_a_reexport_replaces_the_earlier_export_only_when_complete(copy, tmp_p
         export_run(run, out=exp, progress=interrupt, **onnx)
     assert _snapshot(exp) == before and siblings() == []
 
-    # what a killed build left beside it (marked, no longer locked) goes with the next export
-    left = claim_dir(exp.parent / ".float.export-1-0badc0de", "export")
+    # what a killed build left beside it (marked as a build of float/, no longer locked) goes
+    # with the next export; a hidden folder of the user's of a like name stays
+    left = exp.parent / ".float.export-1-0badc0de"
+    left.mkdir()
+    write_json_atomic(left / MARKER, rundir._new_marker("export", build={"of": "float"}))
     (left / "model.onnx").write_text("half")
+    look_alike = exp.parent / ".float.export-2-0badc0de"
+    look_alike.mkdir()
+    (look_alike / "mine.txt").write_text("mine")
 
     # complete: locked while it builds, through the swap, until it returns; the user's files kept
     probes = []
@@ -382,13 +393,13 @@ def test_6_a_reexport_replaces_the_earlier_export_only_when_complete(copy, tmp_p
         except DirLockedError:
             probes.append("locked")
 
-    swap = api.replace_dir_atomically
+    commit = rundir.Build.commit
 
-    def swap_then_probe(tmp, final):
-        swap(tmp, final)
+    def commit_then_probe(self, *a, **kw):
+        commit(self, *a, **kw)
         probe()
 
-    monkeypatch.setattr(api, "replace_dir_atomically", swap_then_probe)
+    monkeypatch.setattr(rundir.Build, "commit", commit_then_probe)
     export_run(run, out=exp, progress=probe, **onnx)
     assert len(probes) > 2 and set(probes) == {"locked"}, probes
     probe()
@@ -400,7 +411,8 @@ def test_6_a_reexport_replaces_the_earlier_export_only_when_complete(copy, tmp_p
     assert "bench.json" not in after  # it measured the earlier files
     text = (exp / "manifest.json").read_text()
     assert ".float.export-" not in text and str(copy) not in text  # relative to the final place
-    assert siblings() == []
+    assert siblings() == [".float.export-2-0badc0de"]  # the user's look-alike is no build
+    assert (look_alike / "mine.txt").read_text() == "mine"
     manifest, src, changed = load_manifest(exp)  # bench's checks: sha256, sizes, the source
     assert changed == {} and src.resolve() == run.resolve()
     assert manifest["artifacts"][0]["sha256"] == after["model.onnx"]
@@ -522,11 +534,12 @@ def test_8_ordinary_mistakes_are_one_line_before_the_work(copy, tmp_path, capsys
     assert time.perf_counter() - t0 < 30  # checked before fine-tuning, measuring or exporting
     assert a_file.read_text() == "mine"
 
-    cfg = json.loads((run / "config.json").read_text())
+    raw = (run / "config.json").read_bytes()
+    cfg = json.loads(raw)
     (run / "config.json").write_text(json.dumps({k: v for k, v in cfg.items() if k != "card"}))
     rc, err = _cli(capsys, "export", run, "--to", "onnx", "--out", tmp_path / "e2")
     _one_line_error(rc, err, "lacks 'card'", "config.json")
-    (run / "config.json").write_text(json.dumps(cfg))
+    (run / "config.json").write_bytes(raw)  # as edgezoo wrote it (an edited one is the user's)
 
     _edit_manifest(exp, lambda m: m.pop("source"))
     rc, err = _cli(capsys, "bench", exp)

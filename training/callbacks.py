@@ -97,7 +97,8 @@ def disk_full_is_clear(run_dir: Path):
 def disk_space_callback(run_dir: Path, params: int):
     """A Keras 3 callback that, at each epoch's end and before the checkpoint and backup are
     written, checks that the disk holding ``run_dir`` has room for them; else one
-    :class:`TrainingError`. (h5py 3 / HDF5 crash the process on ENOSPC during a save, so the
+    :class:`TrainingError`; a checkpoint, history or backup path that became a symbolic link
+    is refused (:func:`zoo.rundir.check_path`). (h5py 3 / HDF5 crash the process on ENOSPC during a save, so the
     disk must be checked before, not after.)"""
     import keras
 
@@ -107,6 +108,10 @@ def disk_space_callback(run_dir: Path, params: int):
 
     class DiskSpace(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
+            from zoo.rundir import check_path
+
+            for name in ("checkpoint.keras", "history.csv", "backup"):
+                check_path(run_dir / name)  # never write through a link that leaves the run
             estimate = params * 12 + (
                 64 << 10
             )  # weights + two optimizer slots, float32, + container

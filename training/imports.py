@@ -11,13 +11,13 @@
 
 ``compress``, ``export``, ``bench``, ``run`` and the report read it like a training run. Every
 check (file safety, shapes, labels, task, equal outputs after a move between Keras worlds) runs
-before anything is written; the directory is written under a temporary name and renamed.
+before anything is written; the directory is built beside ``OUT`` and swapped in
+(:class:`zoo.rundir.Build`): the user's own files in ``OUT`` are carried over.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,14 +33,7 @@ from zoo.introspect import versions
 from zoo.io import ModelFileError
 from zoo.io import write_json_atomic as _write_json
 from zoo.registry import TARGETS, ModelCard
-from zoo.rundir import (
-    check_writable,
-    claim_dir,
-    fresh_sibling,
-    lock_dir,
-    remove_if_untouched,
-    replace_dir_atomically,
-)
+from zoo.rundir import check_writable, replacing
 from zoo.worlds import KERAS3
 
 TASKS = ("classification", "regression", "reconstruction")
@@ -213,8 +206,9 @@ def import_model(
     (default ``runs/<model>-import``); see the module docstring. Nothing is written on error.
 
     ``out`` is claimed like every run directory (:mod:`zoo.rundir`): a folder edgezoo did not
-    write is refused; an earlier import of the same model and data file is replaced, of another
-    one only with ``force``."""
+    write is refused; an earlier import of the same model and data file is replaced (re-import
+    when the data changes), of another one or a result of another command only with ``force``;
+    files in ``out`` that edgezoo did not write are kept, ``force`` or not."""
     say = progress or (lambda _m: None)
     model_file, data = Path(model_file), Path(data)
     loaded = read_model_file(model_file, custom=custom_objects)
@@ -295,31 +289,27 @@ def import_model(
     if world == KERAS3:
         cfg["architecture"] = architecture(model)
     identity = {"model": name, "dataset": data.name}
-    created = not out.exists()
-    claim_dir(
-        out, "import", identity, force=force, finished="model.keras"
-    )  # never someone else's folder
-    tmp = None
-    try:
-        with lock_dir(out, command=f"import {model_file.name}"):
-            tmp = claim_dir(fresh_sibling(out, "import"), "import", identity)
-            stored, sha = store(ds, tmp)
-            cfg["data_file"] = {
-                "path": stored,
-                "sha256": sha,
-                "kind": ds.kind,
-                "normalization": ds.normalization,
-                **data_rec,
-            }
-            save_model_dir(model, tmp, cfg)  # uncompiled: no optimizer state in model.keras
-            compile_for(model, card)
-            metrics = evaluate(model, card, ds)
-            metrics["params"] = int(model.count_params())
-            _write_json(tmp / "metrics.json", metrics)
-            replace_dir_atomically(tmp, out)
-    except BaseException:
-        if tmp is not None and tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        remove_if_untouched(out, created)
-        raise
+    with replacing(
+        out,
+        "import",
+        identity,
+        force=force,
+        command=f"import {model_file.name}",
+        sources=(model_file, data),
+    ) as build:  # never someone else's folder; the user's files in it are carried over
+        tmp = build.tmp
+        stored, sha = store(ds, tmp)
+        cfg["data_file"] = {
+            "path": stored,
+            "sha256": sha,
+            "kind": ds.kind,
+            "normalization": ds.normalization,
+            **data_rec,
+        }
+        save_model_dir(model, tmp, cfg)  # uncompiled: no optimizer state in model.keras
+        compile_for(model, card)
+        metrics = evaluate(model, card, ds)
+        metrics["params"] = int(model.count_params())
+        _write_json(tmp / "metrics.json", metrics)
+        build.commit()
     return Imported(out, cfg, metrics)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -60,7 +59,7 @@ from zoo.io import atomic_save
 from zoo.io import write_json_atomic as _write_json
 from zoo.options import OptionError, record, validate
 from zoo.registry import ModelCard
-from zoo.rundir import check_writable, claim_dir, held_identity, own_dir
+from zoo.rundir import check_writable, claim_dir, own_dir
 
 
 @dataclass
@@ -132,7 +131,12 @@ def train(
     load_dataset_name_check(dataset)  # a bad name must not become a directory first
     run_dir = check_writable(Path(out) if out else default_run_dir(model, dataset))
     with own_dir(
-        run_dir, "train", identity, force=force, finished="model.keras", command=f"train {model}"
+        run_dir,
+        "train",
+        identity,
+        force=force,
+        command=f"train {model}",
+        writes=TRAIN_WRITES,  # a user's file or a link there: refused before anything changes
     ):
         return _train(
             model,
@@ -254,13 +258,32 @@ def _build(model: str, card: ModelCard, plan, overrides: dict, opts: TrainOption
     return net, k
 
 
+# What a training run writes in its run directory: recorded in the marker before it is written.
+TRAIN_WRITES = (
+    "config.json",
+    "model.keras",
+    "checkpoint.keras",
+    "history.csv",
+    "history.png",
+    "metrics.json",
+    "backup",
+    "tensorboard",
+)
+
+
 def _claim(run_dir: Path, identity: dict, force: bool):
-    """Claim ``run_dir``; another model's backup and history cannot be resumed, so they go."""
-    held = held_identity(run_dir)
-    claim_dir(run_dir, "train", identity, force=force, finished="model.keras")
-    if held is not None and held != identity:
-        shutil.rmtree(run_dir / "backup", ignore_errors=True)
-        (run_dir / "history.csv").unlink(missing_ok=True)
+    """Claim ``run_dir`` (a run of another model or data set is replaced by an empty directory,
+    the user's files kept: :func:`zoo.rundir.own_dir` did it already under the lock); refuse,
+    with one line, a user's file (or one the user changed since edgezoo wrote it) or a link
+    where training writes; record what it will write (pending until the run ends)."""
+    from zoo.rundir import check_replace, check_writes, replace_with_empty
+    from zoo.rundir import record as record_entries
+
+    claim_dir(run_dir, "train", identity)
+    if check_replace(run_dir, "train", identity, force=force):  # multiworker: no own_dir
+        replace_with_empty(run_dir, "train", identity)
+    check_writes(run_dir, TRAIN_WRITES)
+    record_entries(run_dir, TRAIN_WRITES, pending=True)
 
 
 # The settings that define a run's split and model: a backup trained under other values cannot

@@ -27,7 +27,7 @@ def custom_objects(world: str = KERAS3) -> dict:
 
 def atomic_save(model, path: str | os.PathLike) -> Path:
     """Save ``model`` to ``path`` (``.keras`` or ``.h5``) through a temporary file, then rename."""
-    path = Path(path)
+    path = _checked(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; run-directory files are ordinary files
@@ -78,10 +78,18 @@ def load_model(path: str | os.PathLike, *, world: str = KERAS3, compile: bool = 
         ) from exc
 
 
+def _checked(path) -> Path:
+    """``path``, unless it is a link or leads out of its run directory (:func:`zoo.rundir.check_path`)."""
+    from zoo.rundir import check_path
+
+    return check_path(path)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` through a temporary file in the same folder, then rename: readers never
-    see a half-written file. Every stage's JSON and Markdown go through here."""
-    path = Path(path)
+    see a half-written file. Every stage's JSON and Markdown go through here. A ``path`` that
+    is a symbolic link, or whose folder leads out of its edgezoo directory, is refused."""
+    path = _checked(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
@@ -117,7 +125,7 @@ def write_json_atomic(path: str | os.PathLike, data) -> Path:
 def tmp_path_for(path: Path) -> Path:
     """A fresh temporary path next to ``path`` (same file system, so ``os.replace`` is atomic);
     it keeps ``path``'s suffix, so writers that choose a format by suffix (numpy, matplotlib) work."""
-    path = Path(path)
+    path = _checked(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent

@@ -43,6 +43,11 @@ def register(sub):
     )
     p.add_argument("--out", metavar="OUT", help="output directory (default RUN_DIR-compressed)")
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a finished result of another model or command in --out (your files stay)",
+    )
+    p.add_argument(
         "--json", action="store_true", help="print OUT/compression.json instead of a table"
     )
     p.add_argument(
@@ -139,6 +144,7 @@ def cmd_compress(args):
         student_overrides=parse_overrides(args.student_set) or None,
         layer_bits=_layer_bits(args.layer_bits_items) or None,
         out=args.out,
+        force=args.force,
         verbose=1 if args.verbose else 0,
         on_step=None if args.verbose or args.json else ui.steps(),
         **from_args(CompressOptions, args),

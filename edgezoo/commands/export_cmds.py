@@ -26,6 +26,11 @@ def register(sub):
         f"(default: {','.join(names.default_targets())})",
     )
     p.add_argument("--out", metavar="EXPORT_DIR", help="output directory (default RUN_DIR/export)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a finished result of another model or command in --out (your files stay)",
+    )
     _export_options(p)
     p.add_argument(
         "--json", action="store_true", help="print the manifest instead of the parity table"
@@ -148,7 +153,9 @@ def cmd_export(args):
     if not args.json:
         opts["on_step"] = ui.steps()
     try:
-        manifest = export_run(args.run_dir, to=_csv(args.to), out=args.out, **opts)
+        manifest = export_run(
+            args.run_dir, to=_csv(args.to), out=args.out, force=args.force, **opts
+        )
     except ExportFailed as exc:
         if exc.manifest and not args.json:
             print(
