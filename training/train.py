@@ -334,8 +334,9 @@ def _resume_decision(run_dir: Path, config: dict, force: bool):
             f"({'; '.join(conflicts)}): resuming would continue its weights on another split or "
             "model. Give the same settings to resume it, or --force to start afresh."
         )
-    shutil.rmtree(run_dir / "backup", ignore_errors=True)
-    (run_dir / "history.csv").unlink(missing_ok=True)
+    from zoo.rundir import remove_ours
+
+    remove_ours(run_dir, ("backup", "history.csv"))
 
 
 def _callbacks(

@@ -228,6 +228,18 @@ def is_ours(path: str | os.PathLike, name: str, marker: dict | None = None) -> b
     return p.is_file() and p.stat().st_size == rec.get("bytes") and _sha256(p) == rec.get("sha256")
 
 
+def remove_ours(path: str | os.PathLike, names) -> list[str]:
+    """Remove those of ``names`` (top-level entries of ``path``) that :func:`is_ours` proves
+    edgezoo's; anything else stays. The caller holds the lock. Returns the names removed."""
+    path, removed = Path(path), []
+    marker = read_marker(path)
+    for name in names:
+        if os.path.lexists(path / name) and is_ours(path, name, marker):
+            _remove(path / name)
+            removed.append(name)
+    return removed
+
+
 def _visible(path: Path) -> list[str]:
     return sorted(p.name for p in path.iterdir() if p.name not in _HIDDEN)
 
