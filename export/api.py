@@ -393,6 +393,7 @@ WRITTEN = (
     "rtl",
     "openvino-fp32",
     "openvino-int8",
+    "tflm",
 )
 
 
