@@ -11,7 +11,7 @@ from export import targets
 
 
 def test_every_target_module_registers_one_complete_target():
-    assert set(targets.names()) >= {"onnx", "tflite", "openvino", "hls4ml"}
+    assert set(targets.names()) >= {"onnx", "tflite", "openvino", "hls4ml", "tflm"}
     for t in targets.all_targets():
         assert t.variants and callable(t.export), t.name
         assert set(t.default_variants or t.variants) <= set(t.variants)
