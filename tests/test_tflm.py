@@ -159,3 +159,20 @@ def test_an_operator_tflm_lacks_is_refused_naming_it(tmp_path):
         export_model(model, tmp_path / "out", data=data, to=("tflm",))
     assert "model 'gelu_mlp'" in str(exc.value) and "operator GELU" in str(exc.value)
     assert not (tmp_path / "out" / "tflm" / "model.int8.tflite").exists()  # refused before writing
+
+
+def test_mcu_figures_table_reads_the_manifest(tflm_export):
+    from export.targets.tflm import tables
+
+    root, _, art = tflm_export
+    lines = tables.section([root / "export" / "manifest.json"])
+    text = "\n".join(lines)
+    assert lines[0] == "## MCU figures (TFLM)" and "code size" in text
+    m = art["tflm"]
+    row = next(ln for ln in text.splitlines() if ln.startswith("| export"))
+    for v in (m["arena_bytes"], m["flash_bytes"], m["peak_activation_bytes"], m["macs"]):
+        assert f"{v:,}" in row
+    assert "nucleo-l4r5zi" in row and "pass" in row
+    bench_rows = tables.rows(json.loads((root / "export" / "manifest.json").read_text()), "lenet5")
+    assert "| lenet5 " in "\n".join(tables.bench_lines({"mcu": bench_rows}))
+    assert tables.section([]) == []
