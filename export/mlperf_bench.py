@@ -2,7 +2,8 @@
 
 Per model (every zoo card with an MLPerf ``reference``): parameters, MACs, the TFLite full-int8
 file size next to MLPerf Tiny's published int8 size, LiteRT (int8) and onnxruntime (fp32 and
-QDQ int8) batch-1 one-thread p50 latency, and the test accuracy (AUC for anomaly detection).
+QDQ int8) batch-1 one-thread p50 latency, the test accuracy (AUC for anomaly detection), and the
+TFLM file's flash bytes and measured tensor arena beside the arena of MLPerf's own int8 file.
 
 Without a trained run the model is randomly initialized: size and latency do not depend on
 the weights' values, and the int8 models are calibrated on generated standard-normal data of
@@ -28,6 +29,10 @@ from export.runtime_bench import conditions, run_isolated
 from zoo.io import atomic_path
 
 MAC_CLASSES = {"Conv2D", "DepthwiseConv2D", "Dense", "Conv1D"}
+# MLPerf Tiny's reference int8 .tflite files run in TFLM (tflite-micro 0.dev20261023182759, its
+# RecordingMicroAllocator, x86-64 host): the tensor arena each allocated, measured here
+# (shared/STACK.md). KWS's file was not measured: no figure.
+MLPERF_TFLM_ARENA = {"resnet8": 55_984, "mobilenet_v1": 103_680, "toyadmos_ae": 3_984}
 
 
 def mlperf_models() -> list[str]:
@@ -149,7 +154,7 @@ def bench_model(
             name, epochs=train_epochs, overrides=overrides, out=out / "train", verbose=0
         ).dir
     opts = dict(
-        to=("onnx", "tflite"),
+        to=("onnx", "tflite", "tflm"),
         onnx_variants=("fp32", "int8"),
         tflite_variants=("int8",),
         calibration_samples=calibration_samples,
@@ -178,6 +183,8 @@ def bench_model(
         params=int(model.count_params()),
         macs=count_macs(model),
         tflite_int8_bytes=arts.get(("tflite", "int8"), {}).get("bytes"),
+        tflm=_tflm(arts.get(("tflm", "int8"))),
+        mlperf_tflm_arena_bytes=MLPERF_TFLM_ARENA.get(name),
         int8_parity={
             k: {
                 m: a["parity"].get(m)
@@ -190,6 +197,14 @@ def bench_model(
     )
     row["accuracy"] = _accuracy(card, manifest, run_dir, status)
     return row
+
+
+def _tflm(art: dict | None) -> dict:
+    """The TFLM artifact's arena and flash (bytes), or why there are none."""
+    if art is None or "tflm" not in art:
+        return {"error": (art or {}).get("error", "not exported")}
+    m = art["tflm"]
+    return {"arena_bytes": m["arena_bytes"], "flash_bytes": m["flash_bytes"], "macs": m["macs"]}
 
 
 def _accuracy(card, manifest: dict, run_dir, status: str) -> dict | str:
@@ -237,6 +252,10 @@ def bench_mlperf(
     return {"rows": rows, "conditions": conditions(), "out": str(out)}
 
 
+def _b(v) -> str:
+    return f"{v:,}" if isinstance(v, int) else "-"
+
+
 def _fmt_us(v) -> str:
     return f"{v:,.1f} us" if isinstance(v, (int, float)) else ("-" if v is None else "error")
 
@@ -259,6 +278,9 @@ def markdown(result: dict) -> str:
                 f"{r['macs']:,}",
                 f"{r['tflite_int8_bytes']:,}" if r["tflite_int8_bytes"] else "-",
                 f"{r['mlperf_int8_bytes']:,}",
+                _b(r["tflm"].get("flash_bytes")),
+                _b(r["tflm"].get("arena_bytes")),
+                _b(r.get("mlperf_tflm_arena_bytes")),
                 _fmt_us(p.get("tflite_int8")),
                 _fmt_us(p.get("onnx_fp32")),
                 _fmt_us(p.get("onnx_int8")),
@@ -272,6 +294,9 @@ def markdown(result: dict) -> str:
         "MACs",
         "TFLite int8 B",
         "MLPerf int8 B",
+        "TFLM flash B",
+        "TFLM arena B",
+        "MLPerf arena B (TFLM)",
         "LiteRT int8 p50",
         "ORT fp32 p50",
         "ORT int8 p50",
@@ -280,9 +305,11 @@ def markdown(result: dict) -> str:
     ]
     c = result["conditions"]
     return (
-        markdown_table(rows, headers, "lrrrrrrrll")
+        markdown_table(rows, headers, "lrrrrrrrrrrll")
         + f"\n\nbatch 1, one thread; {c['cpu']}, {c['cores']} cores; {c['time']}. "
-        "Weights/calibration per model: "
+        "TFLM: our int8 file for TFLM (flash = its bytes, code not included) and the arena TFLM's "
+        "recording allocator measured; MLPerf arena: MLPerf's reference int8 file in the same TFLM. "
+        "No microcontroller latency: none was measured on one. Weights/calibration per model: "
         + "; ".join(
             f"{r['model']}: {r['weights']}, int8 calibrated on {r['calibration']}"
             for r in result["rows"]
