@@ -176,3 +176,37 @@ def test_mcu_figures_table_reads_the_manifest(tflm_export):
     bench_rows = tables.rows(json.loads((root / "export" / "manifest.json").read_text()), "lenet5")
     assert "| lenet5 " in "\n".join(tables.bench_lines({"mcu": bench_rows}))
     assert tables.section([]) == []
+
+
+def test_the_anomaly_detection_autoencoder_takes_no_more_flash_than_mlperfs(tmp_path):
+    """Dense weights per tensor and no names: the AD file is at most MLPerf's 276,976 B; per
+    channel, every output's scale and int64 zero point (weights and bias) cost ~40 KB more."""
+    import zoo
+    from export import ExportData, export_model
+
+    model = zoo.create_model("toyadmos_ae")
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # biases and BN statistics away from their initial zeros
+        if layer.get_weights():
+            ws = [
+                w + 0.05 * rng.standard_normal(w.shape).astype(w.dtype) for w in layer.get_weights()
+            ]
+            if type(layer).__name__ == "BatchNormalization":
+                ws[3] = np.abs(ws[3]) + 0.5
+            layer.set_weights(ws)
+    x = rng.standard_normal((48, 640)).astype(np.float32)
+    data = ExportData.from_arrays(x[:32], x[32:], None)
+    sizes = {}
+    for per_channel in (False, True):
+        man = export_model(
+            model,
+            tmp_path / str(per_channel),
+            data=data,
+            task="reconstruction",
+            to=("tflm",),
+            tflm_dense_per_channel=per_channel,
+            fail_on_parity=False,
+        )
+        sizes[per_channel] = man["artifacts"][0]["tflm"]["flash_bytes"]
+    assert sizes[False] <= 276_976 < 300_000 < sizes[True]
+    assert man["artifacts"][0]["tflm"]["arena_bytes"] > 0
