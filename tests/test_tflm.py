@@ -210,3 +210,17 @@ def test_the_anomaly_detection_autoencoder_takes_no_more_flash_than_mlperfs(tmp_
         sizes[per_channel] = man["artifacts"][0]["tflm"]["flash_bytes"]
     assert sizes[False] <= 276_976 < 300_000 < sizes[True]
     assert man["artifacts"][0]["tflm"]["arena_bytes"] > 0
+
+
+def test_a_softmax_tflm_would_abort_on_is_refused_before_the_interpreter(tmp_path):
+    """Constant logits calibrate to a scale TFLM's int8 softmax aborts the process on."""
+    import keras
+
+    from export import ExportData, ExportFailed, export_model
+
+    i = keras.Input((8,))
+    logits = keras.layers.Dense(3, kernel_initializer="zeros")(i)
+    model = keras.Model(i, keras.layers.Softmax()(logits), name="flat")
+    x = np.random.default_rng(0).random((24, 8), dtype=np.float32)
+    with pytest.raises(ExportFailed, match=r"SOFTMAX input scale .*\(TFLM would abort\)"):
+        export_model(model, tmp_path / "o", data=ExportData.from_arrays(x, x, None), to=("tflm",))

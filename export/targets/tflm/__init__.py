@@ -55,6 +55,8 @@ def _refuse_ops(name: str, graph):
     from export.errors import UnsupportedModelError
 
     bad = graph.unsupported()
+    if not bad and graph.aborts():
+        raise UnsupportedModelError("tflm", name, why="; ".join(graph.aborts()))
     if bad:
         raise UnsupportedModelError(
             "tflm",

@@ -65,7 +65,8 @@ def _in_tflm(data: bytes) -> dict:
     from export.errors import ExportError
     from export.targets.tflm import graph, micro
 
-    bad = graph.read(data).unsupported()
+    g = graph.read(data)
+    bad = g.unsupported() + g.aborts()
     if bad:
         return {"tflm_arena_bytes": None, "why": f"uses {', '.join(bad)}"}
     try:

@@ -49,6 +49,7 @@ _ADD_NAMES = {
 }
 # Ops whose output TFLM places on its input's buffer (no copy, no extra arena).
 _ALIASING = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+_MIN_SOFTMAX_SCALE = 2.0**-26  # TFLM: beta * input_scale * 2^(31 - 5) must exceed 1
 _DTYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 15: 4}
 
 
@@ -66,6 +67,7 @@ class Graph:
     peak_activation_bytes: int  # max over op steps of the bytes of live non-constant tensors
     peak_step: int
     io: dict = field(default_factory=dict)  # {"input"/"output": {shape, dtype, scale, zero_point}}
+    softmax_input_scales: list[float] = field(default_factory=list)  # scale x beta per SOFTMAX
 
     @property
     def op_set(self) -> list[str]:
@@ -73,6 +75,17 @@ class Graph:
 
     def unsupported(self) -> list[str]:
         return sorted(set(self.ops) - TFLM_OPS)
+
+    def aborts(self) -> list[str]:
+        """What would make TFLM abort the whole process (not return an error): an int8 SOFTMAX
+        whose input scale x beta x 2^26 is not above 1 (``QuantizeMultiplierGreaterThanOne``)."""
+        return [
+            f"SOFTMAX input scale {s:.3g} is at or below {_MIN_SOFTMAX_SCALE:.3g}, the least TFLM's "
+            "int8 softmax takes (TFLM would abort): the logits span almost nothing on the "
+            "calibration data -- an untrained model, or calibration data unlike its inputs"
+            for s in self.softmax_input_scales
+            if not s > _MIN_SOFTMAX_SCALE
+        ]
 
 
 def _names():
@@ -103,6 +116,11 @@ def read(data: bytes) -> Graph:
         peak_activation_bytes=peak,
         peak_step=step,
         io={"input": _io(sg, sg.inputs[0]), "output": _io(sg, sg.outputs[0])},
+        softmax_input_scales=[
+            (_io(sg, o.inputs[0])["scale"] or 1.0) * getattr(o.builtinOptions, "beta", 1.0)
+            for o, op in zip(sg.operators, ops)
+            if op == "SOFTMAX" and sg.tensors[o.inputs[0]].type == 9
+        ],
     )
 
 
