@@ -141,6 +141,13 @@ def test_budget_options_are_checked_before_any_work():
     opts = ExportOptions.from_kwargs(**options_from_args(args))
     lim = budgets.limits(opts.tflm_ram, opts.tflm_flash, opts.tflm_board)
     assert lim["ram"] == 512 * 1024 and lim["flash"] == 2 * 1024 * 1024  # --tflm-ram wins
+    from edgezoo.recipe_schema import RecipeError, validate_recipe
+
+    ok = {"export": {"to": ["tflite", "tflm"], "tflm_board": "stm32h747", "tflm_flash": "1M"}}
+    validate_recipe(ok, "lenet5")
+    with pytest.raises(RecipeError, match="tflm_ram must be bytes") as exc:
+        validate_recipe({"export": {"to": "tflm", "tflm_ram": "lots"}}, "lenet5")
+    assert "\n" not in str(exc.value)
 
 
 def test_an_operator_tflm_lacks_is_refused_naming_it(tmp_path):
