@@ -183,6 +183,8 @@ def test_mcu_figures_table_reads_the_manifest(tflm_export):
     bench_rows = tables.rows(json.loads((root / "export" / "manifest.json").read_text()), "lenet5")
     assert "| lenet5 " in "\n".join(tables.bench_lines({"mcu": bench_rows}))
     assert tables.section([]) == []
+    line = tables.summary_line(art)
+    assert line.startswith(f"tflm: arena {m['arena_bytes']:,} B measured") and "\n" not in line
 
 
 def test_the_anomaly_detection_autoencoder_takes_no_more_flash_than_mlperfs(tmp_path):

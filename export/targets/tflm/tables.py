@@ -73,3 +73,16 @@ def bench_lines(data: dict) -> list[str]:
 
     body = data.get("mcu") or []
     return ["", markdown_table(body, HEADERS, "lrrrrlrll"), "", NOTE] if body else []
+
+
+def summary_line(artifact: dict) -> str | None:
+    """One line for ``edgezoo export``: the memory figures of a TFLM artifact (None otherwise)."""
+    m = artifact.get("tflm") if artifact.get("format") == "tflm" else None
+    if not m:
+        return None
+    fits = [b for b, ok in m["fits"].items() if ok]
+    return (
+        f"tflm: arena {m['arena_bytes']:,} B measured (allocate {m['arena_to_allocate_bytes']:,} B), "
+        f"flash {m['flash_bytes']:,} B (model only), peak activation >= "
+        f"{m['peak_activation_bytes']:,} B; fits {', '.join(fits) or 'none of the boards'}"
+    )
