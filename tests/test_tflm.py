@@ -37,6 +37,7 @@ def test_tflm_runs_the_whole_test_split_and_passes_the_int8_gates(tflm_export):
     assert art["runtime"].startswith("TFLM Python interpreter")
     assert art["quantization"]["rewrites"] == []  # built without LiteRT's rewrites
     assert art["io"]["input"]["shape"][0] == 1 and art["io"]["input"]["dtype"] == "int8"
+    assert man["versions"]["tflite-micro"]  # the interpreter that ran it is recorded
 
 
 def test_agreement_with_litert_is_recorded_in_lsb(tflm_export):
