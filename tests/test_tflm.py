@@ -234,3 +234,9 @@ def test_a_softmax_tflm_would_abort_on_is_refused_before_the_interpreter(tmp_pat
     x = np.random.default_rng(0).random((24, 8), dtype=np.float32)
     with pytest.raises(ExportFailed, match=r"SOFTMAX input scale .*\(TFLM would abort\)"):
         export_model(model, tmp_path / "o", data=ExportData.from_arrays(x, x, None), to=("tflm",))
+    # without that check, TFLM aborts: the probe's child process dies, this one reports it
+    from export.errors import ExportError
+    from export.targets.tflm import micro
+
+    with pytest.raises(ExportError, match="TFLM interpreter was killed by SIGABRT"):
+        micro.probe(micro.convert(model, "keras", x))

@@ -103,6 +103,40 @@ def _fd2_into(f):
         os.close(saved)
 
 
+_PROBE = """
+import sys
+import numpy as np
+from tflite_micro.python.tflite_micro import runtime
+it = runtime.Interpreter.from_file(sys.argv[1])
+d = it.get_input_details(0)
+it.set_input(np.zeros(d["shape"], d["dtype"]), 0)
+it.invoke()
+"""
+
+
+def probe(data: bytes):
+    """Run one inference of ``data`` in a child process first: a TFLM kernel that aborts (a
+    ``TFLITE_ABORT`` in Prepare) would otherwise end the whole export without a manifest."""
+    import signal
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="edgezoo-tflm-") as tmp:
+        path = os.path.join(tmp, "model.tflite")
+        with open(path, "wb") as f:
+            f.write(data)
+        r = subprocess.run(
+            [sys.executable, "-c", _PROBE, path], capture_output=True, text=True, timeout=600
+        )
+    if r.returncode != 0:
+        how = (
+            f"was killed by {signal.Signals(-r.returncode).name}"
+            if r.returncode < 0
+            else f"exited with {r.returncode}"
+        )
+        said = " ".join(r.stderr.split())[-300:]
+        raise ExportError(f"tflm: the TFLM interpreter {how} on this model: {said or 'no message'}")
+
+
 def interpreter(data: bytes, arena_size: int | None = None):
     """A TFLM interpreter with the recording allocator; its errors (a missing op, an arena too
     small) are read back from fd 2 into the :class:`ExportError` raised."""
