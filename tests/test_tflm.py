@@ -240,3 +240,28 @@ def test_a_softmax_tflm_would_abort_on_is_refused_before_the_interpreter(tmp_pat
 
     with pytest.raises(ExportError, match="TFLM interpreter was killed by SIGABRT"):
         micro.probe(micro.convert(model, "keras", x))
+
+
+def test_a_qkeras_model_runs_in_tflm_at_batch_one(tmp_path):
+    """The tf-keras world (QKeras) converts from a batch-1 concrete function; its quantizers'
+    float ops are TFLM ops too."""
+    import tf_keras as k
+    from qkeras import QActivation, QDense
+
+    from export import ExportData, export_model
+
+    q = "quantized_bits(6,0,alpha=1)"
+    i = k.Input((16,))
+    x = QActivation("quantized_relu(6)", name="r1")(
+        QDense(16, kernel_quantizer=q, bias_quantizer=q, name="fc1")(i)
+    )
+    x = QDense(4, kernel_quantizer=q, bias_quantizer=q, name="fc2")(x)
+    model = k.Model(i, k.layers.Activation("softmax")(x), name="qmlp")
+    x = np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)
+    man = export_model(
+        model, tmp_path / "o", data=ExportData.from_arrays(x, x[:32], None), to=("tflm",)
+    )
+    art = man["artifacts"][0]
+    assert man["source"]["world"] == "tf_keras" and art["parity"]["passed"]
+    assert art["io"]["input"]["shape"] == [1, 16] and art["tflm"]["arena_bytes"] > 0
+    assert "FULLY_CONNECTED" in art["tflm"]["op_set"]

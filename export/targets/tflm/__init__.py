@@ -113,10 +113,9 @@ def _int8(rec, model, world: str):
         "io": g.io,
         "calibration": rec.calibration(path),
         "quantization": {
-            "format": "full integer (TFLITE_BUILTINS_INT8), batch "
-            + ("dynamic (tf-keras converter), run at 1" if world == "tf_keras" else "1"),
+            "format": "full integer (TFLITE_BUILTINS_INT8), batch 1",
             "weights": "int8; convolutions per channel, Dense "
-            + ("per channel" if o.tflm_dense_per_channel or world == "tf_keras" else "per tensor"),
+            + ("per channel" if o.tflm_dense_per_channel else "per tensor"),
             "activations": "int8",
             "rewrites": [],
             "stripped": "tensor and subgraph names, signature defs; buffers 16-byte aligned",

@@ -27,7 +27,7 @@ from export.errors import ExportError
 
 def convert(model, world: str, x_rep: np.ndarray, dense_per_channel: bool = False) -> bytes:
     """The int8 flatbuffer of ``model`` with input shape ``(1, ...)`` (Keras 3: a SavedModel
-    exported with that signature; tf-keras: its own converter, batch left dynamic).
+    exported with that signature; tf-keras and QKeras: a concrete function of that signature).
 
     Dense (FULLY_CONNECTED) weights per tensor unless ``dense_per_channel``: per channel, every
     output channel of the weights and of the bias stores a float32 scale and an int64 zero point
@@ -35,22 +35,22 @@ def convert(model, world: str, x_rep: np.ndarray, dense_per_channel: bool = Fals
     tensor (MLPerf's reference file: 276,976 B). Convolutions stay per channel."""
     import tensorflow as tf
 
-    from export import tflite as tl
-
-    if world == "tf_keras":  # QKeras / tf-keras: the tflite target's converter, as it is
-        with tl.Converter(model, world) as conv:
-            return conv.convert("int8", x_rep)
     shape = [1, *[int(s) for s in model.inputs[0].shape[1:]]]
     with tempfile.TemporaryDirectory(prefix="edgezoo-tflm-") as tmp:
-        saved = os.path.join(tmp, "saved_model")
-        with contextlib.redirect_stdout(io.StringIO()):
-            model.export(
-                saved,
-                format="tf_saved_model",
-                verbose=False,
-                input_signature=[tf.TensorSpec(shape, tf.float32)],
-            )
-        conv = tf.lite.TFLiteConverter.from_saved_model(saved)
+        if world == "tf_keras":
+            fn = tf.function(lambda x: model(x, training=False))
+            concrete = fn.get_concrete_function(tf.TensorSpec(shape, tf.float32))
+            conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+        else:
+            saved = os.path.join(tmp, "saved_model")
+            with contextlib.redirect_stdout(io.StringIO()):
+                model.export(
+                    saved,
+                    format="tf_saved_model",
+                    verbose=False,
+                    input_signature=[tf.TensorSpec(shape, tf.float32)],
+                )
+            conv = tf.lite.TFLiteConverter.from_saved_model(saved)
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         rep = np.asarray(x_rep, dtype=np.float32)
         conv.representative_dataset = lambda: ([rep[i : i + 1]] for i in range(len(rep)))
