@@ -65,7 +65,7 @@ def test_memory_figures_are_measured(tflm_export):
     assert m["arena_to_allocate_bytes"] == m["arena_bytes"] + m["arena_margin_bytes"]
     assert m["arena_to_allocate_bytes"] % 16 == 0 and m["arena_margin_bytes"] >= 1024
     assert m["macs"] > 400_000 and "CONV_2D" in m["op_set"] and "AVERAGE_POOL_2D" in m["op_set"]
-    assert m["fits"]["nucleo-l4r5zi"] is True
+    assert m["fits"]["nucleo-l4r5zi"] is True and m["float_ops"] == []  # all int8
 
 
 def test_firmware_files_compile_and_hold_the_model(tflm_export, tmp_path):
@@ -265,3 +265,4 @@ def test_a_qkeras_model_runs_in_tflm_at_batch_one(tmp_path):
     assert man["source"]["world"] == "tf_keras" and art["parity"]["passed"]
     assert art["io"]["input"]["shape"] == [1, 16] and art["tflm"]["arena_bytes"] > 0
     assert "FULLY_CONNECTED" in art["tflm"]["op_set"]
+    assert "DEQUANTIZE" in art["tflm"]["float_ops"]  # QKeras' quantizers stay float math

@@ -101,6 +101,7 @@ def _int8(rec, model, world: str):
         "ops": g.ops,
         "op_set": g.op_set,
         "macs": g.macs,
+        "float_ops": g.float_ops,  # run TFLM's float kernels on the MCU (none: all int8)
         "fits": budgets.fits(arena + margin, len(data)),
         "limits": {k: v for k, v in lim.items() if v},
         "firmware": {

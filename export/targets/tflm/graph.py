@@ -68,6 +68,7 @@ class Graph:
     peak_step: int
     io: dict = field(default_factory=dict)  # {"input"/"output": {shape, dtype, scale, zero_point}}
     softmax_input_scales: list[float] = field(default_factory=list)  # scale x beta per SOFTMAX
+    float_ops: list[str] = field(default_factory=list)  # ops computing in float32 (QKeras, LRN)
 
     @property
     def op_set(self) -> list[str]:
@@ -116,6 +117,13 @@ def read(data: bytes) -> Graph:
         peak_activation_bytes=peak,
         peak_step=step,
         io={"input": _io(sg, sg.inputs[0]), "output": _io(sg, sg.outputs[0])},
+        float_ops=sorted(
+            {
+                op
+                for o, op in zip(sg.operators, ops)
+                if any(sg.tensors[j].type == 0 for j in o.outputs)
+            }
+        ),
         softmax_input_scales=[
             (_io(sg, o.inputs[0])["scale"] or 1.0) * getattr(o.builtinOptions, "beta", 1.0)
             for o, op in zip(sg.operators, ops)
