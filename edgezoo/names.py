@@ -3,7 +3,7 @@ without importing TensorFlow, so a wrong name is reported before any heavy impor
 
 Models and data sets are read from the source (the ``@register_model`` function names in
 ``zoo/models/*.py``, the ``@register_dataset("name", ...)`` calls in ``training/*.py``, the
-``Target(name=...)`` registrations in ``export/targets/*.py``);
+``Target(name=...)`` registrations in ``export/targets/*.py`` and ``*/__init__.py``);
 ``tests/test_cli_ux.py`` checks that they equal the real registries. Each ``*_name`` function
 is an argparse ``type=``: it returns its argument unchanged or raises one clear error with
 close matches.
@@ -79,7 +79,8 @@ def _registered_targets(path: Path):
 @functools.cache
 def _targets() -> tuple[tuple, ...]:
     folder = _package_dir("export") / "targets"
-    return tuple(sorted(t for path in folder.glob("[!_]*.py") for t in _registered_targets(path)))
+    paths = [*folder.glob("[!_]*.py"), *folder.glob("[!_]*/__init__.py")]  # a module or a folder
+    return tuple(sorted(t for path in paths for t in _registered_targets(path)))
 
 
 def targets() -> tuple[str, ...]:

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from export.targets.tflm.tables import section as mcu_section
 from zoo.io import write_text_atomic
 from zoo.tables import markdown_table
 
@@ -370,6 +371,7 @@ def write_report(out: Path, state: dict) -> Path:
         if warnings_:  # a pass against a near-constant reference proves little
             lines += [f"> **Warning:** {w}" for w in warnings_] + [""]
         lines += fpga_section(exports, out)
+        lines += mcu_section(exports)  # export/targets/tflm/tables.py: arena, flash, fits
 
     benches = sorted((out / "export").glob("*/bench.json")) if (out / "export").exists() else []
     if benches:

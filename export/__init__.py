@@ -1,4 +1,4 @@
-"""Export stage: verified ONNX, TFLite/LiteRT, OpenVINO and hls4ml artifacts of edgezoo model directories.
+"""Export stage: verified ONNX, TFLite/LiteRT, TFLM, OpenVINO and hls4ml artifacts of edgezoo model directories.
 
 ``export_run(run_dir, to=("onnx", "tflite", "hls4ml"), out=None, **opts) -> manifest dict``;
 one plug-in per target in :mod:`export.targets` (name, variants, parity bounds, export and

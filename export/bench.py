@@ -14,6 +14,7 @@ import numpy as np
 from export import best
 from export.runtime_bench import conditions, run_isolated
 from export.targets import runtimes
+from export.targets.tflm import tables as tflm_tables
 from zoo.io import atomic_path
 from zoo.io import write_text_atomic as _write
 from zoo.options import OptionError, option, validate
@@ -268,6 +269,7 @@ def _bench(
         },
         "results": results,
         "hls4ml": hls_rows,
+        "mcu": tflm_tables.rows(manifest, cfg["model"]),  # TFLM arena/flash: no CPU runtime
         "changed_since_export": changed,
     }
     best.add_rates(data, macs)
@@ -379,7 +381,7 @@ def markdown(data: dict) -> str:
             f"Harness overhead at batch 1 (median of 10 interleaved chunk means: each call timed vs. a bare loop over the same call): "
             f"max {max(over):+.1%}, median {float(np.median(over)):+.1%}.",
         ]
-    text += ["", best.markdown(data)]
+    text += ["", best.markdown(data)] + tflm_tables.bench_lines(data)
     for h in data["hls4ml"]:
         syn = h["synthesis"]
         acc = "n/a" if h["csim_accuracy"] is None else f"{h['csim_accuracy']:.4f}"

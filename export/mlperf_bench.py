@@ -2,7 +2,8 @@
 
 Per model (every zoo card with an MLPerf ``reference``): parameters, MACs, the TFLite full-int8
 file size next to MLPerf Tiny's published int8 size, LiteRT (int8) and onnxruntime (fp32 and
-QDQ int8) batch-1 one-thread p50 latency, and the test accuracy (AUC for anomaly detection).
+QDQ int8) batch-1 one-thread p50 latency, the test accuracy (AUC for anomaly detection), and the
+TFLM file's flash bytes and measured tensor arena beside the arena of MLPerf's own int8 file.
 
 Without a trained run the model is randomly initialized: size and latency do not depend on
 the weights' values, and the int8 models are calibrated on generated standard-normal data of
@@ -28,6 +29,10 @@ from export.runtime_bench import conditions, run_isolated
 from zoo.io import atomic_path
 
 MAC_CLASSES = {"Conv2D", "DepthwiseConv2D", "Dense", "Conv1D"}
+# MLPerf Tiny's reference int8 .tflite files run in TFLM (tflite-micro 0.dev20261023182759, its
+# RecordingMicroAllocator, x86-64 host): the tensor arena each allocated, measured here
+# (shared/STACK.md). KWS's file was not measured: no figure.
+MLPERF_TFLM_ARENA = {"resnet8": 55_984, "mobilenet_v1": 103_680, "toyadmos_ae": 3_984}
 
 
 def mlperf_models() -> list[str]:
@@ -160,12 +165,17 @@ def bench_model(
 
         model, cfg = load_run(run_dir)
         manifest = export_run(run_dir, out=out / "export", **opts)
+        tflm = _tflm(lambda **kw: export_run(run_dir, out=out / "tflm", **kw), calibration_samples)
         row["weights"] = f"trained ({run_dir})"
         row["calibration"] = f"{card.dataset} training split"
     else:
         model = zoo.create_model(name, **overrides)
         data = _generated(model, calibration_samples, 64)
         manifest = export_model(model, out / "export", data=data, task=card.task, **opts)
+        tflm = _tflm(
+            lambda **kw: export_model(model, out / "tflm", data=data, task=card.task, **kw),
+            calibration_samples,
+        )
         row["weights"] = "random initialization"
         row["calibration"] = f"{calibration_samples} generated standard-normal inputs"
     with atomic_path(out / "export" / "bench_inputs.npy") as tmp:
@@ -178,6 +188,8 @@ def bench_model(
         params=int(model.count_params()),
         macs=count_macs(model),
         tflite_int8_bytes=arts.get(("tflite", "int8"), {}).get("bytes"),
+        tflm=tflm,
+        mlperf_tflm_arena_bytes=MLPERF_TFLM_ARENA.get(name),
         int8_parity={
             k: {
                 m: a["parity"].get(m)
@@ -190,6 +202,22 @@ def bench_model(
     )
     row["accuracy"] = _accuracy(card, manifest, run_dir, status)
     return row
+
+
+def _tflm(export, calibration_samples: int) -> dict:
+    """The arena and flash (bytes) of the TFLM artifact ``export(**options)`` writes (into its
+    own directory: a refusal, e.g. an untrained model's softmax, leaves the other figures), or
+    why there are none."""
+    from export.errors import ExportFailed
+
+    try:
+        manifest = export(
+            to=("tflm",), calibration_samples=calibration_samples, fail_on_parity=False
+        )
+    except ExportFailed as exc:
+        return {"error": "; ".join(exc.failures)}
+    m = manifest["artifacts"][0]["tflm"]
+    return {"arena_bytes": m["arena_bytes"], "flash_bytes": m["flash_bytes"], "macs": m["macs"]}
 
 
 def _accuracy(card, manifest: dict, run_dir, status: str) -> dict | str:
@@ -237,6 +265,10 @@ def bench_mlperf(
     return {"rows": rows, "conditions": conditions(), "out": str(out)}
 
 
+def _b(v) -> str:
+    return f"{v:,}" if isinstance(v, int) else "-"
+
+
 def _fmt_us(v) -> str:
     return f"{v:,.1f} us" if isinstance(v, (int, float)) else ("-" if v is None else "error")
 
@@ -259,6 +291,9 @@ def markdown(result: dict) -> str:
                 f"{r['macs']:,}",
                 f"{r['tflite_int8_bytes']:,}" if r["tflite_int8_bytes"] else "-",
                 f"{r['mlperf_int8_bytes']:,}",
+                _b(r["tflm"].get("flash_bytes")),
+                _b(r["tflm"].get("arena_bytes")),
+                _b(r.get("mlperf_tflm_arena_bytes")),
                 _fmt_us(p.get("tflite_int8")),
                 _fmt_us(p.get("onnx_fp32")),
                 _fmt_us(p.get("onnx_int8")),
@@ -272,6 +307,9 @@ def markdown(result: dict) -> str:
         "MACs",
         "TFLite int8 B",
         "MLPerf int8 B",
+        "TFLM flash B",
+        "TFLM arena B",
+        "MLPerf arena B (TFLM)",
         "LiteRT int8 p50",
         "ORT fp32 p50",
         "ORT int8 p50",
@@ -280,9 +318,11 @@ def markdown(result: dict) -> str:
     ]
     c = result["conditions"]
     return (
-        markdown_table(rows, headers, "lrrrrrrrll")
+        markdown_table(rows, headers, "lrrrrrrrrrrll")
         + f"\n\nbatch 1, one thread; {c['cpu']}, {c['cores']} cores; {c['time']}. "
-        "Weights/calibration per model: "
+        "TFLM: our int8 file for TFLM (flash = its bytes, code not included) and the arena TFLM's "
+        "recording allocator measured; MLPerf arena: MLPerf's reference int8 file in the same TFLM. "
+        "No microcontroller latency: none was measured on one. Weights/calibration per model: "
         + "; ".join(
             f"{r['model']}: {r['weights']}, int8 calibrated on {r['calibration']}"
             for r in result["rows"]

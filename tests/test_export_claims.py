@@ -152,6 +152,7 @@ def test_claimed_target_exports_with_parity(name, target, sources, tmp_path):
         "onnx": {"fp32", "int8"},
         "tflite": {"fp32", "fp16", "dynamic", "int8"},
         "hls4ml": {"fixed"},
+        "tflm": {"int8"},
     }[target]
     assert variants == expected
     for a in manifest["artifacts"]:

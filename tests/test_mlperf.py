@@ -467,6 +467,12 @@ def test_bench_mlperf_without_data_says_so(tmp_path, monkeypatch, capsys):
     assert row["weights"] == "random initialization" and "generated" in row["calibration"]
     assert row["params"] == zoo.create_model("toyadmos_ae", **small).count_params()
     assert row["tflite_int8_bytes"] > 0 and row["mlperf_int8_bytes"] == 276_976
+    assert row["tflm"]["arena_bytes"] > 0 and row["tflm"]["flash_bytes"] > 0  # measured in TFLM
+    assert row["mlperf_tflm_arena_bytes"] == 3_984
+    from export.mlperf_bench import markdown
+
+    text = markdown({"rows": [row], "conditions": {"cpu": "c", "cores": 2, "time": "t"}})
+    assert "TFLM arena B" in text and f"{row['tflm']['arena_bytes']:,}" in text
     assert all(
         isinstance(row["p50_us"][k], float) and row["p50_us"][k] > 0
         for k in ("tflite_int8", "onnx_fp32", "onnx_int8")

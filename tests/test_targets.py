@@ -11,7 +11,7 @@ from export import targets
 
 
 def test_every_target_module_registers_one_complete_target():
-    assert set(targets.names()) >= {"onnx", "tflite", "openvino", "hls4ml"}
+    assert set(targets.names()) >= {"onnx", "tflite", "openvino", "hls4ml", "tflm"}
     for t in targets.all_targets():
         assert t.variants and callable(t.export), t.name
         assert set(t.default_variants or t.variants) <= set(t.variants)
@@ -38,7 +38,7 @@ def test_reading_the_registry_imports_no_heavy_library():
         "import sys; from export import targets; from edgezoo import names; names.targets(); "
         "from edgezoo.cli import build_parser; build_parser(); "  # every flag derived from the declarations
         "from export.api import ExportOptions; ExportOptions.from_kwargs(hls4ml={'width': 8}); "
-        "print(sorted(m for m in ('tensorflow', 'onnxruntime', 'openvino', 'hls4ml') if m in sys.modules))"
+        "print(sorted(m for m in ('tensorflow', 'onnxruntime', 'openvino', 'hls4ml', 'tflite_micro') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

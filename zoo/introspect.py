@@ -22,6 +22,7 @@ PACKAGES = (
     "onnx",
     "onnxruntime",
     "ai-edge-litert",
+    "tflite-micro",
     "openvino",
     "nncf",
     "hls4ml",

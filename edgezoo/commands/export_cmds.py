@@ -180,8 +180,9 @@ def cmd_export(args):
             print(f"hls4ml: synthesis not run ({a['synthesis'].get('why')}); C simulation only.")
         from export.precision import summary_line as precision_line
         from export.rtl import summary_line as rtl_line
+        from export.targets.tflm.tables import summary_line as tflm_line
 
-        for line in (rtl_line(a), precision_line(a)):
+        for line in (rtl_line(a), precision_line(a), tflm_line(a)):
             if line:
                 print(line)
     print(f"manifest: {out}/manifest.json")

@@ -32,7 +32,7 @@ def _dense_bn_act(k, x, units, prefix, batchnorm, activation):
     dataset="digits",
     lecture="MLPerf Tiny anomaly detection (dense autoencoder, ToyADMOS), scaled to 8x8 digits",
     params=13_664,
-    targets=("onnx", "tflite", "hls4ml"),
+    targets=("onnx", "tflite", "hls4ml", "tflm"),
     test_overrides={"widths": (16, 8), "latent": 4},
     notes="Bottleneck layer: 'latent_fc' (then latent_bn, latent_relu). batchnorm=False gives plain Dense+bias.",
 )

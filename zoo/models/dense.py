@@ -21,7 +21,7 @@ def dense_stack(k, x, widths, *, prefix, activation="relu", dropout=0.0, **dense
     dataset="jets",
     lecture="002 (DNN model building: Dense 40-20-10-5, ReLU, Dropout 0.25, softmax 5)",
     params=1_795,
-    targets=("onnx", "tflite", "hls4ml"),
+    targets=("onnx", "tflite", "hls4ml", "tflm"),
 )
 def jet_dnn(
     k, *, name="jet_dnn", input_shape=(16,), classes=5, widths=(40, 20, 10, 5), dropout=0.25
@@ -44,7 +44,7 @@ def jet_dnn(
     dataset="jets",
     lecture="hls4ml tutorial part 1 (the jet-tagging MLP 64-32-32-5), lecture 002 Nov 25",
     params=4_389,
-    targets=("onnx", "tflite", "hls4ml"),
+    targets=("onnx", "tflite", "hls4ml", "tflm"),
 )
 def jet_tagger(k, *, name="jet_tagger", input_shape=(16,), classes=5, widths=(64, 32, 32), l1=1e-4):
     inputs = k.Input(shape=input_shape, name=f"{name}_input")
@@ -74,7 +74,7 @@ def jet_tagger(k, *, name="jet_tagger", input_shape=(16,), classes=5, widths=(64
     dataset="digits",
     lecture="002 (DNN on MNIST tutorial), 004 (hands-on: build an MLP)",
     params=6_570,
-    targets=("onnx", "tflite", "hls4ml"),
+    targets=("onnx", "tflite", "hls4ml", "tflm"),
 )
 def mlp(
     k, *, name="mlp", input_shape=(64,), classes=10, widths=(64, 32), dropout=0.0, activation="relu"

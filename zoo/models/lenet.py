@@ -11,7 +11,7 @@ from zoo.registry import register_model
     dataset="digits",
     lecture="003 (Katzy, CNNs: LeNet-5, LeCun 1998)",
     params=61_706,
-    targets=("onnx", "tflite", "hls4ml"),
+    targets=("onnx", "tflite", "hls4ml", "tflm"),
     notes=(
         "C5 is a Dense(120) on the flattened 5x5x16 maps, equivalent to the 5x5 convolution. "
         "Default data: digits (fast); on MNIST (--dataset mnist5k or mnist) the 28x28 digits are "
@@ -44,7 +44,7 @@ def lenet5(k, *, name="lenet5", input_shape=(32, 32, 1), classes=10, activation=
     dataset="mnist5k",
     lecture="002 (Sep 30 tutorial: convolutional NNs with MNIST), 003",
     params=26_698,
-    targets=("onnx", "tflite", "hls4ml"),
+    targets=("onnx", "tflite", "hls4ml", "tflm"),
 )
 def mnist_cnn(
     k, *, name="mnist_cnn", input_shape=(28, 28, 1), classes=10, filters=(8, 16), dense=32

@@ -16,7 +16,7 @@ from zoo.registry import register_model
     dataset="iris_setosa",
     lecture="001 (Cooper, lecture 1: the neuron, build your own perceptron)",
     params=5,
-    targets=("onnx", "tflite", "hls4ml"),
+    targets=("onnx", "tflite", "hls4ml", "tflm"),
 )
 def perceptron(k, *, name="perceptron", input_shape=(4,), activation="sigmoid"):
     inputs = k.Input(shape=input_shape, name=f"{name}_input")

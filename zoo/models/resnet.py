@@ -82,7 +82,7 @@ _CARD = dict(
     **_CARD,
     lecture="MLPerf Tiny image classification (ResNet-8, resnet_v1_eembc); He et al. 2016",
     params=78_666,
-    targets=("onnx", "tflite", "hls4ml"),
+    targets=("onnx", "tflite", "hls4ml", "tflm"),
     test_overrides={"filters": (4, 8, 8)},
     reference={
         "benchmark": "MLPerf Tiny image classification (IC)",

@@ -27,7 +27,7 @@ def _dense_bn_relu(k, x, units, prefix):
     dataset="toyadmos",
     lecture="MLPerf Tiny anomaly detection (DCASE 2020 task 2 baseline, anomaly_detection/keras_model.py)",
     params=269_992,
-    targets=("onnx", "tflite", "hls4ml"),
+    targets=("onnx", "tflite", "hls4ml", "tflm"),
     test_overrides={"input_shape": (64,), "width": 16, "depth": 1, "latent": 4},
     reference={
         "benchmark": "MLPerf Tiny anomaly detection (AD)",
