@@ -39,6 +39,9 @@ DEFAULT_TRAINING = (5, 1e-3)  # CNNs (plain VGG-style stacks do not learn at 3e-
 IMAGE_STAND_IN = "digits"
 TRAIN_LIMIT = 2000  # enough for every offline set's full size but mnist5k's 5,000 digits
 SLOW_HLS = {"cnn", "resnet", "unet"}  # hls4ml io_stream C simulation builds take 20-40 s each
+# TFLM's reference kernels run the whole test split of a conv model slowly; tests/test_tflm.py
+# covers a CNN (lenet5) end to end in `make test`, `make test-all` runs every claim
+SLOW_TFLM = {"cnn", "resnet", "unet"}
 
 
 def _claims():
@@ -48,6 +51,8 @@ def _claims():
         for target in card.targets:
             marks = []
             if target == "hls4ml" and card.family in SLOW_HLS:
+                marks.append(pytest.mark.slow)
+            if target == "tflm" and card.family in SLOW_TFLM:
                 marks.append(pytest.mark.slow)
             out.append(pytest.param(name, target, marks=marks, id=f"{name}-{target}"))
     return out
