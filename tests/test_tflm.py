@@ -147,7 +147,7 @@ def test_budget_options_are_checked_before_any_work():
     ok = {"export": {"to": ["tflite", "tflm"], "tflm_board": "stm32h747", "tflm_flash": "1M"}}
     validate_recipe(ok, "lenet5")
     with pytest.raises(RecipeError, match="tflm_ram must be bytes") as exc:
-        validate_recipe({"export": {"to": "tflm", "tflm_ram": "lots"}}, "lenet5")
+        validate_recipe({"export": {"to": ["tflm"], "tflm_ram": "lots"}}, "lenet5")
     assert "\n" not in str(exc.value)
 
 
