@@ -427,9 +427,12 @@ class Sandbox:
                 continue
             for name, rec in _records(data[key]):
                 f = d / name
-                frel = f"{base}/{name}" if base != "." else name
+                frel = os.path.normpath(f"{base}/{name}" if base != "." else name)
                 assert frel not in self.user, (
                     f"{step}: the marker {rel} records {name} as edgezoo's: it is the user's"
+                )
+                assert under(frel, base), (
+                    f"{step}: the marker {rel} records {name}, outside its directory"
                 )
                 assert f.is_file() and not f.is_symlink(), (
                     f"{step}: the marker {rel} records {name}, which is "
@@ -556,30 +559,34 @@ class SafetyMachine(RuleBasedStateMachine):
     # ---- the starting tree
     @initialize(data=st.data())
     def start(self, data):
+        # Each draw is "leave this out": hypothesis' simplest value (False) is the richest tree.
+        def without(what: str) -> bool:
+            return data.draw(st.booleans(), label=f"without {what}")
+
         b = self.box
-        b.user_folder(edgezoo_like_config=data.draw(st.booleans(), label="edgezoo-like config"))
-        if data.draw(st.booleans(), label="earlier train run runs/run"):
+        b.user_folder(edgezoo_like_config=not without("edgezoo-like home/proj/config.json"))
+        if not without("earlier train run runs/run"):
             b.copy_asset("run", "runs/run")
-            if data.draw(st.booleans(), label="runs/run/checkpoint.keras -> user's file"):
+            if not without("runs/run/checkpoint.keras -> home/secret.txt"):
                 b.user_link("runs/run/checkpoint.keras", "../../home/secret.txt")
-            if data.draw(st.booleans(), label="runs/run/edgezoo.log -> user's file"):
+            if not without("runs/run/edgezoo.log -> home/diary.txt"):
                 b.user_link("runs/run/edgezoo.log", "../../home/diary.txt")
-            if data.draw(st.booleans(), label="user's notes in runs/run"):
+            if not without("user's runs/run/notes.txt"):
                 b.user_file("runs/run/notes.txt", "my notes on this run\n")
-            if data.draw(st.booleans(), label="earlier export runs/exp"):
+            if not without("earlier export runs/exp"):
                 b.copy_asset("exp", "runs/exp")
-                if data.draw(st.booleans(), label="user's file in runs/exp"):
+                if not without("user's runs/exp/deploy.sh"):
                     b.user_file("runs/exp/deploy.sh", "#!/bin/sh\nscp model.onnx board:\n")
-        if data.draw(st.booleans(), label="earlier pipeline runs/pipe"):
+        if not without("earlier pipeline runs/pipe"):
             b.copy_asset("pipe", "runs/pipe")
-        if data.draw(st.booleans(), label="runs/linkdir -> home/empty"):
+        if not without("runs/linkdir -> home/empty"):
             b.user_link("runs/linkdir", "../home/empty")
-        if data.draw(st.booleans(), label="runs/linkproj -> home/proj"):
+        if not without("runs/linkproj -> home/proj"):
             b.user_link("runs/linkproj", "../home/proj")
-        if data.draw(st.booleans(), label="user's temp-like siblings of outs"):
+        if not without("user's runs/.imp.import/ and runs/.exp.new/"):
             b.user_file("runs/.imp.import/keep.txt", "mine\n")
             b.user_file("runs/.exp.new/keep.txt", "mine\n")
-        if data.draw(st.booleans(), label="read-only directory home/rodir"):
+        if not without("read-only directory home/rodir"):
             b.user_file("home/rodir/data.txt", "read-only dir\n")
             os.chmod(b.p("home/rodir"), 0o555)
             b.own("home/rodir")
@@ -601,7 +608,7 @@ class SafetyMachine(RuleBasedStateMachine):
         return data.draw(st.sampled_from(choices), label="--out")
 
     def _src(self, data, name="model.keras") -> str | None:
-        dirs = self._dirs_with(name)
+        dirs = sorted(self._dirs_with(name), key=lambda d: (not d.startswith("runs/"), d))
         return data.draw(st.sampled_from(dirs), label="source") if dirs else None
 
     # ---- commands
@@ -717,7 +724,7 @@ MAX_KILLS = 1
 
 PROFILES = {
     "default": settings(
-        max_examples=3,
+        max_examples=5,
         stateful_step_count=5,
         deadline=None,
         derandomize=True,
@@ -807,3 +814,59 @@ def test_out_symlink_to_directory_keeps_link(box):
     box.user_link("runs/linkdir", "../home/empty")
     box.run(export_cmd("runs/run", "runs/linkdir"), out="runs/linkdir")
     box.run(export_cmd("runs/run", "runs/linkdir"), out="runs/linkdir")
+
+
+# --------------------------------------------------------------------------- the checker itself
+
+
+def test_checker_catches_each_violation():
+    """The checks are not vacuous: each kind of violation, made by hand, is reported."""
+    b = Sandbox()
+    try:
+        b.user_file("home/proj/config.json", "{}\n")
+        b.user_link("runs/link", "../home/proj")
+        b.log.append("by hand")
+
+        def check(change, out="runs/out", killed=False):
+            before = snapshot(b.root)
+            change()
+            b.check(before, snapshot(b.root), out, out, killed=killed)
+
+        def expect(pattern, change, **kw):
+            with pytest.raises(AssertionError, match=pattern):
+                check(change, **kw)
+
+        expect(
+            "did not write changed: home/proj/config.json",
+            lambda: b.p("home/proj/config.json").write_text('{"model": 1}\n'),
+        )
+        b.own("home/proj/config.json")
+        expect(
+            "did not write changed: runs/link",
+            lambda: (b.p("runs/link").unlink(), b.p("runs/link").mkdir()),
+        )
+        b.p("runs/link").rmdir()
+        b.user_link("runs/link", "../home/proj")
+        expect("wrote outside --out runs/out: cwd/stray", lambda: b.p("cwd/stray").write_text(""))
+        b.p("runs/out").mkdir()
+        b.p(f"runs/out/{MARKER}").write_text("{}")
+        check(lambda: b.p("runs/out/model.onnx").write_bytes(b"onnx"))  # inside --out: fine
+        manifest = {"artifacts": [{"path": "model.onnx", "bytes": 4, "sha256": "0" * 64}]}
+        expect(
+            "lists model.onnx with 4 bytes",
+            lambda: b.p("runs/out/manifest.json").write_text(json.dumps(manifest)),
+        )
+        b.p("runs/out/manifest.json").unlink()
+        marker = {"kind": "export", "files": [{"path": "model.onnx", "bytes": 5, "sha256": None}]}
+        expect(
+            "records model.onnx as",
+            lambda: b.p(f"runs/out/{MARKER}").write_text(json.dumps(marker)),
+        )
+        marker["files"] = {"../../home/proj/config.json": {"bytes": 0}}
+        expect("it is the user's", lambda: b.p(f"runs/out/{MARKER}").write_text(json.dumps(marker)))
+        b.p(f"runs/out/{MARKER}").write_text("{}")
+        expect("wrote outside", lambda: b.p("runs/.out.export-1").mkdir())  # not killed
+        b.p("runs/.out.export-2").mkdir()
+        check(lambda: b.p(f"runs/.out.export-2/{MARKER}").write_text("{}"), killed=True)
+    finally:
+        b.close()
