@@ -301,14 +301,18 @@ class Sandbox:
         else:
             rc = self._killed(argv, kill_after)
         after = snapshot(self.root)
-        self.check(before, after, out_lex, out_real, killed=kill_after is not None)
-        for s, e in src_before.items():
-            assert after.get(s) == e, (
-                f"{self.log[-1]}: the source {s} it reads changed: {describe(e)} -> "
-                f"{describe(after.get(s))}"
-            )
-        if kill_after is None:
-            assert rc in (0, 2), f"{self.log[-1]}: exit {rc} (an internal error, not a clear one)"
+        try:
+            self.check(before, after, out_lex, out_real, killed=kill_after is not None)
+            for s, e in src_before.items():
+                assert after.get(s) == e, (
+                    f"{self.log[-1]}: the source {s} it reads changed: {describe(e)} -> "
+                    f"{describe(after.get(s))}"
+                )
+            if kill_after is None:
+                assert rc in (0, 2), f"{self.log[-1]}: exit {rc} (an internal error)"
+        except AssertionError as exc:
+            session = "\n  ".join(self.log)
+            raise AssertionError(f"{exc}\nthe session so far:\n  {session}") from None
         return rc
 
     def _killed(self, argv, delay: float) -> int | None:
@@ -560,8 +564,13 @@ class SafetyMachine(RuleBasedStateMachine):
     @initialize(data=st.data())
     def start(self, data):
         # Each draw is "leave this out": hypothesis' simplest value (False) is the richest tree.
+        tree = []
+
         def without(what: str) -> bool:
-            return data.draw(st.booleans(), label=f"without {what}")
+            left_out = data.draw(st.booleans(), label=f"without {what}")
+            if not left_out:
+                tree.append(what)
+            return left_out
 
         b = self.box
         b.user_folder(edgezoo_like_config=not without("edgezoo-like home/proj/config.json"))
@@ -590,7 +599,7 @@ class SafetyMachine(RuleBasedStateMachine):
             b.user_file("home/rodir/data.txt", "read-only dir\n")
             os.chmod(b.p("home/rodir"), 0o555)
             b.own("home/rodir")
-        b.log.append("start")
+        b.log.append("start: home/ (the user's folder), " + ", ".join(tree))
         b.check_records(snapshot(b.root))
 
     # ---- helpers
