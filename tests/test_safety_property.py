@@ -295,42 +295,51 @@ class Sandbox:
             f"edgezoo {' '.join(argv)}" + (f"  [SIGKILL after {kill_after}s]" if kill_after else "")
         )
         argv = [str(self.root / a) if a.startswith(("runs/", "home/")) else a for a in argv]
+        killed, err = False, ""
         if kill_after is None:
             with _in_dir(self.p("cwd")):
                 rc = main(argv)
         else:
-            rc = self._killed(argv, kill_after)
+            rc, killed, err = self._killed(argv, kill_after)
+            if not killed:
+                self.log[-1] += " (finished first)"
         after = snapshot(self.root)
         try:
-            self.check(before, after, out_lex, out_real, killed=kill_after is not None)
+            self.check(before, after, out_lex, out_real, killed=killed)
             for s, e in src_before.items():
                 assert after.get(s) == e, (
                     f"{self.log[-1]}: the source {s} it reads changed: {describe(e)} -> "
                     f"{describe(after.get(s))}"
                 )
-            if kill_after is None:
-                assert rc in (0, 2), f"{self.log[-1]}: exit {rc} (an internal error)"
+            if not killed:
+                assert rc in (0, 2), f"{self.log[-1]}: exit {rc} (an internal error){err}"
         except AssertionError as exc:
             session = "\n  ".join(self.log)
             raise AssertionError(f"{exc}\nthe session so far:\n  {session}") from None
         return rc
 
-    def _killed(self, argv, delay: float) -> int | None:
+    def _killed(self, argv, delay: float) -> tuple[int, bool, str]:
+        """(exit status, whether the SIGKILL came first, the tail of its stderr)."""
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "edgezoo", *argv],
-            cwd=self.p("cwd"),
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the group this test started (bench's children)
-            proc.wait(timeout=60)
-        return proc.returncode
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "edgezoo", *argv],
+                cwd=self.p("cwd"),
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+            )
+            killed = False
+            try:
+                proc.wait(timeout=delay)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)  # the group this test started (bench's)
+                proc.wait(timeout=60)
+                killed = True
+            err.seek(0)
+            tail = err.read().decode(errors="replace")[-2000:]
+        return proc.returncode, killed, f"\n{tail}" if tail else ""
 
     def check(self, before, after, out_lex, out_real, *, killed: bool):
         step = self.log[-1]
@@ -906,3 +915,14 @@ def test_checker_catches_each_violation():
         check(lambda: b.p(f"runs/.out.export-2/{MARKER}").write_text("{}"), killed=True)
     finally:
         b.close()
+
+
+def test_killed_reexport_keeps_earlier_export(box):
+    """SIGKILL during a re-export (after TensorFlow's import, while converting): the earlier export
+    and its manifest stay as they were, the user's file in it too, nothing lands outside."""
+    box.copy_asset("run", "runs/run")
+    box.copy_asset("exp", "runs/exp")
+    box.user_file("runs/exp/deploy.sh", "#!/bin/sh\n")
+    srcs = [f"runs/run/{n}" for n in MODEL_SOURCES]
+    for delay in (6.0, 8.0):
+        box.run(export_cmd("runs/run", "runs/exp"), out="runs/exp", sources=srcs, kill_after=delay)
