@@ -23,8 +23,9 @@ target) of the whole sandbox:
    after a SIGKILL also edgezoo's own marked build directories ``.OUT.*`` beside it), and the
    source it read (config.json, model.keras, data.npz, a manifest and its artifacts) is unchanged;
 3. every manifest.json edgezoo wrote lists artifacts that exist with the recorded bytes and sha256;
-4. every marker that records files (any of the keys in ``RECORD_KEYS``) lists files that exist
-   with the recorded bytes and sha256, none of them the user's;
+4. every marker's record (``entries``: files with bytes and sha256, directories with the hash
+   of their listing, links with their target, entries about to be written) matches its
+   directory;
 5. a command that refuses does so with a clear error (exit 2), never an internal error (exit 1).
 
 Draws are ordered so that hypothesis' simplest choice is the dangerous one (the richest starting
@@ -70,9 +71,21 @@ from edgezoo.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = ".edgezoo.json"
-# Where a marker may record the files edgezoo wrote into its directory (the field is being added:
-# it is checked as soon as a marker carries one of these keys).
-RECORD_KEYS = ("files", "written", "records", "record", "outputs")
+
+
+def listing_sha256(root: Path) -> str:
+    """sha256 of a directory's listing (every path below it with its kind and size): how a marker
+    records a directory edgezoo wrote."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, root)
+        for name in sorted(filenames) + [d + "/" for d in dirnames]:
+            p = os.path.join(dirpath, name.rstrip("/"))
+            size = os.lstat(p).st_size if not name.endswith("/") else 0
+            h.update(f"{rel}/{name}\0{size}\n".encode())
+    return h.hexdigest()
+
 
 TRAIN_IDS = {
     "perceptron": ["perceptron", "--dataset", "iris_setosa"],
@@ -442,32 +455,43 @@ class Sandbox:
         assert isinstance(data, dict), f"{step}: the marker {rel} is not a JSON object"
         d = path.parent
         base = Path(rel).parent.as_posix()
-        for key in RECORD_KEYS:
-            if key not in data:
+        entries = data.get("entries")
+        if entries is None:
+            return
+        assert isinstance(entries, dict), f"{step}: the marker {rel} records no entries mapping"
+        for name, rec in entries.items():
+            f = d / name
+            frel = os.path.normpath(f"{base}/{name}" if base != "." else name)
+            assert "/" not in name and name not in ("", ".", ".."), (
+                f"{step}: the marker {rel} records {name!r}, not an entry of its directory"
+            )
+            assert isinstance(rec, dict), f"{step}: the marker {rel} records {name} as {rec!r}"
+            if rec.get("pending"):  # about to be written (a run in progress or one that failed)
                 continue
-            for name, rec in _records(data[key]):
-                f = d / name
-                frel = os.path.normpath(f"{base}/{name}" if base != "." else name)
-                assert frel not in self.user, (
-                    f"{step}: the marker {rel} records {name} as edgezoo's: it is the user's"
+            assert os.path.lexists(f), f"{step}: the marker {rel} records {name}, which is missing"
+            if frel in self.user:  # the user's own edit of an edgezoo file: no longer edgezoo's
+                continue
+            if "link" in rec:
+                assert f.is_symlink() and os.readlink(f) == rec["link"], (
+                    f"{step}: the marker {rel} records {name} as a link to {rec['link']}"
                 )
-                assert under(frel, base), (
-                    f"{step}: the marker {rel} records {name}, outside its directory"
+            elif rec.get("dir"):
+                assert f.is_dir() and not f.is_symlink(), (
+                    f"{step}: the marker {rel} records {name} as a directory; it is "
+                    f"{describe(entry(f))}"
                 )
-                assert (f.is_file() or f.is_dir()) and not f.is_symlink(), (
-                    f"{step}: the marker {rel} records {name}, which is "
-                    f"{describe(entry(f) if (f.exists() or f.is_symlink()) else None)}"
+                if not (f / MARKER).exists() and rec.get("tree") is not None:
+                    assert rec["tree"] == listing_sha256(f), (
+                        f"{step}: the marker {rel} records directory {name} with another listing"
+                    )
+            else:
+                assert f.is_file() and not f.is_symlink(), (
+                    f"{step}: the marker {rel} records {name}, which is {describe(entry(f))}"
                 )
-                want = (rec.get("bytes", rec.get("size")), rec.get("sha256"))
-                if f.is_dir():  # a recorded directory (an HLS project): as manifests hash one
-                    from export.common import tree_sha256
-
-                    sha, nbytes = tree_sha256(f)
-                    got = (nbytes, sha)
-                else:
-                    got = (f.stat().st_size, sha256_file(f))
-                assert all(w is None or w == g for w, g in zip(want, got)), (
-                    f"{step}: the marker {rel} records {name} as {want}; the file is {got}"
+                got = (f.stat().st_size, sha256_file(f))
+                assert got == (rec.get("bytes"), rec.get("sha256")), (
+                    f"{step}: the marker {rel} records {name} as "
+                    f"{(rec.get('bytes'), rec.get('sha256'))}; the file is {got}"
                 )
 
     def close(self):
@@ -480,22 +504,6 @@ class Sandbox:
                     if not os.path.islink(p):
                         os.chmod(p, 0o755)
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _records(value):
-    """(relative name, {bytes, sha256}) pairs of a marker's record, list or mapping."""
-    if isinstance(value, dict):
-        for name, rec in value.items():
-            if isinstance(rec, dict):
-                yield name, rec
-            elif isinstance(rec, str):
-                yield name, {"sha256": rec}
-    elif isinstance(value, list):
-        for rec in value:
-            if isinstance(rec, dict):
-                name = rec.get("path") or rec.get("name") or rec.get("file")
-                if isinstance(name, str):
-                    yield name, rec
 
 
 # --------------------------------------------------------------------------- commands
@@ -910,13 +918,20 @@ def test_checker_catches_each_violation():
             lambda: b.p("runs/out/manifest.json").write_text(json.dumps(manifest)),
         )
         b.p("runs/out/manifest.json").unlink()
-        marker = {"kind": "export", "files": [{"path": "model.onnx", "bytes": 5, "sha256": None}]}
+        marker = {"kind": "export", "entries": {"model.onnx": {"bytes": 5, "sha256": None}}}
         expect(
             "records model.onnx as",
             lambda: b.p(f"runs/out/{MARKER}").write_text(json.dumps(marker)),
         )
-        marker["files"] = {"../../home/proj/config.json": {"bytes": 0}}
-        expect("it is the user's", lambda: b.p(f"runs/out/{MARKER}").write_text(json.dumps(marker)))
+        marker["entries"] = {"../../home/proj/config.json": {"bytes": 0}}
+        expect(
+            "not an entry of its directory",
+            lambda: b.p(f"runs/out/{MARKER}").write_text(json.dumps(marker)),
+        )
+        marker["entries"] = {"gone.onnx": {"bytes": 0, "sha256": "0" * 64}}
+        expect("which is missing", lambda: b.p(f"runs/out/{MARKER}").write_text(json.dumps(marker)))
+        marker["entries"] = {"model.onnx": {"link": "elsewhere"}}
+        expect("as a link to", lambda: b.p(f"runs/out/{MARKER}").write_text(json.dumps(marker)))
         b.p(f"runs/out/{MARKER}").write_text("{}")
         expect("wrote outside", lambda: b.p("runs/.out.export-1").mkdir())  # not killed
         b.p("runs/.out.export-2").mkdir()
