@@ -135,7 +135,7 @@ def quiet_qkeras():
 
 def uncompiled_copy(model):
     """A copy of ``model`` without optimizer state (what is saved: smaller files, clean reloads)."""
-    from zoo.worlds import KERAS3, world_of
+    from zoo.core.worlds import KERAS3, world_of
 
     if world_of(model) == KERAS3:
         import keras

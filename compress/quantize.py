@@ -59,11 +59,11 @@ from compress.quantizers import (  # noqa: F401 - re-exported: earlier home of t
     plan,
     weight_quantizer,
 )
-from zoo.worlds import TF_KERAS
+from zoo.core.worlds import TF_KERAS
 
 
 def _q_objects():
-    from zoo.worlds import qkeras_custom_objects
+    from zoo.core.worlds import qkeras_custom_objects
 
     return qkeras_custom_objects()
 

@@ -7,8 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from zoo.io import write_text_atomic
-from zoo.tables import markdown_table
+from zoo.core.io import write_text_atomic
+from zoo.core.tables import markdown_table
 
 
 def _load(path: Path):

@@ -14,9 +14,9 @@ import numpy as np
 from export import best
 from export.runtime_bench import conditions, run_isolated
 from export.targets import runtimes
-from zoo.io import atomic_path
-from zoo.io import write_text_atomic as _write
-from zoo.options import OptionError, option, validate
+from zoo.core.io import atomic_path
+from zoo.core.io import write_text_atomic as _write
+from zoo.core.options import OptionError, option, validate
 
 RUNTIME_OF = runtimes()  # {target: the CPU runtime its artifacts are measured with}
 
@@ -24,7 +24,7 @@ RUNTIME_OF = runtimes()  # {target: the CPU runtime its artifacts are measured w
 @dataclass
 class BenchOptions:
     """How each artifact is measured: keyword arguments of :func:`bench_export`, the recipe's
-    ``bench:`` section and the flags of ``edgezoo bench``, declared once (:mod:`zoo.options`)."""
+    ``bench:`` section and the flags of ``edgezoo bench``, declared once (:mod:`zoo.core.options`)."""
 
     batches: tuple[int, ...] = option((1, 256), "batch sizes", min=1, metavar="N,N")
     threads: tuple[int, ...] = option((1, 0), "thread counts (0 = all cores)", min=0, metavar="N,N")
@@ -56,7 +56,8 @@ def bench_export(
     ``on_step(label, done, total, info)`` is called before and after each artifact's measurements.
     ``options``: :class:`BenchOptions` (batches, threads, budget_s, runs, warmup).
     """
-    from zoo.rundir import check_writable, own_dir
+    from zoo.core.claim import own_dir
+    from zoo.core.paths import check_writable
 
     o = validate(BenchOptions, options, where="bench")
     export_dir = Path(export_dir)
@@ -97,7 +98,8 @@ def _reading(export_dir: Path, out: Path):
     it takes the exclusive lock): no-op when ``out`` is the export directory (locked already)."""
     import contextlib
 
-    from zoo.rundir import LOCK, lock_dir
+    from zoo.core.locks import lock_dir
+    from zoo.core.paths import LOCK
 
     if out.resolve() == export_dir.resolve():
         return contextlib.nullcontext()
@@ -301,7 +303,7 @@ def _conditions(threads) -> dict:
 
 
 def markdown(data: dict) -> str:
-    from zoo.tables import markdown_table
+    from zoo.core.tables import markdown_table
 
     rows = []
     for r in data["results"]:

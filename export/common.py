@@ -13,14 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import UnsupportedModelError
-from zoo.introspect import all_layers  # the one nested-layer walk; export modules use it
-from zoo.io import (  # noqa: F401  (re-exported for the export modules)
-    atomic_path,
-    tmp_path_for,
-    write_bytes_atomic,
-    write_json_atomic,
-)
-from zoo.rundir import replace_dir_atomically as replace_dir  # noqa: F401  (re-exported)
+from zoo.core.introspect import all_layers
 
 # Build products left out of a directory artifact's hash and size (machine-specific, rebuilt).
 _TREE_SKIP_SUFFIXES = (".so", ".o", ".a", ".pyc", ".log")
@@ -92,7 +85,7 @@ def keras_module_as(world: str):
 
 
 def keras_of(world: str):
-    from zoo.worlds import get_keras
+    from zoo.core.worlds import get_keras
 
     return get_keras(world)
 

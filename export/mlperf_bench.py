@@ -25,7 +25,7 @@ import zoo
 from export.api import export_model, export_run
 from export.common import ExportData
 from export.runtime_bench import conditions, run_isolated
-from zoo.io import atomic_path
+from zoo.core.io import atomic_path
 
 MAC_CLASSES = {"Conv2D", "DepthwiseConv2D", "Dense", "Conv1D"}
 
@@ -242,7 +242,7 @@ def _fmt_us(v) -> str:
 
 
 def markdown(result: dict) -> str:
-    from zoo.tables import markdown_table
+    from zoo.core.tables import markdown_table
 
     rows = []
     for r in result["rows"]:

@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import ExportOptionsError
-from zoo.io import atomic_path
+from zoo.core.io import atomic_path
 
 BASELINE_WIDTH = 16
 MIN_WEIGHT, MIN_RESULT = 2, 4
@@ -575,8 +575,9 @@ def choose(rec, model, world: str, opts):
     """For export.api: (the options to export with, the manifest's record of the search or None)."""
     import json
 
-    from export.common import is_quantized, write_json_atomic
+    from export.common import is_quantized
     from export.manifest import relpath
+    from zoo.core.io import write_json_atomic
 
     if opts.precision != "auto":
         return opts, None, None

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from export.errors import ExportOptionsError
-from zoo.introspect import predicted_class
+from zoo.core.introspect import predicted_class
 
 # Bounds per kind of variant, for any target ("*/variant"); each target module declares its own
 # "name/variant" bounds (export/targets/), which apply on top of these.

@@ -18,11 +18,12 @@ from training.data import DatasetError, DatasetUnavailableError
 from training.distribute import ClusterUnreachableError, DistributeError, TFConfigError
 from training.imports import ModelImportError
 from training.train import RunConfigError, TrainingError
-from zoo.errors import EdgezooError
-from zoo.io import ModelFileError
-from zoo.options import OptionError
+from zoo.core.errors import EdgezooError
+from zoo.core.io import ModelFileError
+from zoo.core.locks import DirLockedError
+from zoo.core.options import OptionError
+from zoo.core.paths import RunDirError
 from zoo.registry import ModelConfigError, UnknownModelError, UnknownOverrideError
-from zoo.rundir import DirLockedError, RunDirError
 
 
 def _run(monkeypatch, command) -> int:

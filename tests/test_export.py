@@ -400,7 +400,7 @@ def test_integer_bits_hold_powers_of_two_and_are_one_function():
     """A fixed-point type with i integer bits holds [-2**i, 2**i): 4.0 needs 3, not ceil(log2 4) = 2."""
     from compress import quantizers
     from export import hls
-    from zoo.fixed_point import integer_bits
+    from zoo.core.fixed_point import integer_bits
 
     for k in range(-2, 8):
         p = 2.0**k

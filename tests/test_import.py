@@ -12,7 +12,7 @@ import pytest
 
 from training.data import DatasetError
 from training.imports import ModelImportError, import_model
-from zoo.io import ModelFileError
+from zoo.core.io import ModelFileError
 
 
 def _digits(n=400):

@@ -136,7 +136,7 @@ def test_bench_reports_only_what_it_verified(copy):
     from export import best, export_run
     from export.bench import bench_export
     from export.manifest import ManifestError
-    from zoo.rundir import DirLockedError
+    from zoo.core.locks import DirLockedError
 
     seen = []
 

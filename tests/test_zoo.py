@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.io import ModelFileError, atomic_save, load_model
+from zoo.core.io import ModelFileError, atomic_save, load_model
 from zoo.registry import TARGETS, TASKS
 
 MODELS = zoo.list_models()

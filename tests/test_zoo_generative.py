@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.io import atomic_save, load_model
+from zoo.core.io import atomic_save, load_model
 
 WORLDS = ["keras", "tf_keras"]
 

@@ -164,7 +164,7 @@ def main(argv=None) -> int:
         from training.distribute import split_cpu
 
         split_cpu(args.cpus)
-    from zoo.errors import EdgezooError
+    from zoo.core.errors import EdgezooError
 
     try:
         result = cmd_train(args) if args.cmd == "train" else cmd_bench(args)

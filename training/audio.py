@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from training.data import DatasetError, DatasetUnavailableError, cache_dir, register_dataset
-from zoo.io import atomic_path
+from zoo.core.io import atomic_path
 
 KWS_WORDS = ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"]
 KWS_CLASSES = [*KWS_WORDS, "_silence_", "_unknown_"]

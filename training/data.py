@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import EdgezooError
+from zoo.core.errors import EdgezooError
 
 SPLIT = (0.8, 0.1, 0.1)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from training.data import DatasetError, DatasetUnavailableError, cache_dir, register_dataset
-from zoo.io import atomic_path
+from zoo.core.io import atomic_path
 
 
 def offline() -> bool:

@@ -9,10 +9,10 @@ from pathlib import Path
 import zoo
 from training.data import Dataset, adapt, load_dataset
 from training.errors import TrainingError
-from zoo.errors import EdgezooError
-from zoo.io import atomic_save, load_model
-from zoo.io import write_json_atomic as _write_json
-from zoo.rundir import claim_dir
+from zoo.core.errors import EdgezooError
+from zoo.core.io import atomic_save, load_model
+from zoo.core.io import write_json_atomic as _write_json
+from zoo.core.marker import claim_dir
 
 DIR_KEY = "_dir"  # added by load_run to a config it returns: the model directory it came from
 

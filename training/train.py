@@ -54,12 +54,14 @@ from training.tasks import (  # noqa: F401 - re-exported: earlier home of these 
     synthetic_batch,
     targets,
 )
-from zoo.introspect import versions
-from zoo.io import atomic_save
-from zoo.io import write_json_atomic as _write_json
-from zoo.options import OptionError, record, validate
+from zoo.core.claim import own_dir
+from zoo.core.introspect import versions
+from zoo.core.io import atomic_save
+from zoo.core.io import write_json_atomic as _write_json
+from zoo.core.marker import claim_dir
+from zoo.core.options import OptionError, record, validate
+from zoo.core.paths import check_writable
 from zoo.registry import ModelCard
-from zoo.rundir import check_writable, claim_dir, own_dir
 
 
 @dataclass
@@ -102,7 +104,7 @@ def train(
     ``tf.distribute.Strategy``; see :mod:`training.distribute`. ``batch_size`` is per replica
     (global batch = ``batch_size`` x replicas); only the chief writes the run directory.
 
-    ``out`` is claimed and locked (:mod:`zoo.rundir`): a directory edgezoo did not write is
+    ``out`` is claimed and locked (:mod:`zoo.core`): a directory edgezoo did not write is
     refused, a finished run of another model or data set is replaced only with ``force``, and
     a second writer gets one clear error. Bad settings (e.g. a ``classes`` override smaller than
     the data set's) fail before anything is written.
@@ -273,11 +275,11 @@ TRAIN_WRITES = (
 
 def _claim(run_dir: Path, identity: dict, force: bool):
     """Claim ``run_dir`` (a run of another model or data set is replaced by an empty directory,
-    the user's files kept: :func:`zoo.rundir.own_dir` did it already under the lock); refuse,
+    the user's files kept: :func:`zoo.core.claim.own_dir` did it already under the lock); refuse,
     with one line, a user's file (or one the user changed since edgezoo wrote it) or a link
     where training writes; record what it will write (pending until the run ends)."""
-    from zoo.rundir import check_replace, check_writes, replace_with_empty
-    from zoo.rundir import record as record_entries
+    from zoo.core.claim import check_replace, check_writes, replace_with_empty
+    from zoo.core.marker import record as record_entries
 
     claim_dir(run_dir, "train", identity)
     if check_replace(run_dir, "train", identity, force=force):  # multiworker: no own_dir
@@ -334,7 +336,7 @@ def _resume_decision(run_dir: Path, config: dict, force: bool):
             f"({'; '.join(conflicts)}): resuming would continue its weights on another split or "
             "model. Give the same settings to resume it, or --force to start afresh."
         )
-    from zoo.rundir import remove_ours
+    from zoo.core.marker import remove_ours
 
     remove_ours(run_dir, ("backup", "history.csv"))
 

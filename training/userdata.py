@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from training.data import SPLIT, Dataset, DatasetError, _normalize, check_finite
-from zoo.io import atomic_path
+from zoo.core.io import atomic_path
 
 STORED = "data.npz"
 NORMALIZE = ("none", "scale", "standardize")
@@ -335,7 +335,7 @@ def store(ds: Dataset, directory) -> tuple[str, str]:
 
 def copy_stored(src_dir, dst_dir, record: dict) -> None:
     """Give a new model directory its own copy of the stored data (hard link where possible)."""
-    from zoo.rundir import inside
+    from zoo.core.paths import inside
 
     src = inside(src_dir, record["path"], "config.json: data_file.path")
     dst = inside(dst_dir, record["path"], "config.json: data_file.path")
@@ -352,7 +352,7 @@ def copy_stored(src_dir, dst_dir, record: dict) -> None:
 
 def load_stored(model_dir, record: dict, *, name: str = "", seed: int = 0) -> Dataset:
     """The data stored in a model directory, after checking it is the copy the import wrote."""
-    from zoo.rundir import inside
+    from zoo.core.paths import inside
 
     model_dir = Path(model_dir)
     path = inside(model_dir, record["path"], f"config.json of {model_dir}: data_file.path")

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from zoo.errors import EdgezooError
-from zoo.worlds import KERAS3, get_keras
+from zoo.core.errors import EdgezooError
+from zoo.core.worlds import KERAS3, get_keras
 
 TASKS = ("classification", "regression", "reconstruction", "generation", "density")
 # The export targets a card may name. zoo is the lowest layer and must not import export (whose

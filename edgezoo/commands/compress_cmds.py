@@ -5,7 +5,7 @@ from __future__ import annotations
 from compress.options import CompressOptions
 from edgezoo import names, ui
 from edgezoo.commands._common import parse_overrides, print_json, table
-from zoo.options import add_arguments, from_args
+from zoo.core.options import add_arguments, from_args
 
 
 def register(sub):
@@ -89,7 +89,7 @@ def register(sub):
 
 
 def _layer_bits(items) -> dict:
-    from zoo.options import OptionError
+    from zoo.core.options import OptionError
 
     out = {}
     for item in items or []:

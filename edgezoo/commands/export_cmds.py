@@ -72,7 +72,7 @@ def register(sub):
 def _export_options(p):
     from export import targets
     from export.api import _ExportOptions
-    from zoo.options import add_arguments
+    from zoo.core.options import add_arguments
 
     # Derived from the declarations: the common options, then each target's (export/targets/).
     add_arguments(p, _ExportOptions, group="parity and calibration")
@@ -130,7 +130,7 @@ class _Deprecated(argparse.Action):
 def options_from_args(args) -> dict:
     from export.api import ExportOptions
     from export.hls.options import HlsOptions
-    from zoo.options import from_args
+    from zoo.core.options import from_args
 
     return {
         **from_args(ExportOptions, args),

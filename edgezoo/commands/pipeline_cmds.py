@@ -58,7 +58,7 @@ def register(sub):
         "export_dir", metavar="EXPORT_DIR", help="an export directory (with manifest.json)"
     )
     from export.bench import BenchOptions
-    from zoo.options import add_arguments
+    from zoo.core.options import add_arguments
 
     add_arguments(p, BenchOptions)  # --batches, --threads, --budget, --runs, --warmup
     p.add_argument(
@@ -115,7 +115,7 @@ def cmd_run(args):
 
 def cmd_bench(args):
     from export.bench import BenchOptions, bench_export
-    from zoo.options import from_args
+    from zoo.core.options import from_args
 
     data = bench_export(
         args.export_dir,

@@ -7,7 +7,7 @@ import time
 from edgezoo import names, ui
 from edgezoo.commands._common import parse_overrides, print_json, table
 from training.options import TrainOptions
-from zoo.options import add_arguments, from_args
+from zoo.core.options import add_arguments, from_args
 
 
 def register(sub):

@@ -54,4 +54,4 @@ from export.hls.support import (
     without_reserved_names,
 )
 from export.hls.synth import parse_report, synth_tool, synthesize
-from zoo.fixed_point import integer_bits  # the one copy, used for hls4ml precisions
+from zoo.core.fixed_point import integer_bits

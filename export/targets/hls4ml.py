@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from export.targets import Target, register
-from zoo.options import option
+from zoo.core.options import option
 
 VARIANTS = ("fixed", "rtl")
 
