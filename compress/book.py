@@ -10,7 +10,7 @@ from pathlib import Path
 
 from compress.common import quiet_qkeras, test_metrics, uncompiled_copy
 from compress.metrics import model_stats
-from training.train import load_run, save_model_dir
+from training.model_dir import load_run, save_model_dir
 from zoo.core.io import write_json_atomic as _write_json
 
 STEP_DIRS = {"distill": "1-distill", "prune": "2-prune", "qat": "3-qat"}

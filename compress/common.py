@@ -10,7 +10,8 @@ import numpy as np
 
 import zoo
 from compress.errors import CompressionError
-from training.train import compile_for, epoch_callback, evaluate, targets
+from training.callbacks import epoch_callback
+from training.tasks import compile_for, evaluate, targets
 
 
 def card_of(cfg: dict):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from compress.errors import CompressionError
 from compress.prune import SCHEDULES, check_sparsity
-from compress.quantize import check_bits
+from compress.quantizers import check_bits
 from zoo.core.options import OptionError, option, validate
 
 

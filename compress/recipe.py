@@ -28,18 +28,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from compress.book import STEP_DIRS, SUMMARY_KEYS, CompressionResult, StepBook, StepResult  # noqa: F401
+from compress.book import CompressionResult, StepBook
 from compress.common import build, card_of, test_metrics
 from compress.distill import check_pair, train_scratch
 from compress.distill import distill as distill_step
 from compress.errors import CompressionError
 from compress.metrics import task_metric
-from compress.options import CompressOptions, compress_options, validate_request  # noqa: F401
+from compress.options import CompressOptions, compress_options
 from compress.prune import plan_pruning
 from compress.prune import prune as prune_step
 from compress.quantize import plan_qat
 from compress.quantize import qat as qat_step
-from training.train import load_run, run_dataset
+from training.model_dir import load_run, run_dataset
 from zoo.core.claim import replacing
 from zoo.core.options import record
 from zoo.core.paths import check_writable

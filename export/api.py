@@ -133,7 +133,7 @@ def export_run(run_dir, to=DEFAULT_TARGETS, out=None, *, force: bool = False, **
     An earlier export of the same model in ``out`` is replaced; a result of another kind or
     model only with ``force``; ``run_dir`` itself never (nor a directory holding it).
     """
-    from training.train import load_run, run_dataset
+    from training.model_dir import load_run, run_dataset
 
     to = check_targets(to)
     options = ExportOptions.from_kwargs(**opts)

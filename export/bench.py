@@ -150,7 +150,7 @@ def _bench(
     on_step=None,
 ) -> dict:
     from export.manifest import CHANGED
-    from training.train import load_run, run_dataset
+    from training.model_dir import load_run, run_dataset
 
     model, cfg = load_run(src_dir)
     macs = _macs(model)

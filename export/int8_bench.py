@@ -189,7 +189,7 @@ def bench_int8(
     """Export and time ``models``; writes ``int8.json`` and ``int8.md`` into ``out``."""
     from export.peak import cpu_info, gemm_peaks
     from export.runtime_bench import conditions
-    from training.train import load_run, run_dataset
+    from training.model_dir import load_run, run_dataset
     from zoo.core.io import write_text_atomic
 
     out = Path(out)

@@ -156,7 +156,7 @@ def bench_model(
         fail_on_parity=False,
     )
     if run_dir is not None:
-        from training.train import load_run
+        from training.model_dir import load_run
 
         model, cfg = load_run(run_dir)
         manifest = export_run(run_dir, out=out / "export", **opts)

@@ -211,7 +211,7 @@ def _activation_name(act) -> str:
 
 def input_kif(lo: float, hi: float, width: int) -> tuple[int, int, int]:
     """The ``ap_fixed<width, I>`` of export.hls.fixed_for as da4ml's (keep_negative, int, frac)."""
-    from export.hls import integer_bits
+    from zoo.core.fixed_point import integer_bits
 
     k = int(lo < 0)
     i = integer_bits(max(abs(lo), abs(hi)))

@@ -14,10 +14,11 @@ from edgezoo.pipeline import PipelineError
 from edgezoo.recipe_schema import RecipeError
 from export.errors import ExportError, ExportFailed, ExportOptionsError, UnsupportedModelError
 from export.manifest import ManifestError
+from training.cluster import ClusterUnreachableError, DistributeError, TFConfigError
 from training.data import DatasetError, DatasetUnavailableError
-from training.distribute import ClusterUnreachableError, DistributeError, TFConfigError
+from training.errors import TrainingError
 from training.imports import ModelImportError
-from training.train import RunConfigError, TrainingError
+from training.model_dir import RunConfigError
 from zoo.core.errors import EdgezooError
 from zoo.core.io import ModelFileError
 from zoo.core.locks import DirLockedError

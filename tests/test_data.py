@@ -11,13 +11,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from training.data import (
-    DatasetError,
-    DatasetUnavailableError,
-    adapt,
-    load_dataset,
-    read_idx,
-)
+from training.data import DatasetError, DatasetUnavailableError, adapt, load_dataset
+from training.downloads import read_idx
 
 
 @pytest.fixture

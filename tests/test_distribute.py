@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from training import distribute
-from training.distribute import (
+from training.cluster import (
     ClusterUnreachableError,
     DistributeError,
     TFConfigError,

@@ -506,7 +506,8 @@ def small_tmpfs(tmp_path):
 
 
 def test_7_disk_full_during_training_is_one_error_and_resumes(small_tmpfs):
-    from training.train import TrainingError, train
+    from training.errors import TrainingError
+    from training.train import train
 
     run = small_tmpfs / "run"
     with pytest.raises(TrainingError, match="is full.*run the same command again"):

@@ -73,7 +73,8 @@ def _edit_onnx_weight(path: Path):
 
 
 def test_resume_with_other_settings_is_refused_or_starts_afresh(tmp_path):
-    from training.train import TrainingError, train
+    from training.errors import TrainingError
+    from training.train import train
 
     run = tmp_path / "run"
 

@@ -9,7 +9,7 @@ import pytest
 
 import zoo
 from training import TrainingError, load_run, run_dataset, train
-from training.train import compile_for, evaluate
+from training.tasks import compile_for, evaluate
 
 
 def test_run_directory_has_every_artifact(tmp_path):

@@ -95,7 +95,7 @@ def test_one_training_step_lowers_loss(name, rng):
     GANs report the discriminator loss as "loss"."""
     import keras
 
-    from training.train import compile_for, synthetic_batch
+    from training.tasks import compile_for, synthetic_batch
 
     model = zoo.create_model(name, **_small(name))
     compile_for(model, zoo.get_card(name), learning_rate=1e-3)

@@ -9,17 +9,11 @@ from training.data import (
     list_datasets,
     load_dataset,
 )
+from training.errors import TrainingError
+from training.model_dir import load_run, run_dataset, save_model_dir
 from training.options import TrainOptions
-from training.train import (
-    Run,
-    TrainingError,
-    compile_for,
-    evaluate,
-    load_run,
-    run_dataset,
-    save_model_dir,
-    train,
-)
+from training.tasks import compile_for, evaluate
+from training.train import Run, train
 
 __all__ = [
     "DATASETS",

@@ -103,7 +103,7 @@ def cmd_bench(args) -> dict:
 
     import tensorflow as tf
 
-    from training.distribute import DistributeError
+    from training.cluster import DistributeError
     from training.train import train
 
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]

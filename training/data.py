@@ -349,4 +349,3 @@ def _moons(_cache):
 # CIFAR-10, jets), MLPerf Tiny audio, VWW, mnist5k.
 from training import downloads  # noqa: E402,F401,I001 - registration order is the listing order
 from training import audio, image_sets  # noqa: E402,F401
-from training.downloads import JETS, JETS_ARFF, read_idx, read_jets_arff  # noqa: E402,F401 - re-exported

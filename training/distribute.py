@@ -37,12 +37,10 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from training.cluster import (  # noqa: F401 - re-exported: the cluster half of this module's API
+from training.cluster import (
     DEFAULT_CONNECT_TIMEOUT,
-    ClusterConfig,
     ClusterUnreachableError,
     DistributeError,
-    TFConfigError,
     _env_float,
     _watchdog,
     parse_tf_config,

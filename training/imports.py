@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from training.data import Dataset, DatasetError
-from training.train import compile_for, evaluate, save_model_dir
+from training.model_dir import save_model_dir
+from training.tasks import compile_for, evaluate
 from training.userdata import read_user_data, sha256_path, store
 from zoo.core.claim import replacing
 from zoo.core.errors import EdgezooError

@@ -25,7 +25,7 @@ import numpy as np
 
 import zoo
 from training import batchnorm, distribute
-from training.callbacks import (  # noqa: F401 - re-exported: earlier home of these names
+from training.callbacks import (
     _read_csv_history,
     disk_full_is_clear,
     disk_space_callback,
@@ -35,23 +35,12 @@ from training.callbacks import (  # noqa: F401 - re-exported: earlier home of th
 )
 from training.data import Dataset, adapt, check_input_noise, load_dataset, noisy_batches
 from training.errors import TrainingError
-from training.model_dir import (  # noqa: F401 - re-exported: earlier home of these names
-    DIR_KEY,
-    RunConfigError,
-    check_config,
-    load_run,
-    run_dataset,
-    save_model_dir,
-)
 from training.options import TrainOptions
 from training.rebuild import checkpoint_to_keras3, to_keras3
-from training.tasks import (  # noqa: F401 - re-exported: earlier home of these names
+from training.tasks import (
     check_labels,
     compile_for,
     evaluate,
-    loss_for,
-    output_kind,
-    synthetic_batch,
     targets,
 )
 from zoo.core.claim import own_dir

@@ -43,7 +43,7 @@ def register(sub):
 
 
 def cmd_bench_distribute(args):
-    from training.distribute import DistributeError
+    from training.cluster import DistributeError
 
     # Logical devices must be set before TensorFlow initializes: run in a fresh process.
     with tempfile.TemporaryDirectory(prefix="edgezoo-bench-distribute-") as tmp:
