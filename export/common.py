@@ -210,7 +210,7 @@ class ExportData:
 def calibration_indices(n_train: int, n: int, seed: int) -> list[int]:
     """``n`` distinct indices into the training split, drawn with ``seed``, sorted."""
     if n_train < 1:
-        from training.data import DatasetError
+        from training.datasets.registry import DatasetError
 
         raise DatasetError("the training split is empty: nothing to calibrate on")
     n = min(int(n), n_train)

@@ -69,7 +69,7 @@ def _offline():
 
 def data_status(dataset: str) -> str:
     """ "present", or "data not present" (the loader's error says where to put it)."""
-    from training.data import DatasetUnavailableError, load_dataset
+    from training.datasets.registry import DatasetUnavailableError, load_dataset
 
     with _offline():
         try:

@@ -24,8 +24,8 @@ JETS_SUBSTITUTE = {"input_shape": [64], "classes": 10}
 
 def jets_available() -> bool:
     """Whether the jets data set is on disk (never triggers a download)."""
-    from training.data import cache_dir
-    from training.downloads import JETS_ARFF
+    from training.datasets.cache import cache_dir
+    from training.datasets.downloads import JETS_ARFF
 
     folder = cache_dir() / "jets"
     return (folder / "jets.npz").exists() or (folder / JETS_ARFF).exists()

@@ -15,7 +15,7 @@ from edgezoo.recipe_schema import RecipeError
 from export.errors import ExportError, ExportFailed, ExportOptionsError, UnsupportedModelError
 from export.manifest import ManifestError
 from training.cluster import ClusterUnreachableError, DistributeError, TFConfigError
-from training.data import DatasetError, DatasetUnavailableError
+from training.datasets.registry import DatasetError, DatasetUnavailableError
 from training.errors import TrainingError
 from training.imports import ModelImportError
 from training.model_dir import RunConfigError

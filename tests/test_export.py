@@ -60,7 +60,8 @@ def qkeras_run(tmp_path_factory):
     """A QKeras model directory (world "tf_keras"), as the compression stage writes them."""
     import tf_keras
 
-    from training.data import adapt, load_dataset
+    from training.datasets.adapt import adapt
+    from training.datasets.registry import load_dataset
     from training.model_dir import save_model_dir
 
     tf_keras.utils.set_random_seed(0)

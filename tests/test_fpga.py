@@ -72,7 +72,8 @@ def rtl_export(tmp_path_factory):
 
     import zoo
     from export import export_run
-    from training.data import adapt, load_dataset
+    from training.datasets.adapt import adapt
+    from training.datasets.registry import load_dataset
     from training.model_dir import save_model_dir
 
     tf_keras.utils.set_random_seed(0)

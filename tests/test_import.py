@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from training.data import DatasetError
+from training.datasets.registry import DatasetError
 from training.imports import ModelImportError, import_model
 from zoo.core.io import ModelFileError
 
@@ -253,8 +253,8 @@ def test_truncated_and_foreign_files_are_one_clear_error(files, tmp_path):
 def test_stored_data_is_checked_and_a_changed_source_is_reported(imported_dw, files, tmp_path):
     import warnings
 
+    from training.datasets.userdata import DataChangedWarning
     from training.model_dir import load_run, run_dataset
-    from training.userdata import DataChangedWarning
 
     d = tmp_path / "copy"
     shutil.copytree(imported_dw.dir, d)

@@ -229,8 +229,8 @@ def test_recipe_types_and_unknown_keys_fail_before_training(tmp_path, capsys):
 
 
 def test_non_finite_and_malformed_data_are_refused_at_load(tmp_path):
-    from training.data import DatasetError
-    from training.userdata import read_user_data
+    from training.datasets.registry import DatasetError
+    from training.datasets.userdata import read_user_data
 
     x = np.random.default_rng(0).random((50, 4)).astype("float32")
     x[7, 2], x[9, 1], x[30, 0] = np.nan, np.inf, -np.inf

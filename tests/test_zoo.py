@@ -44,7 +44,7 @@ def test_card_is_consistent(name):
     assert card.task in TASKS
     assert set(card.targets) <= set(TARGETS)
     assert card.lecture and card.dataset and card.output
-    from training.data import DATASETS
+    from training.datasets.registry import DATASETS
 
     assert card.dataset in DATASETS, f"{name}: default data set {card.dataset!r} is not registered"
     assert set(card.test_overrides) <= set(zoo.builder_config(name))

@@ -1,11 +1,11 @@
 """Data sets and training (stage 2: imports only zoo)."""
 
-from training.data import (
+from training.datasets.adapt import adapt
+from training.datasets.registry import (
     DATASETS,
     Dataset,
     DatasetError,
     DatasetUnavailableError,
-    adapt,
     list_datasets,
     load_dataset,
 )

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import Dataset, DatasetError
+from training.datasets.registry import Dataset, DatasetError
+from training.datasets.userdata import read_user_data, sha256_path, store
 from training.model_dir import save_model_dir
 from training.tasks import compile_for, evaluate
-from training.userdata import read_user_data, sha256_path, store
 from zoo.core.claim import replacing
 from zoo.core.errors import EdgezooError
 from zoo.core.introspect import versions

@@ -33,7 +33,8 @@ from training.callbacks import (
     plot_history,
     trim_history_callback,
 )
-from training.data import Dataset, adapt, check_input_noise, load_dataset, noisy_batches
+from training.datasets.adapt import adapt, check_input_noise, noisy_batches
+from training.datasets.registry import Dataset, load_dataset
 from training.errors import TrainingError
 from training.options import TrainOptions
 from training.rebuild import checkpoint_to_keras3, to_keras3
@@ -158,7 +159,7 @@ def train_options(options: dict) -> tuple[TrainOptions, object]:
 
 def load_dataset_name_check(dataset: str):
     """Raise the data set's own clear error for an unknown name, before any path is made of it."""
-    from training.data import DATASETS
+    from training.datasets.registry import DATASETS
 
     if dataset not in DATASETS:
         load_dataset(dataset)  # raises DatasetError naming the close matches

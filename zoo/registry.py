@@ -36,7 +36,7 @@ class ModelCard:
     output: (
         str  # human description of the output ("5-class softmax", "reconstruction of the input")
     )
-    dataset: str  # default data set (training.data)
+    dataset: str  # default data set (training.datasets)
     lecture: str  # where it comes from (seed file / reference)
     params: int  # parameter count of the default configuration (verified by tests)
     targets: tuple[str, ...] = ()  # claimed export targets, verified by tests in the export stage

@@ -97,7 +97,7 @@ def print_metrics(run):
 
 
 def cmd_datasets(args):
-    from training.data import DATASETS
+    from training.datasets.registry import DATASETS
 
     if args.json:
         print_json(

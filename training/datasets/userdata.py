@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import SPLIT, Dataset, DatasetError, _normalize, check_finite
+from training.datasets.registry import SPLIT, Dataset, DatasetError, check_finite
 from zoo.core.io import atomic_path
 
 STORED = "data.npz"
@@ -266,7 +266,7 @@ def split(parts: dict, seed: int, split_=SPLIT) -> dict:
 def read_user_data(
     path, *, input_shape, seed: int = 0, label_column: str | None = None, normalize: str = "none"
 ) -> tuple[Dataset, dict]:
-    """The user's data as a split :class:`~training.data.Dataset` plus a record of what was read."""
+    """The user's data as a split :class:`~training.datasets.registry.Dataset` plus a record of what was read."""
     path = Path(path)
     fmt = data_format(path)
     if normalize not in NORMALIZE:
@@ -294,7 +294,7 @@ def read_user_data(
     ]
     norm: dict = {"method": "none"}
     if normalize != "none":
-        xs[0], xs[1], xs[2], norm = _normalize("image" if normalize == "scale" else "tabular", *xs)
+        xs[0], xs[1], xs[2], norm = normalize("image" if normalize == "scale" else "tabular", *xs)
     ds = Dataset(
         path.name,
         kind,
