@@ -24,15 +24,6 @@ from zoo.core.io import write_json_atomic
 TARGET = 0.01  # pruned + QAT within 1% of float accuracy (the hls4ml tutorial)
 
 
-def jets_available() -> bool:
-    """Whether the jets data set is on disk (never triggers a download)."""
-    from training.datasets.cache import cache_dir
-    from training.datasets.downloads import JETS_ARFF
-
-    folder = cache_dir() / "jets"
-    return (folder / "jets.npz").exists() or (folder / JETS_ARFF).exists()
-
-
 def bench_compress(
     dataset: str = "digits",
     model: str = "mlp",

@@ -151,9 +151,9 @@ def run_pipeline(
     rec = load_recipe(recipe)
     identity = None
     if imported:
-        from training.imports import safe_name
+        from training.imports import model_name_of
 
-        model, dataset = safe_name(Path(imported["model_file"])), Path(imported["data"]).name
+        model, dataset = model_name_of(Path(imported["model_file"])), Path(imported["data"]).name
         identity = {
             "model": model,
             "dataset": dataset,

@@ -34,7 +34,7 @@ def _rel(path, root: Path) -> str:
         return str(path)
 
 
-def summary_table(bench_paths) -> str:
+def bench_table(bench_paths) -> str:
     """One row per (model variant, artifact): size, test accuracy, batch-1 single-thread p50
     and the best batch throughput -- the figures a deployment decision needs."""
     rows = []
@@ -389,7 +389,7 @@ def write_report(out: Path, state: dict) -> Path:
         lines += [
             "## Summary",
             "",
-            summary_table(benches),
+            bench_table(benches),
             "",
             "![accuracy vs. size](pareto.png)",
             "",

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from export import best
+from export.common import pareto_front
 from export.runtime_bench import conditions, run_isolated
 from export.targets import runtimes
 from zoo.core.io import atomic_path
@@ -451,19 +452,6 @@ def plot_latency(data: dict, path: Path):
     fig.suptitle(f"{data['model']} on {data['dataset']}: latency per runtime and variant")
     fig.tight_layout()
     _save(fig, path, plt)
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of points not dominated (smaller size and higher accuracy are better)."""
-    front = []
-    for i, (s, a) in enumerate(points):
-        if not any(
-            (s2 <= s and a2 >= a) and (s2 < s or a2 > a)
-            for j, (s2, a2) in enumerate(points)
-            if j != i
-        ):
-            front.append(i)
-    return sorted(front, key=lambda i: points[i][0])
 
 
 def accuracy_size_points(data: dict, prefix: str = "") -> dict:

@@ -216,3 +216,15 @@ def calibration_indices(n_train: int, n: int, seed: int) -> list[int]:
     n = min(int(n), n_train)
     rng = np.random.default_rng(seed)
     return sorted(int(i) for i in rng.choice(n_train, size=n, replace=False))
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the (cost, accuracy) points no other point beats -- fewer or equal cost
+    (bytes, bits) and higher or equal accuracy --, by increasing cost; of equal points the first."""
+    idx = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -np.inf
+    for i in idx:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front

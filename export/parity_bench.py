@@ -17,18 +17,10 @@ from pathlib import Path
 
 from export.api import DEFAULT_TARGETS, export_run
 from export.manifest import PARITY_HEADERS, parity_rows
+from training.datasets.downloads import jets_available
 from zoo.core.io import write_json_atomic, write_text_atomic
 
 JETS_SUBSTITUTE = {"input_shape": [64], "classes": 10}
-
-
-def jets_available() -> bool:
-    """Whether the jets data set is on disk (never triggers a download)."""
-    from training.datasets.cache import cache_dir
-    from training.datasets.downloads import JETS_ARFF
-
-    folder = cache_dir() / "jets"
-    return (folder / "jets.npz").exists() or (folder / JETS_ARFF).exists()
 
 
 def bench_export_parity(

@@ -57,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
+from export.common import pareto_front
 from export.errors import ExportOptionsError
 from zoo.core.io import atomic_path
 
@@ -494,17 +495,6 @@ def _record(s: _Search, chosen, best: dict, t0: float, note: str | None) -> dict
     if note:
         rec["note"] = note
     return rec
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats (fewer or equal bits and higher or equal accuracy)."""
-    idx = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    front, best = [], -np.inf
-    for i in idx:
-        if points[i][1] > best:
-            front.append(i)
-            best = points[i][1]
-    return front
 
 
 def plot(record: dict, path: Path, title: str = "") -> Path:

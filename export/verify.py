@@ -138,11 +138,6 @@ def validate_thresholds(overrides: dict | None):
                 )
 
 
-def output_kind(ref: np.ndarray) -> str:
-    """ "binary" for one sigmoid unit, "softmax" for a class distribution."""
-    return "binary" if ref.ndim == 2 and ref.shape[-1] == 1 else "softmax"
-
-
 def keras_margin(ref: np.ndarray, other: np.ndarray) -> np.ndarray:
     """How much more Keras believes its own class than class ``other`` (probability units)."""
     r = ref.reshape(len(ref), -1)

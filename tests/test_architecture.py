@@ -115,11 +115,10 @@ def _graph() -> dict[str, set[str]]:
     for module in MODULES:
         edges = set()
         for _, target, names in _imports(module, top_level_only=True):
-            owner = _owner(target)
-            edges.add(owner)
-            for name in names or ():  # `from pkg import submodule` depends on the submodule
-                if f"{target}.{name}" in MODULES:
-                    edges.add(f"{target}.{name}")
+            subs = [f"{target}.{n}" for n in names or () if f"{target}.{n}" in MODULES]
+            edges.update(subs)  # `from pkg import submodule` depends on the submodule
+            if len(subs) < len(names or [None]):  # (as import-linter/grimp count it)
+                edges.add(_owner(target))
         edges.discard(module)
         graph[module] = {e for e in edges if e}
     return graph

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from edgezoo.pipeline import PipelineError, load_recipe, run_pipeline
-from export.bench import pareto_front
+from export.common import pareto_front
 
 SMALL = {
     "train": {"epochs": 2, "limit": 400},

@@ -187,7 +187,8 @@ def _output_text(model, task: str) -> str:
     return f"regression output of shape {shape}"
 
 
-def safe_name(path: Path) -> str:
+def model_name_of(path: Path) -> str:
+    """The model name an imported file gives: its stem, anything but ``[A-Za-z0-9_.-]`` as ``_``."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem) or "model"
 
 
@@ -215,7 +216,7 @@ def import_model(
     model_file, data = Path(model_file), Path(data)
     loaded = read_model_file(model_file, custom=custom_objects)
     model, world = loaded.model, loaded.world
-    name = safe_name(model_file)
+    name = model_name_of(model_file)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelFileError(
             f"{model_file}: model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "

@@ -34,12 +34,6 @@ def print_json(data) -> None:
     sys.stdout.write("\n")
 
 
-def table(rows: list[list], headers: list[str], align: str | None = None) -> str:
-    from zoo.core.tables import markdown_table
-
-    return markdown_table(rows, headers, align)
-
-
 def parse_overrides(items: list[str] | None) -> dict:
     """``--set key=value`` pairs; values parsed as JSON when possible (``input_shape=[32,32,1]``)."""
     out = {}

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from edgezoo import names, ui
-from edgezoo.commands._common import print_json, table
+from edgezoo.commands._common import print_json
+from zoo.core.tables import markdown_table
 
 
 def register(sub):
@@ -159,13 +160,15 @@ def cmd_export(args):
     except ExportFailed as exc:
         if exc.manifest and not args.json:
             print(
-                table(parity_rows(json.loads(exc.manifest.read_text())), PARITY_HEADERS, "lrrllrl")
+                markdown_table(
+                    parity_rows(json.loads(exc.manifest.read_text())), PARITY_HEADERS, "lrrllrl"
+                )
             )
         raise
     if args.json:
         print_json(manifest)
         return 0
-    print(table(parity_rows(manifest), PARITY_HEADERS, "lrrllrl"))
+    print(markdown_table(parity_rows(manifest), PARITY_HEADERS, "lrrllrl"))
     warn = uninformative(manifest)
     if warn:
         print(f"warning: {warn}")

@@ -169,6 +169,12 @@ def _jets(_cache):
         return f["x"], f["y"], JETS, "tabular", None
 
 
+def jets_available() -> bool:
+    """Whether the jets data set is on disk (never triggers a download)."""
+    folder = cache_dir() / "jets"
+    return (folder / "jets.npz").exists() or (folder / JETS_ARFF).exists()
+
+
 def read_jets_arff(path: Path):
     """Parse the OpenML ARFF of ``hls4ml_lhc_jets_hlf``: 16 numeric features and a nominal class."""
     from scipy.io import arff
