@@ -102,7 +102,7 @@ def test_resume_with_other_settings_is_refused_or_starts_afresh(tmp_path):
 
 
 def test_resume_conflicts_names_each_setting():
-    from training.train import resume_conflicts
+    from training.run_dir import resume_conflicts
 
     old = {"model": "mlp", "dataset": "digits", "seed": 0, "limit": None, "overrides": {}}
     old = {**old, "input_noise": 0.0, "data": {"n_train": 8}}
