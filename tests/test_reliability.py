@@ -187,7 +187,7 @@ def holder():
     def lock(path: Path) -> int:
         code = textwrap.dedent("""
             import sys, time
-            from zoo.core import lock_dir
+            from zoo.core.locks import lock_dir
             ctx = lock_dir(sys.argv[1], command="edgezoo held-by-test")
             ctx.__enter__()
             print("locked", flush=True)
