@@ -8,13 +8,14 @@ steps in the order distill -> prune -> QAT and writes one model directory per st
 :func:`qkeras_twin`, :func:`distill`), and :func:`model_stats` measures any model.
 """
 
+from compress.book import STEP_DIRS, CompressionResult, StepResult
 from compress.distill import distill, logits_model
 from compress.errors import CompressionError, UnsupportedLayerError
 from compress.metrics import BOPS_FORMULA, model_stats, sparsity_report, task_metric
 from compress.options import CompressOptions
 from compress.prune import prune, select_layers
 from compress.quantize import qat, qkeras_twin, snap_to_grid
-from compress.recipe import STEP_DIRS, CompressionResult, StepResult, compress
+from compress.recipe import compress
 
 __all__ = [
     "BOPS_FORMULA",

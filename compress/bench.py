@@ -18,17 +18,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from compress.recipe import _write_json, compress
+from compress.recipe import compress
+from zoo.core.io import write_json_atomic
 
 TARGET = 0.01  # pruned + QAT within 1% of float accuracy (the hls4ml tutorial)
-
-
-def jets_available() -> bool:
-    """Whether the jets data set is on disk (never triggers a download)."""
-    from training.data import JETS_ARFF, cache_dir
-
-    folder = cache_dir() / "jets"
-    return (folder / "jets.npz").exists() or (folder / JETS_ARFF).exists()
 
 
 def bench_compress(
@@ -90,5 +83,5 @@ def bench_compress(
         "n_test": pruned["prune"].report["before"].get("n_test"),
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    _write_json(out / "bench.json", result)
+    write_json_atomic(out / "bench.json", result)
     return result

@@ -1,6 +1,6 @@
 """The written record of a compression chain: one model directory per step, each with its
 ``compression.json``, and the chain's ``OUT/compression.json`` summary. The book is written into
-the build directory of ``OUT`` (:func:`zoo.rundir.replacing`) and put in place whole, so the
+the build directory of ``OUT`` (:func:`zoo.core.claim.replacing`) and put in place whole, so the
 summary always matches the step directories beside it."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 from compress.common import quiet_qkeras, test_metrics, uncompiled_copy
 from compress.metrics import model_stats
-from training.train import load_run, save_model_dir
-from zoo.io import write_json_atomic as _write_json
+from training.model_dir import load_run, save_model_dir
+from zoo.core.io import write_json_atomic as _write_json
 
 STEP_DIRS = {"distill": "1-distill", "prune": "2-prune", "qat": "3-qat"}
 SUMMARY_KEYS = (

@@ -10,7 +10,8 @@ import numpy as np
 
 import zoo
 from compress.errors import CompressionError
-from training.train import compile_for, epoch_callback, evaluate, targets
+from training.callbacks import epoch_callback
+from training.tasks import compile_for, evaluate, targets
 
 
 def card_of(cfg: dict):
@@ -135,7 +136,7 @@ def quiet_qkeras():
 
 def uncompiled_copy(model):
     """A copy of ``model`` without optimizer state (what is saved: smaller files, clean reloads)."""
-    from zoo.worlds import KERAS3, world_of
+    from zoo.core.worlds import KERAS3, world_of
 
     if world_of(model) == KERAS3:
         import keras

@@ -24,7 +24,7 @@ import time
 
 from compress.common import check_trainable, epoch_callbacks
 from compress.errors import CompressionError
-from training.train import compile_for, loss_for, targets
+from training.tasks import compile_for, loss_for, targets
 
 SOFTMAX = "softmax"
 

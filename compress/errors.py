@@ -3,7 +3,7 @@ printed by the CLI as one line."""
 
 from __future__ import annotations
 
-from zoo.errors import EdgezooError
+from zoo.core.errors import EdgezooError
 
 
 class CompressionError(EdgezooError, ValueError):

@@ -6,7 +6,7 @@ their class hierarchy, so ``QDense`` is a ``Dense``).
 
 from __future__ import annotations
 
-from zoo.introspect import all_layers
+from zoo.core.introspect import all_layers
 
 # Layers that multiply a kernel with their input (the MACs of BOPs; what pruning and QAT touch).
 MAC_KINDS = ("Conv2DTranspose", "Conv1D", "Conv2D", "Dense")
@@ -79,7 +79,7 @@ def is_mac(layer) -> bool:
 
 
 def layers(model) -> list:
-    """Layers in topological order, descending into nested models (:func:`zoo.introspect.all_layers`)."""
+    """Layers in topological order, descending into nested models (:func:`zoo.core.introspect.all_layers`)."""
     return all_layers(model)
 
 

@@ -1,4 +1,4 @@
-"""The options of ``compress()``, declared once (:mod:`zoo.options`).
+"""The options of ``compress()``, declared once (:mod:`zoo.core.options`).
 
 ``edgezoo compress`` derives its flags from :class:`CompressOptions`, the recipe's ``compress:``
 section is validated by it, and :func:`compress.recipe.compress` accepts its fields as keyword
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from compress.errors import CompressionError
 from compress.prune import SCHEDULES, check_sparsity
-from compress.quantize import check_bits
-from zoo.options import OptionError, option, validate
+from compress.quantizers import check_bits
+from zoo.core.options import OptionError, option, validate
 
 
 @dataclass

@@ -18,7 +18,7 @@ from compress import graph
 from compress.common import build, check_trainable, fit, steps_per_epoch, twin
 from compress.errors import CompressionError, UnsupportedLayerError
 from compress.metrics import sparsity_report
-from zoo.worlds import KERAS3, TF_KERAS
+from zoo.core.worlds import KERAS3, TF_KERAS
 
 SCHEDULES = ("polynomial", "constant")
 

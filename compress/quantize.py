@@ -44,26 +44,16 @@ import numpy as np
 from compress import graph
 from compress.common import build, check_trainable, fit, quiet_qkeras, twin
 from compress.errors import CompressionError, UnsupportedLayerError
-from compress.quantizers import (  # noqa: F401 - re-exported: earlier home of these names
-    FINAL_FLOAT,
-    IDENTITY,
-    KEEP_FLOAT,
-    Q_CLASSES,
-    UPSAMPLING,
-    _act_quantizer,
-    _activation_name,
-    _integer_for,
-    _quantize_activation,
+from compress.quantizers import (
     activation_ranges,
     check_bits,
     plan,
-    weight_quantizer,
 )
-from zoo.worlds import TF_KERAS
+from zoo.core.worlds import TF_KERAS
 
 
 def _q_objects():
-    from zoo.worlds import qkeras_custom_objects
+    from zoo.core.worlds import qkeras_custom_objects
 
     return qkeras_custom_objects()
 

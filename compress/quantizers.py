@@ -8,7 +8,7 @@ import numpy as np
 
 from compress import graph
 from compress.errors import CompressionError, UnsupportedLayerError
-from zoo.fixed_point import integer_bits
+from zoo.core.fixed_point import integer_bits
 
 Q_CLASSES = {
     "Dense": "QDense",
@@ -33,7 +33,7 @@ def check_bits(bits, what: str = "bits") -> int:
 
 
 def _integer_for(max_abs: float, bits: int, signed: bool) -> int:
-    """:func:`zoo.fixed_point.integer_bits` of ``max_abs`` (``2**i > max_abs``: a power of two
+    """:func:`zoo.core.fixed_point.integer_bits` of ``max_abs`` (``2**i > max_abs``: a power of two
     itself fits), capped by the width."""
     cap = bits - 1 if signed else bits
     return int(min(cap, integer_bits(max_abs)))

@@ -28,22 +28,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from compress.book import STEP_DIRS, SUMMARY_KEYS, CompressionResult, StepBook, StepResult  # noqa: F401
+from compress.book import CompressionResult, StepBook
 from compress.common import build, card_of, test_metrics
 from compress.distill import check_pair, train_scratch
 from compress.distill import distill as distill_step
 from compress.errors import CompressionError
 from compress.metrics import task_metric
-from compress.options import CompressOptions, compress_options, validate_request  # noqa: F401
+from compress.options import CompressOptions, compress_options
 from compress.prune import plan_pruning
 from compress.prune import prune as prune_step
 from compress.quantize import plan_qat
 from compress.quantize import qat as qat_step
-from training.train import load_run, run_dataset
-from zoo.options import record
+from training.model_dir import load_run, run_dataset
+from zoo.core.claim import replacing
+from zoo.core.options import record
+from zoo.core.paths import check_writable
+from zoo.core.worlds import KERAS3
 from zoo.registry import builder_config, get_card
-from zoo.rundir import check_writable, replacing
-from zoo.worlds import KERAS3
 
 
 def compress(
@@ -54,7 +55,7 @@ def compress(
     fields of :class:`compress.options.CompressOptions`. Returns the step directories and reports;
     see the module docstring for the layout.
 
-    ``out`` (default ``RUN_DIR-compressed``) is checked, claimed and locked (:mod:`zoo.rundir`)
+    ``out`` (default ``RUN_DIR-compressed``) is checked, claimed and locked (:mod:`zoo.core`)
     before any model is loaded or trained; the whole chain is built beside it and put in place
     in one transaction when every step is written, so a re-run (fewer steps, another request)
     or a killed one never leaves a stale step or a summary that does not match the files. An

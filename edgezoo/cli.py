@@ -1,6 +1,6 @@
 """The ``edgezoo`` command. Each stage's subcommands live in one module of
 :mod:`edgezoo.commands` with a ``register(subparsers)`` function; this file only
-assembles them and turns the user's errors (:mod:`zoo.errors`) into one clear line and exit code 2,
+assembles them and turns the user's errors (:mod:`zoo.core.errors`) into one clear line and exit code 2,
 anything else (a bug) into its traceback, a line asking to report it, and exit code 1.
 
 Names (models, data sets, targets, recipes) are checked while parsing, from

@@ -2,8 +2,8 @@
 without importing TensorFlow, so a wrong name is reported before any heavy import.
 
 Models and data sets are read from the source (the ``@register_model`` function names in
-``zoo/models/*.py``, the ``@register_dataset("name", ...)`` calls in ``training/*.py``, the
-``Target(name=...)`` registrations in ``export/targets/*.py`` and ``*/__init__.py``);
+``zoo/models/*.py``, the ``@register_dataset("name", ...)`` calls in ``training/datasets/*.py``,
+the ``Target(name=...)`` registrations in ``export/targets/*.py`` and ``*/__init__.py``);
 ``tests/test_cli_ux.py`` checks that they equal the real registries. Each ``*_name`` function
 is an argparse ``type=``: it returns its argument unchanged or raises one clear error with
 close matches.
@@ -53,8 +53,8 @@ def models() -> tuple[str, ...]:
 
 @functools.cache
 def datasets() -> tuple[str, ...]:
-    """Every ``@register_dataset("name", ...)`` in ``training/*.py``, sorted."""
-    folder = _package_dir("training")
+    """Every ``@register_dataset("name", ...)`` in ``training/datasets/*.py``, sorted."""
+    folder = _package_dir("training") / "datasets"
     return tuple(
         sorted(
             {

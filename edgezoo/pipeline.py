@@ -23,7 +23,7 @@ Your data is safe: the whole recipe is checked (:mod:`edgezoo.recipe_schema`) be
 runs; ``DIR`` must be new, empty or an earlier edgezoo pipeline of the same model and data set
 (another one only with ``force``); it is locked while the pipeline runs; ``compress/`` and
 ``export/`` are rebuilt in locked, marked siblings and put in place only when complete, in one
-transaction (:class:`zoo.rundir.Build`) that keeps every file edgezoo did not write; every path
+transaction (:class:`zoo.core.transaction.Build`) that keeps every file edgezoo did not write; every path
 read back from ``pipeline.json`` must stay inside ``DIR``.
 """
 
@@ -38,9 +38,10 @@ import yaml
 
 import zoo
 from edgezoo.recipe_schema import validate_recipe
-from zoo.errors import EdgezooError
-from zoo.io import write_json_atomic
-from zoo.rundir import check_writable, inside, own_dir, replacing, safe_name
+from zoo.core.claim import own_dir, replacing
+from zoo.core.errors import EdgezooError
+from zoo.core.io import write_json_atomic
+from zoo.core.paths import check_writable, inside, safe_name
 
 STAGES = ("train", "compress", "export", "bench", "report")
 RECIPE_KEYS = {"model", "dataset", "train", "compress", "export", "bench"}
@@ -150,9 +151,9 @@ def run_pipeline(
     rec = load_recipe(recipe)
     identity = None
     if imported:
-        from training.imports import safe_name
+        from training.imports import model_name_of
 
-        model, dataset = safe_name(Path(imported["model_file"])), Path(imported["data"]).name
+        model, dataset = model_name_of(Path(imported["model_file"])), Path(imported["data"]).name
         identity = {
             "model": model,
             "dataset": dataset,
@@ -279,7 +280,7 @@ def _compress(model, dataset, rec, out, state, progress, verbose, force, on_step
 
     opts = dict(rec["compress"])
     teacher = opts.pop("distill_from", None)
-    # built beside compress/ and put in place whole (zoo.rundir.Build): the earlier steps stay
+    # built beside compress/ and put in place whole (zoo.core.transaction.Build): the earlier steps stay
     # until the new ones are complete; files of yours in compress/ are kept
     result = compress(
         out / "train",
@@ -333,7 +334,7 @@ def _export(model, dataset, rec, out, state, progress, verbose, force, on_step=N
         to = list(json.loads((out / "train" / "config.json").read_text())["card"]["targets"])
     exported = {}
     final = out / "export"
-    # built beside export/ and put in place whole (zoo.rundir.Build): the earlier export stays
+    # built beside export/ and put in place whole (zoo.core.transaction.Build): the earlier export stays
     # until the new one is complete; files of yours in export/ (and in its model folders) stay
     with replacing(
         final, "export", state.data.get("identity"), force=force, command=f"run {model}: export"

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import zoo
-from zoo.tables import markdown_table
+from zoo.core.tables import markdown_table
 
 MARK = re.compile(r"(<!-- zoo-table:[^\n]*-->\n).*?(<!-- /zoo-table -->)", re.S)
 

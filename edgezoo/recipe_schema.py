@@ -3,7 +3,7 @@
 Every section is its stage's options, declared once (:class:`training.options.TrainOptions`,
 :class:`compress.options.CompressOptions`, :class:`export.api.ExportOptions` with each export
 target's and hls4ml's options, :class:`export.bench.BenchOptions`) and checked by
-:func:`zoo.options.validate`; ``export.to`` and ``export.models`` are the pipeline's own keys
+:func:`zoo.core.options.validate`; ``export.to`` and ``export.models`` are the pipeline's own keys
 (SCHEMA below), and ``export.api.check_targets`` checks the targets. Any problem is one
 :class:`RecipeError` naming ``section.key``, what was received and what is accepted.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.errors import EdgezooError
+from zoo.core.errors import EdgezooError
 
 NONE = type(None)
 
@@ -56,7 +56,7 @@ TOP = {"model": Key((str, NONE)), "dataset": Key((str, NONE))}
 
 
 def _declared():
-    """The sections whose keys are declared once as options (:mod:`zoo.options`): section -> class."""
+    """The sections whose keys are declared once as options (:mod:`zoo.core.options`): section -> class."""
     from compress.options import CompressOptions
     from export.api import ExportOptions
     from export.bench import BenchOptions
@@ -74,12 +74,12 @@ def _check_options(section: str, data: dict):
     from compress.errors import CompressionError
     from export.errors import ExportError
     from training.errors import TrainingError
-    from zoo.options import OptionError, declared, validate
+    from zoo.core.options import OptionError, declared, validate
 
     fields = [f.name for f in declared(_declared()[section])]
     accepted = sorted([*fields, *SCHEMA.get(section, {})])
     unknown = sorted(str(k) for k in data if k not in fields)
-    if unknown:  # the names of zoo.options.validate's message, plus the close matches
+    if unknown:  # the names of zoo.core.options.validate's message, plus the close matches
         raise RecipeError(
             f"recipe {section}: unknown option(s) {unknown}.{_close(unknown[0], accepted)} "
             f"Accepted: {', '.join(accepted)}."

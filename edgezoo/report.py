@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 from export.targets.tflm.tables import section as mcu_section
-from zoo.io import write_text_atomic
-from zoo.tables import markdown_table
+from zoo.core.io import write_text_atomic
+from zoo.core.tables import markdown_table
 
 
 def _load(path: Path):
@@ -35,7 +35,7 @@ def _rel(path, root: Path) -> str:
         return str(path)
 
 
-def summary_table(bench_paths) -> str:
+def bench_table(bench_paths) -> str:
     """One row per (model variant, artifact): size, test accuracy, batch-1 single-thread p50
     and the best batch throughput -- the figures a deployment decision needs."""
     rows = []
@@ -391,7 +391,7 @@ def write_report(out: Path, state: dict) -> Path:
         lines += [
             "## Summary",
             "",
-            summary_table(benches),
+            bench_table(benches),
             "",
             "![accuracy vs. size](pareto.png)",
             "",

@@ -120,7 +120,8 @@ class Session:
         the marker), never through a link: a user's file is never written to."""
         if self.log_path is None or directory is None or not _owned(directory):
             return None
-        from zoo.rundir import RunDirError, check_path, is_ours, record
+        from zoo.core.marker import is_ours, record
+        from zoo.core.paths import RunDirError, check_path
 
         dest = directory / LOG_NAME
         try:
@@ -196,7 +197,7 @@ def log_into(directory) -> None:
 
 
 def _owned(directory: Path) -> bool:
-    from zoo.rundir import owned
+    from zoo.core.marker import owned
 
     return directory.is_dir() and owned(directory)
 

@@ -1,7 +1,7 @@
 """``export_run`` / ``export_model``: every requested artifact, verified, recorded in a manifest.
 
 The whole export is built in a locked temporary sibling of the output directory and put in
-place in one transaction (:class:`zoo.rundir.Build`) only when complete, so an earlier export
+place in one transaction (:class:`zoo.core.transaction.Build`) only when complete, so an earlier export
 there stays whole until then; files a user put in it are carried over, ``force`` or not. Each artifact is run on the test
 split and compared with the Keras model it came from (:mod:`export.verify`). A target that fails
 (an unsupported layer, a converter error) or an artifact that misses a parity bound is recorded
@@ -22,11 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from export import targets, verify
-from export.common import ExportData, is_quantized, predict, sparsity, write_json_atomic
+from export.common import ExportData, is_quantized, predict, sparsity
 from export.errors import ExportError, ExportFailed, ExportOptionsError
-from export.manifest import SCHEMA, artifact_entry, relpath, versions
-from zoo.options import option, record, validate
-from zoo.rundir import check_writable, replacing
+from export.manifest import SCHEMA, artifact_entry, relpath
+from zoo.core.claim import replacing
+from zoo.core.introspect import versions
+from zoo.core.io import write_json_atomic
+from zoo.core.options import option, record, validate
+from zoo.core.paths import check_writable
 
 # Read from the registry (export/targets/): one module per target.
 TARGETS = targets.names()
@@ -39,7 +42,7 @@ STEM = targets.STEM
 class _ExportOptions:
     """Options of an export (keyword arguments of :func:`export_run`, the recipe's ``export:``
     section, the flags of ``edgezoo export``): these common ones plus each target's own
-    (``Options`` in its ``export/targets/`` module), declared once with :mod:`zoo.options`."""
+    (``Options`` in its ``export/targets/`` module), declared once with :mod:`zoo.core.options`."""
 
     calibration_samples: int = option(
         256, "training samples for int8 calibration", min=1, metavar="N"
@@ -130,13 +133,13 @@ def export_run(run_dir, to=DEFAULT_TARGETS, out=None, *, force: bool = False, **
     An earlier export of the same model in ``out`` is replaced; a result of another kind or
     model only with ``force``; ``run_dir`` itself never (nor a directory holding it).
     """
-    from training.train import load_run, run_dataset
+    from training.model_dir import load_run, run_dataset
 
     to = check_targets(to)
     options = ExportOptions.from_kwargs(**opts)
     run_dir = Path(run_dir)
     out = check_writable(Path(out) if out is not None else run_dir / "export")  # before any work
-    from zoo.rundir import check_sources
+    from zoo.core.claim import check_sources
 
     check_sources(out, [run_dir])
     model, cfg = load_run(run_dir)
@@ -187,7 +190,7 @@ def export_model(
     **opts,
 ) -> dict:
     """Export an in-memory model (no model directory) with explicit calibration/parity data."""
-    from zoo.worlds import world_of
+    from zoo.core.worlds import world_of
 
     to = check_targets(to)
     options = ExportOptions.from_kwargs(**opts)
@@ -238,9 +241,9 @@ def _task_of(name):
 
 
 def retarget_exports(tmp, final):
-    """Export directories built under ``tmp`` name ``final`` (:func:`zoo.rundir.retarget`, the
+    """Export directories built under ``tmp`` name ``final`` (:func:`zoo.core.transaction.retarget`, the
     one retarget routine), their manifests' sha256 and sizes following (:func:`refresh_manifests`)."""
-    from zoo.rundir import retarget
+    from zoo.core.transaction import retarget
 
     changed = retarget(tmp, final)
     if changed:
@@ -248,9 +251,9 @@ def retarget_exports(tmp, final):
 
 
 def refresh_manifests(tmp, changed):
-    """After :func:`zoo.rundir.retarget` rewrote ``changed`` files under ``tmp`` (hls4ml records
+    """After :func:`zoo.core.transaction.retarget` rewrote ``changed`` files under ``tmp`` (hls4ml records
     absolute paths), every manifest under ``tmp`` gets the sha256 and sizes of its artifacts
-    again: the ``on_retarget`` of an export's :meth:`zoo.rundir.Build.commit`."""
+    again: the ``on_retarget`` of an export's :meth:`zoo.core.transaction.Build.commit`."""
     for path in sorted(Path(tmp).rglob("manifest.json")):
         manifest = json.loads(path.read_text())
         _refresh(manifest.get("artifacts", []), path.parent, changed)
@@ -403,8 +406,8 @@ def _export(
     force: bool = False,
     sources=(),
 ) -> dict:
-    """Claim and lock ``out`` (:mod:`zoo.rundir`), build the export in a locked temporary
-    sibling and put it in place in one transaction (:meth:`zoo.rundir.Build.commit`) only when
+    """Claim and lock ``out`` (:mod:`zoo.core`), build the export in a locked temporary
+    sibling and put it in place in one transaction (:meth:`zoo.core.transaction.Build.commit`) only when
     it is complete: an export that fails, is interrupted or killed leaves an earlier export in
     ``out`` as it was. Files in ``out`` that edgezoo did not write are carried over.
 

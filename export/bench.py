@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from export import best
+from export.common import pareto_front
 from export.runtime_bench import conditions, run_isolated
 from export.targets import runtimes
 from export.targets.tflm import tables as tflm_tables
-from zoo.io import atomic_path
-from zoo.io import write_text_atomic as _write
-from zoo.options import OptionError, option, validate
+from zoo.core.io import atomic_path
+from zoo.core.io import write_text_atomic as _write
+from zoo.core.options import OptionError, option, validate
 
 RUNTIME_OF = runtimes()  # {target: the CPU runtime its artifacts are measured with}
 
@@ -25,7 +26,7 @@ RUNTIME_OF = runtimes()  # {target: the CPU runtime its artifacts are measured w
 @dataclass
 class BenchOptions:
     """How each artifact is measured: keyword arguments of :func:`bench_export`, the recipe's
-    ``bench:`` section and the flags of ``edgezoo bench``, declared once (:mod:`zoo.options`)."""
+    ``bench:`` section and the flags of ``edgezoo bench``, declared once (:mod:`zoo.core.options`)."""
 
     batches: tuple[int, ...] = option((1, 256), "batch sizes", min=1, metavar="N,N")
     threads: tuple[int, ...] = option((1, 0), "thread counts (0 = all cores)", min=0, metavar="N,N")
@@ -57,7 +58,8 @@ def bench_export(
     ``on_step(label, done, total, info)`` is called before and after each artifact's measurements.
     ``options``: :class:`BenchOptions` (batches, threads, budget_s, runs, warmup).
     """
-    from zoo.rundir import check_writable, own_dir
+    from zoo.core.claim import own_dir
+    from zoo.core.paths import check_writable
 
     o = validate(BenchOptions, options, where="bench")
     export_dir = Path(export_dir)
@@ -98,7 +100,8 @@ def _reading(export_dir: Path, out: Path):
     it takes the exclusive lock): no-op when ``out`` is the export directory (locked already)."""
     import contextlib
 
-    from zoo.rundir import LOCK, lock_dir
+    from zoo.core.locks import lock_dir
+    from zoo.core.paths import LOCK
 
     if out.resolve() == export_dir.resolve():
         return contextlib.nullcontext()
@@ -149,7 +152,7 @@ def _bench(
     on_step=None,
 ) -> dict:
     from export.manifest import CHANGED
-    from training.train import load_run, run_dataset
+    from training.model_dir import load_run, run_dataset
 
     model, cfg = load_run(src_dir)
     macs = _macs(model)
@@ -303,7 +306,7 @@ def _conditions(threads) -> dict:
 
 
 def markdown(data: dict) -> str:
-    from zoo.tables import markdown_table
+    from zoo.core.tables import markdown_table
 
     rows = []
     for r in data["results"]:
@@ -451,19 +454,6 @@ def plot_latency(data: dict, path: Path):
     fig.suptitle(f"{data['model']} on {data['dataset']}: latency per runtime and variant")
     fig.tight_layout()
     _save(fig, path, plt)
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of points not dominated (smaller size and higher accuracy are better)."""
-    front = []
-    for i, (s, a) in enumerate(points):
-        if not any(
-            (s2 <= s and a2 >= a) and (s2 < s or a2 > a)
-            for j, (s2, a2) in enumerate(points)
-            if j != i
-        ):
-            front.append(i)
-    return sorted(front, key=lambda i: points[i][0])
 
 
 def accuracy_size_points(data: dict, prefix: str = "") -> dict:

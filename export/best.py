@@ -88,7 +88,7 @@ def _why(r: dict, best: dict | None) -> str:
 
 def markdown(data: dict) -> str:
     """The "best" table and the GEMM-peak line for bench.md."""
-    from zoo.tables import markdown_table
+    from zoo.core.tables import markdown_table
 
     rows = []
     for r in best_rows(data):

@@ -13,14 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import UnsupportedModelError
-from zoo.introspect import all_layers  # the one nested-layer walk; export modules use it
-from zoo.io import (  # noqa: F401  (re-exported for the export modules)
-    atomic_path,
-    tmp_path_for,
-    write_bytes_atomic,
-    write_json_atomic,
-)
-from zoo.rundir import replace_dir_atomically as replace_dir  # noqa: F401  (re-exported)
+from zoo.core.introspect import all_layers
 
 # Build products left out of a directory artifact's hash and size (machine-specific, rebuilt).
 _TREE_SKIP_SUFFIXES = (".so", ".o", ".a", ".pyc", ".log")
@@ -92,7 +85,7 @@ def keras_module_as(world: str):
 
 
 def keras_of(world: str):
-    from zoo.worlds import get_keras
+    from zoo.core.worlds import get_keras
 
     return get_keras(world)
 
@@ -217,9 +210,21 @@ class ExportData:
 def calibration_indices(n_train: int, n: int, seed: int) -> list[int]:
     """``n`` distinct indices into the training split, drawn with ``seed``, sorted."""
     if n_train < 1:
-        from training.data import DatasetError
+        from training.datasets.registry import DatasetError
 
         raise DatasetError("the training split is empty: nothing to calibrate on")
     n = min(int(n), n_train)
     rng = np.random.default_rng(seed)
     return sorted(int(i) for i in rng.choice(n_train, size=n, replace=False))
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the (cost, accuracy) points no other point beats -- fewer or equal cost
+    (bytes, bits) and higher or equal accuracy --, by increasing cost; of equal points the first."""
+    idx = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -np.inf
+    for i in idx:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front

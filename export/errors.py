@@ -7,7 +7,7 @@ the CLI prints them as one line; :class:`ExportFailed` collects everything that 
 
 from __future__ import annotations
 
-from zoo.errors import EdgezooError
+from zoo.core.errors import EdgezooError
 
 
 class ExportError(EdgezooError, RuntimeError):

@@ -22,7 +22,7 @@ import numpy as np
 
 from export.runtime_bench import make_call, measure
 from export.targets import all_targets, runtimes
-from zoo.introspect import predicted_class
+from zoo.core.introspect import predicted_class
 
 GOAL_SPEEDUP, GOAL_ACC = 1.5, 0.005
 RUNTIME_OF = runtimes()
@@ -189,8 +189,8 @@ def bench_int8(
     """Export and time ``models``; writes ``int8.json`` and ``int8.md`` into ``out``."""
     from export.peak import cpu_info, gemm_peaks
     from export.runtime_bench import conditions
-    from training.train import load_run, run_dataset
-    from zoo.io import write_text_atomic
+    from training.model_dir import load_run, run_dataset
+    from zoo.core.io import write_text_atomic
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -241,7 +241,7 @@ def bench_int8(
 
 
 def markdown(result: dict) -> str:
-    from zoo.tables import markdown_table
+    from zoo.core.tables import markdown_table
 
     c = result["conditions"]
     lines = [

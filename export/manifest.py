@@ -50,8 +50,7 @@ import os
 from pathlib import Path
 
 from export.common import sha256_file, tree_sha256
-from zoo.errors import EdgezooError
-from zoo.introspect import versions  # noqa: F401  (re-exported: export.api records it)
+from zoo.core.errors import EdgezooError
 
 SCHEMA = "edgezoo.export/1"
 
@@ -140,7 +139,7 @@ def changed_files(export_dir, manifest: dict) -> dict[str, str]:
     ``manifest`` (sha256 and size); an artifact or source that is missing is a
     :class:`ManifestError`. Run again after using the files to learn whether they changed
     meanwhile."""
-    from zoo.rundir import RunDirError, inside
+    from zoo.core.paths import RunDirError, inside
 
     export_dir = Path(export_dir)
     path = export_dir / "manifest.json"

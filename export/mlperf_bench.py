@@ -26,7 +26,7 @@ import zoo
 from export.api import export_model, export_run
 from export.common import ExportData
 from export.runtime_bench import conditions, run_isolated
-from zoo.io import atomic_path
+from zoo.core.io import atomic_path
 
 MAC_CLASSES = {"Conv2D", "DepthwiseConv2D", "Dense", "Conv1D"}
 # MLPerf Tiny's reference int8 .tflite files run in TFLM (tflite-micro 0.dev20261023182759, its
@@ -74,7 +74,7 @@ def _offline():
 
 def data_status(dataset: str) -> str:
     """ "present", or "data not present" (the loader's error says where to put it)."""
-    from training.data import DatasetUnavailableError, load_dataset
+    from training.datasets.registry import DatasetUnavailableError, load_dataset
 
     with _offline():
         try:
@@ -161,7 +161,7 @@ def bench_model(
         fail_on_parity=False,
     )
     if run_dir is not None:
-        from training.train import load_run
+        from training.model_dir import load_run
 
         model, cfg = load_run(run_dir)
         manifest = export_run(run_dir, out=out / "export", **opts)
@@ -274,7 +274,7 @@ def _fmt_us(v) -> str:
 
 
 def markdown(result: dict) -> str:
-    from zoo.tables import markdown_table
+    from zoo.core.tables import markdown_table
 
     rows = []
     for r in result["rows"]:

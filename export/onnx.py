@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from export.common import atomic_path, check_single_io
+from export.common import check_single_io
 from export.errors import ExportError, ExportOptionsError
+from zoo.core.io import atomic_path
 
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 13, 21

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.common import replace_dir
+from zoo.core.transaction import replace_dir_atomically
 
 XML = "model.xml"
 VARIANTS = ("fp32", "int8")
@@ -75,7 +75,7 @@ def _save(ov_model, out: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         ov.save_model(ov_model, str(tmp / XML), compress_to_fp16=False)
-        return replace_dir(tmp, out)
+        return replace_dir_atomically(tmp, out)
     finally:
         if tmp.exists():
             import shutil

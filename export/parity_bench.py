@@ -16,19 +16,11 @@ import time
 from pathlib import Path
 
 from export.api import DEFAULT_TARGETS, export_run
-from export.common import write_json_atomic
 from export.manifest import PARITY_HEADERS, parity_rows
-from zoo.io import write_text_atomic
+from training.datasets.downloads import jets_available
+from zoo.core.io import write_json_atomic, write_text_atomic
 
 JETS_SUBSTITUTE = {"input_shape": [64], "classes": 10}
-
-
-def jets_available() -> bool:
-    """Whether the jets data set is on disk (never triggers a download)."""
-    from training.data import JETS_ARFF, cache_dir
-
-    folder = cache_dir() / "jets"
-    return (folder / "jets.npz").exists() or (folder / JETS_ARFF).exists()
 
 
 def bench_export_parity(
@@ -125,7 +117,7 @@ def bench_export_parity(
 
 
 def markdown(result: dict) -> str:
-    from zoo.tables import markdown_table
+    from zoo.core.tables import markdown_table
 
     table = markdown_table(result["rows"], result["headers"], "llrrllrl")
     return "\n\n".join([table, *result["notes"]])

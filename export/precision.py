@@ -57,8 +57,9 @@ from pathlib import Path
 
 import numpy as np
 
+from export.common import pareto_front
 from export.errors import ExportOptionsError
-from zoo.io import atomic_path
+from zoo.core.io import atomic_path
 
 BASELINE_WIDTH = 16
 MIN_WEIGHT, MIN_RESULT = 2, 4
@@ -82,8 +83,8 @@ def bops(layer_types: list[dict], weight_storage_nonzero: dict) -> int:
 
 class _Search:
     def __init__(self, model, world, data, opts, scratch: Path, progress):
-        from export import hls
         from export.common import predict
+        from export.hls.support import io_type_for, without_reserved_names
 
         if data.y_test is None:
             raise ExportOptionsError(
@@ -103,8 +104,8 @@ class _Search:
         self.confirmations: list[dict] = []
         self.outputs: dict[int, np.ndarray] = {}
         self.x_prof = np.ascontiguousarray(data.profile_set(opts.profile_samples), dtype=np.float32)
-        self.conv_model, _ = hls.without_reserved_names(model, world)
-        self.io_type = opts.io_type or hls.io_type_for(model)
+        self.conv_model, _ = without_reserved_names(model, world)
+        self.io_type = opts.io_type or io_type_for(model)
         self.kept = None  # (trial, HlsResult) of the last confirmed candidate kept on disk
         # C-simulate every step unless the numpy emulation was asked for (and models the graph)
         self.emulated = opts.precision_check == "emulate"
@@ -116,17 +117,15 @@ class _Search:
 
     def graph(self, trial):
         """The converted hls4ml graph of ``trial`` (no write, no compile)."""
-        from export import hls
+        from export.hls.config import _convert, _softmax_inputs_widened, build_config
 
         a, b = self.scratch / "cfg", self.scratch / "graph"
-        cfg, prec = hls.build_config(
-            self.conv_model, self.world, self.x_prof, trial, self.io_type, a
-        )
-        g = hls._convert(self.conv_model, self.world, cfg, b, trial, self.io_type)
+        cfg, prec = build_config(self.conv_model, self.world, self.x_prof, trial, self.io_type, a)
+        g = _convert(self.conv_model, self.world, cfg, b, trial, self.io_type)
         for _ in range(3):
-            if not hls._softmax_inputs_widened(g, cfg, prec["sources"]):
+            if not _softmax_inputs_widened(g, cfg, prec["sources"]):
                 break
-            g = hls._convert(self.conv_model, self.world, cfg, b, trial, self.io_type)
+            g = _convert(self.conv_model, self.world, cfg, b, trial, self.io_type)
         return g
 
     @contextlib.contextmanager
@@ -140,7 +139,7 @@ class _Search:
 
     def csim(self, trial, out: Path):
         """Convert, write, compile (g++ -O1) and C-simulate ``trial`` into ``out``."""
-        from export.hls import export_hls
+        from export.hls.project import export_hls
 
         with self._lock:
             return export_hls(
@@ -183,13 +182,13 @@ class _Search:
         return steps + [None] * (len(candidates) - len(todo))
 
     def _emulate(self, trial):
-        from export import hls
+        from export.hls.project import layer_types, weight_storage
 
         t0 = time.perf_counter()
         g = self.graph(trial)
         out = emulate(g, self.data.x_test)
         how = "numpy emulation of the hls4ml types"
-        return out, hls.layer_types(g), hls.weight_storage(g), how, None, time.perf_counter() - t0
+        return out, layer_types(g), weight_storage(g), how, None, time.perf_counter() - t0
 
     def _csim_eval(self, trial, out: Path):
         t0 = time.perf_counter()
@@ -498,17 +497,6 @@ def _record(s: _Search, chosen, best: dict, t0: float, note: str | None) -> dict
     return rec
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats (fewer or equal bits and higher or equal accuracy)."""
-    idx = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    front, best = [], -np.inf
-    for i in idx:
-        if points[i][1] > best:
-            front.append(i)
-            best = points[i][1]
-    return front
-
-
 def plot(record: dict, path: Path, title: str = "") -> Path:
     """Total weight bits vs C-sim accuracy of every step; the Pareto front and the budget."""
     import matplotlib
@@ -575,8 +563,9 @@ def choose(rec, model, world: str, opts):
     """For export.api: (the options to export with, the manifest's record of the search or None)."""
     import json
 
-    from export.common import is_quantized, write_json_atomic
+    from export.common import is_quantized
     from export.manifest import relpath
+    from zoo.core.io import write_json_atomic
 
     if opts.precision != "auto":
         return opts, None, None
@@ -591,7 +580,7 @@ def choose(rec, model, world: str, opts):
                 "training); the profiled types cover the rest",
             },
         )
-    from export.hls import synth_tool
+    from export.hls.synth import synth_tool
 
     # fresh directories this call creates (never a guessed path someone else may own); the
     # C-simulated project of the choice is the artifact (unless a vendor tool will synthesize it)

@@ -211,7 +211,7 @@ def _activation_name(act) -> str:
 
 def input_kif(lo: float, hi: float, width: int) -> tuple[int, int, int]:
     """The ``ap_fixed<width, I>`` of export.hls.fixed_for as da4ml's (keep_negative, int, frac)."""
-    from export.hls import integer_bits
+    from zoo.core.fixed_point import integer_bits
 
     k = int(lo < 0)
     i = integer_bits(max(abs(lo), abs(hi)))
@@ -481,9 +481,9 @@ def export_rtl(
         syn = synth_yosys(work, project_name, yosys, yosys_timeout, say)
         for so in (work / "sim").glob("*.so"):
             so.unlink()  # build output (the simulation library is loaded already)
-        from export.common import replace_dir
+        from zoo.core.transaction import replace_dir_atomically
 
-        replace_dir(work, out_dir)
+        replace_dir_atomically(work, out_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     logits = sim.pop("_outputs", None)
@@ -665,7 +665,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
 def artifact(rec, model, opts, csim_entry) -> dict:
     """The manifest entry of the RTL artifact (called by export.api for the hls4ml target)."""
     from export.common import keras_of
-    from zoo.worlds import world_of
+    from zoo.core.worlds import world_of
 
     x_prof = rec.data.profile_set(opts.profile_samples)
     res = export_rtl(

@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 
-from zoo.introspect import predicted_class, versions
+from zoo.core.introspect import predicted_class, versions
 
 
 def measure(
@@ -115,7 +115,7 @@ def make_call(runtime: str, path: str, x: np.ndarray, threads: int):
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
         import zoo  # noqa: F401
-        from zoo.io import load_model
+        from zoo.core.io import load_model
 
         world = os.environ.get("EDGEZOO_BENCH_WORLD", "keras")
         model = load_model(path, world=world, compile=False)

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from export.common import check_single_io, write_bytes_atomic
+from export.common import check_single_io
 from export.errors import ExportError, ExportOptionsError
+from zoo.core.io import write_bytes_atomic
 
 VARIANTS = ("fp32", "fp16", "dynamic", "int8")
 

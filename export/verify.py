@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from export.errors import ExportOptionsError
-from zoo.introspect import predicted_class
+from zoo.core.introspect import predicted_class
 
 # Bounds per kind of variant, for any target ("*/variant"); each target module declares its own
 # "name/variant" bounds (export/targets/), which apply on top of these.
@@ -136,11 +136,6 @@ def validate_thresholds(overrides: dict | None):
                 raise ExportOptionsError(
                     f"threshold {key}.{name} must be a number. Received: {value!r}"
                 )
-
-
-def output_kind(ref: np.ndarray) -> str:
-    """ "binary" for one sigmoid unit, "softmax" for a class distribution."""
-    return "binary" if ref.ndim == 2 and ref.shape[-1] == 1 else "softmax"
 
 
 def keras_margin(ref: np.ndarray, other: np.ndarray) -> np.ndarray:

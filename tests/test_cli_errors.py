@@ -14,15 +14,17 @@ from edgezoo.pipeline import PipelineError
 from edgezoo.recipe_schema import RecipeError
 from export.errors import ExportError, ExportFailed, ExportOptionsError, UnsupportedModelError
 from export.manifest import ManifestError
-from training.data import DatasetError, DatasetUnavailableError
-from training.distribute import ClusterUnreachableError, DistributeError, TFConfigError
+from training.cluster import ClusterUnreachableError, DistributeError, TFConfigError
+from training.datasets.registry import DatasetError, DatasetUnavailableError
+from training.errors import TrainingError
 from training.imports import ModelImportError
-from training.train import RunConfigError, TrainingError
-from zoo.errors import EdgezooError
-from zoo.io import ModelFileError
-from zoo.options import OptionError
+from training.model_dir import RunConfigError
+from zoo.core.errors import EdgezooError
+from zoo.core.io import ModelFileError
+from zoo.core.locks import DirLockedError
+from zoo.core.options import OptionError
+from zoo.core.paths import RunDirError
 from zoo.registry import ModelConfigError, UnknownModelError, UnknownOverrideError
-from zoo.rundir import DirLockedError, RunDirError
 
 
 def _run(monkeypatch, command) -> int:

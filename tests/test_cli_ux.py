@@ -120,7 +120,7 @@ def test_flag_names_mean_one_thing():
 
 def test_static_name_index_equals_the_registries():
     from export import TARGETS
-    from training.data import DATASETS
+    from training.datasets.registry import DATASETS
 
     assert list(names.models()) == zoo.list_models()
     assert list(names.datasets()) == sorted(DATASETS)

@@ -11,13 +11,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from training.data import (
-    DatasetError,
-    DatasetUnavailableError,
-    adapt,
-    load_dataset,
-    read_idx,
-)
+from training.datasets.adapt import adapt
+from training.datasets.downloads import read_idx
+from training.datasets.registry import DatasetError, DatasetUnavailableError, load_dataset
 
 
 @pytest.fixture

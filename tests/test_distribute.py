@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from training import distribute
-from training.distribute import (
+from training.cluster import (
     ClusterUnreachableError,
     DistributeError,
     TFConfigError,
@@ -372,7 +372,7 @@ def test_multiworker_two_processes_train_in_sync(tmp_path):
     assert chief["history"]["loss"] == pytest.approx(other["history"]["loss"], rel=1e-6)
     assert chief["history"]["loss"][-1] < chief["history"]["loss"][0]
     assert other["dir"] is None and not outs[1].exists()
-    # edgezoo's own ownership marker and lock (zoo.rundir) are dot files; the run's files are these
+    # edgezoo's own ownership marker and lock (zoo.core) are dot files; the run's files are these
     assert sorted(p.name for p in outs[0].iterdir() if not p.name.startswith(".")) == [
         "checkpoint.keras",
         "config.json",

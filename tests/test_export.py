@@ -60,8 +60,9 @@ def qkeras_run(tmp_path_factory):
     """A QKeras model directory (world "tf_keras"), as the compression stage writes them."""
     import tf_keras
 
-    from training.data import adapt, load_dataset
-    from training.train import save_model_dir
+    from training.datasets.adapt import adapt
+    from training.datasets.registry import load_dataset
+    from training.model_dir import save_model_dir
 
     tf_keras.utils.set_random_seed(0)
     ds = adapt(load_dataset("digits"), (64,))
@@ -383,7 +384,8 @@ def test_keras_module_swap_is_restored_even_on_error():
 
 
 def test_fixed_point_sizing():
-    from export.hls import fixed_for, integer_bits
+    from export.hls.profile import fixed_for
+    from zoo.core.fixed_point import integer_bits
 
     assert (
         integer_bits(0.0) == 0
@@ -399,8 +401,8 @@ def test_fixed_point_sizing():
 def test_integer_bits_hold_powers_of_two_and_are_one_function():
     """A fixed-point type with i integer bits holds [-2**i, 2**i): 4.0 needs 3, not ceil(log2 4) = 2."""
     from compress import quantizers
-    from export import hls
-    from zoo.fixed_point import integer_bits
+    from export.hls import profile
+    from zoo.core.fixed_point import integer_bits
 
     for k in range(-2, 8):
         p = 2.0**k
@@ -412,13 +414,13 @@ def test_integer_bits_hold_powers_of_two_and_are_one_function():
         and quantizers._integer_for(2.0**20, 8, True) == 7
     )
     assert (
-        hls.integer_bits is quantizers.integer_bits is integer_bits
+        profile.integer_bits is quantizers.integer_bits is integer_bits
     )  # one function for QKeras and hls4ml
 
 
 def test_synthesis_report_is_parsed_into_figures(tmp_path):
     """The C-synthesis report layout hls4ml reads (``<prj>/<solution>/syn/report/<top>_csynth.xml``)."""
-    from export.hls import parse_report
+    from export.hls.synth import parse_report
 
     (tmp_path / "project.tcl").write_text('set project_name "myproject"\nset backend "vitis"\n')
     prj = tmp_path / "myproject_prj"

@@ -94,7 +94,8 @@ def sources(tmp_path_factory):
 
 
 def _source(name, tmp):
-    from training.data import DATASETS, adapt, load_dataset
+    from training.datasets.adapt import adapt
+    from training.datasets.registry import DATASETS, load_dataset
     from training.train import train
 
     card = zoo.get_card(name)

@@ -16,7 +16,7 @@ DATA = Path(__file__).parent / "data"
 def test_parse_report_reads_a_vitis_project(tmp_path):
     """A Vitis HLS project laid out as hls4ml's report reader expects (project.tcl, hls.app,
     solution1/syn/report/myproject_csynth.xml, vivado_synth.rpt), in the real formats."""
-    from export.hls import parse_report
+    from export.hls.synth import parse_report
 
     prj = shutil.copytree(DATA / "vitis_project", tmp_path / "prj")
     rep = parse_report(prj)
@@ -37,7 +37,7 @@ def test_parse_report_reads_a_vitis_project(tmp_path):
 
 
 def test_parse_report_without_a_report_says_so(tmp_path):
-    from export.hls import parse_report
+    from export.hls.synth import parse_report
 
     prj = shutil.copytree(DATA / "vitis_project", tmp_path / "prj")
     (prj / "myproject_prj/solution1/syn/report/myproject_csynth.xml").unlink()
@@ -72,8 +72,9 @@ def rtl_export(tmp_path_factory):
 
     import zoo
     from export import export_run
-    from training.data import adapt, load_dataset
-    from training.train import save_model_dir
+    from training.datasets.adapt import adapt
+    from training.datasets.registry import load_dataset
+    from training.model_dir import save_model_dir
 
     tf_keras.utils.set_random_seed(0)
     ds = adapt(load_dataset("iris"), (4,))

@@ -7,7 +7,7 @@ and list position of their configs (``config.json``; the ``.h5`` attributes ``mo
 ``training_config``): a Lambda layer, a serialized Python function, a class from module
 ``os``/``builtins``, an unknown class. Every function's code writes a marker file when it runs.
 Each file goes through the real entry points (``zoo.imported.read_model_file``,
-``zoo.io.load_model`` in both worlds, one ``edgezoo import`` subprocess): a ``ModelFileError``
+``zoo.core.io.load_model`` in both worlds, one ``edgezoo import`` subprocess): a ``ModelFileError``
 naming the file and the place, and no marker. The positive controls load hostile files with the
 unsafe loaders directly and see the marker appear, so these tests can fail.
 """
@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.core.io import ModelFileError, load_model
 from zoo.imported import read_model_file
-from zoo.io import ModelFileError, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,9 @@ import shutil
 import numpy as np
 import pytest
 
-from training.data import DatasetError
+from training.datasets.registry import DatasetError
 from training.imports import ModelImportError, import_model
-from zoo.io import ModelFileError
+from zoo.core.io import ModelFileError
 
 
 def _digits(n=400):
@@ -62,7 +62,7 @@ def imported_dw(files):
 
 def test_keras2_h5_with_depthwise_imports_and_exports_everywhere(files, imported_dw):
     from export import export_run
-    from training.train import load_run
+    from training.model_dir import load_run
 
     cfg = imported_dw.config
     imp = cfg["imported"]
@@ -253,8 +253,8 @@ def test_truncated_and_foreign_files_are_one_clear_error(files, tmp_path):
 def test_stored_data_is_checked_and_a_changed_source_is_reported(imported_dw, files, tmp_path):
     import warnings
 
-    from training.train import load_run, run_dataset
-    from training.userdata import DataChangedWarning
+    from training.datasets.userdata import DataChangedWarning
+    from training.model_dir import load_run, run_dataset
 
     d = tmp_path / "copy"
     shutil.copytree(imported_dw.dir, d)
@@ -311,7 +311,7 @@ def test_regression_outputs_near_100_pass_fp32_parity_and_a_perturbed_onnx_fails
 
     from export import export_run, verify
     from export.onnx import run_onnx
-    from training.train import load_run, run_dataset
+    from training.model_dir import load_run, run_dataset
 
     mf, data = regression_model(tmp_path)
     res = import_model(mf, data, out=tmp_path / "reg")

@@ -1,4 +1,4 @@
-"""zoo.introspect: the one nested-layer walk, predicted class and versions every stage uses."""
+"""zoo.core.introspect: the one nested-layer walk, predicted class and versions every stage uses."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.introspect import all_layers, predicted_class, versions
+from zoo.core.introspect import all_layers, predicted_class, versions
 
 
 @pytest.mark.parametrize("world", [zoo.KERAS3, zoo.TF_KERAS])

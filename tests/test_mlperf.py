@@ -336,8 +336,8 @@ def _train(tmp_path, model, dataset, *sets):
 
 
 def test_speech_commands_trains_ds_cnn(data_env, tmp_path):
-    from training.audio import KWS_CLASSES
-    from training.data import load_dataset
+    from training.datasets.audio import KWS_CLASSES
+    from training.datasets.registry import load_dataset
 
     ds = load_dataset("speech_commands")
     assert ds.class_names == KWS_CLASSES and ds.input_shape == (49, 10, 1)
@@ -364,10 +364,10 @@ def test_speech_commands_trains_ds_cnn(data_env, tmp_path):
 
 
 def test_kws_mfcc_is_mlperfs_recipe():
-    """training.audio.kws_mfcc against MLPerf's get_dataset.py steps, transcribed for one clip."""
+    """training.datasets.audio.kws_mfcc against MLPerf's get_dataset.py steps, transcribed for one clip."""
     import tensorflow as tf
 
-    from training.audio import KWS, kws_mfcc
+    from training.datasets.audio import KWS, kws_mfcc
 
     clip = _tone(440, 0.9, np.random.default_rng(3)).astype("float32")
     wav = tf.constant(clip)
@@ -388,7 +388,7 @@ def test_kws_mfcc_is_mlperfs_recipe():
 
 
 def test_toyadmos_trains_on_normal_clips_only(data_env, tmp_path):
-    from training.data import load_dataset
+    from training.datasets.registry import load_dataset
 
     ds = load_dataset("toyadmos")
     assert ds.input_shape == (640,)
@@ -400,7 +400,7 @@ def test_toyadmos_trains_on_normal_clips_only(data_env, tmp_path):
 
 
 def test_vww_folder_trains_mobilenet(data_env, tmp_path):
-    from training.data import load_dataset
+    from training.datasets.registry import load_dataset
 
     ds = load_dataset("vww")
     assert ds.input_shape == (96, 96, 3) and ds.class_names == ["non_person", "person"]
@@ -427,7 +427,8 @@ def test_missing_data_is_one_clear_error(tmp_path, monkeypatch, capsys):
 
 
 def test_mnist5k_is_real_mnist_offline_and_pads_for_lenet5():
-    from training.data import adapt, load_dataset
+    from training.datasets.adapt import adapt
+    from training.datasets.registry import load_dataset
 
     ds = load_dataset("mnist5k")
     assert ds.input_shape == (28, 28, 1) and ds.num_classes == 10

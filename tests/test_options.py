@@ -1,4 +1,4 @@
-"""zoo.options: one declaration gives the flag, the recipe key and the validation."""
+"""zoo.core.options: one declaration gives the flag, the recipe key and the validation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from zoo.options import OptionError, add_arguments, from_args, option, record, validate
+from zoo.core.options import OptionError, add_arguments, from_args, option, record, validate
 
 
 @dataclass

@@ -20,7 +20,10 @@ import numpy as np
 import pytest
 
 from edgezoo.cli import main
-from zoo.rundir import MARKER, DirLockedError, RunDirError, lock_dir, own_dir, read_marker
+from zoo.core.claim import own_dir
+from zoo.core.locks import DirLockedError, lock_dir
+from zoo.core.marker import read_marker
+from zoo.core.paths import MARKER, RunDirError
 
 ROOT = Path(__file__).resolve().parents[1]
 ONNX = {"to": ("onnx",), "onnx_variants": ("fp32",)}
@@ -337,7 +340,7 @@ def test_g2_the_pipelines_reexport_keeps_the_users_notes(tmp_path):
 
 def test_h_no_write_through_a_link(w, tmp_path, capsys):
     from training.train import train
-    from zoo.io import write_json_atomic
+    from zoo.core.io import write_json_atomic
 
     outside = tmp_path / "outside.bin"
     outside.write_bytes(b"precious")

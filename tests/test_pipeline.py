@@ -8,7 +8,7 @@ import json
 import pytest
 
 from edgezoo.pipeline import PipelineError, load_recipe, run_pipeline
-from export.bench import pareto_front
+from export.common import pareto_front
 
 SMALL = {
     "train": {"epochs": 2, "limit": 400},
@@ -124,7 +124,8 @@ def test_bad_recipes_are_rejected_before_work(tmp_path):
     (tmp_path / "x" / "pipeline.json").write_text(
         json.dumps({"identity": {"model": "lenet5", "dataset": "digits"}, "stages": {}})
     )
-    from zoo.rundir import RunDirError, adopt_dir
+    from zoo.core.marker import adopt_dir
+    from zoo.core.paths import RunDirError
 
     with pytest.raises(RunDirError, match="not written by edgezoo.*edgezoo adopt"):
         run_pipeline("mlp", "digits", recipe=SMALL, out=tmp_path / "x", progress=lambda m: None)
@@ -153,7 +154,7 @@ def test_damaged_state_and_failed_measurements_are_clear_errors(tmp_path):
 
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "pipeline.json").write_text("{not json")
-    from zoo.rundir import adopt_dir
+    from zoo.core.marker import adopt_dir
 
     adopt_dir(tmp_path / "p", kind="pipeline")  # edgezoo's (a marker), its state damaged
     with pytest.raises(PipelineError, match="pipeline.json is damaged"):

@@ -20,7 +20,8 @@ import pytest
 from edgezoo.cli import main
 from edgezoo.pipeline import run_pipeline
 from edgezoo.recipe_schema import RecipeError
-from zoo.rundir import MARKER, DirLockedError, RunDirError
+from zoo.core.locks import DirLockedError
+from zoo.core.paths import MARKER, RunDirError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_TRAIN = {"epochs": 1, "limit": 200}
@@ -153,7 +154,7 @@ def test_3_paths_from_recipes_state_and_names_stay_inside(copy, tmp_path, monkey
             }
         )
     )
-    from zoo.rundir import adopt_dir
+    from zoo.core.marker import adopt_dir
 
     adopt_dir(d)  # an older edgezoo's pipeline (no marker): edgezoo's only once adopted
     with pytest.raises(RunDirError, match=r"'\.\./\.\./x' is not a plain name"):
@@ -186,7 +187,7 @@ def holder():
     def lock(path: Path) -> int:
         code = textwrap.dedent("""
             import sys, time
-            from zoo.rundir import lock_dir
+            from zoo.core.locks import lock_dir
             ctx = lock_dir(sys.argv[1], command="edgezoo held-by-test")
             ctx.__enter__()
             print("locked", flush=True)
@@ -337,11 +338,13 @@ def _snapshot(d: Path) -> dict:
 
 
 def test_6_a_reexport_replaces_the_earlier_export_only_when_complete(copy, tmp_path, monkeypatch):
-    import zoo.rundir as rundir
     from export import ExportFailed, export_run
     from export.manifest import load_manifest
-    from zoo.io import write_json_atomic
-    from zoo.rundir import lock_dir, own_dir
+    from zoo.core.claim import own_dir
+    from zoo.core.io import write_json_atomic
+    from zoo.core.locks import lock_dir
+    from zoo.core.marker import new_marker
+    from zoo.core.transaction import Build
 
     run, exp = copy / "run", copy / "exports" / "float"
     # stands for an earlier `edgezoo bench` of this export (a real one takes ~15 s: test 5):
@@ -377,7 +380,7 @@ def test_6_a_reexport_replaces_the_earlier_export_only_when_complete(copy, tmp_p
     # with the next export; a hidden folder of the user's of a like name stays
     left = exp.parent / ".float.export-1-0badc0de"
     left.mkdir()
-    write_json_atomic(left / MARKER, rundir._new_marker("export", build={"of": "float"}))
+    write_json_atomic(left / MARKER, new_marker("export", build={"of": "float"}))
     (left / "model.onnx").write_text("half")
     look_alike = exp.parent / ".float.export-2-0badc0de"
     look_alike.mkdir()
@@ -393,13 +396,13 @@ def test_6_a_reexport_replaces_the_earlier_export_only_when_complete(copy, tmp_p
         except DirLockedError:
             probes.append("locked")
 
-    commit = rundir.Build.commit
+    commit = Build.commit
 
     def commit_then_probe(self, *a, **kw):
         commit(self, *a, **kw)
         probe()
 
-    monkeypatch.setattr(rundir.Build, "commit", commit_then_probe)
+    monkeypatch.setattr(Build, "commit", commit_then_probe)
     export_run(run, out=exp, progress=probe, **onnx)
     assert len(probes) > 2 and set(probes) == {"locked"}, probes
     probe()
@@ -503,7 +506,8 @@ def small_tmpfs(tmp_path):
 
 
 def test_7_disk_full_during_training_is_one_error_and_resumes(small_tmpfs):
-    from training.train import TrainingError, train
+    from training.errors import TrainingError
+    from training.train import train
 
     run = small_tmpfs / "run"
     with pytest.raises(TrainingError, match="is full.*run the same command again"):

@@ -73,7 +73,8 @@ def _edit_onnx_weight(path: Path):
 
 
 def test_resume_with_other_settings_is_refused_or_starts_afresh(tmp_path):
-    from training.train import TrainingError, train
+    from training.errors import TrainingError
+    from training.train import train
 
     run = tmp_path / "run"
 
@@ -101,7 +102,7 @@ def test_resume_with_other_settings_is_refused_or_starts_afresh(tmp_path):
 
 
 def test_resume_conflicts_names_each_setting():
-    from training.train import resume_conflicts
+    from training.run_dir import resume_conflicts
 
     old = {"model": "mlp", "dataset": "digits", "seed": 0, "limit": None, "overrides": {}}
     old = {**old, "input_noise": 0.0, "data": {"n_train": 8}}
@@ -136,7 +137,7 @@ def test_bench_reports_only_what_it_verified(copy):
     from export import best, export_run
     from export.bench import bench_export
     from export.manifest import ManifestError
-    from zoo.rundir import DirLockedError
+    from zoo.core.locks import DirLockedError
 
     seen = []
 
@@ -228,8 +229,8 @@ def test_recipe_types_and_unknown_keys_fail_before_training(tmp_path, capsys):
 
 
 def test_non_finite_and_malformed_data_are_refused_at_load(tmp_path):
-    from training.data import DatasetError
-    from training.userdata import read_user_data
+    from training.datasets.registry import DatasetError
+    from training.datasets.userdata import read_user_data
 
     x = np.random.default_rng(0).random((50, 4)).astype("float32")
     x[7, 2], x[9, 1], x[30, 0] = np.nan, np.inf, -np.inf

@@ -85,7 +85,7 @@ def test_every_declared_option_is_reachable_from_the_cli_and_the_recipe():
     from export.api import ExportOptions
     from export.bench import BenchOptions
     from export.hls.options import HlsOptions
-    from zoo.options import declared
+    from zoo.core.options import declared
 
     export_flags = (
         build_parser()._subparsers._group_actions[0].choices["export"]._option_string_actions

@@ -12,7 +12,7 @@ from compress.options import CompressOptions, compress_options
 from edgezoo.cli import build_parser
 from edgezoo.recipe_schema import RecipeError, validate_recipe
 from training.options import TrainOptions
-from zoo.options import declared, from_args
+from zoo.core.options import declared, from_args
 
 # Options whose command-line spelling is KEY=VALUE items rather than one derived flag.
 HAND_FLAGS = {

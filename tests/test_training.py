@@ -9,7 +9,7 @@ import pytest
 
 import zoo
 from training import TrainingError, load_run, run_dataset, train
-from training.train import compile_for, evaluate
+from training.tasks import compile_for, evaluate
 
 
 def test_run_directory_has_every_artifact(tmp_path):
@@ -98,7 +98,7 @@ def test_binary_perceptron_uses_binary_loss(tmp_path):
 
 
 def test_evaluate_reconstruction_metric():
-    from training.data import load_dataset
+    from training.datasets.registry import load_dataset
 
     card = zoo.ModelCard(
         name="x",
@@ -131,7 +131,8 @@ def test_dense_model_takes_the_data_sets_feature_count(tmp_path):
 def test_input_noise_reaches_the_inputs_only(tmp_path):
     """input_noise adds N(0, sigma^2) to each training batch's inputs: new noise every batch,
     targets (an autoencoder's clean input) untouched, the saved model unchanged."""
-    from training.data import DatasetError, check_input_noise, noisy_batches
+    from training.datasets.adapt import check_input_noise, noisy_batches
+    from training.datasets.registry import DatasetError
 
     rng = np.random.default_rng(0)
     x = rng.random((64, 8), dtype=np.float32)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.io import ModelFileError, atomic_save, load_model
+from zoo.core.io import ModelFileError, atomic_save, load_model
 from zoo.registry import TARGETS, TASKS
 
 MODELS = zoo.list_models()
@@ -44,7 +44,7 @@ def test_card_is_consistent(name):
     assert card.task in TASKS
     assert set(card.targets) <= set(TARGETS)
     assert card.lecture and card.dataset and card.output
-    from training.data import DATASETS
+    from training.datasets.registry import DATASETS
 
     assert card.dataset in DATASETS, f"{name}: default data set {card.dataset!r} is not registered"
     assert set(card.test_overrides) <= set(zoo.builder_config(name))
@@ -95,7 +95,7 @@ def test_one_training_step_lowers_loss(name, rng):
     GANs report the discriminator loss as "loss"."""
     import keras
 
-    from training.train import compile_for, synthetic_batch
+    from training.tasks import compile_for, synthetic_batch
 
     model = zoo.create_model(name, **_small(name))
     compile_for(model, zoo.get_card(name), learning_rate=1e-3)

@@ -296,7 +296,7 @@ def test_reconstruction_error_is_an_anomaly_score():
     """Trained briefly on digits, the autoencoder reconstructs digits better than noise."""
     from sklearn.datasets import load_digits
 
-    from training.train import compile_for
+    from training.tasks import compile_for
 
     x = (load_digits().images.reshape(-1, 64) / 16.0).astype("float32")
     model = zoo.create_model("dense_autoencoder")

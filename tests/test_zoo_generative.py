@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.io import atomic_save, load_model
+from zoo.core.io import atomic_save, load_model
 
 WORLDS = ["keras", "tf_keras"]
 
@@ -80,7 +80,9 @@ def test_dcgan_generator_output_and_both_networks_update(world, rng):
     assert model.g_optimizer is not model.optimizer
     g0 = [np.array(v) for v in model.generator.trainable_weights]
     d0 = [np.array(v) for v in model.discriminator.trainable_weights]
-    real = rng.random((8, 8, 8, 1)).astype("float32")  # images in [0, 1], as training.data gives
+    real = rng.random((8, 8, 8, 1)).astype(
+        "float32"
+    )  # images in [0, 1], as training.datasets gives
     logs = model.train_on_batch(real, None, return_dict=True)
     assert {"d_loss", "g_loss", "loss"} <= set(logs)
     assert all(np.isfinite(v) for v in logs.values())

@@ -1,25 +1,19 @@
 """Data sets and training (stage 2: imports only zoo)."""
 
-from training.data import (
+from training.datasets.adapt import adapt
+from training.datasets.registry import (
     DATASETS,
     Dataset,
     DatasetError,
     DatasetUnavailableError,
-    adapt,
     list_datasets,
     load_dataset,
 )
+from training.errors import TrainingError
+from training.model_dir import load_run, run_dataset, save_model_dir
 from training.options import TrainOptions
-from training.train import (
-    Run,
-    TrainingError,
-    compile_for,
-    evaluate,
-    load_run,
-    run_dataset,
-    save_model_dir,
-    train,
-)
+from training.tasks import compile_for, evaluate
+from training.train import Run, train
 
 __all__ = [
     "DATASETS",

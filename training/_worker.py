@@ -103,7 +103,7 @@ def cmd_bench(args) -> dict:
 
     import tensorflow as tf
 
-    from training.distribute import DistributeError
+    from training.cluster import DistributeError
     from training.train import train
 
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
         from training.distribute import split_cpu
 
         split_cpu(args.cpus)
-    from zoo.errors import EdgezooError
+    from zoo.core.errors import EdgezooError
 
     try:
         result = cmd_train(args) if args.cmd == "train" else cmd_bench(args)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from training.errors import TrainingError
-from zoo.io import atomic_path
+from zoo.core.io import atomic_path
 
 
 def plot_history(history: dict, path: Path, title: str = "Training History") -> Path:
@@ -98,7 +98,7 @@ def disk_space_callback(run_dir: Path, params: int):
     """A Keras 3 callback that, at each epoch's end and before the checkpoint and backup are
     written, checks that the disk holding ``run_dir`` has room for them; else one
     :class:`TrainingError`; a checkpoint, history or backup path that became a symbolic link
-    is refused (:func:`zoo.rundir.check_path`). (h5py 3 / HDF5 crash the process on ENOSPC during a save, so the
+    is refused (:func:`zoo.core.paths.check_path`). (h5py 3 / HDF5 crash the process on ENOSPC during a save, so the
     disk must be checked before, not after.)"""
     import keras
 
@@ -108,7 +108,7 @@ def disk_space_callback(run_dir: Path, params: int):
 
     class DiskSpace(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            from zoo.rundir import check_path
+            from zoo.core.paths import check_path
 
             for name in ("checkpoint.keras", "history.csv", "backup"):
                 check_path(run_dir / name)  # never write through a link that leaves the run

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from zoo.errors import EdgezooError
+from zoo.core.errors import EdgezooError
 
 # Jobs MultiWorkerMirroredStrategy trains with; "ps"/"evaluator" belong to other strategies.
 _JOBS = ("chief", "worker")

@@ -37,12 +37,10 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from training.cluster import (  # noqa: F401 - re-exported: the cluster half of this module's API
+from training.cluster import (
     DEFAULT_CONNECT_TIMEOUT,
-    ClusterConfig,
     ClusterUnreachableError,
     DistributeError,
-    TFConfigError,
     _env_float,
     _watchdog,
     parse_tf_config,
@@ -262,12 +260,12 @@ def sharded_dataset(plan_: Plan, x, y=None, *, seed: int = 0, input_noise: float
     so every worker runs the same number of steps), shuffles its shard with ``seed`` (a new order
     every pass), repeats it and cuts it into full per-replica batches (equal shapes on every
     replica; a batch may span two passes). An epoch is ``ceil(shard / (batch x local replicas))``
-    steps. ``input_noise``: :func:`training.data.with_input_noise` on every batch. Returns
+    steps. ``input_noise``: :func:`training.datasets.adapt.with_input_noise` on every batch. Returns
     ``(distributed_dataset, steps_per_epoch)``.
     """
     import tensorflow as tf
 
-    from training.data import with_input_noise
+    from training.datasets.adapt import with_input_noise
 
     n_workers = plan_.num_workers
     n = len(x) - len(x) % n_workers

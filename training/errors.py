@@ -1,6 +1,6 @@
 """The error of the training stage."""
 
-from zoo.errors import EdgezooError
+from zoo.core.errors import EdgezooError
 
 
 class TrainingError(EdgezooError, RuntimeError):

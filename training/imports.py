@@ -12,7 +12,7 @@
 ``compress``, ``export``, ``bench``, ``run`` and the report read it like a training run. Every
 check (file safety, shapes, labels, task, equal outputs after a move between Keras worlds) runs
 before anything is written; the directory is built beside ``OUT`` and swapped in
-(:class:`zoo.rundir.Build`): the user's own files in ``OUT`` are carried over.
+(:class:`zoo.core.transaction.Build`): the user's own files in ``OUT`` are carried over.
 """
 
 from __future__ import annotations
@@ -24,17 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import Dataset, DatasetError
-from training.train import compile_for, evaluate, save_model_dir
-from training.userdata import read_user_data, sha256_path, store
-from zoo.errors import EdgezooError
+from training.datasets.registry import Dataset, DatasetError
+from training.datasets.userdata import read_user_data, sha256_path, store
+from training.model_dir import save_model_dir
+from training.tasks import compile_for, evaluate
+from zoo.core.claim import replacing
+from zoo.core.errors import EdgezooError
+from zoo.core.introspect import versions
+from zoo.core.io import ModelFileError
+from zoo.core.io import write_json_atomic as _write_json
+from zoo.core.paths import check_writable
+from zoo.core.worlds import KERAS3
 from zoo.imported import architecture, max_output_diff, read_model_file
-from zoo.introspect import versions
-from zoo.io import ModelFileError
-from zoo.io import write_json_atomic as _write_json
 from zoo.registry import TARGETS, ModelCard
-from zoo.rundir import check_writable, replacing
-from zoo.worlds import KERAS3
 
 TASKS = ("classification", "regression", "reconstruction")
 # A model moved between Keras worlds must compute the same function: numpy.allclose-style bound.
@@ -185,7 +187,8 @@ def _output_text(model, task: str) -> str:
     return f"regression output of shape {shape}"
 
 
-def safe_name(path: Path) -> str:
+def model_name_of(path: Path) -> str:
+    """The model name an imported file gives: its stem, anything but ``[A-Za-z0-9_.-]`` as ``_``."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem) or "model"
 
 
@@ -205,7 +208,7 @@ def import_model(
     """Import ``model_file`` (.keras / .h5) with ``data`` (.npz / .csv / image folder) into ``out``
     (default ``runs/<model>-import``); see the module docstring. Nothing is written on error.
 
-    ``out`` is claimed like every run directory (:mod:`zoo.rundir`): a folder edgezoo did not
+    ``out`` is claimed like every run directory (:mod:`zoo.core`): a folder edgezoo did not
     write is refused; an earlier import of the same model and data file is replaced (re-import
     when the data changes), of another one or a result of another command only with ``force``;
     files in ``out`` that edgezoo did not write are kept, ``force`` or not."""
@@ -213,7 +216,7 @@ def import_model(
     model_file, data = Path(model_file), Path(data)
     loaded = read_model_file(model_file, custom=custom_objects)
     model, world = loaded.model, loaded.world
-    name = safe_name(model_file)
+    name = model_name_of(model_file)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelFileError(
             f"{model_file}: model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "

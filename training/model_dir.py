@@ -7,12 +7,13 @@ import os
 from pathlib import Path
 
 import zoo
-from training.data import Dataset, adapt, load_dataset
+from training.datasets.adapt import adapt
+from training.datasets.registry import Dataset, load_dataset
 from training.errors import TrainingError
-from zoo.errors import EdgezooError
-from zoo.io import atomic_save, load_model
-from zoo.io import write_json_atomic as _write_json
-from zoo.rundir import claim_dir
+from zoo.core.errors import EdgezooError
+from zoo.core.io import atomic_save, load_model
+from zoo.core.io import write_json_atomic as _write_json
+from zoo.core.marker import claim_dir
 
 DIR_KEY = "_dir"  # added by load_run to a config it returns: the model directory it came from
 
@@ -76,7 +77,7 @@ def save_model_dir(model, out: str | os.PathLike, config: dict, **extra_json) ->
     src_dir = cfg.pop(DIR_KEY, None)
     cfg["world"] = zoo.world_of(model)
     if cfg.get("data_file") and src_dir:  # imported data travels with every model directory
-        from training.userdata import copy_stored
+        from training.datasets.userdata import copy_stored
 
         copy_stored(src_dir, out, cfg["data_file"])
     atomic_save(model, out / "model.keras")
@@ -92,7 +93,7 @@ def run_dataset(cfg: dict) -> Dataset:
     For an imported model (``edgezoo import``) that is the copy stored in the model directory
     (``config.json`` key ``data_file``), checked against its sha256."""
     if cfg.get("data_file"):
-        from training.userdata import load_stored
+        from training.datasets.userdata import load_stored
 
         if not cfg.get(DIR_KEY):
             raise TrainingError("This config reads stored data: load it with load_run(MODEL_DIR).")

@@ -1,4 +1,4 @@
-"""The options of ``train()``, declared once (:mod:`zoo.options`).
+"""The options of ``train()``, declared once (:mod:`zoo.core.options`).
 
 ``edgezoo train`` derives its flags from :class:`TrainOptions`, the recipe's ``train:`` section
 is validated by it, and :func:`training.train.train` accepts its fields as keyword arguments.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo.options import option
+from zoo.core.options import option
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 
@@ -44,7 +44,7 @@ class TrainOptions:
 
     def check(self):
         if not self.learning_rate > 0:
-            from zoo.options import OptionError
+            from zoo.core.options import OptionError
 
             raise OptionError(
                 f"train.learning_rate must be > 0. Received: learning_rate={self.learning_rate!r}"

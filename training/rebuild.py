@@ -10,7 +10,7 @@ import numpy as np
 
 import zoo
 from training.tasks import compile_for
-from zoo.io import atomic_save, load_model
+from zoo.core.io import atomic_save, load_model
 
 
 def to_keras3(net, model: str, overrides: dict, *, card=None, learning_rate: float = 1e-3):

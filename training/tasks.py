@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 import zoo
-from training.data import Dataset
+from training.datasets.registry import Dataset
 from training.errors import TrainingError
-from zoo.introspect import predicted_class
+from zoo.core.introspect import predicted_class
 from zoo.registry import ModelCard
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 import zoo
 from training import batchnorm, distribute
-from training.callbacks import (  # noqa: F401 - re-exported: earlier home of these names
+from training.callbacks import (
     _read_csv_history,
     disk_full_is_clear,
     disk_space_callback,
@@ -33,33 +33,25 @@ from training.callbacks import (  # noqa: F401 - re-exported: earlier home of th
     plot_history,
     trim_history_callback,
 )
-from training.data import Dataset, adapt, check_input_noise, load_dataset, noisy_batches
+from training.datasets.adapt import adapt, check_input_noise, noisy_batches
+from training.datasets.registry import Dataset, load_dataset
 from training.errors import TrainingError
-from training.model_dir import (  # noqa: F401 - re-exported: earlier home of these names
-    DIR_KEY,
-    RunConfigError,
-    check_config,
-    load_run,
-    run_dataset,
-    save_model_dir,
-)
 from training.options import TrainOptions
 from training.rebuild import checkpoint_to_keras3, to_keras3
-from training.tasks import (  # noqa: F401 - re-exported: earlier home of these names
+from training.run_dir import TRAIN_WRITES, claim_run_dir, decide_resume
+from training.tasks import (
     check_labels,
     compile_for,
     evaluate,
-    loss_for,
-    output_kind,
-    synthetic_batch,
     targets,
 )
-from zoo.introspect import versions
-from zoo.io import atomic_save
-from zoo.io import write_json_atomic as _write_json
-from zoo.options import OptionError, record, validate
+from zoo.core.claim import own_dir
+from zoo.core.introspect import versions
+from zoo.core.io import atomic_save
+from zoo.core.io import write_json_atomic as _write_json
+from zoo.core.options import OptionError, record, validate
+from zoo.core.paths import check_writable
 from zoo.registry import ModelCard
-from zoo.rundir import check_writable, claim_dir, own_dir
 
 
 @dataclass
@@ -95,14 +87,14 @@ def train(
     Re-running with the same ``out`` after an interruption resumes from the last epoch
     (Keras ``BackupAndRestore``), under the same data- and model-defining settings only (seed,
     data set, limit, input noise, overrides): other values are refused with one line naming
-    them, or, with ``force``, the run starts afresh (:func:`resume_conflicts`). A NaN loss stops training with :class:`TrainingError`.
+    them, or, with ``force``, the run starts afresh (:func:`training.run_dir.resume_conflicts`). A NaN loss stops training with :class:`TrainingError`.
 
     ``strategy`` is "default" (one device), "mirrored" (the devices of one host, Keras 3),
     "multiworker" (hosts of ``TF_CONFIG``; trained as the tf-keras twin, saved as Keras 3) or a
     ``tf.distribute.Strategy``; see :mod:`training.distribute`. ``batch_size`` is per replica
     (global batch = ``batch_size`` x replicas); only the chief writes the run directory.
 
-    ``out`` is claimed and locked (:mod:`zoo.rundir`): a directory edgezoo did not write is
+    ``out`` is claimed and locked (:mod:`zoo.core`): a directory edgezoo did not write is
     refused, a finished run of another model or data set is replaced only with ``force``, and
     a second writer gets one clear error. Bad settings (e.g. a ``classes`` override smaller than
     the data set's) fail before anything is written.
@@ -167,7 +159,7 @@ def train_options(options: dict) -> tuple[TrainOptions, object]:
 
 def load_dataset_name_check(dataset: str):
     """Raise the data set's own clear error for an unknown name, before any path is made of it."""
-    from training.data import DATASETS
+    from training.datasets.registry import DATASETS
 
     if dataset not in DATASETS:
         load_dataset(dataset)  # raises DatasetError naming the close matches
@@ -191,8 +183,8 @@ def _train(
     check_labels(net, card, ds, model)  # before anything is written
     config = _config(model, dataset, card, plan, ds, overrides, opts)
     if plan.is_chief:
-        _claim(run_dir, identity, force)
-        _resume_decision(run_dir, config, force)
+        claim_run_dir(run_dir, identity, force)
+        decide_resume(run_dir, config, force)
     scratch = (
         None if plan.is_chief else Path(distribute.scratch_dir(plan))
     )  # non-chief: never the run dir
@@ -256,87 +248,6 @@ def _build(model: str, card: ModelCard, plan, overrides: dict, opts: TrainOption
         net = zoo.create_model(model, world=plan.world, **overrides)
         compile_for(net, card, learning_rate=opts.learning_rate)
     return net, k
-
-
-# What a training run writes in its run directory: recorded in the marker before it is written.
-TRAIN_WRITES = (
-    "config.json",
-    "model.keras",
-    "checkpoint.keras",
-    "history.csv",
-    "history.png",
-    "metrics.json",
-    "backup",
-    "tensorboard",
-)
-
-
-def _claim(run_dir: Path, identity: dict, force: bool):
-    """Claim ``run_dir`` (a run of another model or data set is replaced by an empty directory,
-    the user's files kept: :func:`zoo.rundir.own_dir` did it already under the lock); refuse,
-    with one line, a user's file (or one the user changed since edgezoo wrote it) or a link
-    where training writes; record what it will write (pending until the run ends)."""
-    from zoo.rundir import check_replace, check_writes, replace_with_empty
-    from zoo.rundir import record as record_entries
-
-    claim_dir(run_dir, "train", identity)
-    if check_replace(run_dir, "train", identity, force=force):  # multiworker: no own_dir
-        replace_with_empty(run_dir, "train", identity)
-    check_writes(run_dir, TRAIN_WRITES)
-    record_entries(run_dir, TRAIN_WRITES, pending=True)
-
-
-# The settings that define a run's split and model: a backup trained under other values cannot
-# be continued without training on another split (test samples among them) or another model.
-RESUME_KEYS = ("model", "dataset", "seed", "limit", "input_noise", "overrides")
-RESUME_DATA_KEYS = ("input_shape", "classes", "n_train", "n_val", "n_test")
-
-
-def resume_conflicts(old: dict | None, new: dict) -> list[str]:
-    """The data- and model-defining settings in which ``new`` (a run's config.json) differs from
-    ``old`` (the interrupted run's), as "name old -> new"; every setting when ``old`` is unreadable."""
-    if not isinstance(old, dict):
-        return ["config.json (unreadable: the interrupted run's settings are unknown)"]
-    # a key an older edgezoo did not record had its default then (no input noise, ...)
-    defaults = {"input_noise": 0.0, "limit": None, "seed": 0}
-    out = []
-    for key in RESUME_KEYS:
-        was = old.get(key, defaults.get(key))
-        if was != new.get(key):
-            out.append(f"{key} {was!r} -> {new.get(key)!r}")
-    old_data, new_data = old.get("data") or {}, new.get("data") or {}
-    out += [
-        f"data.{key} {old_data.get(key)!r} -> {new_data.get(key)!r}"
-        for key in RESUME_DATA_KEYS
-        if key in old_data and old_data.get(key) != new_data.get(key)
-    ]
-    return out
-
-
-def _resume_decision(run_dir: Path, config: dict, force: bool):
-    """An interrupted run (a backup) is resumed only under the settings it was trained with:
-    otherwise refused with one line naming the differences, or, with ``force``, started afresh
-    (backup and history go; config.json is then rewritten to describe the new run)."""
-    if not distribute.has_backup(run_dir / "backup"):
-        return
-    import json
-
-    try:
-        old = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
-        old = None
-    conflicts = resume_conflicts(old, json.loads(json.dumps(config, default=str)))
-    if not conflicts:
-        return
-    if not force:
-        raise TrainingError(
-            f"{run_dir} holds an interrupted run trained with other settings "
-            f"({'; '.join(conflicts)}): resuming would continue its weights on another split or "
-            "model. Give the same settings to resume it, or --force to start afresh."
-        )
-    from zoo.rundir import remove_ours
-
-    remove_ours(run_dir, ("backup", "history.csv"))
 
 
 def _callbacks(

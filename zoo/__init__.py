@@ -1,9 +1,10 @@
 """edgezoo's model zoo: Keras functional-API definitions of the lecture architectures.
 
-Importing this package sets up the two Keras worlds (see :mod:`zoo.worlds`).
+Importing this package sets up the two Keras worlds (see :mod:`zoo.core.worlds`).
 """
 
-from zoo import worlds  # noqa: F401  (must run before TensorFlow is imported)
+from zoo.core import worlds  # noqa: F401  (must run before TensorFlow is imported)
+from zoo.core.worlds import KERAS3, TF_KERAS, get_keras, transfer_weights, world_of
 from zoo.registry import (
     ModelCard,
     UnknownModelError,
@@ -14,7 +15,6 @@ from zoo.registry import (
     list_models,
     register_model,
 )
-from zoo.worlds import KERAS3, TF_KERAS, get_keras, transfer_weights, world_of
 
 __all__ = [
     "KERAS3",

@@ -13,10 +13,10 @@
   quantizers reach hls4ml.
 
 Before anything is deserialized, :func:`check_model_file` -- the one gate of every loader,
-:func:`zoo.io.load_model` included -- reads the file's configs as JSON and walks all of them
+:func:`zoo.core.io.load_model` included -- reads the file's configs as JSON and walks all of them
 (:func:`scan_config`): a ``Lambda`` layer, a serialized Python function (bytecode that would run
 on loading), a class or function neither Keras world, QKeras nor edgezoo defines (nor the user
-registered), or a ``module`` outside them, anywhere, gets one :class:`~zoo.io.ModelFileError`
+registered), or a ``module`` outside them, anywhere, gets one :class:`~zoo.core.io.ModelFileError`
 naming the file and the place -- no code from the file ever runs. Truncated, corrupt or foreign
 files get one clear error too.
 
@@ -37,8 +37,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.io import ModelFileError, custom_objects
-from zoo.worlds import KERAS3, TF_KERAS, get_keras, qkeras_custom_objects, transfer_weights
+from zoo.core.io import ModelFileError, custom_objects
+from zoo.core.worlds import KERAS3, TF_KERAS, get_keras, qkeras_custom_objects, transfer_weights
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _CONTAINERS = ("Functional", "Sequential", "Model")

@@ -7,7 +7,7 @@ of ``k`` (memoized, and registered as serializable under ``edgezoo>Name`` so
 worlds run on the TensorFlow backend, so one body serves both.
 
 Loading a saved model needs every class registered first:
-:func:`materialize_all` does that for a world (``zoo.io.load_model`` calls it).
+:func:`materialize_all` does that for a world (``zoo.core.io.load_model`` calls it).
 """
 
 from __future__ import annotations

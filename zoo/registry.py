@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from zoo.errors import EdgezooError
-from zoo.worlds import KERAS3, get_keras
+from zoo.core.errors import EdgezooError
+from zoo.core.worlds import KERAS3, get_keras
 
 TASKS = ("classification", "regression", "reconstruction", "generation", "density")
 # The export targets a card may name. zoo is the lowest layer and must not import export (whose
@@ -36,7 +36,7 @@ class ModelCard:
     output: (
         str  # human description of the output ("5-class softmax", "reconstruction of the input")
     )
-    dataset: str  # default data set (training.data)
+    dataset: str  # default data set (training.datasets)
     lecture: str  # where it comes from (seed file / reference)
     params: int  # parameter count of the default configuration (verified by tests)
     targets: tuple[str, ...] = ()  # claimed export targets, verified by tests in the export stage

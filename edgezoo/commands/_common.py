@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from zoo.errors import EdgezooError
-from zoo.options import OptionError
+from zoo.core.errors import EdgezooError
+from zoo.core.options import OptionError
 
 # Errors that are the user's to fix: printed as one line, exit code 2, no traceback. Every error
 # class of edgezoo's own that the user can fix derives from EdgezooError. The OSErrors listed are
@@ -32,12 +32,6 @@ def add_user_errors(*errors):
 def print_json(data) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
-
-
-def table(rows: list[list], headers: list[str], align: str | None = None) -> str:
-    from zoo.tables import markdown_table
-
-    return markdown_table(rows, headers, align)
 
 
 def parse_overrides(items: list[str] | None) -> dict:

@@ -26,7 +26,7 @@ def register(sub):
 
 
 def cmd_adopt(args):
-    from zoo.rundir import adopt_dir
+    from zoo.core.marker import adopt_dir
 
     marker = adopt_dir(args.dir, kind=args.kind)
     names = sorted(marker["entries"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from compress.options import CompressOptions
 from edgezoo import names, ui
-from edgezoo.commands._common import parse_overrides, print_json, table
-from zoo.options import add_arguments, from_args
+from edgezoo.commands._common import parse_overrides, print_json
+from zoo.core.options import add_arguments, from_args
+from zoo.core.tables import markdown_table
 
 
 def register(sub):
@@ -89,7 +90,7 @@ def register(sub):
 
 
 def _layer_bits(items) -> dict:
-    from zoo.options import OptionError
+    from zoo.core.options import OptionError
 
     out = {}
     for item in items or []:
@@ -114,7 +115,7 @@ def _fmt(v):
     return "" if v is None else str(v)
 
 
-def summary_table(rows: list[dict], metric: str, first: str = "stage") -> str:
+def compression_table(rows: list[dict], metric: str, first: str = "stage") -> str:
     cols = [
         first,
         metric,
@@ -133,7 +134,7 @@ def summary_table(rows: list[dict], metric: str, first: str = "stage") -> str:
         [f"{r.get(c):.1f}" if c == "bits_per_weight" else _fmt(r.get(c)) for c in cols]
         for r in rows
     ]
-    return table(body, heads, "l" + "r" * (len(cols) - 1))
+    return markdown_table(body, heads, "l" + "r" * (len(cols) - 1))
 
 
 def cmd_compress(args):
@@ -153,7 +154,7 @@ def cmd_compress(args):
     if args.json:
         print_json(res.summary)
         return 0
-    print(summary_table(res.summary["rows"], res.summary["metric"]))
+    print(compression_table(res.summary["rows"], res.summary["metric"]))
     for step in res.steps:
         if step.name == "distill" and step.report.get("student_scratch"):
             m = res.summary["metric"]
@@ -172,7 +173,8 @@ def cmd_compress(args):
 
 
 def cmd_bench(args):
-    from compress.bench import bench_compress, jets_available
+    from compress.bench import bench_compress
+    from training.datasets.downloads import jets_available
 
     runs = [(args.dataset, args.model, args.limit)]
     if args.jets == "yes" or (args.jets == "auto" and jets_available() and args.dataset != "jets"):
@@ -192,6 +194,6 @@ def cmd_bench(args):
             limit=limit,
         )
         print(f"\n{model} on {dataset} (test n={res['n_test']}, {res['seconds']} s)")
-        print(summary_table(res["rows"], res["metric"], first="model"))
+        print(compression_table(res["rows"], res["metric"], first="model"))
         print(f"target: {res['target']}: {'met' if res['target_met'] else 'NOT met'}")
     return 0

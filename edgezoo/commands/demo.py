@@ -35,7 +35,7 @@ def register(sub):
 
 
 def cmd_demo(args):
-    from edgezoo.commands.pipeline_cmds import summary_table
+    from edgezoo.commands.pipeline_cmds import stage_table
     from edgezoo.pipeline import run_pipeline
 
     t0 = time.perf_counter()
@@ -55,7 +55,7 @@ def cmd_demo(args):
                 on_step=ui.steps(),
             )
         )
-        print(summary_table(reports[-1].parent))
+        print(stage_table(reports[-1].parent))
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; reports:")
     for r in reports:
         print(f"  {r}")

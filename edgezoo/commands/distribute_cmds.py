@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 
 from edgezoo import names
-from edgezoo.commands._common import print_json, table
+from edgezoo.commands._common import print_json
+from zoo.core.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +44,7 @@ def register(sub):
 
 
 def cmd_bench_distribute(args):
-    from training.distribute import DistributeError
+    from training.cluster import DistributeError
 
     # Logical devices must be set before TensorFlow initializes: run in a fresh process.
     with tempfile.TemporaryDirectory(prefix="edgezoo-bench-distribute-") as tmp:
@@ -107,7 +108,7 @@ def cmd_bench_distribute(args):
         for r in result["rows"]
     ]
     print(
-        table(
+        markdown_table(
             rows,
             [
                 "strategy",

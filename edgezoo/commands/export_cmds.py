@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from edgezoo import names, ui
-from edgezoo.commands._common import print_json, table
+from edgezoo.commands._common import print_json
+from zoo.core.tables import markdown_table
 
 
 def register(sub):
@@ -72,7 +73,7 @@ def register(sub):
 def _export_options(p):
     from export import targets
     from export.api import _ExportOptions
-    from zoo.options import add_arguments
+    from zoo.core.options import add_arguments
 
     # Derived from the declarations: the common options, then each target's (export/targets/).
     add_arguments(p, _ExportOptions, group="parity and calibration")
@@ -130,7 +131,7 @@ class _Deprecated(argparse.Action):
 def options_from_args(args) -> dict:
     from export.api import ExportOptions
     from export.hls.options import HlsOptions
-    from zoo.options import from_args
+    from zoo.core.options import from_args
 
     return {
         **from_args(ExportOptions, args),
@@ -159,13 +160,15 @@ def cmd_export(args):
     except ExportFailed as exc:
         if exc.manifest and not args.json:
             print(
-                table(parity_rows(json.loads(exc.manifest.read_text())), PARITY_HEADERS, "lrrllrl")
+                markdown_table(
+                    parity_rows(json.loads(exc.manifest.read_text())), PARITY_HEADERS, "lrrllrl"
+                )
             )
         raise
     if args.json:
         print_json(manifest)
         return 0
-    print(table(parity_rows(manifest), PARITY_HEADERS, "lrrllrl"))
+    print(markdown_table(parity_rows(manifest), PARITY_HEADERS, "lrrllrl"))
     warn = uninformative(manifest)
     if warn:
         print(f"warning: {warn}")

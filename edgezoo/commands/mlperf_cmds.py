@@ -41,7 +41,7 @@ def register(sub):
 
 def cmd_bench_mlperf(args):
     from export.mlperf_bench import bench_mlperf, markdown, mlperf_models
-    from zoo.options import OptionError
+    from zoo.core.options import OptionError
 
     runs = {}
     for item in args.run or []:

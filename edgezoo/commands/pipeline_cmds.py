@@ -58,7 +58,7 @@ def register(sub):
         "export_dir", metavar="EXPORT_DIR", help="an export directory (with manifest.json)"
     )
     from export.bench import BenchOptions
-    from zoo.options import add_arguments
+    from zoo.core.options import add_arguments
 
     add_arguments(p, BenchOptions)  # --batches, --threads, --budget, --runs, --warmup
     p.add_argument(
@@ -108,14 +108,14 @@ def cmd_run(args):
         imported=imported,
     )
     ui.log_into(report.parent)
-    print(summary_table(report.parent))
+    print(stage_table(report.parent))
     print(f"report: {report}")
     return 0
 
 
 def cmd_bench(args):
     from export.bench import BenchOptions, bench_export
-    from zoo.options import from_args
+    from zoo.core.options import from_args
 
     data = bench_export(
         args.export_dir,
@@ -149,12 +149,12 @@ def _check_recipe_names(recipe) -> None:
         raise PipelineError(f"recipe {recipe}: {exc}") from None
 
 
-def summary_table(out) -> str:
+def stage_table(out) -> str:
     """One row per pipeline stage: status, seconds and what it left (from pipeline.json)."""
     import json
     from pathlib import Path
 
-    from edgezoo.commands._common import table
+    from zoo.core.tables import markdown_table
 
     stages = json.loads((Path(out) / "pipeline.json").read_text()).get("stages", {})
     rows = []
@@ -176,4 +176,4 @@ def summary_table(out) -> str:
             or outputs.get("report", "")
         )
         rows.append([name, info.get("status", ""), f"{info.get('seconds', 0):.1f}", what])
-    return table(rows, ["stage", "status", "seconds", "result"], "llrl")
+    return markdown_table(rows, ["stage", "status", "seconds", "result"], "llrl")

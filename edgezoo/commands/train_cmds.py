@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 from edgezoo import names, ui
-from edgezoo.commands._common import parse_overrides, print_json, table
+from edgezoo.commands._common import parse_overrides, print_json
 from training.options import TrainOptions
-from zoo.options import add_arguments, from_args
+from zoo.core.options import add_arguments, from_args
+from zoo.core.tables import markdown_table
 
 
 def register(sub):
@@ -85,7 +86,7 @@ def print_metrics(run):
     m = run.metrics
     shown = {k: v for k, v in m.items() if isinstance(v, (int, float))}
     print(
-        table(
+        markdown_table(
             [[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in shown.items()],
             ["metric", "value"],
             "lr",
@@ -97,7 +98,7 @@ def print_metrics(run):
 
 
 def cmd_datasets(args):
-    from training.data import DATASETS
+    from training.datasets.registry import DATASETS
 
     if args.json:
         print_json(
@@ -105,7 +106,7 @@ def cmd_datasets(args):
         )
         return 0
     print(
-        table(
+        markdown_table(
             [
                 [n, "yes" if s.offline else "cached download", s.description]
                 for n, s in DATASETS.items()
@@ -145,7 +146,7 @@ def cmd_bench_train(args):
             )
     ui.log_into(args.out)
     print(
-        table(
+        markdown_table(
             rows,
             ["model", "data", "seed", "params", "epochs", "test accuracy", "wall s"],
             "lllrrrr",

@@ -6,7 +6,8 @@ import numpy as np
 
 import zoo
 from edgezoo import names
-from edgezoo.commands._common import parse_overrides, print_json, table
+from edgezoo.commands._common import parse_overrides, print_json
+from zoo.core.tables import markdown_table
 
 BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 
@@ -52,7 +53,9 @@ def cmd_list(args):
         for c in cards
     ]
     print(
-        table(rows, ["model", "family", "task", "input", "params", "dataset", "targets"], "llllrll")
+        markdown_table(
+            rows, ["model", "family", "task", "input", "params", "dataset", "targets"], "llllrll"
+        )
     )
     return 0
 
@@ -121,7 +124,7 @@ def cmd_info(args):
         ]
         for r in info["layers"]
     ]
-    print(table(rows, ["layer", "type", "output", "activations", "params"], "lllrr"))
+    print(markdown_table(rows, ["layer", "type", "output", "activations", "params"], "lllrr"))
     print()
     w, a = info["weights_bytes"], info["activations_bytes_per_sample"]
     print(f"parameters: {info['params']:,} (trainable {info['trainable_params']:,})")

@@ -34,24 +34,3 @@ take, renaming), :mod:`~export.hls.profile` (ranges, fixed-point types),
 :mod:`~export.hls.config` (the two-pass precision config, conversion), :mod:`~export.hls.project`
 (export_hls: the named steps), :mod:`~export.hls.synth` (synthesis, report parsing).
 """
-
-# ruff: noqa: F401, F403 - this package re-exports its modules' names (export.hls.X as before the split)
-from export.hls.config import (
-    _configure_softmax,
-    _convert,
-    _softmax_inputs_widened,
-    build_config,
-)
-from export.hls.options import *  # the option constants and HlsOptions, HlsResult
-from export.hls.profile import fixed_for, profile_ranges
-from export.hls.project import adopt, export_hls, layer_types, weight_storage
-from export.hls.support import (
-    KERAS2_PARSER_ONLY,
-    check_supported,
-    io_type_for,
-    keras2_twin,
-    supported_layer_classes,
-    without_reserved_names,
-)
-from export.hls.synth import parse_report, synth_tool, synthesize
-from zoo.fixed_point import integer_bits  # the one copy, used for hls4ml precisions

@@ -15,8 +15,8 @@ from export.common import keras_module_as
 from export.errors import ExportError, UnsupportedModelError
 from export.hls.options import DEFAULT_PRECISION, FALLBACK_PRECISION, TABLE_ACTIVATIONS, HlsOptions
 from export.hls.profile import _hls_name_range, fixed_for, profile_ranges
-from zoo.fixed_point import integer_bits
-from zoo.introspect import all_layers
+from zoo.core.fixed_point import integer_bits
+from zoo.core.introspect import all_layers
 
 # --------------------------------------------------------------------------- configuration
 

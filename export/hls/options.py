@@ -1,4 +1,4 @@
-"""hls4ml options, declared once (:mod:`zoo.options`): the ``--hls-*`` flags of ``edgezoo export``,
+"""hls4ml options, declared once (:mod:`zoo.core.options`): the ``--hls-*`` flags of ``edgezoo export``,
 the recipe's ``export.hls4ml`` keys and their checks come from :class:`HlsOptions`."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import ExportOptionsError
-from zoo.options import option, validate
+from zoo.core.options import option, validate
 
 BACKENDS = ("Vitis", "Vivado")
 STRATEGIES = ("Latency", "Resource")
@@ -173,7 +173,7 @@ class HlsOptions:
 
     def check(self) -> HlsOptions:
         """The rules a single field's declaration cannot say (types, choices and ranges are
-        checked by :func:`zoo.options.validate` where the options come in)."""
+        checked by :func:`zoo.core.options.validate` where the options come in)."""
 
         def bad(name, why):
             raise ExportOptionsError(

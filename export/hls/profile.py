@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from export.common import keras_of
-from zoo.fixed_point import integer_bits
+from zoo.core.fixed_point import integer_bits
 
 # --------------------------------------------------------------------------- profiling
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from export.common import replace_dir
 from export.errors import ExportError
 from export.hls.config import _convert, _softmax_inputs_widened, build_config
 from export.hls.options import SYNTH_TOOLS, HlsOptions, HlsResult
@@ -26,8 +25,9 @@ from export.hls.support import (
     without_reserved_names,
 )
 from export.hls.synth import synthesize
-from zoo.introspect import all_layers
-from zoo.io import write_text_atomic
+from zoo.core.introspect import all_layers
+from zoo.core.io import write_text_atomic
+from zoo.core.transaction import replace_dir_atomically
 
 
 def export_hls(
@@ -76,7 +76,7 @@ def export_hls(
             synthesis=synthesis,
         )
         _write_config_record(work, cfg)
-        replace_dir(work, out_dir)
+        replace_dir_atomically(work, out_dir)
         _fix_output_dir(out_dir, work)
         return HlsResult(out_dir, y, info)
     finally:
@@ -162,7 +162,7 @@ def adopt(res: HlsResult, out_dir, opts: HlsOptions) -> HlsResult:
     """Move a finished project (the precision search's confirmed choice) to ``out_dir``."""
     out_dir = Path(out_dir)
     old = res.project_dir
-    replace_dir(old, out_dir)
+    replace_dir_atomically(old, out_dir)
     _fix_output_dir(out_dir, old)
     tool = SYNTH_TOOLS[opts.backend]
     if opts.synth is True:
@@ -218,7 +218,7 @@ def weight_storage(hls_model) -> dict:
 def _write_config_record(project: Path, cfg: dict):
     import json
 
-    from zoo.io import _json_default
+    from zoo.core.io import _json_default
 
     write_text_atomic(
         project / "edgezoo_hls_config.json", json.dumps(cfg, indent=2, default=_json_default) + "\n"

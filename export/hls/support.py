@@ -6,7 +6,7 @@ from __future__ import annotations
 from export.common import check_single_io, keras_of
 from export.errors import ExportError, UnsupportedModelError
 from export.hls.options import RESERVED_NAMES
-from zoo.introspect import all_layers
+from zoo.core.introspect import all_layers
 
 # --------------------------------------------------------------------------- support
 
@@ -61,8 +61,8 @@ KERAS2_PARSER_ONLY = ("SeparableConv1D", "SeparableConv2D")
 def keras2_twin(model):
     """The tf-keras twin of a Keras 3 model (same architecture, weights moved by layer name),
     checked to compute the same outputs."""
+    from zoo.core.worlds import TF_KERAS, transfer_weights
     from zoo.imported import architecture, build_architecture
-    from zoo.worlds import TF_KERAS, transfer_weights
 
     try:
         twin = build_architecture(architecture(model), TF_KERAS)
@@ -110,11 +110,11 @@ def without_reserved_names(model, world: str):
             mapping[n] = new
     if not mapping:
         return model, {}
-    from zoo.io import custom_objects
+    from zoo.core.io import custom_objects
 
     objs = custom_objects(world)
     if world == "tf_keras":
-        from zoo.worlds import qkeras_custom_objects
+        from zoo.core.worlds import qkeras_custom_objects
 
         objs.update(qkeras_custom_objects())
     k = keras_of(world)

@@ -50,7 +50,7 @@ class Target:
     runtime: str | None = None
     make_call: Callable | None = None
     settings: Callable | None = None
-    options: type | None = None  # a dataclass of zoo.options fields; part of ExportOptions
+    options: type | None = None  # a dataclass of zoo.core.options fields; part of ExportOptions
     description: str = ""
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from export.targets import Target, register
-from zoo.options import option
+from zoo.core.options import option
 
 VARIANTS = ("fixed", "rtl")
 
@@ -27,7 +27,7 @@ class Options:
 
 
 def _fixed(rec, model, world: str, opts):
-    from export import hls
+    from export.hls.project import adopt, export_hls
     from export.precision import choose
 
     chosen, res, search = choose(
@@ -35,9 +35,9 @@ def _fixed(rec, model, world: str, opts):
     )  # precision="auto": C-simulated width search
     x_prof = rec.data.profile_set(chosen.profile_samples)
     if res is not None:  # the search's C-simulated project of the chosen widths
-        res = hls.adopt(res, rec.out / "hls4ml", chosen)
+        res = adopt(res, rec.out / "hls4ml", chosen)
     else:
-        res = hls.export_hls(
+        res = export_hls(
             model,
             rec.out / "hls4ml",
             world=world,
@@ -67,9 +67,10 @@ def _fixed(rec, model, world: str, opts):
 
 
 def export(rec, model, world: str):
-    from export import hls, rtl
+    from export import rtl
+    from export.hls.options import validated
 
-    opts = hls.validated(rec.options.hls4ml)
+    opts = validated(rec.options.hls4ml)
     csim = rec.attempt("hls4ml", "fixed", lambda: _fixed(rec, model, world, opts))
     if rtl.wanted(model, opts.rtl):  # the same model as Verilog (da4ml), Verilator-simulated
         rec.attempt("hls4ml", "rtl", lambda: rtl.artifact(rec, model, opts, csim))

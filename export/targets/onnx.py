@@ -9,7 +9,7 @@ import numpy as np
 
 from export.onnx import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from export.targets import STEM, Target, register
-from zoo.options import OptionError, option
+from zoo.core.options import OptionError, option
 
 VARIANTS = ("fp32", "int8")
 

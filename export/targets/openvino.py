@@ -11,7 +11,7 @@ import numpy as np
 
 from export.openvino import VARIANTS
 from export.targets import Target, register
-from zoo.options import OptionError, option
+from zoo.core.options import OptionError, option
 
 
 @dataclass

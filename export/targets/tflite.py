@@ -11,7 +11,7 @@ import numpy as np
 from export.rewrite import REWRITES
 from export.targets import STEM, Target, register
 from export.tflite import VARIANTS
-from zoo.options import OptionError, option
+from zoo.core.options import OptionError, option
 
 
 @dataclass

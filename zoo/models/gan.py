@@ -36,7 +36,7 @@ def GAN(k):
 
         Real images may come with ``image_shape`` or flattened (same number of values; the zoo
         training stage adapts data to the card's input_shape). ``rescale=True`` maps real data
-        from [0, 1] (training.data images) to [-1, 1], the range of the tanh generator.
+        from [0, 1] (training.datasets images) to [-1, 1], the range of the tanh generator.
         """
 
         def __init__(self, generator, discriminator, rescale=True, **kwargs):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from export.targets import STEM, Target, register
 from export.targets.tflm.budgets import BOARDS, limits
-from zoo.options import option
+from zoo.core.options import option
 
 FOLDER = "tflm"
 
@@ -67,8 +67,9 @@ def _refuse_ops(name: str, graph):
 
 
 def _int8(rec, model, world: str):
-    from export.common import sha256_file, write_bytes_atomic
+    from export.common import sha256_file
     from export.targets.tflm import agreement, budgets, firmware, graph, micro
+    from zoo.core.io import write_bytes_atomic
 
     o = rec.options
     lim = budgets.limits(o.tflm_ram, o.tflm_flash, o.tflm_board)

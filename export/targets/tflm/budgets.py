@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from export.errors import ExportError
-from zoo.options import OptionError
+from zoo.core.options import OptionError
 
 KIB, MIB = 1024, 1024 * 1024
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export.common import write_bytes_atomic
+from zoo.core.io import write_bytes_atomic
 
 USAGE = """\
 // Use (TFLM's headers on the include path):

@@ -52,7 +52,7 @@ def rows(manifest: dict, label: str) -> list[list]:
 
 def markdown(labelled: list[tuple[str, dict]]) -> list[str]:
     """The section's lines ([] when no manifest has a TFLM artifact)."""
-    from zoo.tables import markdown_table
+    from zoo.core.tables import markdown_table
 
     body = [r for label, man in labelled for r in rows(man, label)]
     if not body:
@@ -69,7 +69,7 @@ def section(manifest_paths) -> list[str]:
 
 def bench_lines(data: dict) -> list[str]:
     """The section for ``bench.md``, from the rows :func:`rows` put in bench.json's ``"mcu"``."""
-    from zoo.tables import markdown_table
+    from zoo.core.tables import markdown_table
 
     body = data.get("mcu") or []
     return ["", markdown_table(body, HEADERS, "lrrrrlrll"), "", NOTE] if body else []

@@ -20,15 +20,12 @@ file list, sizes and feature parameters).
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from training.data import DatasetError, DatasetUnavailableError, cache_dir, register_dataset
-from zoo.io import atomic_path
+from training.datasets.cache import cache_dir, cached_features
+from training.datasets.registry import DatasetError, DatasetUnavailableError, register_dataset
 
 KWS_WORDS = ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"]
 KWS_CLASSES = [*KWS_WORDS, "_silence_", "_unknown_"]
@@ -45,6 +42,8 @@ KWS = dict(
 TOYADMOS = dict(n_mels=128, frames=5, n_fft=1024, hop_length=512, power=2.0, first=50, last=250)
 SPEECH_COMMANDS_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 TOYADMOS_URL = "https://zenodo.org/record/3678171 (dev_data_ToyCar.zip)"
+
+ORDER = 2  # in the listing: after the downloads
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
@@ -65,23 +64,6 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
     elif data.dtype.kind == "u":  # 8-bit PCM
         data = (data.astype("float32") - 128.0) / 128.0
     return data.astype("float32"), int(rate)
-
-
-def _cached(
-    name: str, root: Path, files: list[Path], params: dict, compute: Callable[[], dict]
-) -> dict:
-    """``compute()`` once per (file list, sizes, params); the arrays live in ``root/features-<key>.npz``."""
-    h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
-    for f in files:
-        h.update(f"{f.relative_to(root)}:{f.stat().st_size}\n".encode())
-    path = root / f"features-{h.hexdigest()[:16]}.npz"
-    if path.exists():
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
-    arrays = compute()
-    with atomic_path(path) as tmp:
-        np.savez(tmp, **arrays)
-    return arrays
 
 
 # --------------------------------------------------------------------------- keyword spotting
@@ -195,7 +177,7 @@ def _speech_commands(_cache):
         )
         return {"x": feats, "y": np.array(labels, "int64"), "test": np.array(is_test, bool)}
 
-    data = _cached(
+    data = cached_features(
         "speech_commands",
         root,
         [p for p, _ in clips] + noise + ([test_list] if test else []),
@@ -299,7 +281,7 @@ def _toyadmos(_cache):
             clip.append(np.full(len(v), i, "int64"))
         return {"x": np.concatenate(xs), "y": np.concatenate(ys), "clip": np.concatenate(clip)}
 
-    data = _cached(
+    data = cached_features(
         "toyadmos", root, train + test, {"features": "toyadmos_vectors", **TOYADMOS}, compute
     )
     n_test = int((data["clip"] >= len(train)).sum())

@@ -8,8 +8,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from zoo.errors import EdgezooError
-from zoo.worlds import KERAS3, get_keras
+from zoo.core.errors import EdgezooError
+from zoo.core.worlds import KERAS3, get_keras
 
 FILE_MODE = 0o644
 
@@ -64,7 +64,7 @@ def load_model(path: str | os.PathLike, *, world: str = KERAS3, compile: bool = 
     k = get_keras(world)
     objs = custom_objects(world)
     if world != KERAS3:
-        from zoo.worlds import qkeras_custom_objects
+        from zoo.core.worlds import qkeras_custom_objects
 
         objs.update(qkeras_custom_objects())
     kw = {"safe_mode": True} if world == KERAS3 or path.suffix == ".keras" else {}
@@ -79,8 +79,8 @@ def load_model(path: str | os.PathLike, *, world: str = KERAS3, compile: bool = 
 
 
 def _checked(path) -> Path:
-    """``path``, unless it is a link or leads out of its run directory (:func:`zoo.rundir.check_path`)."""
-    from zoo.rundir import check_path
+    """``path``, unless it is a link or leads out of its run directory (:func:`zoo.core.paths.check_path`)."""
+    from zoo.core.paths import check_path
 
     return check_path(path)
 

@@ -1,6 +1,6 @@
 """The real data sets that download once into the cache (``$EDGEZOO_DATA``): MNIST,
 Fashion-MNIST, CIFAR-10 and the LHC jets. Offline, a missing file is one
-:class:`~training.data.DatasetUnavailableError` naming the path and what to put there.
+:class:`~training.datasets.registry.DatasetUnavailableError` naming the path and what to put there.
 
 The files are read here rather than through ``keras.datasets``: those loaders download to their
 own cache with no offline mode and no clear error, and their parsing helpers (``cifar.load_batch``)
@@ -10,20 +10,17 @@ read extracted files only, so using them would not make this module shorter.
 from __future__ import annotations
 
 import gzip
-import os
 import pickle
 import tarfile
 from pathlib import Path
 
 import numpy as np
 
-from training.data import DatasetError, DatasetUnavailableError, cache_dir, register_dataset
-from zoo.io import atomic_path
+from training.datasets.cache import cache_dir, offline
+from training.datasets.registry import DatasetError, DatasetUnavailableError, register_dataset
+from zoo.core.io import atomic_path
 
-
-def offline() -> bool:
-    """``EDGEZOO_OFFLINE`` set (to anything but 0): never download."""
-    return os.environ.get("EDGEZOO_OFFLINE", "") not in ("", "0")
+ORDER = 1  # in the listing: after the offline sets
 
 
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -170,6 +167,12 @@ def _jets(_cache):
             np.savez(tmp, x=x, y=y)
     with np.load(npz) as f:
         return f["x"], f["y"], JETS, "tabular", None
+
+
+def jets_available() -> bool:
+    """Whether the jets data set is on disk (never triggers a download)."""
+    folder = cache_dir() / "jets"
+    return (folder / "jets.npz").exists() or (folder / JETS_ARFF).exists()
 
 
 def read_jets_arff(path: Path):

@@ -69,7 +69,7 @@ def transfer_weights(src, dst, *, strict: bool = True) -> list[str]:
     layers that received weights. With ``strict``, a ``dst`` layer with weights
     that has no same-named ``src`` layer, or a shape mismatch, raises.
     """
-    from zoo.introspect import all_layers
+    from zoo.core.introspect import all_layers
 
     src_layers = {layer.name: layer for layer in all_layers(src)}
     moved = []

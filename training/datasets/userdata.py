@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import SPLIT, Dataset, DatasetError, _normalize, check_finite
-from zoo.io import atomic_path
+from training.datasets.registry import SPLIT, Dataset, DatasetError, check_finite
+from zoo.core.io import atomic_path
 
 STORED = "data.npz"
 NORMALIZE = ("none", "scale", "standardize")
@@ -266,7 +266,7 @@ def split(parts: dict, seed: int, split_=SPLIT) -> dict:
 def read_user_data(
     path, *, input_shape, seed: int = 0, label_column: str | None = None, normalize: str = "none"
 ) -> tuple[Dataset, dict]:
-    """The user's data as a split :class:`~training.data.Dataset` plus a record of what was read."""
+    """The user's data as a split :class:`~training.datasets.registry.Dataset` plus a record of what was read."""
     path = Path(path)
     fmt = data_format(path)
     if normalize not in NORMALIZE:
@@ -294,7 +294,7 @@ def read_user_data(
     ]
     norm: dict = {"method": "none"}
     if normalize != "none":
-        xs[0], xs[1], xs[2], norm = _normalize("image" if normalize == "scale" else "tabular", *xs)
+        xs[0], xs[1], xs[2], norm = normalize("image" if normalize == "scale" else "tabular", *xs)
     ds = Dataset(
         path.name,
         kind,
@@ -335,7 +335,7 @@ def store(ds: Dataset, directory) -> tuple[str, str]:
 
 def copy_stored(src_dir, dst_dir, record: dict) -> None:
     """Give a new model directory its own copy of the stored data (hard link where possible)."""
-    from zoo.rundir import inside
+    from zoo.core.paths import inside
 
     src = inside(src_dir, record["path"], "config.json: data_file.path")
     dst = inside(dst_dir, record["path"], "config.json: data_file.path")
@@ -352,7 +352,7 @@ def copy_stored(src_dir, dst_dir, record: dict) -> None:
 
 def load_stored(model_dir, record: dict, *, name: str = "", seed: int = 0) -> Dataset:
     """The data stored in a model directory, after checking it is the copy the import wrote."""
-    from zoo.rundir import inside
+    from zoo.core.paths import inside
 
     model_dir = Path(model_dir)
     path = inside(model_dir, record["path"], f"config.json of {model_dir}: data_file.path")

@@ -24,7 +24,7 @@ import types
 import typing
 from typing import Any
 
-from zoo.errors import EdgezooError
+from zoo.core.errors import EdgezooError
 
 
 class OptionError(EdgezooError, ValueError):
