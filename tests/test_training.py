@@ -28,9 +28,10 @@ def test_run_directory_has_every_artifact(tmp_path):
     assert acc == pytest.approx(metrics["accuracy"])
 
 
-def test_training_learns_digits(tmp_path):
-    run = train("mlp", "digits", epochs=15, out=tmp_path / "run", verbose=0)
-    assert run.metrics["accuracy"] > 0.9
+def test_mlp_learns_digits_in_15_epochs(mlp_digits_run):
+    """The shared dense run (tests/conftest.py: mlp, digits, 15 epochs)."""
+    metrics = json.loads((mlp_digits_run / "metrics.json").read_text())
+    assert metrics["epochs_run"] <= 15 and metrics["accuracy"] > 0.9
 
 
 def test_resume_continues_from_backup(tmp_path):
@@ -86,10 +87,12 @@ def test_not_a_run_directory(tmp_path):
         load_run(tmp_path)
 
 
-def test_lenet5_on_upsampled_digits(tmp_path):
-    run = train("lenet5", "digits", epochs=2, out=tmp_path / "run", verbose=0, limit=300)
-    assert run.model.inputs[0].shape[1:] == (32, 32, 1)
-    assert json.loads((run.dir / "config.json").read_text())["data"]["input_shape"] == [32, 32, 1]
+def test_lenet5_trains_on_digits_upsampled_to_32x32(lenet5_digits_run):
+    """The shared CNN run (tests/conftest.py: lenet5, digits, 2 epochs on 300 samples)."""
+    model, cfg = load_run(lenet5_digits_run)
+    assert model.inputs[0].shape[1:] == (32, 32, 1)
+    assert cfg["data"]["input_shape"] == [32, 32, 1]
+    assert run_dataset(cfg).x_test.shape[1:] == (32, 32, 1)
 
 
 def test_binary_perceptron_uses_binary_loss(tmp_path):
