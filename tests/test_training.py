@@ -12,17 +12,18 @@ from training import TrainingError, load_run, run_dataset, train
 from training.train import compile_for, evaluate
 
 
-def test_run_directory_has_every_artifact(tmp_path):
-    run = train("mlp", "digits", epochs=3, out=tmp_path / "run", verbose=0, limit=400)
-    names = {p.name for p in run.dir.iterdir()}
+def test_run_directory_has_every_artifact_and_reloads_with_its_data(mlp_digits_run):
+    """The shared dense run (tests/conftest.py) as train() wrote it."""
+    names = {p.name for p in mlp_digits_run.iterdir()}
     assert {"model.keras", "history.csv", "history.png", "metrics.json", "config.json"} <= names
-    metrics = json.loads((run.dir / "metrics.json").read_text())
-    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["epochs_run"] == 3
-    cfg = json.loads((run.dir / "config.json").read_text())
+    metrics = json.loads((mlp_digits_run / "metrics.json").read_text())
+    history = (mlp_digits_run / "history.csv").read_text().strip().splitlines()
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["epochs_run"] == len(history) - 1
+    cfg = json.loads((mlp_digits_run / "config.json").read_text())
     assert cfg["model"] == "mlp" and cfg["dataset"] == "digits" and cfg["world"] == "keras"
-    assert (run.dir / "history.png").read_bytes()[:4] == b"\x89PNG"
+    assert (mlp_digits_run / "history.png").read_bytes()[:4] == b"\x89PNG"
     # the run reloads with the exact data it was trained on
-    model, cfg = load_run(run.dir)
+    model, cfg = load_run(mlp_digits_run)
     ds = run_dataset(cfg)
     acc = float((model.predict(ds.x_test, verbose=0).argmax(-1) == ds.y_test).mean())
     assert acc == pytest.approx(metrics["accuracy"])
