@@ -273,7 +273,7 @@ def test_bad_options_are_value_errors_quoting_the_value(mlp_digits_run, tmp_path
     assert isinstance(info.value, ValueError)
 
 
-def test_not_a_model_directory(tmp_path):
+def test_export_of_a_missing_directory_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="not an edgezoo model directory"):
         export_run(tmp_path / "nothing")
 
@@ -294,7 +294,7 @@ def test_tflite_quantization_uses_the_interpreters_scale_and_zero_point():
     )
 
 
-def test_parity_figures_and_bounds():
+def test_parity_figures_near_ties_and_bounds_per_task():
     ref = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     out = np.array([[0.85, 0.15], [0.3, 0.7], [0.45, 0.55]])
     fig = verify.compare(ref, out, task="classification", y=np.array([0, 1, 0]))
@@ -355,7 +355,7 @@ def test_keras_module_swap_is_restored_even_on_error():
     assert sys.modules["keras"] is keras
 
 
-def test_fixed_point_sizing():
+def test_fixed_for_takes_sign_and_integer_bits_from_the_range():
     from export.hls import fixed_for, integer_bits
 
     assert (
@@ -432,7 +432,7 @@ def test_vendor_synthesis_fills_the_manifest(mlp_digits_run, tmp_path):
 # --------------------------------------------------------------------------- CLI
 
 
-def test_cli_export_and_errors(mlp_digits_run, tmp_path, capsys):
+def test_cli_export_writes_a_manifest_and_errors_are_one_line(mlp_digits_run, tmp_path, capsys):
     from edgezoo.cli import main
 
     rc = main(["export", str(mlp_digits_run), "--to", "onnx", "--out", str(tmp_path / "cli")])

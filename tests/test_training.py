@@ -83,7 +83,7 @@ def test_bad_settings_fail_before_work(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_not_a_run_directory(tmp_path):
+def test_load_run_of_a_non_run_directory_is_one_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not an edgezoo model directory"):
         load_run(tmp_path)
 
