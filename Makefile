@@ -28,10 +28,11 @@ demo: install
 # edgezoo's own modules again.
 test: lint
 	$(PY) -m compileall -q zoo training compress export edgezoo >/dev/null
-	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 -m "not slow" tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 -m "not slow" --durations=30 tests notebooks $(PYTEST_ARGS)
 
 # Everything, the tests marked slow included (hls4ml io_stream C simulations of every CNN the
-# zoo claims for hls4ml, the compress -> hls4ml chain): about 1-2 minutes more on 2 cores.
+# zoo claims for hls4ml): about 1-2 minutes more on 2 cores. The trained models most tests read
+# are built once per session and shared by the xdist workers (tests/conftest.py).
 test-all: lint
 	$(PY) -m compileall -q zoo training compress export edgezoo >/dev/null
 	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 tests notebooks $(PYTEST_ARGS)

@@ -247,3 +247,25 @@ def test_sizes(kind, limit, allowed):
             wrong.append(f"{name}: {size} lines, grown past its allowlisted {allowed[name]}")
     gone = [name for name in allowed if name not in sizes]
     assert not wrong and not gone, "\n".join(wrong + [f"{n}: allowlisted, gone" for n in gone])
+
+
+def test_the_tests_import_names_from_their_real_homes():
+    """The tests too name each project module and name where it is defined (a moved module or a
+    removed re-export fails here at once, not in the one test that imports it lazily)."""
+    wrong = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            if node.module.split(".")[0] not in STAGES:
+                continue
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            if node.module not in MODULES:
+                wrong.append(f"{where} imports from {node.module}, which does not exist")
+                continue
+            tree = TREES[node.module]
+            home = _defined(tree) | (_public_api(tree) if _is_package(node.module) else set())
+            for alias in node.names:
+                if alias.name not in home and f"{node.module}.{alias.name}" not in MODULES:
+                    wrong.append(f"{where} imports {alias.name} from {node.module}, not its home")
+    assert not wrong, "\n".join(wrong)

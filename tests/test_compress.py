@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import COMPRESS_DIGITS
 
 import zoo
 from compress import (
@@ -21,7 +22,7 @@ from compress import (
     qkeras_twin,
     sparsity_report,
 )
-from training import Dataset, load_run, save_model_dir, train
+from training import Dataset, load_run, save_model_dir
 
 TARGET = 0.75
 BITS = 6
@@ -31,19 +32,20 @@ BITS = 6
 
 
 @pytest.fixture(scope="module")
-def float_run(tmp_path_factory):
-    """A float mlp trained on digits (the hls4ml-tutorial recipe's starting point)."""
-    return train(
-        "mlp", "digits", epochs=15, out=tmp_path_factory.mktemp("float") / "run", verbose=0
-    )
+def float_run(mlp_digits_run):
+    """The shared float mlp trained on digits (tests/conftest.py; the hls4ml-tutorial recipe's
+    starting point), as ``train`` returns it: .dir and .metrics."""
+    from types import SimpleNamespace
+
+    metrics = json.loads((mlp_digits_run / "metrics.json").read_text())
+    return SimpleNamespace(dir=mlp_digits_run, metrics=metrics)
 
 
 @pytest.fixture(scope="module")
-def chain(float_run, tmp_path_factory):
-    """prune 75% -> 6-bit QAT from one call."""
-    return compress(
-        float_run.dir, prune=TARGET, bits=BITS, epochs=4, out=tmp_path_factory.mktemp("chain") / "c"
-    )
+def chain(mlp_digits_compressed):
+    """prune 75% -> 6-bit QAT from one call: the shared chain (conftest.COMPRESS_DIGITS)."""
+    assert (COMPRESS_DIGITS["prune"], COMPRESS_DIGITS["bits"]) == (TARGET, BITS)
+    return mlp_digits_compressed
 
 
 def _mac_kernels(model) -> dict[str, np.ndarray]:

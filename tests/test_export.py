@@ -21,6 +21,7 @@ from export import (
     UnsupportedModelError,
     export_model,
     export_run,
+    targets,
     verify,
 )
 from export.common import keras_module_as, sha256_file, tree_sha256
@@ -29,55 +30,19 @@ pytestmark = pytest.mark.xdist_group("export")
 
 
 # --------------------------------------------------------------------------- fixtures
+# The model directories are the session's shared ones (tests/conftest.py): mlp_digits_run (the
+# dense model), qkeras_digits_run (its prune + 6-bit QAT chain) and mlp_digits_export (the dense
+# model exported to every default target). Every test here writes its exports to tmp_path.
 
 
-@pytest.fixture(scope="module")
-def mlp_run(tmp_path_factory):
-    """A small MLP trained on digits (a real model directory)."""
-    from training.train import train
-
-    out = tmp_path_factory.mktemp("export") / "mlp-run"
-    train("mlp", "digits", epochs=8, verbose=0, out=out, overrides={"widths": (32,)}, patience=100)
-    return out
-
-
-def qkeras_mlp(n_in=64, n_out=10):
-    """A QKeras 6-bit MLP (tf-keras world), quantizers as strings so it round-trips through .keras."""
-    import tf_keras as tk
-    from qkeras import QActivation, QDense
-
-    q = "quantized_bits(6,0,alpha=1)"
-    inp = tk.Input((n_in,), name="input")
-    x = QDense(32, kernel_quantizer=q, bias_quantizer=q, name="fc1")(inp)
-    x = QActivation("quantized_relu(6)", name="relu1")(x)
-    x = QDense(n_out, kernel_quantizer=q, bias_quantizer=q, name="output")(x)
-    out = tk.layers.Activation("softmax", name="softmax")(x)
-    return tk.Model(inp, out, name="mlp")
-
-
-@pytest.fixture(scope="module")
-def qkeras_run(tmp_path_factory):
-    """A QKeras model directory (world "tf_keras"), as the compression stage writes them."""
-    import tf_keras
-
-    from training.datasets.adapt import adapt
-    from training.datasets.registry import load_dataset
-    from training.model_dir import save_model_dir
-
-    tf_keras.utils.set_random_seed(0)
-    ds = adapt(load_dataset("digits"), (64,))
-    m = qkeras_mlp()
-    m.compile("adam", "sparse_categorical_crossentropy")
-    m.fit(ds.x_train, ds.y_train, epochs=8, verbose=0)
-    cfg = {
-        "model": "mlp",
-        "dataset": "digits",
-        "seed": 0,
-        "limit": None,
-        "overrides": {"widths": [32]},
-        "card": zoo.get_card("mlp").to_dict(),
+def expected_default_artifacts() -> set[tuple[str, str]]:
+    """(format, variant) of every artifact a plain export writes, read from the target registry."""
+    return {
+        (t.name, v)
+        for t in targets.all_targets()
+        if t.default
+        for v in (t.default_variants or t.variants)
     }
-    return save_model_dir(m, tmp_path_factory.mktemp("export") / "qkeras-run", cfg)
 
 
 # --------------------------------------------------------------------------- full export
@@ -123,20 +88,17 @@ def _check_manifest(man: dict, out: Path, src_dir: Path):
         )
 
 
-def test_export_run_all_targets(mlp_run, tmp_path):
-    out = tmp_path / ".export.new" / "exp"  # as the pipeline builds export/, swapped in after
-    man = export_run(mlp_run, out=out)
-    _check_manifest(man, out, mlp_run)
+def test_default_export_verifies_every_default_target_and_swaps_in_like_the_pipeline(
+    mlp_digits_run, mlp_digits_export
+):
+    """The shared export (tests/conftest.py) was built in ``.export.new/exp`` and swapped to
+    ``export/exp`` by retarget_exports + rename, as the pipeline does."""
+    out = mlp_digits_export
+    man = json.loads((out / "manifest.json").read_text())
+    _check_manifest(man, out, mlp_digits_run)
     arts = {(a["format"], a["variant"]): a for a in man["artifacts"]}
-    assert set(arts) == {
-        ("onnx", "fp32"),
-        ("onnx", "int8"),
-        ("tflite", "fp32"),
-        ("tflite", "fp16"),
-        ("tflite", "dynamic"),
-        ("tflite", "int8"),
-        ("hls4ml", "fixed"),
-    }
+    assert set(arts) == expected_default_artifacts()
+    assert {"onnx", "tflite", "hls4ml"} <= {fmt for fmt, _ in arts}  # the registry's defaults
     # the float bounds of the issue, and the dynamic batch dimension proven at batch 1 and N
     assert arts["onnx", "fp32"]["parity"]["max_abs_diff"] <= 1e-5
     assert arts["tflite", "fp32"]["parity"]["max_abs_diff"] <= 1e-4
@@ -165,41 +127,49 @@ def test_export_run_all_targets(mlp_run, tmp_path):
         assert hls["synthesis"] == {"run": False, "why": "vitis-run (Vitis HLS) not on PATH"}
     # the pipeline's swap of .export.new/ to export/: hls4ml's recorded paths and the sha256
     # of the manifest follow
-    from export.api import retarget_exports
     from export.manifest import load_manifest
 
-    final = tmp_path / "export"
-    retarget_exports(out.parent, final)
-    out.parent.rename(final)
-    yml = (final / "exp" / "hls4ml" / "hls4ml_config.yml").read_text()
-    assert ".export.new" not in yml and f"OutputDir: {final / 'exp' / 'hls4ml'}" in yml
-    assert load_manifest(final / "exp")[2] == {}  # bench's sha256 and size checks pass
+    assert out.parent.name == "export" and not (out.parent.parent / ".export.new").exists()
+    yml = (out / "hls4ml" / "hls4ml_config.yml").read_text()
+    assert ".export.new" not in yml and f"OutputDir: {out / 'hls4ml'}" in yml
+    assert load_manifest(out)[2] == {}  # bench's sha256 and size checks pass
 
 
-def test_qkeras_model_directory_exports_through_keras2_paths(qkeras_run, tmp_path):
+def test_compressed_qkeras_run_exports_through_keras2_paths_with_its_quantizers(
+    qkeras_digits_run, tmp_path
+):
+    """The chain the pipeline runs: compress (prune 75% + 6-bit QAT, the shared chain) writes a
+    QKeras model directory; export takes it to every default target, hls4ml reading the
+    quantizers for its types."""
     import keras
 
+    qat = json.loads((qkeras_digits_run / "compression.json").read_text())
     out = tmp_path / "exp"
-    man = export_run(qkeras_run, out=out)
-    _check_manifest(man, out, qkeras_run)
-    assert man["source"]["world"] == "tf_keras" and man["source"]["quantized"] is True
+    man = export_run(qkeras_digits_run, out=out)
+    _check_manifest(man, out, qkeras_digits_run)
+    src = man["source"]
+    assert src["world"] == "tf_keras" and src["quantized"] is True and src["sparsity"] >= 0.7
     arts = {(a["format"], a["variant"]): a for a in man["artifacts"]}
+    assert set(arts) == expected_default_artifacts()
     assert (
         arts["onnx", "fp32"]["parity"]["max_abs_diff"] <= 1e-5
     )  # tf2onnx with an explicit signature
     hls = arts["hls4ml", "fixed"]["hls4ml"]
-    src = hls["precision"]["sources"]
-    assert src["fc1"]["weight"] == "quantizer" and src["relu1"]["result"] == "quantizer"
+    sources = hls["precision"]["sources"]
+    assert sources["fc1"]["weight"] == "quantizer" and sources["relu1"]["result"] == "quantizer"
     store = hls["weight_storage"]
-    assert store["weights"] == 64 * 32 + 32 + 32 * 10 + 10 and store["bits"] == 6 * store["weights"]
+    assert store["weights"] == qat["model"]["params"] and store["bits"] == 6 * store["weights"]
     types = {row["name"]: row for row in hls["layer_types"]}
-    assert types["fc1"]["weight"].startswith("fixed<6,1")  # quantized_bits(6,0,alpha=1)
-    assert types["relu1"]["result"].startswith("ufixed<6,0")  # quantized_relu(6)
+    assert qat["quantizers"]["fc1"]["kernel"] == "quantized_bits(6,0,0,alpha=1)"
+    assert types["fc1"]["weight"].startswith("fixed<6,1")  # sign + 0 integer bits
+    relu = qat["quantizers"]["relu1"]["activation"]  # quantized_relu(6,I)
+    integer = int(relu.removeprefix("quantized_relu(6,").rstrip(")"))
+    assert types["relu1"]["result"].startswith(f"ufixed<6,{integer}")
     assert arts["hls4ml", "fixed"]["parity"]["argmax_agreement_tol"] >= 0.98
     assert sys.modules["keras"] is keras and keras.__version__.startswith("3.")  # world restored
 
 
-def test_hls4ml_backend_strategy_reuse_part_and_clock_are_configurable(mlp_run, tmp_path):
+def test_hls4ml_backend_strategy_reuse_part_and_clock_are_configurable(mlp_digits_run, tmp_path):
     opts = {
         "backend": "Vivado",
         "strategy": "Resource",
@@ -208,7 +178,7 @@ def test_hls4ml_backend_strategy_reuse_part_and_clock_are_configurable(mlp_run, 
         "clock_period": 10.0,
         "io_type": "io_parallel",
     }
-    man = export_run(mlp_run, to="hls4ml", out=tmp_path, hls4ml=opts)
+    man = export_run(mlp_digits_run, to="hls4ml", out=tmp_path, hls4ml=opts)
     info = man["artifacts"][0]["hls4ml"]
     assert {k: info[k] for k in ("backend", "strategy", "reuse_factor", "part", "io_type")} == {
         "backend": "Vivado",
@@ -246,15 +216,17 @@ def test_export_model_from_memory_with_standard_normal_inputs(tmp_path):
 # --------------------------------------------------------------------------- failures are loud
 
 
-def test_failed_parity_threshold_fails_the_export_and_is_recorded(mlp_run, tmp_path):
+def test_failed_parity_threshold_fails_the_export_and_is_recorded(mlp_digits_run, tmp_path):
     strict = {"tflite/int8": {"min_argmax_agreement": 1.01}}
     with pytest.raises(ExportFailed, match=r"tflite int8: parity: argmax_agreement") as info:
-        export_run(mlp_run, to="tflite", out=tmp_path, tflite_variants=("int8",), thresholds=strict)
+        export_run(
+            mlp_digits_run, to="tflite", out=tmp_path, tflite_variants=("int8",), thresholds=strict
+        )
     man = json.loads(Path(info.value.manifest).read_text())
     assert man["passed"] is False and man["artifacts"][0]["parity"]["passed"] is False
     # configurable: recorded, not raised
     man = export_run(
-        mlp_run,
+        mlp_digits_run,
         to="tflite",
         out=tmp_path,
         tflite_variants=("int8",),
@@ -295,13 +267,13 @@ def test_hls4ml_unsupported_layer_is_named(tmp_path):
         ({"thresholds": {"tflite/int8": {"min_agreement": 0.5}}}, "unknown threshold"),
     ],
 )
-def test_bad_options_are_value_errors_quoting_the_value(mlp_run, tmp_path, kwargs, match):
+def test_bad_options_are_value_errors_quoting_the_value(mlp_digits_run, tmp_path, kwargs, match):
     with pytest.raises(ExportOptionsError, match=match) as info:
-        export_run(mlp_run, out=tmp_path, **kwargs)
+        export_run(mlp_digits_run, out=tmp_path, **kwargs)
     assert isinstance(info.value, ValueError)
 
 
-def test_not_a_model_directory(tmp_path):
+def test_export_of_a_missing_directory_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="not an edgezoo model directory"):
         export_run(tmp_path / "nothing")
 
@@ -322,7 +294,7 @@ def test_tflite_quantization_uses_the_interpreters_scale_and_zero_point():
     )
 
 
-def test_parity_figures_and_bounds():
+def test_parity_figures_near_ties_and_bounds_per_task():
     ref = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     out = np.array([[0.85, 0.15], [0.3, 0.7], [0.45, 0.55]])
     fig = verify.compare(ref, out, task="classification", y=np.array([0, 1, 0]))
@@ -383,7 +355,7 @@ def test_keras_module_swap_is_restored_even_on_error():
     assert sys.modules["keras"] is keras
 
 
-def test_fixed_point_sizing():
+def test_fixed_for_takes_sign_and_integer_bits_from_the_range():
     from export.hls.profile import fixed_for
     from zoo.core.fixed_point import integer_bits
 
@@ -401,7 +373,7 @@ def test_fixed_point_sizing():
 def test_integer_bits_hold_powers_of_two_and_are_one_function():
     """A fixed-point type with i integer bits holds [-2**i, 2**i): 4.0 needs 3, not ceil(log2 4) = 2."""
     from compress import quantizers
-    from export.hls import profile
+    from export import hls
     from zoo.core.fixed_point import integer_bits
 
     for k in range(-2, 8):
@@ -414,7 +386,7 @@ def test_integer_bits_hold_powers_of_two_and_are_one_function():
         and quantizers._integer_for(2.0**20, 8, True) == 7
     )
     assert (
-        profile.integer_bits is quantizers.integer_bits is integer_bits
+        hls.integer_bits is quantizers.integer_bits is integer_bits
     )  # one function for QKeras and hls4ml
 
 
@@ -448,12 +420,12 @@ def test_synthesis_report_is_parsed_into_figures(tmp_path):
 
 
 @pytest.mark.vendor
-def test_vendor_synthesis_fills_the_manifest(mlp_run, tmp_path):
+def test_vendor_synthesis_fills_the_manifest(mlp_digits_run, tmp_path):
     import shutil
 
     if shutil.which("vitis-run") is None:
         pytest.skip("needs Vitis HLS (vitis-run) on PATH for C synthesis; not installed here")
-    man = export_run(mlp_run, to="hls4ml", out=tmp_path, hls4ml={"synth": True})
+    man = export_run(mlp_digits_run, to="hls4ml", out=tmp_path, hls4ml={"synth": True})
     syn = man["artifacts"][0]["synthesis"]
     assert syn["run"] and syn["latency_cycles"]["worst"] > 0 and "LUT" in syn["resources"]
 
@@ -461,10 +433,10 @@ def test_vendor_synthesis_fills_the_manifest(mlp_run, tmp_path):
 # --------------------------------------------------------------------------- CLI
 
 
-def test_cli_export_and_errors(mlp_run, tmp_path, capsys):
+def test_cli_export_writes_a_manifest_and_errors_are_one_line(mlp_digits_run, tmp_path, capsys):
     from edgezoo.cli import main
 
-    rc = main(["export", str(mlp_run), "--to", "onnx", "--out", str(tmp_path / "cli")])
+    rc = main(["export", str(mlp_digits_run), "--to", "onnx", "--out", str(tmp_path / "cli")])
     out = capsys.readouterr().out
     assert rc == 0 and "onnx fp32" in out and "onnx int8" in out and "manifest:" in out
     assert json.loads((tmp_path / "cli" / "manifest.json").read_text())["passed"]
@@ -476,24 +448,8 @@ def test_cli_export_and_errors(mlp_run, tmp_path, capsys):
         and "not an edgezoo model directory" in err
         and len(err.strip().splitlines()) == 1
     )
-    assert main(["export", str(mlp_run), "--to", "onnx,coreml", "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(["export", str(mlp_digits_run), "--to", "onnx,coreml", "--out", str(tmp_path / "x")])
+        == 2
+    )
     assert "targets must be" in capsys.readouterr().err
-
-
-# --------------------------------------------------------------------------- with the compression stage
-
-
-@pytest.mark.slow
-def test_pruned_qkeras_model_from_the_compression_stage(mlp_run, tmp_path):
-    """The chain the pipeline runs: compress (prune + QAT) writes model directories, export takes them."""
-    compress = pytest.importorskip("compress")
-    if not hasattr(compress, "compress"):
-        pytest.skip("the compression stage has no compress() entry point yet")
-    res = compress.compress(mlp_run, prune=0.5, bits=6, epochs=2, out=tmp_path / "compressed")
-    dirs = {s.name: Path(s.dir) for s in res.steps}
-    man = export_run(dirs["qat"], to=("onnx", "hls4ml"), out=tmp_path / "export")
-    assert man["passed"], man["failures"]
-    src = man["source"]
-    assert src["world"] == "tf_keras" and src["quantized"] and src["sparsity"] >= 0.4
-    hls = next(a for a in man["artifacts"] if a["format"] == "hls4ml")
-    assert "quantizer" in {v.get("weight") for v in hls["hls4ml"]["precision"]["sources"].values()}

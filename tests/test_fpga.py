@@ -67,7 +67,10 @@ def qkeras_iris_mlp():
 @pytest.fixture(scope="module")
 def rtl_export(tmp_path_factory):
     """One QKeras model directory exported to hls4ml with the RTL artifact: one hls4ml C-sim
-    build, one Verilator build, one yosys run for the whole module."""
+    build, one Verilator build, one yosys run for the whole module.
+
+    Not the shared QKeras run of tests/conftest.py: a 4-8-8-3 iris model keeps the Verilator
+    build and the yosys run small, and its hand-set quantizers are what the checks read."""
     import tf_keras
 
     import zoo
@@ -166,7 +169,11 @@ AUTO_STEPS = 3  # the all-C-simulation search, bounded: 3 g++ builds (the last 2
 
 @pytest.fixture(scope="module")
 def auto_run(tmp_path_factory):
-    """A small float MLP (64-16-10) trained on digits."""
+    """A small float MLP (64-16-10) trained on digits.
+
+    Not the shared dense run of tests/conftest.py (64-64-32-10): the precision search compiles
+    and C-simulates AUTO_STEPS hls4ml projects, and one 16-wide layer keeps each g++ build short.
+    It also writes its export into the run directory."""
     from training.train import train
 
     run = tmp_path_factory.mktemp("fpga") / "mlp-digits"

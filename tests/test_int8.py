@@ -14,7 +14,11 @@ pytestmark = pytest.mark.xdist_group("export")
 @pytest.fixture(scope="module")
 def cnn_export(tmp_path_factory):
     """A tiny CNN (first conv has one input channel) trained on digits, exported to ONNX, OpenVINO
-    and TFLite int8."""
+    and TFLite int8.
+
+    Not the shared lenet5 run of tests/conftest.py: at 8x8 inputs with 4 and 8 filters the
+    OpenVINO/NNCF int8 export and the bench stay seconds, and the thin-conv checks read this
+    model's layer layout (a 1-channel first conv followed by a wider one)."""
     from export import export_run
     from training.train import train
 

@@ -134,7 +134,7 @@ def test_bad_recipes_are_rejected_before_work(tmp_path):
         run_pipeline("mlp", "digits", recipe=SMALL, out=tmp_path / "x", progress=lambda m: None)
 
 
-def test_shipped_recipes_load():
+def test_shipped_recipes_load_with_their_stages():
     for name in ("jet_tagger", "demo", "float_only"):
         rec = load_recipe(name)
         assert "export" in rec
@@ -143,7 +143,7 @@ def test_shipped_recipes_load():
     assert tutorial["export"]["to"] == ["onnx", "tflite", "hls4ml"]
 
 
-def test_pareto_front():
+def test_pareto_front_drops_bigger_and_less_accurate_points():
     # (size, accuracy): the 3rd point is dominated by the 2nd (bigger and less accurate)
     pts = [(100, 0.90), (50, 0.95), (80, 0.93), (10, 0.80)]
     assert pareto_front(pts) == [3, 1]

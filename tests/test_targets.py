@@ -123,3 +123,77 @@ def test_every_declared_option_is_reachable_from_the_cli_and_the_recipe():
     validate_recipe(recipe, "mlp")  # what the CLI says, the recipe accepts
     assert HlsOptions(**opts["hls4ml"]).synth is False and opts["onnx_variants"] == ("int8",)
     assert ExportOptions.from_kwargs(**opts).hls4ml["layer_widths"] == {"fc1": {"weight": 6}}
+
+
+# --------------------------------------------------------------------------- every target, exported
+# Parametrized over the registry, as tests/test_zoo.py is over list_models(): a target module
+# added to export/targets/ is exported, verified and run by its bench runtime here without a
+# new test. Default targets are read from the session's shared export (tests/conftest.py);
+# the others export the shared dense run themselves.
+
+
+def _artifacts_of(target, mlp_digits_run, mlp_digits_export, tmp_path):
+    import json
+
+    from export import export_run
+
+    if target.default:
+        man = json.loads((mlp_digits_export / "manifest.json").read_text())
+        out = mlp_digits_export
+    else:
+        out = tmp_path / "exp"
+        man = export_run(mlp_digits_run, to=(target.name,), out=out)
+    assert man["passed"], man["failures"]
+    return [a for a in man["artifacts"] if a["format"] == target.name], out, man
+
+
+@pytest.mark.parametrize("name", targets.names())
+def test_each_target_exports_its_default_variants_within_its_thresholds(
+    name, mlp_digits_run, mlp_digits_export, tmp_path
+):
+    import json
+
+    from export import verify
+
+    target = targets.get(name)
+    arts, out, man = _artifacts_of(target, mlp_digits_run, mlp_digits_export, tmp_path)
+    # the default variants, in the registry's order
+    assert [a["variant"] for a in arts] == [
+        v for v in target.variants if v in (target.default_variants or target.variants)
+    ]
+    for a in arts:
+        assert "error" not in a, a
+        assert (out / a["path"]).exists(), a["path"]
+        p = a["parity"]
+        assert p["passed"] and p["n"] == man["data"]["n_parity"]
+        # the bounds the parity was checked against are the registry's (target, then generic)
+        bounds = verify.thresholds_for(name, a["variant"])
+        assert verify.check(p, bounds, task="classification") == [], (a["variant"], bounds)
+    assert json.loads((out / "manifest.json").read_text())["artifacts"] == man["artifacts"]
+
+
+@pytest.mark.parametrize("name", [t.name for t in targets.all_targets() if t.runtime])
+def test_each_bench_runtime_runs_its_targets_artifacts_like_keras(
+    name, mlp_digits_run, mlp_digits_export, tmp_path
+):
+    """``edgezoo bench``'s call for every artifact of a target with a CPU runtime: the float
+    artifacts give Keras' outputs, the quantized ones its argmax on most samples."""
+    import numpy as np
+
+    from export.runtime_bench import make_call
+    from training.model_dir import load_run, run_dataset
+
+    target = targets.get(name)
+    arts, out, _ = _artifacts_of(target, mlp_digits_run, mlp_digits_export, tmp_path)
+    model, cfg = load_run(mlp_digits_run)
+    x = run_dataset(cfg).x_test[:64].astype("float32")
+    ref = model.predict(x, verbose=0)
+    for a in arts:
+        call, predict_all = make_call(target.runtime, str(out / a["path"]), x[:1], 1)
+        call()
+        got = predict_all(x)
+        assert got.shape == ref.shape, a["variant"]
+        if a["variant"] == "fp32":
+            np.testing.assert_allclose(got, ref, atol=1e-4)
+        else:
+            assert (got.argmax(-1) == ref.argmax(-1)).mean() >= 0.9, a["variant"]

@@ -12,25 +12,27 @@ from training import TrainingError, load_run, run_dataset, train
 from training.tasks import compile_for, evaluate
 
 
-def test_run_directory_has_every_artifact(tmp_path):
-    run = train("mlp", "digits", epochs=3, out=tmp_path / "run", verbose=0, limit=400)
-    names = {p.name for p in run.dir.iterdir()}
+def test_run_directory_has_every_artifact_and_reloads_with_its_data(mlp_digits_run):
+    """The shared dense run (tests/conftest.py) as train() wrote it."""
+    names = {p.name for p in mlp_digits_run.iterdir()}
     assert {"model.keras", "history.csv", "history.png", "metrics.json", "config.json"} <= names
-    metrics = json.loads((run.dir / "metrics.json").read_text())
-    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["epochs_run"] == 3
-    cfg = json.loads((run.dir / "config.json").read_text())
+    metrics = json.loads((mlp_digits_run / "metrics.json").read_text())
+    history = (mlp_digits_run / "history.csv").read_text().strip().splitlines()
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["epochs_run"] == len(history) - 1
+    cfg = json.loads((mlp_digits_run / "config.json").read_text())
     assert cfg["model"] == "mlp" and cfg["dataset"] == "digits" and cfg["world"] == "keras"
-    assert (run.dir / "history.png").read_bytes()[:4] == b"\x89PNG"
+    assert (mlp_digits_run / "history.png").read_bytes()[:4] == b"\x89PNG"
     # the run reloads with the exact data it was trained on
-    model, cfg = load_run(run.dir)
+    model, cfg = load_run(mlp_digits_run)
     ds = run_dataset(cfg)
     acc = float((model.predict(ds.x_test, verbose=0).argmax(-1) == ds.y_test).mean())
     assert acc == pytest.approx(metrics["accuracy"])
 
 
-def test_training_learns_digits(tmp_path):
-    run = train("mlp", "digits", epochs=15, out=tmp_path / "run", verbose=0)
-    assert run.metrics["accuracy"] > 0.9
+def test_mlp_learns_digits_in_15_epochs(mlp_digits_run):
+    """The shared dense run (tests/conftest.py: mlp, digits, 15 epochs)."""
+    metrics = json.loads((mlp_digits_run / "metrics.json").read_text())
+    assert metrics["epochs_run"] <= 15 and metrics["accuracy"] > 0.9
 
 
 def test_resume_continues_from_backup(tmp_path):
@@ -81,15 +83,17 @@ def test_bad_settings_fail_before_work(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_not_a_run_directory(tmp_path):
+def test_load_run_of_a_non_run_directory_is_one_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not an edgezoo model directory"):
         load_run(tmp_path)
 
 
-def test_lenet5_on_upsampled_digits(tmp_path):
-    run = train("lenet5", "digits", epochs=2, out=tmp_path / "run", verbose=0, limit=300)
-    assert run.model.inputs[0].shape[1:] == (32, 32, 1)
-    assert json.loads((run.dir / "config.json").read_text())["data"]["input_shape"] == [32, 32, 1]
+def test_lenet5_trains_on_digits_upsampled_to_32x32(lenet5_digits_run):
+    """The shared CNN run (tests/conftest.py: lenet5, digits, 2 epochs on 300 samples)."""
+    model, cfg = load_run(lenet5_digits_run)
+    assert model.inputs[0].shape[1:] == (32, 32, 1)
+    assert cfg["data"]["input_shape"] == [32, 32, 1]
+    assert run_dataset(cfg).x_test.shape[1:] == (32, 32, 1)
 
 
 def test_binary_perceptron_uses_binary_loss(tmp_path):
