@@ -39,8 +39,8 @@ BIG_FUNCTIONS = {
     "export/bench.py::_bench": 140,
     "export/bench.py::markdown": 94,
     "export/hls/config.py::build_config": 90,
-    "export/int8_bench.py::markdown": 85,
-    "export/parity_bench.py::bench_export_parity": 91,
+    "edgezoo/experiments/int8.py::markdown": 85,
+    "edgezoo/experiments/parity.py::bench_export_parity": 91,
     "export/rtl.py::export_rtl": 100,
     "training/imports.py::import_model": 124,
     "zoo/models/gan.py::GAN": 165,  # a per-world factory: the class and its methods inside
