@@ -1,154 +1,129 @@
-"""A fresh-process entry point for distributed runs: ``python -m training._worker``.
+"""``edgezoo bench-distribute``: samples/s of training with no strategy, then MirroredStrategy on
+1..n logical CPU devices.
 
-Splitting the CPU into logical devices (:func:`training.distribute.split_cpu`) and joining a
-multi-worker cluster must happen before TensorFlow initializes, so tests and
-``edgezoo bench-distribute`` run them here, in a process of their own::
+Splitting the CPU into logical devices (:func:`training.distribute.split_cpu`) must happen before
+TensorFlow initializes, so :func:`bench_distribute` measures in a fresh process of its own::
 
-    python -m training._worker train mlp --dataset digits --strategy mirrored --cpus 2 --json
-    python -m training._worker bench --cpus 2 --model mlp --epochs 5
+    python -m edgezoo.experiments.distribute --cpus 2 --model mlp --epochs 5 --out DIR
 
-``train`` calls :func:`training.train.train` and, with ``--json``, prints one line
-``EDGEZOO_RESULT {...}`` (run directory, metrics, SHA-256 of the final weights, and with
-``--weights`` the weights themselves). ``bench`` prints ``EDGEZOO_RESULT`` with samples/s per
-replica count. A user error prints one line and exits with code 2.
+which prints one line ``EDGEZOO_RESULT {...}`` with samples/s per replica count; a user error
+prints one line and exits with code 2. The training flags are :class:`training.options.TrainOptions`'
+(``--epochs``, ``--batch-size``, ``--limit``) with this experiment's own defaults,
+:data:`BENCH_DEFAULTS`.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
+import math
 import os
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import zoo  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from training.options import TrainOptions  # noqa: E402
+from zoo.core.options import add_arguments  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[2]
 MARK = "EDGEZOO_RESULT "
+# This experiment's defaults where they differ from training's (50 epochs, batch 64): short fits,
+# and a per-replica batch small enough for 2 replicas on the digits.
+BENCH_DEFAULTS = {"epochs": 10, "batch_size": 32}
+TRAIN_FLAGS = ("epochs", "batch_size", "limit")  # the TrainOptions this experiment passes on
+HEADERS = [
+    "strategy",
+    "replicas",
+    "batch/replica",
+    "global batch",
+    "epochs",
+    "samples",
+    "fit s",
+    "samples/s",
+    "final loss",
+    "test acc",
+]
+
+
+def add_bench_arguments(p, *, model=str, dataset=str) -> None:
+    """The flags of the measurement (shared by the CLI and the measuring process); ``model`` and
+    ``dataset`` parse those names (the CLI checks them against the registries)."""
+    p.add_argument("--model", default="mlp", type=model, metavar="MODEL", help="zoo model")
+    p.add_argument("--dataset", default="digits", type=dataset, help="data set")
+    add_arguments(p, TrainOptions, only=TRAIN_FLAGS, defaults=BENCH_DEFAULTS)
+    p.add_argument(
+        "--cpus", type=int, default=2, help="logical CPU devices to split the host CPU into"
+    )
+    p.add_argument("--replicas", default="1,2", help="comma-separated replica counts (<= --cpus)")
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m training._worker")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train")
-    t.add_argument("model")
-    t.add_argument("--dataset")
-    t.add_argument("--strategy", default="default")
-    t.add_argument("--epochs", type=int, default=3)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--limit", type=int)
-    t.add_argument("--patience", type=int, default=10)
-    t.add_argument("--out")
-    t.add_argument(
-        "--cpus", type=int, default=0, help="split the CPU into this many logical devices first"
-    )
-    t.add_argument("--json", action="store_true")
-    t.add_argument("--weights", action="store_true", help="include the final weights in the JSON")
-    b = sub.add_parser("bench")
-    b.add_argument("--model", default="mlp")
-    b.add_argument("--dataset", default="digits")
-    b.add_argument("--cpus", type=int, default=2)
-    b.add_argument("--replicas", default="1,2", help="comma-separated replica counts (<= --cpus)")
-    b.add_argument("--batch-size", type=int, default=32, help="per-replica batch")
-    b.add_argument("--epochs", type=int, default=5)
-    b.add_argument("--limit", type=int)
-    b.add_argument("--out", required=True)
+    p = argparse.ArgumentParser(prog="python -m edgezoo.experiments.distribute")
+    add_bench_arguments(p)
+    p.add_argument("--out", required=True)
     return p
 
 
-def weights_digest(model) -> tuple[str, list]:
-    import numpy as np
-
-    flat = np.concatenate([np.asarray(w, dtype="float32").ravel() for w in model.get_weights()])
-    return hashlib.sha256(flat.tobytes()).hexdigest(), flat
-
-
-def cmd_train(args) -> dict:
-    from training.train import train
-
-    run = train(
-        args.model,
-        args.dataset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        out=args.out,
-        seed=args.seed,
-        limit=args.limit,
-        patience=args.patience,
-        verbose=0,
-        strategy=args.strategy,
-    )
-    sha, flat = weights_digest(run.model)
-    out = {
-        "dir": None if run.dir is None else str(run.dir),
-        "metrics": run.metrics,
-        "history": run.history,
-        "weights_sha256": sha,
-    }
-    if args.weights:
-        out["weights"] = [float(v) for v in flat]
-    return out
-
-
-def cmd_bench(args) -> dict:
-    """Samples/s of ``train``: no strategy, then MirroredStrategy over 1..n logical CPU devices.
-
-    Samples/s = samples fed to ``fit`` / its wall time (first-epoch graph tracing included).
-    """
-    import math
-
+def _strategy(name: str, n: int, devices: list[str]):
     import tensorflow as tf
 
     from training.cluster import DistributeError
+
+    if n > len(devices):
+        raise DistributeError(
+            f"{n} replicas asked, {len(devices)} logical CPU devices available (--cpus)."
+        )
+    return "default" if name == "default" else tf.distribute.MirroredStrategy(devices=devices[:n])
+
+
+def _row(name: str, n: int, run, per_replica_batch: int) -> dict:
+    """One measured fit: samples/s = samples fed to ``fit`` / its wall time."""
+    m = run.metrics
+    n_train = json.loads((run.dir / "config.json").read_text())["data"]["n_train"]
+    global_batch = m.get("global_batch_size", per_replica_batch)
+    per_epoch = n_train if name == "default" else math.ceil(n_train / global_batch) * global_batch
+    samples = per_epoch * m["epochs_run"]
+    return {
+        "strategy": name,
+        "replicas": n,
+        "per_replica_batch": per_replica_batch,
+        "global_batch": global_batch,
+        "epochs": m["epochs_run"],
+        "samples": samples,
+        "fit_seconds": m["train_seconds"],
+        "samples_per_s": round(samples / m["train_seconds"], 1),
+        "final_loss": round(run.history["loss"][-1], 4),
+        "test_accuracy": round(m.get("accuracy", float("nan")), 4),
+    }
+
+
+def measure(args) -> dict:
+    """Samples/s of ``train``: no strategy, then MirroredStrategy over 1..n logical CPU devices
+    (first-epoch graph tracing included). Runs in the process that split the CPU."""
+    import tensorflow as tf
+
     from training.train import train
 
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     runs = [("default", 1)] + [("mirrored", int(r)) for r in args.replicas.split(",")]
     rows = []
     for name, n in runs:
-        if n > len(devices):
-            raise DistributeError(
-                f"{n} replicas asked, {len(devices)} logical CPU devices available (--cpus)."
-            )
-        strategy = (
-            "default" if name == "default" else tf.distribute.MirroredStrategy(devices=devices[:n])
-        )
         run = train(
             args.model,
             args.dataset,
             epochs=args.epochs,
             batch_size=args.batch_size,
-            limit=args.limit,
+            limit=getattr(args, "limit", None),
             patience=args.epochs + 1,
             out=os.path.join(args.out, f"{name}{n}"),
             verbose=0,
-            strategy=strategy,
+            strategy=_strategy(name, n, devices),
         )
-        m = run.metrics
-        n_train = json.loads((run.dir / "config.json").read_text())["data"]["n_train"]
-        global_batch = m.get("global_batch_size", args.batch_size)
-        per_epoch = (
-            n_train if name == "default" else math.ceil(n_train / global_batch) * global_batch
-        )
-        samples = per_epoch * m["epochs_run"]
-        rows.append(
-            {
-                "strategy": name,
-                "replicas": n,
-                "per_replica_batch": args.batch_size,
-                "global_batch": global_batch,
-                "epochs": m["epochs_run"],
-                "samples": samples,
-                "fit_seconds": m["train_seconds"],
-                "samples_per_s": round(samples / m["train_seconds"], 1),
-                "final_loss": round(run.history["loss"][-1], 4),
-                "test_accuracy": round(m.get("accuracy", float("nan")), 4),
-            }
-        )
+        rows.append(_row(name, n, run, args.batch_size))
     return {
         "model": args.model,
         "dataset": args.dataset,
@@ -158,21 +133,88 @@ def cmd_bench(args) -> dict:
     }
 
 
+def _command(args, out: str) -> list[str]:
+    cmd = [sys.executable, "-m", "edgezoo.experiments.distribute", "--out", out]
+    cmd += ["--model", args.model, "--dataset", args.dataset, "--epochs", str(args.epochs)]
+    cmd += ["--batch-size", str(args.batch_size), "--cpus", str(args.cpus)]
+    cmd += ["--replicas", args.replicas]
+    if getattr(args, "limit", None):  # absent when not given (TrainOptions' flags)
+        cmd += ["--limit", str(args.limit)]
+    return cmd
+
+
+def _result(proc: subprocess.CompletedProcess) -> dict:
+    from training.cluster import DistributeError
+
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise DistributeError(f"bench-distribute failed (exit {proc.returncode}): {tail[0]}")
+    return json.loads(lines[-1][len(MARK) :])
+
+
+def bench_distribute(args) -> dict:
+    """Run :func:`measure` in a fresh process (logical devices must be set before TensorFlow
+    initializes; no ``TF_CONFIG``), killed after ``args.timeout`` seconds."""
+    from training.cluster import DistributeError
+
+    with tempfile.TemporaryDirectory(prefix="edgezoo-bench-distribute-") as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        try:
+            proc = subprocess.run(
+                _command(args, tmp),
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=args.timeout,
+            )
+        except subprocess.TimeoutExpired:
+            raise DistributeError(
+                f"bench-distribute did not finish within {args.timeout:g} s (--timeout)"
+            ) from None
+    return _result(proc)
+
+
+def markdown(result: dict) -> str:
+    from zoo.core.tables import markdown_table
+
+    head = (
+        f"{result['model']} on {result['dataset']}: {result['logical_cpus']} logical CPU devices on "
+        f"{result['cores']} core(s); samples/s over the whole fit (first-epoch tracing included)"
+    )
+    rows = [
+        [
+            r["strategy"],
+            r["replicas"],
+            r["per_replica_batch"],
+            r["global_batch"],
+            r["epochs"],
+            r["samples"],
+            f"{r['fit_seconds']:.2f}",
+            f"{r['samples_per_s']:.0f}",
+            f"{r['final_loss']:.4f}",
+            f"{r['test_accuracy']:.4f}",
+        ]
+        for r in result["rows"]
+    ]
+    return head + "\n" + markdown_table(rows, HEADERS, "lrrrrrrrrr")
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    if getattr(args, "cpus", 0):
-        from training.distribute import split_cpu
+    from training.distribute import split_cpu
 
-        split_cpu(args.cpus)
+    split_cpu(args.cpus)
     from zoo.core.errors import EdgezooError
 
     try:
-        result = cmd_train(args) if args.cmd == "train" else cmd_bench(args)
+        result = measure(args)
     except (EdgezooError, FileNotFoundError) as exc:  # the user's to fix; a bug keeps its traceback
-        print(f"edgezoo worker: error: {exc}", file=sys.stderr, flush=True)
+        print(f"edgezoo bench-distribute: error: {exc}", file=sys.stderr, flush=True)
         return 2
-    if args.cmd == "bench" or args.json:
-        print(MARK + json.dumps(result, default=str), flush=True)
+    print(MARK + json.dumps(result, default=str), flush=True)
     return 0
 
 
