@@ -23,6 +23,84 @@ from zoo.core.io import write_json_atomic, write_text_atomic
 JETS_SUBSTITUTE = {"input_shape": [64], "classes": 10}
 
 
+def _jet_tagger_data() -> tuple[str, dict, str, list[str]]:
+    """(data set, builder overrides, label, notes) for jet_tagger: jets, or digits in its place."""
+    if jets_available():
+        return "jets", {}, "jet_tagger / jets", []
+    note = (
+        "* jets is not available offline here (not cached; nothing was downloaded): jet_tagger was "
+        "trained on scikit-learn digits with input_shape=(64,), classes=10 -- a 64-64-32-32-10 MLP, "
+        "not the 16-64-32-32-5 jet tagger."
+    )
+    return "digits", dict(JETS_SUBSTITUTE), "jet_tagger* / digits", [note]
+
+
+def _compressed_sources(run_dir, label: str, out: Path, *, epochs, seed, notes, progress):
+    """(label, directory) of jet_tagger pruned 75%, then QKeras 6-bit + pruned; none (and a
+    note) when the compression stage is not importable."""
+    try:
+        from compress import compress
+    except ImportError as exc:  # the compression stage is not there: float only, and say so
+        notes.append(f"compress is not importable ({exc}): pruned and QKeras rows are missing.")
+        return []
+    progress(f"compress {label}: prune 75%, then QKeras 6-bit ({epochs} epochs each)")
+    res = compress(
+        run_dir, prune=0.75, bits=6, epochs=epochs, out=out / "jet_tagger" / "compressed", seed=seed
+    )
+    steps = {s.name: s.dir for s in res.steps}
+    return [
+        (f"{label} pruned 75%", Path(steps["prune"])),
+        (f"{label} QKeras 6-bit + pruned 75%", Path(steps["qat"])),
+    ]
+
+
+def _train_sources(out: Path, *, epochs, compress_epochs, seed, limit, notes, progress):
+    """The (label, model directory) pairs to export: jet_tagger float (and compressed), lenet5."""
+    from training.train import train
+
+    data, overrides, label, jet_notes = _jet_tagger_data()
+    notes.extend(jet_notes)
+    progress(f"train {label} ({epochs} epochs)")
+    run = train(
+        "jet_tagger",
+        data,
+        epochs=epochs,
+        seed=seed,
+        overrides=overrides,
+        limit=limit,
+        verbose=0,
+        out=out / "jet_tagger" / "float",
+    )
+    sources = [(f"{label} float", run.dir)]
+    sources += _compressed_sources(
+        run.dir, label, out, epochs=compress_epochs, seed=seed, notes=notes, progress=progress
+    )
+    progress(f"train lenet5 / digits ({epochs} epochs)")
+    lenet = train(
+        "lenet5",
+        "digits",
+        epochs=epochs,
+        seed=seed,
+        limit=limit,
+        verbose=0,
+        out=out / "lenet5" / "float",
+    )
+    sources.append(("lenet5 / digits float", lenet.dir))
+    return sources
+
+
+def _export_sources(sources, *, to, progress, **export_opts) -> tuple[list, dict]:
+    """(parity rows, manifest path by label): each source exported next to itself."""
+    rows, manifests = [], {}
+    for label, src in sources:
+        progress(f"export {label}")
+        dest = src.parent / (src.name + "-export")
+        manifest = export_run(src, to=to, out=dest, fail_on_parity=False, **export_opts)
+        manifests[label] = str(dest / "manifest.json")
+        rows += [[label, *r] for r in parity_rows(manifest)]
+    return rows, manifests
+
+
 def bench_export_parity(
     out="runs/bench-export",
     *,
@@ -35,73 +113,19 @@ def bench_export_parity(
     **export_opts,
 ) -> dict:
     """Train, compress and export the benchmark models; returns ``{"rows", "notes", "manifests"}``."""
-    from training.train import train
-
     out = Path(out)
     notes: list[str] = []
-    if jets_available():
-        jt_data, jt_over, jt_label = "jets", {}, "jet_tagger / jets"
-    else:
-        jt_data, jt_over = "digits", dict(JETS_SUBSTITUTE)
-        jt_label = "jet_tagger* / digits"
-        notes.append(
-            "* jets is not available offline here (not cached; nothing was downloaded): jet_tagger was "
-            "trained on scikit-learn digits with input_shape=(64,), classes=10 -- a 64-64-32-32-10 MLP, "
-            "not the 16-64-32-32-5 jet tagger."
-        )
-    sources: list[tuple[str, Path]] = []
     t0 = time.perf_counter()
-    progress(f"train {jt_label} ({epochs} epochs)")
-    run = train(
-        "jet_tagger",
-        jt_data,
+    sources = _train_sources(
+        out,
         epochs=epochs,
-        seed=seed,
-        overrides=jt_over,
-        limit=limit,
-        verbose=0,
-        out=out / "jet_tagger" / "float",
-    )
-    sources.append((f"{jt_label} float", run.dir))
-    try:
-        from compress import compress
-    except ImportError as exc:  # the compression stage is not there: float only, and say so
-        notes.append(f"compress is not importable ({exc}): pruned and QKeras rows are missing.")
-    else:
-        progress(
-            f"compress {jt_label}: prune 75%, then QKeras 6-bit ({compress_epochs} epochs each)"
-        )
-        res = compress(
-            run.dir,
-            prune=0.75,
-            bits=6,
-            epochs=compress_epochs,
-            out=out / "jet_tagger" / "compressed",
-            seed=seed,
-        )
-        steps = {s.name: s.dir for s in res.steps}
-        sources.append((f"{jt_label} pruned 75%", Path(steps["prune"])))
-        sources.append((f"{jt_label} QKeras 6-bit + pruned 75%", Path(steps["qat"])))
-    progress(f"train lenet5 / digits ({epochs} epochs)")
-    lenet = train(
-        "lenet5",
-        "digits",
-        epochs=epochs,
+        compress_epochs=compress_epochs,
         seed=seed,
         limit=limit,
-        verbose=0,
-        out=out / "lenet5" / "float",
+        notes=notes,
+        progress=progress,
     )
-    sources.append(("lenet5 / digits float", lenet.dir))
-
-    rows, manifests = [], {}
-    for label, src in sources:
-        progress(f"export {label}")
-        dest = src.parent / (src.name + "-export")
-        manifest = export_run(src, to=to, out=dest, fail_on_parity=False, **export_opts)
-        manifests[label] = str(dest / "manifest.json")
-        for r in parity_rows(manifest):
-            rows.append([label, *r])
+    rows, manifests = _export_sources(sources, to=to, progress=progress, **export_opts)
     result = {
         "rows": rows,
         "headers": ["source", *PARITY_HEADERS],
