@@ -34,7 +34,6 @@ BIG_MODULES = {
 }
 BIG_FUNCTIONS = {
     "compress/quantizers.py::plan": 86,
-    "edgezoo/report.py::write_report": 199,
     "export/bench.py::_bench": 140,
     "export/bench.py::markdown": 94,
     "export/hls/config.py::build_config": 90,
