@@ -313,27 +313,14 @@ def _compression(out: Path) -> list[str]:
     headers = [
         "step",
         metric,
-        "params",
-        "non-zero",
-        "sparsity",
-        "bits/weight",
-        "bytes (non-zero)",
-        "BOPs",
+        *"params|non-zero|sparsity|bits/weight|bytes (non-zero)|BOPs".split("|"),
     ]
     return ["## Compression", "", markdown_table(rows, headers, "lrrrrrrr"), ""]
 
 
-PARITY_HEADERS = [
-    "model",
-    "format",
-    "variant",
-    "bytes",
-    "max abs diff",
-    "accuracy",
-    "accuracy delta",
-    "argmax agreement",
-    "check",
-]
+PARITY_HEADERS = (
+    "model|format|variant|bytes|max abs diff|accuracy|accuracy delta|argmax agreement|check"
+).split("|")
 
 
 def _parity_row(model: str, a: dict) -> list:

@@ -38,7 +38,6 @@ BIG_FUNCTIONS = {
     "export/bench.py::markdown": 94,
     "export/hls/config.py::build_config": 90,
     "export/rtl.py::export_rtl": 100,
-    "training/imports.py::import_model": 124,
     "zoo/models/gan.py::GAN": 165,  # a per-world factory: the class and its methods inside
 }
 
