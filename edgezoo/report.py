@@ -228,51 +228,59 @@ def _us(us: float) -> str:
     return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.1f} us"
 
 
-def write_report(out: Path, state: dict) -> Path:
-    out = Path(out)
-    ident = state["identity"]
-    lines = [f"# edgezoo report: {ident['model']} on {ident['dataset']}", ""]
+def _exports(out: Path, name: str) -> list[Path]:
+    """The export directories' ``name`` files (manifest.json, bench.json), sorted."""
+    return sorted((out / "export").glob(f"*/{name}")) if (out / "export").exists() else []
 
-    cfg = _load(out / "train" / "config.json") or {}
-    metrics = _load(out / "train" / "metrics.json") or {}
+
+def _title(ident: dict, cfg: dict) -> list[str]:
     vers = cfg.get("versions", {})
-    lines += [f"Versions: {', '.join(f'{k} {v}' for k, v in vers.items())}.", ""]
+    return [
+        f"# edgezoo report: {ident['model']} on {ident['dataset']}",
+        "",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in vers.items())}.",
+        "",
+    ]
+
+
+def _stages(state: dict) -> list[str]:
     stage_rows = [
         [name, s.get("status"), _f(s.get("seconds"), ".1f")] for name, s in state["stages"].items()
     ]
-    lines += [
-        "## Stages",
-        "",
-        markdown_table(stage_rows, ["stage", "status", "seconds"], "llr"),
-        "",
-    ]
+    return ["## Stages", "", markdown_table(stage_rows, ["stage", "status", "seconds"], "llr"), ""]
 
+
+def _imported_line(imp: dict, cfg: dict) -> str:
+    """Where an imported model came from (``edgezoo import``: no training history)."""
+    check = imp.get("output_check")
+    return (
+        f"Imported from `{imp.get('file')}` ({imp.get('format')}, written by Keras "
+        f"{imp.get('keras_version') or '?'}; sha256 {str(imp.get('sha256'))[:12]}...): "
+        f"{imp.get('route')}; task {cfg.get('card', {}).get('task')}."
+        + (
+            f" Keras 3 vs. tf-keras outputs: max|diff| {check['max_abs_diff']:.2e} on "
+            f"{check['n']} test samples."
+            if check
+            else ""
+        )
+    )
+
+
+def _training(cfg: dict, metrics: dict) -> list[str]:
+    """## Training (or ## Imported model): the model, its data and its test metrics."""
     data = cfg.get("data", {})
-    lines += [
-        "## Training",
+    imp = cfg.get("imported")
+    lines = [
+        "## Imported model" if imp else "## Training",
         "",
         f"{cfg.get('model')} ({metrics.get('params') or cfg.get('card', {}).get('params', 0):,} parameters) on "
         f"{cfg.get('dataset')}: "
         f"{data.get('n_train')} train / {data.get('n_val')} val / {data.get('n_test')} test samples, "
         f"input {data.get('input_shape')}, seed {cfg.get('seed')}.",
-        "",
     ]
-    imp = cfg.get("imported")
-    if imp:  # edgezoo import: no training history; say where the model and data came from
-        lines[-4] = "## Imported model"
-        check = imp.get("output_check")
-        lines[-1:-1] = [
-            f"Imported from `{imp.get('file')}` ({imp.get('format')}, written by Keras "
-            f"{imp.get('keras_version') or '?'}; sha256 {str(imp.get('sha256'))[:12]}...): "
-            f"{imp.get('route')}; task {cfg.get('card', {}).get('task')}."
-            + (
-                f" Keras 3 vs. tf-keras outputs: max|diff| {check['max_abs_diff']:.2e} on "
-                f"{check['n']} test samples."
-                if check
-                else ""
-            ),
-            "",
-        ]
+    if imp:  # the origin follows the description in the same paragraph, then a blank line
+        lines += [_imported_line(imp, cfg), ""]
+    lines.append("")
     rows = [
         [k, _f(v)]
         for k, v in metrics.items()
@@ -281,149 +289,160 @@ def write_report(out: Path, state: dict) -> Path:
     lines += [markdown_table(rows, ["test metric", "value"], "lr"), ""]
     if not imp:
         lines += ["![training history](train/history.png)", ""]
+    return lines
 
+
+def _compression(out: Path) -> list[str]:
     comp = _load(out / "compress" / "compression.json")
-    if comp:
-        metric = comp.get("metric", "accuracy")
-        rows = []
-        for r in comp.get("rows", []):
-            rows.append(
-                [
-                    r.get("stage"),
-                    _f(r.get(metric)),
-                    _f(r.get("params")),
-                    _f(r.get("nonzero_params")),
-                    _f(r.get("sparsity"), ".3f"),
-                    _f(r.get("bits_per_weight"), ".1f"),
-                    _f(r.get("size_bytes_nonzero") or r.get("size_bytes")),
-                    _f(r.get("bops")),
-                ]
-            )
-        lines += [
-            "## Compression",
-            "",
-            markdown_table(
-                rows,
-                [
-                    "step",
-                    metric,
-                    "params",
-                    "non-zero",
-                    "sparsity",
-                    "bits/weight",
-                    "bytes (non-zero)",
-                    "BOPs",
-                ],
-                "lrrrrrrr",
-            ),
-            "",
+    if not comp:
+        return []
+    metric = comp.get("metric", "accuracy")
+    rows = [
+        [
+            r.get("stage"),
+            _f(r.get(metric)),
+            _f(r.get("params")),
+            _f(r.get("nonzero_params")),
+            _f(r.get("sparsity"), ".3f"),
+            _f(r.get("bits_per_weight"), ".1f"),
+            _f(r.get("size_bytes_nonzero") or r.get("size_bytes")),
+            _f(r.get("bops")),
         ]
+        for r in comp.get("rows", [])
+    ]
+    headers = [
+        "step",
+        metric,
+        *"params|non-zero|sparsity|bits/weight|bytes (non-zero)|BOPs".split("|"),
+    ]
+    return ["## Compression", "", markdown_table(rows, headers, "lrrrrrrr"), ""]
 
-    exports = sorted((out / "export").glob("*/manifest.json")) if (out / "export").exists() else []
-    if exports:
-        from export.manifest import uninformative
 
-        rows, warnings_ = [], []
-        for mpath in exports:
-            man = json.loads(mpath.read_text())
-            for a in man.get("artifacts", []):
-                p = a.get("parity", {})
-                rows.append(
-                    [
-                        mpath.parent.name,
-                        a.get("format"),
-                        a.get("variant"),
-                        _f(a.get("bytes")),
-                        _f(p.get("max_abs_diff"), ".2e"),
-                        _f(p.get("accuracy")),
-                        _f(p.get("accuracy_delta"), "+.4f"),
-                        _f(p.get("argmax_agreement")),
-                        "FAIL"
-                        if not p.get("passed", True)
-                        else "pass (uninformative)"
-                        if p.get("informative") is False
-                        else "pass",
-                    ]
-                )
-            warn = uninformative(man)
-            if warn and warn not in warnings_:
-                warnings_.append(warn)
-        lines += [
-            "## Export parity (test split, against the source Keras model)",
-            "",
-            markdown_table(
-                rows,
-                [
-                    "model",
-                    "format",
-                    "variant",
-                    "bytes",
-                    "max abs diff",
-                    "accuracy",
-                    "accuracy delta",
-                    "argmax agreement",
-                    "check",
-                ],
-                "lllrrrrrl",
-            ),
-            "",
-        ]
-        if warnings_:  # a pass against a near-constant reference proves little
-            lines += [f"> **Warning:** {w}" for w in warnings_] + [""]
-        lines += fpga_section(exports, out)
-        lines += mcu_section(exports)  # export/targets/tflm/tables.py: arena, flash, fits
+PARITY_HEADERS = (
+    "model|format|variant|bytes|max abs diff|accuracy|accuracy delta|argmax agreement|check"
+).split("|")
 
-    benches = sorted((out / "export").glob("*/bench.json")) if (out / "export").exists() else []
-    if benches:
-        from export.bench import accuracy_size_points, plot_pareto
 
-        pts, first = {}, None
-        for bpath in benches:
-            b = json.loads(bpath.read_text())
-            first = first or b
-            pts.update(accuracy_size_points(b, prefix=f"{bpath.parent.name}/"))
-        plot_pareto(
-            first,
-            out / "pareto.png",
-            points=pts,
-            title=f"{ident['model']} on {ident['dataset']}: accuracy vs. size, every variant",
-        )
-        lines += [
-            "## Summary",
-            "",
-            bench_table(benches),
-            "",
-            "![accuracy vs. size](pareto.png)",
-            "",
-            "Sizes are the artifact files; for hls4ml, the non-zero weights at their fixed-point "
-            "widths. A QKeras model exported to ONNX/TFLite keeps its quantizers as float operations, "
-            "so those files are not smaller than the float model's: on a phone the size comes from "
-            "TFLite int8, on an FPGA from the hls4ml fixed-point types.",
-            "",
-        ]
-        lines += ["## Inference benchmarks", ""]
-        for bpath in benches:
-            b = json.loads(bpath.read_text())
-            c = b["conditions"]
-            lines += [
-                f"### {bpath.parent.name}",
-                "",
-                f"{c['cpu']}, {c['cores']} cores; batch {b['method']['batches']}, threads "
-                f"{b['method']['threads']}; warm-up {b['method']['warmup']}, budget "
-                f"{b['method']['budget_s']} s per measurement.",
-                "",
-            ]
-            body = (
-                (bpath.parent / "bench.md").read_text().split("\n", 2)[-1]
-                if (bpath.parent / "bench.md").exists()
-                else ""
-            )
-            lines += [
-                body.strip(),
-                "",
-                f"![latency]({_rel(bpath.parent / 'latency.png', out)}) "
-                f"![accuracy vs size]({_rel(bpath.parent / 'pareto.png', out)})",
-                "",
-            ]
+def _parity_row(model: str, a: dict) -> list:
+    p = a.get("parity", {})
+    return [
+        model,
+        a.get("format"),
+        a.get("variant"),
+        _f(a.get("bytes")),
+        _f(p.get("max_abs_diff"), ".2e"),
+        _f(p.get("accuracy")),
+        _f(p.get("accuracy_delta"), "+.4f"),
+        _f(p.get("argmax_agreement")),
+        "FAIL"
+        if not p.get("passed", True)
+        else "pass (uninformative)"
+        if p.get("informative") is False
+        else "pass",
+    ]
 
+
+def _export_parity(out: Path, exports: list[Path]) -> list[str]:
+    """Every exported artifact's parity against Keras, warnings, then the FPGA and MCU tables."""
+    if not exports:
+        return []
+    from export.manifest import uninformative
+
+    rows, warnings_ = [], []
+    for mpath in exports:
+        man = json.loads(mpath.read_text())
+        rows += [_parity_row(mpath.parent.name, a) for a in man.get("artifacts", [])]
+        warn = uninformative(man)
+        if warn and warn not in warnings_:
+            warnings_.append(warn)
+    lines = [
+        "## Export parity (test split, against the source Keras model)",
+        "",
+        markdown_table(rows, PARITY_HEADERS, "lllrrrrrl"),
+        "",
+    ]
+    if warnings_:  # a pass against a near-constant reference proves little
+        lines += [f"> **Warning:** {w}" for w in warnings_] + [""]
+    lines += fpga_section(exports, out)
+    lines += mcu_section(exports)  # export/targets/tflm/tables.py: arena, flash, fits
+    return lines
+
+
+def _summary(out: Path, ident: dict, benches: list[Path]) -> list[str]:
+    """The accuracy/size table of every variant and its Pareto plot (written here)."""
+    if not benches:
+        return []
+    from export.bench import accuracy_size_points, plot_pareto
+
+    pts, first = {}, None
+    for bpath in benches:
+        b = json.loads(bpath.read_text())
+        first = first or b
+        pts.update(accuracy_size_points(b, prefix=f"{bpath.parent.name}/"))
+    plot_pareto(
+        first,
+        out / "pareto.png",
+        points=pts,
+        title=f"{ident['model']} on {ident['dataset']}: accuracy vs. size, every variant",
+    )
+    return [
+        "## Summary",
+        "",
+        bench_table(benches),
+        "",
+        "![accuracy vs. size](pareto.png)",
+        "",
+        "Sizes are the artifact files; for hls4ml, the non-zero weights at their fixed-point "
+        "widths. A QKeras model exported to ONNX/TFLite keeps its quantizers as float operations, "
+        "so those files are not smaller than the float model's: on a phone the size comes from "
+        "TFLite int8, on an FPGA from the hls4ml fixed-point types.",
+        "",
+    ]
+
+
+def _benchmark(out: Path, bpath: Path) -> list[str]:
+    """### one export directory's bench: conditions, its bench.md body, its plots."""
+    b = json.loads(bpath.read_text())
+    c = b["conditions"]
+    md = bpath.parent / "bench.md"
+    body = md.read_text().split("\n", 2)[-1] if md.exists() else ""
+    return [
+        f"### {bpath.parent.name}",
+        "",
+        f"{c['cpu']}, {c['cores']} cores; batch {b['method']['batches']}, threads "
+        f"{b['method']['threads']}; warm-up {b['method']['warmup']}, budget "
+        f"{b['method']['budget_s']} s per measurement.",
+        "",
+        body.strip(),
+        "",
+        f"![latency]({_rel(bpath.parent / 'latency.png', out)}) "
+        f"![accuracy vs size]({_rel(bpath.parent / 'pareto.png', out)})",
+        "",
+    ]
+
+
+def _benchmarks(out: Path, benches: list[Path]) -> list[str]:
+    if not benches:
+        return []
+    return ["## Inference benchmarks", ""] + [ln for b in benches for ln in _benchmark(out, b)]
+
+
+def write_report(out: Path, state: dict) -> Path:
+    """report.md: one named section builder after another, each reading its stage's files."""
+    out = Path(out)
+    ident = state["identity"]
+    cfg = _load(out / "train" / "config.json") or {}
+    metrics = _load(out / "train" / "metrics.json") or {}
+    exports = _exports(out, "manifest.json")
+    benches = _exports(out, "bench.json")
+    sections = [
+        _title(ident, cfg),
+        _stages(state),
+        _training(cfg, metrics),
+        _compression(out),
+        _export_parity(out, exports),
+        _summary(out, ident, benches),
+        _benchmarks(out, benches),
+    ]
+    lines = [ln for section in sections for ln in section]
     return write_text_atomic(out / "report.md", "\n".join(lines) + "\n")

@@ -159,7 +159,7 @@ def test_best_is_never_an_unverified_artifact():
 
 
 def test_int8_goals_are_computed_from_the_best_of_each_kind():
-    from export.int8_bench import summarize
+    from edgezoo.experiments.int8 import summarize
 
     def a(variant, sps, p50, acc, verified=True):
         return {
@@ -259,7 +259,7 @@ def test_input_sensitivity_measures_half_an_input_step():
     model (a steep model moves far more than a gentle one; a constant model not at all)."""
     import keras
 
-    from export.int8_bench import input_sensitivity
+    from edgezoo.experiments.int8 import input_sensitivity
 
     x = np.random.default_rng(1).random((256, 8)).astype("float32")
     inp = keras.Input((8,))

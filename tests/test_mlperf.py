@@ -349,7 +349,7 @@ def test_speech_commands_trains_ds_cnn(data_env, tmp_path):
     assert cfg["data"]["classes"] == KWS_CLASSES and metrics["n_test"] == 11
     assert 0.0 <= metrics["accuracy"] <= 1.0
     # bench-mlperf on that trained run: accuracy measured (Keras and LiteRT int8), beside MLPerf's size
-    from export.mlperf_bench import bench_model
+    from edgezoo.experiments.mlperf import bench_model
 
     row = bench_model(
         "ds_cnn", tmp_path / "bench", run_dir=tmp_path / "ds_cnn-speech_commands", budget_s=0.2
@@ -445,7 +445,7 @@ def test_mnist5k_is_real_mnist_offline_and_pads_for_lenet5():
 
 
 def test_macs_of_the_reference_models():
-    from export.mlperf_bench import count_macs
+    from edgezoo.experiments.mlperf import count_macs
 
     # DS-CNN on the 25x5 map: conv 10*4*64 + 4 x (depthwise 3*3*64 + pointwise 64*64) per position
     assert (
@@ -460,7 +460,7 @@ def test_macs_of_the_reference_models():
 
 def test_bench_mlperf_without_data_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EDGEZOO_DATA", str(tmp_path / "empty"))
-    from export.mlperf_bench import bench_model
+    from edgezoo.experiments.mlperf import bench_model
 
     small = dict(zoo.get_card("toyadmos_ae").test_overrides)
     row = bench_model("toyadmos_ae", tmp_path / "b", overrides=small, budget_s=0.2)
@@ -470,7 +470,7 @@ def test_bench_mlperf_without_data_says_so(tmp_path, monkeypatch, capsys):
     assert row["tflite_int8_bytes"] > 0 and row["mlperf_int8_bytes"] == 276_976
     assert row["tflm"]["arena_bytes"] > 0 and row["tflm"]["flash_bytes"] > 0  # measured in TFLM
     assert row["mlperf_tflm_arena_bytes"] == 3_984
-    from export.mlperf_bench import markdown
+    from edgezoo.experiments.mlperf import markdown
 
     text = markdown({"rows": [row], "conditions": {"cpu": "c", "cores": 2, "time": "t"}})
     assert "TFLM arena B" in text and f"{row['tflm']['arena_bytes']:,}" in text

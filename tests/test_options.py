@@ -58,3 +58,46 @@ def test_flags_are_derived_with_defaults_and_only_given_values_come_back():
     assert given == {"epochs": 4, "variants": ("fp16", "int8"), "strict": False, "bounds": {"a": 1}}
     assert validate(Opts, given).variants == ("fp16", "int8")
     assert from_args(Opts, p.parse_args([])) == {}
+
+
+def test_an_experiment_takes_some_flags_with_its_own_defaults():
+    """``only`` picks the flags; ``defaults`` overrides the declaration's defaults in one place:
+    shown in the help and returned when the flag is not given."""
+    p = argparse.ArgumentParser()
+    add_arguments(p, Opts, only=("epochs", "limit"), defaults={"epochs": 3})
+    text = " ".join(p.format_help().split())
+    assert "--epochs" in text and "(default: 3)" in text and "--rate" not in text
+    assert from_args(Opts, p.parse_args([])) == {"epochs": 3}  # limit: not given, not returned
+    assert from_args(Opts, p.parse_args(["--epochs", "7", "--limit", "5"])) == {
+        "epochs": 7,
+        "limit": 5,
+    }
+    with pytest.raises(ValueError, match=r"undeclared options of Opts: \['epoch'\]"):
+        add_arguments(argparse.ArgumentParser(), Opts, defaults={"epoch": 3})
+
+
+def test_the_experiments_declare_no_training_flag_again():
+    """bench-train, bench-distribute and the training worker take TrainOptions' flags; only their
+    named defaults differ."""
+    from edgezoo.cli import build_parser
+    from edgezoo.experiments import distribute
+    from edgezoo.experiments import train as bench_train
+    from training import _worker
+    from training.options import TrainOptions
+
+    cmds = build_parser()._subparsers._group_actions[0].choices
+    help_of = {f: TrainOptions.__dataclass_fields__[f].metadata["help"] for f in ("epochs",)}
+    for name, defaults in (
+        ("bench-train", bench_train.BENCH_DEFAULTS),
+        ("bench-distribute", distribute.BENCH_DEFAULTS),
+    ):
+        flags = cmds[name]._option_string_actions
+        assert flags["--epochs"].help.startswith(help_of["epochs"]), name
+        assert flags["--epochs"].default == defaults["epochs"], name
+    assert build_parser().parse_args(["bench-distribute"]).batch_size == 32
+    worker = _worker._parser().parse_args(["train", "mlp"])
+    assert (
+        from_args(TrainOptions, worker)
+        == _worker.WORKER_DEFAULTS
+        == {"epochs": 3, "batch_size": 32}
+    )

@@ -192,6 +192,114 @@ def model_name_of(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem) or "model"
 
 
+def _check_single_io(model, model_file: Path) -> None:
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelFileError(
+            f"{model_file}: model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+            "edgezoo import takes single-input, single-output models (the export targets and the data "
+            "files hold one input array and one label array). Split it into single-output models."
+        )
+
+
+def _check_move(loaded, ds: Dataset, model_file: Path, say) -> None:
+    """A model moved from tf-keras to Keras 3 computes the same function on real inputs; the
+    check is recorded in ``loaded.record["output_check"]``."""
+    model = loaded.model
+    x = ds.x_test[:64]
+    ref = np.asarray(loaded.original(x, training=False))
+    diff = max_output_diff(loaded.original, model, x)
+    bound = float((MOVE_ATOL + MOVE_RTOL * np.abs(ref)).min())
+    ok = bool(
+        np.allclose(np.asarray(model(x, training=False)), ref, atol=MOVE_ATOL, rtol=MOVE_RTOL)
+    )
+    loaded.record["output_check"] = {
+        "against": "tf-keras load of the same file",
+        "n": int(len(x)),
+        "max_abs_diff": diff,
+        "atol": MOVE_ATOL,
+        "rtol": MOVE_RTOL,
+        "passed": ok,
+    }
+    if not ok:
+        raise ModelFileError(
+            f"{model_file}: the Keras 3 model rebuilt from the Keras 2 file computes different outputs "
+            f"(max|diff| {diff:.3g} on {len(x)} test samples; bound {bound:.1g} + rel). Re-save the model "
+            "with Keras 3 (keras.models.load_model ... model.save('m.keras'))."
+        )
+    say(f"  Keras 3 and tf-keras outputs agree: max|diff| {diff:.2e} on {len(x)} test samples")
+
+
+def _card(name: str, model, task: str, in_shape, model_file: Path, data: Path) -> ModelCard:
+    return ModelCard(
+        name=name,
+        family="imported",
+        task=task,
+        input_shape=tuple(int(s or -1) for s in in_shape),
+        output=_output_text(model, task),
+        dataset=data.name,
+        lecture=f"imported from {model_file.name}",
+        params=int(model.count_params()),
+        targets=TARGETS,
+        notes=f"edgezoo import of {model_file.resolve()}",
+    )
+
+
+def _config(name, loaded, card, ds: Dataset, task, model_file: Path, data: Path, seed) -> dict:
+    """config.json of the model directory (without ``data_file``, known once the data is stored)."""
+    cfg = {
+        "model": name,
+        "dataset": data.name,
+        "imported": {
+            "file": str(model_file.resolve()),
+            "sha256": sha256_path(model_file),
+            "bytes": model_file.stat().st_size,
+            **loaded.record,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+        "overrides": {},
+        "seed": seed,
+        "limit": None,
+        "world": loaded.world,
+        "card": card.to_dict(),
+        "data": {**ds.summary(), "task": task},
+        "versions": versions(),
+    }
+    if loaded.world == KERAS3:
+        cfg["architecture"] = architecture(loaded.model)
+    return cfg
+
+
+def _write(out: Path, model, card, cfg: dict, ds: Dataset, data_rec: dict, sources, force):
+    """The model directory, replaced as a whole (never someone else's folder; the user's files
+    in it are carried over): data.npz, config.json, model.keras, metrics.json. Returns metrics."""
+    model_file, data = sources
+    identity = {"model": cfg["model"], "dataset": data.name}
+    with replacing(
+        out,
+        "import",
+        identity,
+        force=force,
+        command=f"import {model_file.name}",
+        sources=(model_file, data),
+    ) as build:
+        tmp = build.tmp
+        stored, sha = store(ds, tmp)
+        cfg["data_file"] = {
+            "path": stored,
+            "sha256": sha,
+            "kind": ds.kind,
+            "normalization": ds.normalization,
+            **data_rec,
+        }
+        save_model_dir(model, tmp, cfg)  # uncompiled: no optimizer state in model.keras
+        compile_for(model, card)
+        metrics = evaluate(model, card, ds)
+        metrics["params"] = int(model.count_params())
+        _write_json(tmp / "metrics.json", metrics)
+        build.commit()
+    return metrics
+
+
 def import_model(
     model_file,
     data,
@@ -215,14 +323,9 @@ def import_model(
     say = progress or (lambda _m: None)
     model_file, data = Path(model_file), Path(data)
     loaded = read_model_file(model_file, custom=custom_objects)
-    model, world = loaded.model, loaded.world
+    model = loaded.model
     name = model_name_of(model_file)
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ModelFileError(
-            f"{model_file}: model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
-            "edgezoo import takes single-input, single-output models (the export targets and the data "
-            "files hold one input array and one label array). Split it into single-output models."
-        )
+    _check_single_io(model, model_file)
     in_shape = tuple(model.inputs[0].shape[1:])
     ds, data_rec = read_user_data(
         data, input_shape=in_shape, seed=seed, label_column=label_column, normalize=normalize
@@ -231,88 +334,13 @@ def import_model(
     task = infer_task(model, ds, task)
     ds = fit_labels(model, ds, task, data.name)
     if loaded.original is not None:  # moved from tf-keras to Keras 3: same function on real inputs?
-        x = ds.x_test[:64]
-        ref = np.asarray(loaded.original(x, training=False))
-        diff = max_output_diff(loaded.original, model, x)
-        bound = float((MOVE_ATOL + MOVE_RTOL * np.abs(ref)).min())
-        ok = bool(
-            np.allclose(np.asarray(model(x, training=False)), ref, atol=MOVE_ATOL, rtol=MOVE_RTOL)
-        )
-        loaded.record["output_check"] = {
-            "against": "tf-keras load of the same file",
-            "n": int(len(x)),
-            "max_abs_diff": diff,
-            "atol": MOVE_ATOL,
-            "rtol": MOVE_RTOL,
-            "passed": ok,
-        }
-        if not ok:
-            raise ModelFileError(
-                f"{model_file}: the Keras 3 model rebuilt from the Keras 2 file computes different outputs "
-                f"(max|diff| {diff:.3g} on {len(x)} test samples; bound {bound:.1g} + rel). Re-save the model "
-                "with Keras 3 (keras.models.load_model ... model.save('m.keras'))."
-            )
-        say(f"  Keras 3 and tf-keras outputs agree: max|diff| {diff:.2e} on {len(x)} test samples")
+        _check_move(loaded, ds, model_file, say)
     if task in ("classification", "regression", "reconstruction") and in_shape and None in in_shape:
         say(
             f"  note: the model's input shape {in_shape} has unknown dimensions; hls4ml will need fixed ones"
         )
-
-    card = ModelCard(
-        name=name,
-        family="imported",
-        task=task,
-        input_shape=tuple(int(s or -1) for s in in_shape),
-        output=_output_text(model, task),
-        dataset=data.name,
-        lecture=f"imported from {model_file.name}",
-        params=int(model.count_params()),
-        targets=TARGETS,
-        notes=f"edgezoo import of {model_file.resolve()}",
-    )
+    card = _card(name, model, task, in_shape, model_file, data)
     out = check_writable(Path(out) if out else Path("runs") / f"{name}-import")
-    cfg = {
-        "model": name,
-        "dataset": data.name,
-        "imported": {
-            "file": str(model_file.resolve()),
-            "sha256": sha256_path(model_file),
-            "bytes": model_file.stat().st_size,
-            **loaded.record,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        },
-        "overrides": {},
-        "seed": seed,
-        "limit": None,
-        "world": world,
-        "card": card.to_dict(),
-        "data": {**ds.summary(), "task": task},
-        "versions": versions(),
-    }
-    if world == KERAS3:
-        cfg["architecture"] = architecture(model)
-    identity = {"model": name, "dataset": data.name}
-    with replacing(
-        out,
-        "import",
-        identity,
-        force=force,
-        command=f"import {model_file.name}",
-        sources=(model_file, data),
-    ) as build:  # never someone else's folder; the user's files in it are carried over
-        tmp = build.tmp
-        stored, sha = store(ds, tmp)
-        cfg["data_file"] = {
-            "path": stored,
-            "sha256": sha,
-            "kind": ds.kind,
-            "normalization": ds.normalization,
-            **data_rec,
-        }
-        save_model_dir(model, tmp, cfg)  # uncompiled: no optimizer state in model.keras
-        compile_for(model, card)
-        metrics = evaluate(model, card, ds)
-        metrics["params"] = int(model.count_params())
-        _write_json(tmp / "metrics.json", metrics)
-        build.commit()
+    cfg = _config(name, loaded, card, ds, task, model_file, data, seed)
+    metrics = _write(out, model, card, cfg, ds, data_rec, (model_file, data), force)
     return Imported(out, cfg, metrics)

@@ -173,7 +173,7 @@ def cmd_compress(args):
 
 
 def cmd_bench(args):
-    from compress.bench import bench_compress
+    from edgezoo.experiments.compress import bench_compress
     from training.datasets.downloads import jets_available
 
     runs = [(args.dataset, args.model, args.limit)]

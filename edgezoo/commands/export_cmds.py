@@ -193,7 +193,7 @@ def cmd_export(args):
 
 
 def cmd_bench_export(args):
-    from export.parity_bench import bench_export_parity, markdown
+    from edgezoo.experiments.parity import bench_export_parity, markdown
 
     progress = (lambda m: None) if args.quiet else ui.say
     result = bench_export_parity(

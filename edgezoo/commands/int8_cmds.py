@@ -41,7 +41,7 @@ def register(sub):
 
 
 def cmd_bench_int8(args):
-    from export.int8_bench import bench_int8, markdown
+    from edgezoo.experiments.int8 import bench_int8, markdown
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     res = bench_int8(

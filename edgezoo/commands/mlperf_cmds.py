@@ -40,7 +40,7 @@ def register(sub):
 
 
 def cmd_bench_mlperf(args):
-    from export.mlperf_bench import bench_mlperf, markdown, mlperf_models
+    from edgezoo.experiments.mlperf import bench_mlperf, markdown, mlperf_models
     from zoo.core.options import OptionError
 
     runs = {}

@@ -1,11 +1,11 @@
-"""``edgezoo train``, ``edgezoo datasets`` and ``edgezoo bench-train``."""
+"""``edgezoo train``, ``edgezoo datasets`` and ``edgezoo bench-train``
+(:mod:`edgezoo.experiments.train`)."""
 
 from __future__ import annotations
 
-import time
-
 from edgezoo import names, ui
 from edgezoo.commands._common import parse_overrides, print_json
+from edgezoo.experiments import train as bench
 from training.options import TrainOptions
 from zoo.core.options import add_arguments, from_args
 from zoo.core.tables import markdown_table
@@ -56,7 +56,7 @@ def register(sub):
         help="comma-separated zoo models",
     )
     p.add_argument("--dataset", default="digits", type=names.dataset_name, help="data set")
-    p.add_argument("--epochs", type=int, default=60, help="at most this many epochs per run")
+    add_arguments(p, TrainOptions, only=bench.TRAIN_FLAGS, defaults=bench.BENCH_DEFAULTS)
     p.add_argument("--seeds", default="0", help="comma-separated seeds")
     p.add_argument(
         "--out", default="runs/bench-train", metavar="DIR", help="where the run directories go"
@@ -118,38 +118,14 @@ def cmd_datasets(args):
 
 
 def cmd_bench_train(args):
-    from training.train import train
-
-    rows = []
-    for name in args.models.split(","):
-        for seed in [int(s) for s in args.seeds.split(",")]:
-            t0 = time.perf_counter()
-            run = train(
-                name,
-                args.dataset,
-                epochs=args.epochs,
-                seed=seed,
-                verbose=0,
-                out=f"{args.out}/{name}-{args.dataset}-seed{seed}",
-                on_step=ui.steps(),
-            )
-            rows.append(
-                [
-                    name,
-                    args.dataset,
-                    seed,
-                    run.metrics["params"],
-                    run.metrics["epochs_run"],
-                    f"{run.metrics['accuracy']:.4f}",
-                    f"{time.perf_counter() - t0:.1f}",
-                ]
-            )
-    ui.log_into(args.out)
-    print(
-        markdown_table(
-            rows,
-            ["model", "data", "seed", "params", "epochs", "test accuracy", "wall s"],
-            "lllrrrr",
-        )
+    rows = bench.bench_train(
+        args.models.split(","),
+        args.dataset,
+        [int(s) for s in args.seeds.split(",")],
+        args.out,
+        on_step=ui.steps(),
+        **from_args(TrainOptions, args),
     )
+    ui.log_into(args.out)
+    print(bench.markdown(rows))
     return 0

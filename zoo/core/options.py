@@ -223,22 +223,45 @@ def _default_text(v) -> str:
     return str(v)
 
 
-def add_arguments(parser, cls, *, prefix: str = "", skip=(), group: str | None = None) -> None:
+def add_arguments(
+    parser,
+    cls,
+    *,
+    prefix: str = "",
+    skip=(),
+    only=None,
+    defaults: dict | None = None,
+    group: str | None = None,
+) -> None:
     """Add one flag per declared command-line option of ``cls`` (``--{prefix}{name}``).
 
     Flags not given on the command line are absent from the namespace (``argparse.SUPPRESS``),
     so :func:`from_args` returns only what the user said and the declaration's default holds.
+    ``only`` limits the flags to these field names. ``defaults`` (field name -> value) is how a
+    caller that needs other defaults (an experiment) overrides them, in one place: the help text
+    shows them and :func:`from_args` returns them when the flag is not given.
     """
     target = parser.add_argument_group(group) if group else parser
     hints = _hints(cls)
+    defaults = defaults or {}
+    unknown = set(defaults) - {f.name for f in declared(cls)}
+    if unknown:
+        raise ValueError(f"defaults for undeclared options of {cls.__name__}: {sorted(unknown)}")
     for f in declared(cls):
         if not f.metadata.get("cli", True) or f.name in skip:
             continue
+        if only is not None and f.name not in only:
+            continue
         tp = hints.get(f.name, str)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = defaults.get(f.name, default)
         help_text = f"{f.metadata['help']} (default: {_default_text(default)})"
         dest = f"{prefix}{f.name}".replace("-", "_")
-        kw: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}
+        kw: dict[str, Any] = {
+            "dest": dest,
+            "default": defaults.get(f.name, argparse.SUPPRESS),
+            "help": help_text,
+        }
         inner, _ = _strip_none(tp)
         if inner is bool:
             kw["action"] = argparse.BooleanOptionalAction

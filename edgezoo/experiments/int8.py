@@ -240,88 +240,90 @@ def bench_int8(
     return result
 
 
-def markdown(result: dict) -> str:
-    from zoo.core.tables import markdown_table
+SUMMARY_HEADERS = [
+    "model",
+    "batch 256 samples/s: best int8 vs best fp32",
+    "speed-up (>= 1.5x)",
+    "batch 1 p50 us: best int8 vs best fp32",
+    "b1 goal",
+    "accuracy int8 vs Keras",
+    "acc goal",
+]
+ARTIFACT_HEADERS = [
+    "artifact",
+    "runtime",
+    "verified",
+    "b256 samples/s",
+    "b1 p50 us",
+    "accuracy",
+    "quantization",
+]
 
-    c = result["conditions"]
-    lines = [
+
+def _conditions_line(c: dict) -> str:
+    return (
         f"Measured on {c['lscpu'].get('model_name') or c['cpu']} ({c['cores']} cores; flags "
         f"{' '.join(c['lscpu']['int8_bf16_flags'])}), {c['threads']} thread(s), {c['rounds']} interleaved "
         f"rounds x {c['budget_s']} s, medians; load average before/after {c['load'][0]:.1f}/"
         f"{c['load_after'][0]:.1f}. GEMM peak: fp32 {c['gemm_peak']['ort_fp32_gflops']:.0f} GFLOP/s, "
-        f"int8 {c['gemm_peak']['ort_int8_gops']:.0f} GOP/s.",
-        "",
-    ]
-    rows = []
-    for s in result["summary"]:
-        if "error" in s:
-            rows.append([s["model"], s["error"], "", "", "", "", ""])
-            continue
-        g = s["goals"]
-        rows.append(
-            [
-                s["model"],
-                f"{s['best_int8_b256']} {s['int8_b256_sps']:,.0f} vs {s['best_fp32_b256']} "
-                f"{s['fp32_b256_sps']:,.0f}",
-                f"{s['speedup_b256']:.2f}x {'ok' if g['b256_speedup>=1.5'] else 'MISS'}",
-                f"{s['best_int8_b1']} {s['int8_b1_p50_us']:.1f} vs {s['best_fp32_b1']} {s['fp32_b1_p50_us']:.1f}",
-                "ok" if g["b1_int8_not_slower"] else "MISS",
-                f"{s['int8_accuracy']:.4f} vs {s['keras_accuracy']:.4f}"
-                if s["int8_accuracy"] is not None
-                else "-",
-                "ok" if g["accuracy_within_0.5%"] else "MISS",
-            ]
-        )
-    lines.append(
-        markdown_table(
-            rows,
-            [
-                "model",
-                "batch 256 samples/s: best int8 vs best fp32",
-                "speed-up (>= 1.5x)",
-                "batch 1 p50 us: best int8 vs best fp32",
-                "b1 goal",
-                "accuracy int8 vs Keras",
-                "acc goal",
-            ],
-            "lllllll",
-        )
+        f"int8 {c['gemm_peak']['ort_int8_gops']:.0f} GOP/s."
     )
+
+
+def _summary_row(s: dict) -> list:
+    if "error" in s:
+        return [s["model"], s["error"], "", "", "", "", ""]
+    g = s["goals"]
+    return [
+        s["model"],
+        f"{s['best_int8_b256']} {s['int8_b256_sps']:,.0f} vs {s['best_fp32_b256']} "
+        f"{s['fp32_b256_sps']:,.0f}",
+        f"{s['speedup_b256']:.2f}x {'ok' if g['b256_speedup>=1.5'] else 'MISS'}",
+        f"{s['best_int8_b1']} {s['int8_b1_p50_us']:.1f} vs {s['best_fp32_b1']} {s['fp32_b1_p50_us']:.1f}",
+        "ok" if g["b1_int8_not_slower"] else "MISS",
+        f"{s['int8_accuracy']:.4f} vs {s['keras_accuracy']:.4f}"
+        if s["int8_accuracy"] is not None
+        else "-",
+        "ok" if g["accuracy_within_0.5%"] else "MISS",
+    ]
+
+
+def _model_heading(m: str, d: dict) -> str:
+    return (
+        f"{m} ({d['epochs']} epochs on digits"
+        + "".join(f", {k} {v}" for k, v in d.get("train", {}).items())
+        + f", n_test={d['n_test']}, half-LSB input sensitivity "
+        + f"{d.get('input_sensitivity', float('nan')):.3f}, Keras accuracy "
+        f"{d['keras_accuracy']:.4f}):"
+    )
+
+
+def _artifact_rows(d: dict) -> list[list]:
+    return [
+        [
+            k,
+            v["runtime"],
+            "yes" if v["verified"] else "NO",
+            f"{v['batch256_sps']:,.0f}",
+            f"{v['batch1_p50_us']:.1f}",
+            "-" if v["accuracy"] is None else f"{v['accuracy']:.4f}",
+            json.dumps(v["quantization"]) if v["quantization"] else "",
+        ]
+        for k, v in sorted(d["artifacts"].items())
+    ]
+
+
+def markdown(result: dict) -> str:
+    """The conditions, the best-int8-vs-best-fp32 summary, then every artifact per model."""
+    from zoo.core.tables import markdown_table
+
+    summary = [_summary_row(s) for s in result["summary"]]
+    lines = [
+        _conditions_line(result["conditions"]),
+        "",
+        markdown_table(summary, SUMMARY_HEADERS, "lllllll"),
+    ]
     for m, d in result["models"].items():
-        lines += [
-            "",
-            f"{m} ({d['epochs']} epochs on digits"
-            + "".join(f", {k} {v}" for k, v in d.get("train", {}).items())
-            + f", n_test={d['n_test']}, half-LSB input sensitivity "
-            + f"{d.get('input_sensitivity', float('nan')):.3f}, Keras accuracy "
-            f"{d['keras_accuracy']:.4f}):",
-            "",
-        ]
-        rows = [
-            [
-                k,
-                v["runtime"],
-                "yes" if v["verified"] else "NO",
-                f"{v['batch256_sps']:,.0f}",
-                f"{v['batch1_p50_us']:.1f}",
-                "-" if v["accuracy"] is None else f"{v['accuracy']:.4f}",
-                json.dumps(v["quantization"]) if v["quantization"] else "",
-            ]
-            for k, v in sorted(d["artifacts"].items())
-        ]
-        lines.append(
-            markdown_table(
-                rows,
-                [
-                    "artifact",
-                    "runtime",
-                    "verified",
-                    "b256 samples/s",
-                    "b1 p50 us",
-                    "accuracy",
-                    "quantization",
-                ],
-                "lllrrrl",
-            )
-        )
+        lines += ["", _model_heading(m, d), ""]
+        lines.append(markdown_table(_artifact_rows(d), ARTIFACT_HEADERS, "lllrrrl"))
     return "\n".join(lines)
