@@ -1,0 +1,1 @@
+"""Experiments: the ``bench-*`` commands' logic (measurements, not the product's stages)."""
