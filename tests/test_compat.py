@@ -41,7 +41,7 @@ def test_bench_compat_row(tmp_path):
         tmp_path / "run",
         models=["MobileNetV3Small"],
         epochs=2,
-        n_train=128,
+        n_train=256,
         n_test=32,
         rounds=1,
         budget_s=0.02,

@@ -1,7 +1,8 @@
 """The Keras Applications architectures of ``edgezoo bench-compat``: how each is built small.
 
 Every entry is built with ``weights=None`` (no download, fresh weights), 10 classes and the
-smallest input the constructor accepts near 32x32 (InceptionV3 needs 75, Xception 71); the
+smallest input the constructor accepts near 32x32 (InceptionV3 needs 75, Xception 71), fed as
+its ``preprocess_input`` makes 0-255 images (:func:`preprocess`); the
 MobileNets at a small width multiplier (``alpha``) as an edge user would pick them.
 """
 
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from zoo.errors import EdgezooError
 
 
 @dataclass(frozen=True)
 class Arch:
     fn: str  # the constructor's name in keras.applications (and tf_keras.applications)
+    prep: str  # its module in keras.applications, whose preprocess_input makes its inputs
     size: int = 32
     kwargs: dict = field(default_factory=dict)
 
@@ -24,25 +28,25 @@ class Arch:
 
 
 ARCHS: dict[str, Arch] = {
-    "MobileNet": Arch("MobileNet", kwargs={"alpha": 0.25}),
-    "MobileNetV2": Arch("MobileNetV2", kwargs={"alpha": 0.35}),
-    "MobileNetV3Small": Arch("MobileNetV3Small", kwargs={"alpha": 0.75}),
-    "MobileNetV3Large": Arch("MobileNetV3Large", kwargs={"alpha": 0.75}),
-    "EfficientNetB0": Arch("EfficientNetB0"),
-    "EfficientNetB1": Arch("EfficientNetB1"),
-    "EfficientNetB2": Arch("EfficientNetB2"),
-    "EfficientNetB3": Arch("EfficientNetB3"),
-    "EfficientNetV2B0": Arch("EfficientNetV2B0"),
-    "EfficientNetV2B1": Arch("EfficientNetV2B1"),
-    "EfficientNetV2B2": Arch("EfficientNetV2B2"),
-    "ResNet50": Arch("ResNet50"),
-    "ResNet50V2": Arch("ResNet50V2"),
-    "DenseNet121": Arch("DenseNet121"),
-    "NASNetMobile": Arch("NASNetMobile"),
-    "Xception": Arch("Xception", size=71),
-    "InceptionV3": Arch("InceptionV3", size=75),
-    "ConvNeXtTiny": Arch("ConvNeXtTiny"),
-    "VGG16": Arch("VGG16"),
+    "MobileNet": Arch("MobileNet", "mobilenet", kwargs={"alpha": 0.25}),
+    "MobileNetV2": Arch("MobileNetV2", "mobilenet_v2", kwargs={"alpha": 0.35}),
+    "MobileNetV3Small": Arch("MobileNetV3Small", "mobilenet_v3", kwargs={"alpha": 0.75}),
+    "MobileNetV3Large": Arch("MobileNetV3Large", "mobilenet_v3", kwargs={"alpha": 0.75}),
+    "EfficientNetB0": Arch("EfficientNetB0", "efficientnet"),
+    "EfficientNetB1": Arch("EfficientNetB1", "efficientnet"),
+    "EfficientNetB2": Arch("EfficientNetB2", "efficientnet"),
+    "EfficientNetB3": Arch("EfficientNetB3", "efficientnet"),
+    "EfficientNetV2B0": Arch("EfficientNetV2B0", "efficientnet_v2"),
+    "EfficientNetV2B1": Arch("EfficientNetV2B1", "efficientnet_v2"),
+    "EfficientNetV2B2": Arch("EfficientNetV2B2", "efficientnet_v2"),
+    "ResNet50": Arch("ResNet50", "resnet50"),
+    "ResNet50V2": Arch("ResNet50V2", "resnet_v2"),
+    "DenseNet121": Arch("DenseNet121", "densenet"),
+    "NASNetMobile": Arch("NASNetMobile", "nasnet"),
+    "Xception": Arch("Xception", "xception", size=71),
+    "InceptionV3": Arch("InceptionV3", "inception_v3", size=75),
+    "ConvNeXtTiny": Arch("ConvNeXtTiny", "convnext"),
+    "VGG16": Arch("VGG16", "vgg16"),
 }
 
 
@@ -59,6 +63,15 @@ def check_names(names) -> list[str]:
             f"bench-compat: unknown architecture(s) {bad or names}; choose from {', '.join(ARCHS)}"
         )
     return list(dict.fromkeys(names))
+
+
+def preprocess(name: str, images):
+    """``keras.applications.<module>.preprocess_input`` on 0-255 images: the inputs the
+    architecture expects (identity for those that rescale inside, e.g. EfficientNet)."""
+    import importlib
+
+    mod = importlib.import_module(f"keras.applications.{ARCHS[name].prep}")
+    return np.asarray(mod.preprocess_input(np.array(images, np.float32)), np.float32)
 
 
 def build(name: str, world: str = "keras"):
