@@ -7,9 +7,14 @@ from edgezoo.commands._common import print_json
 
 
 def _models(text: str) -> list[str]:
-    from edgezoo.experiments.archs import check_names
+    import argparse
 
-    return check_names(text)
+    from edgezoo.experiments.archs import UnknownArchError, check_names
+
+    try:
+        return check_names(text)
+    except UnknownArchError as exc:  # argparse prints its own message only for this type
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub):
