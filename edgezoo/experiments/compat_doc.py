@@ -7,6 +7,28 @@ import os
 COLUMNS = ("onnx/fp32", "onnx/int8", "tflite/fp32", "tflite/int8", "openvino/fp32", "openvino/int8")
 
 
+# Causes found by measurement while building this matrix (2026-12-04, AMD EPYC, 2 shared cores).
+NOTES = (
+    "ONNX (and OpenVINO, converted from it): EfficientNet's `Normalization` mean and variance were "
+    "tensors captured by the traced function, which tf2onnx made extra graph inputs "
+    "(`.../normalization_1/Sub/y:0`, `.../Sqrt/x:0`). `export/onnx.py` now makes them numpy "
+    "constants for the export (`constant_statistics`) and fails any graph that still asks for an "
+    "extra input in one line (`check_self_contained`).",
+    "Inputs as the architecture expects them: fed [0, 1] images, MobileNetV3's built-in "
+    "`Rescaling` mapped them to [-1, -0.992], two int8 steps, and TFLite int8 agreed with Keras "
+    "on 12% of the argmaxes; fed `preprocess_input(0-255 images)` it agreed on 96%.",
+    "Fresh weights are uninformative (the manifest's `informative` false, spread 0.00 for "
+    "EfficientNetB0); a fit with BatchNormalization momentum 0 and then statistics of 256 samples "
+    "under the final weights makes outputs depend on the input (reference spread in the table).",
+    "TFLite int8 of MobileNetV3: LiteRT 2.3's XNNPACK delegate does not take int8 `HARD_SWISH` "
+    "(conv -> hard_swish -> conv int8 splits into 2 delegate partitions, fp32 into 1; "
+    "MobileNetV3Small's int8 file has 20 partitions against fp32's 2), so its int8 runs slower "
+    "than fp32. Written as MUL/ADD/MINIMUM/RELU or MINIMUM/MAXIMUM/MUL/ADD it still splits.",
+    "mnist_cnn: the SpaceToDepth stem rewrite (export/rewrite.py) on its 3x3 `same` stem made "
+    "TFLite int8 slower; it now applies to kernels >= 5 only (lenet5's 5x5 keeps its gain).",
+)
+
+
 def _cell(key: str, a: dict | None) -> str:
     if a is None:
         return "-"
@@ -109,6 +131,7 @@ def markdown(result: dict) -> str:
             + " | ".join(_cell(k, arts.get(k)) for k in COLUMNS)
             + f" | {'accepted' if hls.get('accepted') else 'refused'} |"
         )
+    lines += ["", "## Causes found and what was done", ""] + [f"- {n}" for n in NOTES]
     lines += ["", "## int8 against fp32 (batch 256 samples/s, batch 1 p50; 1 thread)", ""]
     lines += [f"- **{r['model']}**: {_bench(r)}" for r in result["rows"]]
     lines += ["", "## Failures, refusals and sizes", ""]
