@@ -189,6 +189,10 @@ def run_model(name: str, out: Path, opts: dict, supported: set, progress=print) 
     np.savez(out / "data.npz", **data)
     fit = step("fit", lambda: make_informative(model, data, epochs=opts["epochs"]))
     row["informative_by"] = fit and fit["how"]
+    if fit:  # over the int8 gate's rel_error 0.10, no int8 artifact can hold the model
+        from export.int8_bench import input_sensitivity
+
+        row["input_sensitivity"] = round(input_sensitivity(model, data["x_test"]), 4)
     row["keras_accuracy_after_fit"] = fit and round(float(fit["acc"]), 4)
     from edgezoo.experiments.hls_gate import verdict
 

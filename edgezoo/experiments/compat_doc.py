@@ -133,7 +133,11 @@ def markdown(result: dict) -> str:
         )
     lines += ["", "## Causes found and what was done", ""] + [f"- {n}" for n in NOTES]
     lines += ["", "## int8 against fp32 (batch 256 samples/s, batch 1 p50; 1 thread)", ""]
-    lines += [f"- **{r['model']}**: {_bench(r)}" for r in result["rows"]]
+    lines += [
+        f"- **{r['model']}** (half-LSB input sensitivity {r.get('input_sensitivity', '-')}): "
+        f"{_bench(r)}"
+        for r in result["rows"]
+    ]
     lines += ["", "## Failures, refusals and sizes", ""]
     for r in result["rows"]:
         lines.append(
