@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from edgezoo.experiments.archs import ARCHS
+
 COLUMNS = ("onnx/fp32", "onnx/int8", "tflite/fp32", "tflite/int8", "openvino/fp32", "openvino/int8")
 
 
@@ -105,7 +107,9 @@ def markdown(result: dict) -> str:
         f"after (a shared, loaded machine: timings compare only within one row's interleaved "
         f"run). Versions: " + ", ".join(f"{k} {v[k]}" for k in sorted(v)) + ".",
         "",
-        f"Options: {result['options']}; whole run {result.get('seconds', '?')} s.",
+        f"Options: {result['options']}; whole run {result.get('seconds', '?')} s for "
+        f"{len(result['rows'])} of the {len(ARCHS)} listed architectures "
+        f"({', '.join(r['model'] for r in result['rows'])}).",
         "",
         f"Summary: {s['models']} models; import + ONNX/TFLite/OpenVINO fp32 parity passed on "
         f"informative outputs: {s['fp32_all_informative']}/{s['models']}; int8 passed its gates "
@@ -118,7 +122,7 @@ def markdown(result: dict) -> str:
         "| model | input | params | fit acc | informative | import .keras | .h5 | "
         + " | ".join(COLUMNS)
         + " | hls4ml |",
-        "|" + "---|" * (9 + len(COLUMNS)),
+        "|" + "---|" * (8 + len(COLUMNS)),
     ]
     for r in result["rows"]:
         arts = r.get("artifacts") or {}
