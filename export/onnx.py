@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -56,14 +57,61 @@ def export_onnx(
     check_single_io(model, "onnx")
     path = Path(path)
     with atomic_path(path) as tmp:
-        if world == "tf_keras":
-            _from_tf_keras(model, tmp, opset)
-        else:
-            if sample is not None:  # a loaded Keras 3 model must have been called before export
-                model(sample[:1], training=False)
-            model.export(str(tmp), format="onnx", verbose=False, opset_version=opset)
+        if sample is not None:  # a loaded Keras 3 model must have been called before export
+            model(sample[:1], training=False)
+        with constant_statistics(model):
+            if world == "tf_keras":
+                _from_tf_keras(model, tmp, opset)
+            else:
+                model.export(str(tmp), format="onnx", verbose=False, opset_version=opset)
         check_onnx(tmp)
+        check_self_contained(tmp)
     return path
+
+
+def _all_layers(model):
+    for layer in getattr(model, "layers", []):
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+@contextlib.contextmanager
+def constant_statistics(model):
+    """For the duration of an export, a ``Normalization`` layer's mean and variance are numpy
+    arrays, so they become constants of the graph.
+
+    Keras computes them as tensors from its weights (``finalize_state``); a traced function
+    captures such a tensor as a placeholder, which tf2onnx turns into an extra graph input
+    (``.../normalization/Sub/y:0``, ``.../Sqrt/x:0``: EfficientNet's stem) that nobody feeds."""
+    saved = []
+    for layer in _all_layers(model):
+        if type(layer).__name__ != "Normalization":
+            continue
+        for attr in ("mean", "variance"):
+            v = getattr(layer, attr, None)
+            if v is not None and not isinstance(v, np.ndarray):
+                saved.append((layer, attr, v))
+                setattr(layer, attr, np.asarray(v))
+    try:
+        yield
+    finally:
+        for layer, attr, v in saved:
+            setattr(layer, attr, v)
+
+
+def check_self_contained(path) -> None:
+    """One graph input: anything else the graph asks for is a captured value nobody will feed."""
+    import onnx
+
+    g = onnx.load(str(path), load_external_data=False).graph
+    inits = {t.name for t in g.initializer}
+    extra = [i.name for i in g.input if i.name not in inits][1:]
+    if extra:
+        raise ExportError(
+            f"onnx: {path} asks for inputs besides the model's ({', '.join(extra)}): a layer's "
+            "captured value was not made a constant; this layer cannot be exported to ONNX yet"
+        )
 
 
 def _from_tf_keras(model, path: Path, opset: int):

@@ -192,15 +192,16 @@ def test_int8_goals_are_computed_from_the_best_of_each_kind():
     assert "error" in s and "i2: rel_error 0.11" in s["error"] and "speedup_b256" not in s
 
 
-def test_tflite_int8_runs_the_thin_conv_through_space_to_depth(cnn_export):
+def test_tflite_int8_keeps_a_3x3_thin_conv_as_it_is(cnn_export):
+    """mnist_cnn's 3x3 stem through SpaceToDepth measured 1.45x slower in int8 (export/rewrite.py)."""
     from export.tflite import interpreter
 
     out, man = cnn_export
     a = _art(man, "tflite", "int8")
     assert a["parity"]["passed"], a["parity"]
-    assert [r.split(":")[0] for r in a["quantization"]["rewrites"]] == ["conv1"]
+    assert a["quantization"]["rewrites"] == []
     ops = {o["op_name"] for o in interpreter(out / a["path"])._get_ops_details()}
-    assert {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE"} <= ops and "AVERAGE_POOL_2D" not in ops
+    assert not {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "PAD"} & ops, ops
 
 
 def test_rewrites_compute_the_same_function():
@@ -218,8 +219,10 @@ def test_rewrites_compute_the_same_function():
     for w in model.weights:
         w.assign(rng.normal(size=w.shape).astype("float32"))
     seq = keras.Sequential(
-        [keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3, padding="same", name="stem")]
+        [keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 5, padding="same", name="stem")]
     )
+    small = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3, padding="same")])
+    assert rewrite(small)[1] == []  # a 3x3 kernel: the rewrite costs more than it saves
     for m, names in ((model, ["thin", "pool"]), (seq, ["stem"])):
         new, done = rewrite(m)
         assert [d.split(":")[0] for d in done] == names

@@ -9,7 +9,7 @@ from edgezoo.commands._common import print_json
 def register(sub):
     p = sub.add_parser(
         "bench-int8",
-        help="benchmark: export lenet5/resnet8 to ONNX, TFLite and OpenVINO (fp32 "
+        help="benchmark: export lenet5/resnet8/mnist_cnn to ONNX, TFLite and OpenVINO (fp32 "
         "and int8), time them interleaved; print best int8 vs best fp32",
     )
     p.add_argument(
@@ -20,7 +20,7 @@ def register(sub):
     )
     p.add_argument(
         "--models",
-        default="lenet5,resnet8",
+        default="lenet5,resnet8,mnist_cnn",
         type=names.model_names,
         metavar="MODELS",
         help="comma-separated zoo models, trained briefly on digits",

@@ -179,7 +179,7 @@ def summarize(model: str, arts: dict, keras_acc: float | None) -> dict:
 def bench_int8(
     out="runs/bench-int8",
     *,
-    models=("lenet5", "resnet8"),
+    models=("lenet5", "resnet8", "mnist_cnn"),
     epochs: int | None = None,
     threads: int = 1,
     rounds: int = 5,

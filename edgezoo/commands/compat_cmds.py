@@ -1,0 +1,62 @@
+"""``edgezoo bench-compat``: Keras Applications models through import and every export target."""
+
+from __future__ import annotations
+
+from edgezoo import ui
+from edgezoo.commands._common import print_json
+
+
+def _models(text: str) -> list[str]:
+    import argparse
+
+    from edgezoo.experiments.archs import UnknownArchError, check_names
+
+    try:
+        return check_names(text)
+    except UnknownArchError as exc:  # argparse prints its own message only for this type
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def register(sub):
+    from edgezoo.experiments.archs import ARCHS
+
+    p = sub.add_parser(
+        "bench-compat",
+        help="compatibility matrix: Keras Applications (fresh weights, a short fit) through "
+        "import, ONNX, TFLite and OpenVINO (fp32 and int8); hls4ml decided up front",
+    )
+    p.add_argument("--out", default="runs/bench-compat", metavar="DIR", help="working directory")
+    p.add_argument(
+        "--models",
+        default=",".join(ARCHS),
+        type=_models,
+        metavar="MODELS",
+        help=f"comma-separated architectures (default all: {', '.join(ARCHS)})",
+    )
+    p.add_argument("--epochs", type=int, default=3, help="fit epochs on the upsampled digits")
+    p.add_argument("--train", type=int, default=512, help="training samples")
+    p.add_argument("--test", type=int, default=128, help="test (parity) samples")
+    p.add_argument("--rounds", type=int, default=3, help="int8 timing rounds (0: no timing)")
+    p.add_argument("--budget", type=float, default=0.1, help="seconds per call per round")
+    p.add_argument("--doc", default="docs/compatibility.md", help="the Markdown matrix ('' none)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_bench_compat)
+
+
+def cmd_bench_compat(args):
+    from edgezoo.experiments.compat import bench_compat
+    from edgezoo.experiments.compat_doc import markdown
+
+    res = bench_compat(
+        args.out,
+        models=args.models,
+        epochs=args.epochs,
+        n_train=args.train,
+        n_test=args.test,
+        rounds=args.rounds,
+        budget_s=args.budget,
+        doc=args.doc or None,
+        progress=ui.note,
+    )
+    print_json(res) if args.json else print(markdown(res))
+    return 0

@@ -1,0 +1,280 @@
+"""``edgezoo bench-compat``: Keras Applications models nobody here wrote, through import and
+every export target, one row per architecture (:mod:`edgezoo.experiments.archs`).
+
+Per model: build with fresh weights (``weights=None``), make it *informative* by a short fit on
+the offline digits upsampled to the model's input (3 channels, 0-255, through the architecture's
+``preprocess_input``) with every
+``BatchNormalization``'s momentum at 0 during the fit (so its moving statistics are the last
+batch's, not the initial 0/1; then set from 256 samples; momentum restored before saving) -- the manifest's ``informative`` and
+``reference_spread`` check that the outputs depend on the input. Save it as a user would
+(``model.keras``; ``model.h5`` written by tf-keras from the same architecture with the same
+weights), ``edgezoo import`` both, export the ``.keras`` import to ONNX, TFLite and OpenVINO
+(fp32 and int8 each) through :func:`export.export_run`, decide hls4ml up front
+(:mod:`edgezoo.experiments.hls_gate`), and time the best verified int8 against the best fp32
+with ``bench-int8``'s interleaved measurement (:func:`edgezoo.experiments.int8.bench_model`).
+A row never ends in a traceback: a failing step is recorded as one line and the row goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgezoo.experiments import archs
+from edgezoo.experiments.compat_doc import markdown
+from zoo.core.errors import EdgezooError
+
+TARGETS = ("onnx", "tflite", "openvino")
+VARIANTS = {"onnx_variants": ("fp32", "int8"), "tflite_variants": ("fp32", "int8")}
+VARIANTS["openvino_variants"] = ("fp32", "int8")
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def digits_data(name: str, n_train: int, n_test: int, seed: int = 0) -> dict:
+    """scikit-learn's 1,797 digits (offline), bilinearly resized to the input of architecture
+    ``name``, 3 channels, 0-255, then its ``preprocess_input`` (fed to a model as it expects: with
+    MobileNetV3's built-in Rescaling, [0, 1] inputs spanned 2 int8 steps and int8 agreed with
+    Keras on 12% of the test argmaxes)."""
+    size = archs.ARCHS[name].size
+    import tensorflow as tf
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[..., None]
+    x = np.repeat(tf.image.resize(x, (size, size)).numpy(), 3, axis=-1).clip(0, 1)
+    x = archs.preprocess(name, 255.0 * x)
+    idx = np.random.default_rng(seed).permutation(len(x))
+    tr, te = idx[:n_train], idx[n_train : n_train + n_test]
+    y = d.target.astype(np.int64)
+    return {"x_train": x[tr], "y_train": y[tr], "x_test": x[te], "y_test": y[te]}
+
+
+def make_informative(model, data: dict, *, epochs: int, seed: int = 0) -> dict:
+    """A short fit (Adam 1e-3, batch 32) with BatchNormalization momentum 0 meanwhile, then one
+    training-mode pass over 256 training samples, so the moving statistics are those of the final
+    weights (the last batch's were taken before its weight update)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [b.momentum for b in bns]
+    for b in bns:
+        b.momentum = 0.0
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    t0 = time.perf_counter()
+    model.fit(data["x_train"], data["y_train"], epochs=epochs, batch_size=32, verbose=0)
+    model(data["x_train"][:256], training=True)  # statistics of the final weights, 256 samples
+    for b, m in zip(bns, saved):
+        b.momentum = m
+    _, acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)
+    how = f"fit {epochs} epochs (Adam 1e-3, batch 32), BN statistics of 256 training samples"
+    return {"how": how, "seconds": _since(t0), "acc": acc}
+
+
+def write_h5(name: str, model, path: Path) -> str | None:
+    """The same architecture built by tf-keras, Keras 3's weights set, saved as Keras 2 ``.h5``.
+    Returns None, or why it could not be written (one line)."""
+    try:
+        twin = archs.build(name, world="tf_keras")
+        twin.set_weights(model.get_weights())
+        x = np.random.default_rng(0).uniform(0, 1, (4, *archs.ARCHS[name].input_shape))
+        x = x.astype(np.float32)
+        d = float(np.abs(np.asarray(twin(x, training=False)) - np.asarray(model(x))).max())
+        if d > 1e-4:
+            return f"tf-keras twin computes different outputs (max|diff| {d:.2g})"
+        twin.save(str(path))
+    except Exception as exc:  # noqa: BLE001 - recorded in the row
+        return one_line(exc)
+    return None
+
+
+def _since(t0: float) -> float:
+    return round(time.perf_counter() - t0, 1)
+
+
+def _artifact_row(a: dict) -> dict:
+    p = a.get("parity") or {}
+    row = {"status": "fail" if a.get("error") or not p.get("passed") else "pass"}
+    if a.get("error"):
+        row["error"] = " ".join(str(a["error"]).split())[:300]
+    elif not p.get("passed"):
+        row["error"] = "; ".join(p.get("failures") or [])[:300]
+    for k in ("max_abs_diff", "argmax_agreement", "accuracy_delta", "informative"):
+        if k in p:
+            row[k] = p[k]
+    if "reference_spread" in p:
+        row["reference_spread"] = p["reference_spread"]
+    if "bytes" in a:
+        row["bytes"] = a["bytes"]
+    return row
+
+
+def _export(imp_dir: Path, out: Path, progress) -> dict:
+    from export import export_run
+    from export.errors import ExportError
+
+    try:
+        manifest = export_run(
+            imp_dir,
+            to=TARGETS,
+            out=out,
+            fail_on_parity=False,
+            calibration_samples=128,
+            progress=lambda m: None,
+            **VARIANTS,
+        )
+    except ExportError:  # failures are in the manifest written next to it
+        manifest_path = out / "manifest.json"
+        if not manifest_path.exists():
+            raise
+        manifest = json.loads(manifest_path.read_text())
+    progress(f"  export: {'pass' if manifest.get('passed') else 'see failures'}")
+    return manifest
+
+
+def _bench(export_dir: Path, manifest: dict, data: dict, *, rounds: int, budget_s: float):
+    from edgezoo.experiments.int8 import bench_model, summarize
+
+    arts = bench_model(
+        export_dir,
+        manifest,
+        data["x_test"],
+        data["y_test"],
+        threads=1,
+        rounds=rounds,
+        budget_s=budget_s,
+    )
+    keras_acc = manifest["source"]["keras_metrics"].get("keras_accuracy")
+    return summarize("", arts, keras_acc)
+
+
+def run_model(name: str, out: Path, opts: dict, supported: set, progress=print) -> dict:
+    """One row of the matrix (see the module docstring)."""
+    from training.imports import import_model
+
+    a = archs.ARCHS[name]
+    row: dict = {"model": name, "input": list(a.input_shape), "kwargs": a.kwargs, "steps": {}}
+    t0 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+
+    def step(what, fn):
+        t = time.perf_counter()
+        try:
+            res = fn()
+        except Exception as exc:  # noqa: BLE001 - one line in the row, the row goes on
+            status = "refused" if isinstance(exc, EdgezooError) else "fail"
+            row["steps"][what] = {"status": status, "error": one_line(exc), "seconds": _since(t)}
+            progress(f"  {what}: {status.upper()} {one_line(exc, 160)}")
+            return None
+        row["steps"][what] = {"status": "pass", "seconds": _since(t)}
+        return res
+
+    model = step("build", lambda: archs.build(name))
+    if model is None:
+        return row
+    row["params"] = int(model.count_params())
+    data = digits_data(name, opts["n_train"], opts["n_test"])
+    np.savez(out / "data.npz", **data)
+    fit = step("fit", lambda: make_informative(model, data, epochs=opts["epochs"]))
+    row["informative_by"] = fit and fit["how"]
+    if fit:  # over the int8 gate's rel_error 0.10, no int8 artifact can hold the model
+        from edgezoo.experiments.int8 import input_sensitivity
+
+        row["input_sensitivity"] = round(input_sensitivity(model, data["x_test"]), 4)
+    row["keras_accuracy_after_fit"] = fit and round(float(fit["acc"]), 4)
+    from edgezoo.experiments.hls_gate import verdict
+
+    row["hls4ml"] = verdict(model, supported)
+    step("save .keras", lambda: model.save(out / "model.keras"))
+    h5_err = write_h5(name, model, out / "model.h5")
+    row["steps"]["save .h5"] = {"status": "fail" if h5_err else "pass", "error": h5_err}
+    kw = {"force": True, "seed": 0}
+    imp = step(
+        "import .keras",
+        lambda: import_model(out / "model.keras", out / "data.npz", out=out / "import", **kw),
+    )
+    if not h5_err:
+        h5 = step(
+            "import .h5",
+            lambda: import_model(out / "model.h5", out / "data.npz", out=out / "import-h5", **kw),
+        )
+        if h5 is not None:
+            row["h5_world"] = h5.config.get("world")
+    if imp is None:
+        return row
+    manifest = step("export", lambda: _export(out / "import", out / "export", progress))
+    if manifest:
+        row["artifacts"] = {
+            f"{x['format']}/{x['variant']}": _artifact_row(x) for x in manifest["artifacts"]
+        }
+        if opts["rounds"]:
+            row["int8_bench"] = step(
+                "bench",
+                lambda: _bench(
+                    out / "export", manifest, data, rounds=opts["rounds"], budget_s=opts["budget_s"]
+                ),
+            )
+    row["seconds"] = _since(t0)
+    return row
+
+
+def bench_compat(
+    out="runs/bench-compat",
+    *,
+    models=tuple(archs.ARCHS),
+    epochs: int = 3,
+    n_train: int = 512,
+    n_test: int = 128,
+    rounds: int = 3,
+    budget_s: float = 0.1,
+    doc: str | os.PathLike | None = "docs/compatibility.md",
+    progress=print,
+) -> dict:
+    """Run :func:`run_model` for ``models``; writes ``compat.json`` (and ``doc``) and returns it."""
+    from edgezoo.experiments.hls_gate import supported_layers
+    from export.peak import cpu_info
+    from export.runtime_bench import conditions
+    from zoo.core.introspect import versions
+    from zoo.core.io import write_text_atomic
+
+    models = archs.check_names(models)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    opts = {
+        "epochs": epochs,
+        "n_train": n_train,
+        "n_test": n_test,
+        "rounds": rounds,
+        "budget_s": budget_s,
+    }
+    result = {
+        "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "versions": versions(),
+        "conditions": {**conditions(), "lscpu": cpu_info(), "load_before": os.getloadavg()},
+        "options": opts,
+        "rows": [],
+    }
+    supported = supported_layers()
+    t0 = time.perf_counter()
+    for name in models:
+        progress(f"{name}: build, fit, save, import, export")
+        result["rows"].append(run_model(name, out / name, opts, supported, progress))
+        write_text_atomic(out / "compat.json", json.dumps(result, indent=2, default=str) + "\n")
+    result["seconds"] = _since(t0)
+    result["conditions"]["load_after"] = os.getloadavg()
+    write_text_atomic(out / "compat.json", json.dumps(result, indent=2, default=str) + "\n")
+    if doc:
+        write_text_atomic(Path(doc), markdown(result) + "\n")
+    return result
