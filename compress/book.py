@@ -12,7 +12,7 @@ from compress.metrics import model_stats
 from training.train import load_run, save_model_dir
 from zoo.io import write_json_atomic as _write_json
 
-STEP_DIRS = {"distill": "1-distill", "prune": "2-prune", "qat": "3-qat"}
+STEP_DIRS = {"distill": "1-distill", "prune": "2-prune", "qat": "3-qat", "hgq": "4-hgq"}
 SUMMARY_KEYS = (
     "params",
     "nonzero_params",

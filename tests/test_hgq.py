@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def test_qkeras_and_hgq_import_in_one_process():
     """`make install` puts hgq2 in .venv/hgq, appended to sys.path after site-packages by a .pth
@@ -24,3 +26,57 @@ def test_qkeras_and_hgq_import_in_one_process():
     assert info["qkeras_version"] == "0.9.0" and info["hgq2_version"] == "0.2.0"
     assert "site-packages/qkeras/" in info["qkeras"], info
     assert "site-packages" not in info["hgq"], info  # from the appended directory
+
+
+@pytest.fixture(scope="module")
+def hgq_chain(tmp_path_factory):
+    """A small float mlp (64-16-10) on digits and its HGQ2 step (a few epochs)."""
+    from compress import compress
+    from training import train
+
+    run = train(
+        "mlp",
+        "digits",
+        epochs=10,
+        overrides={"widths": [16]},
+        out=tmp_path_factory.mktemp("float") / "run",
+        verbose=0,
+    )
+    return compress(
+        run.dir,
+        hgq={"epochs": 4, "beta0": 1e-6, "beta1": 1e-4, "accuracy_budget": 0.02},
+        out=tmp_path_factory.mktemp("hgq") / "c",
+    )
+
+
+def test_hgq_step_is_recorded(hgq_chain):
+    step = hgq_chain["hgq"]
+    assert step.dir.name == "4-hgq" and (step.dir / "weight_bits.png").is_file()
+    rep = json.loads((step.dir / "compression.json").read_text())
+    assert rep["step"] == "hgq" and rep["after"]["accuracy"] > 0.8
+    assert rep["ebops"] > 0 and 0 < rep["bits_per_weight_mean"] < 16
+    assert 0 <= rep["pruned_fraction"] < 1
+    assert set(rep["weight_bits"]) == {"fc1", "output"}
+    assert sum(rep["weight_bits"]["fc1"]["histogram"].values()) == 64 * 16
+    front = rep["pareto_front"]
+    assert front and rep["chosen"] in front and len(rep["epochs"]) == 4
+    ebops = [p["ebops"] for p in front]
+    accs = [p["val_accuracy"] for p in front]
+    assert ebops == sorted(ebops) and accs == sorted(accs)  # a front: more cost, more accuracy
+    summary = json.loads((hgq_chain.out / "compression.json").read_text())
+    assert summary["final"] == "4-hgq" and summary["request"]["hgq"]["epochs"] == 4
+
+
+def test_hgq_rtl_and_hls4ml_are_bit_exact_to_keras(hgq_chain, tmp_path):
+    from export.hgq import export_hgq_hls4ml, export_hgq_rtl
+    from training.train import load_run, run_dataset
+
+    model, cfg = load_run(hgq_chain["hgq"].dir)
+    x = run_dataset(cfg).x_test
+    rtl = export_hgq_rtl(model, tmp_path / "rtl", x, yosys=False)
+    sim = rtl["rtl_simulation"]
+    assert sim["run"] and sim["n"] == len(x) and sim["vs_keras"]["mismatched_samples"] == 0
+    assert rtl["emulation_vs_keras"]["bit_exact"] and rtl["latency"]["cycles"] >= 1
+    assert rtl["resources"][0]["LUT"] > 0
+    hls = export_hgq_hls4ml(model, tmp_path / "hls", x)
+    assert hls["csim"]["n"] == len(x) and hls["csim"]["mismatched_samples"] == 0
