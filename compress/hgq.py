@@ -47,7 +47,6 @@ def _twin_layer(layer, last: bool):
     """The HGQ2 replacement of ``layer``: a layer, None (dropped) or 'fuse' (ReLU into the
     previous layer)."""
     import keras
-
     from hgq import layers as hl
 
     kind = type(layer).__name__
@@ -248,7 +247,10 @@ def hgq_finetune(
         callbacks=[BetaScheduler(sched), FreeEBOPs(), Keep()],
     )
     rough = pareto_front(
-        [{**p, "ebops": p["ebops_training"], "val_accuracy": p["val_accuracy_training"]} for p in points]
+        [
+            {**p, "ebops": p["ebops_training"], "val_accuracy": p["val_accuracy_training"]}
+            for p in points
+        ]
     )
     for p in rough:  # exact figures for the front: calibrated ranges
         twin.set_weights(saved[p["epoch"] - 1])

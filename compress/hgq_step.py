@@ -45,7 +45,9 @@ def hgq_step(book, src, opts, fit: dict, current, metrics, source):
     from compress.hgq import hgq_finetune, hgq_twin, weight_bits
 
     s = hgq_settings(opts.hgq)
-    keras.utils.set_random_seed(int(src.work_cfg.get("seed", 0) if opts.seed is None else opts.seed))
+    keras.utils.set_random_seed(
+        int(src.work_cfg.get("seed", 0) if opts.seed is None else opts.seed)
+    )
     twin = hgq_twin(current, beta0=s["beta0"])
     rec = hgq_finetune(
         twin,

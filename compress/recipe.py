@@ -33,8 +33,8 @@ from compress.common import build, card_of, test_metrics
 from compress.distill import check_pair, train_scratch
 from compress.distill import distill as distill_step
 from compress.errors import CompressionError
-from compress.metrics import task_metric
 from compress.hgq_step import hgq_step, plan_hgq
+from compress.metrics import task_metric
 from compress.options import CompressOptions, compress_options, validate_request  # noqa: F401
 from compress.prune import plan_pruning
 from compress.prune import prune as prune_step

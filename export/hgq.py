@@ -140,7 +140,9 @@ def export_hgq_hls4ml(
         output_dir=str(out_dir),
         backend="Vitis",
         io_type="io_parallel",
-        hls_config={"Model": {"Precision": "ap_fixed<1,0>", "ReuseFactor": 1, "Strategy": strategy}},
+        hls_config={
+            "Model": {"Precision": "ap_fixed<1,0>", "ReuseFactor": 1, "Strategy": strategy}
+        },
         **kw,
     )
     hm.compile()
