@@ -170,3 +170,25 @@ def refuse_float_formats(fmt: str) -> None:
         f"{fmt}: an HGQ2 model exports to FPGA only (hls4ml, RTL); export the float model it "
         "came from for ONNX/TFLite."
     )
+
+
+def target_export(rec, model) -> None:
+    """The ``hls4ml`` target for an HGQ2 model: variant ``fixed`` is hls4ml's HGQ2 project
+    (C simulation bit-exact to Keras), variant ``rtl`` da4ml's Verilog (Verilator bit-exact)."""
+    x = rec.data.x_test
+
+    def fixed():
+        info = export_hgq_hls4ml(model, rec.out / "hls4ml", x)
+        y = info.pop("accuracy_outputs")
+        rec.csim_outputs = y
+        parity = rec.parity("hls4ml", "fixed", y)
+        return rec.entry(rec.out / "hls4ml", "hls4ml", "fixed", parity, hls4ml=info)
+
+    def rtl():
+        info = export_hgq_rtl(model, rec.out / "rtl", x)
+        y = info.pop("accuracy_outputs")
+        parity = rec.parity("hls4ml", "rtl", y)
+        return rec.entry(rec.out / "rtl", "hls4ml", "rtl", parity, rtl=info)
+
+    rec.attempt("hls4ml", "fixed", fixed)
+    rec.attempt("hls4ml", "rtl", rtl)

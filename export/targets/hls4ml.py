@@ -67,8 +67,10 @@ def _fixed(rec, model, world: str, opts):
 
 
 def export(rec, model, world: str):
-    from export import hls, rtl
+    from export import hgq, hls, rtl
 
+    if hgq.is_hgq(model):  # HGQ2: precision from the model, both variants bit-exact to Keras
+        return hgq.target_export(rec, model)
     opts = hls.validated(rec.options.hls4ml)
     csim = rec.attempt("hls4ml", "fixed", lambda: _fixed(rec, model, world, opts))
     if rtl.wanted(model, opts.rtl):  # the same model as Verilog (da4ml), Verilator-simulated
