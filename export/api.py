@@ -145,6 +145,10 @@ def export_run(run_dir, to=DEFAULT_TARGETS, out=None, **opts) -> dict:
     run_dir = Path(run_dir)
     out = check_writable(Path(out) if out is not None else run_dir / "export")  # before any work
     model, cfg = load_run(run_dir)
+    if cfg.get("hgq"):  # an HGQ2 model (compress step hgq): FPGA targets only
+        from export.hgq import check_targets as check_hgq_targets
+
+        check_hgq_targets(to)
     world = cfg.get("world", "keras")
     ds = run_dataset(cfg)
     seed = cfg.get("seed", 0) if options.seed is None else options.seed

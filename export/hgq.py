@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.errors import ExportError
+from export.errors import ExportError, ExportOptionsError
 
 
 def is_hgq(model) -> bool:
@@ -164,12 +164,15 @@ def export_hgq_hls4ml(
     return info
 
 
-def refuse_float_formats(fmt: str) -> None:
-    """ONNX/TFLite of an HGQ2 model: refused (its quantizers are custom Keras 3 ops)."""
-    raise ExportError(
-        f"{fmt}: an HGQ2 model exports to FPGA only (hls4ml, RTL); export the float model it "
-        "came from for ONNX/TFLite."
-    )
+def check_targets(to) -> None:
+    """ONNX/TFLite/OpenVINO of an HGQ2 model: refused in one line (its quantizers are custom
+    Keras 3 layers those converters do not know; the float model it came from exports)."""
+    other = [t for t in to if t != "hls4ml"]
+    if other:
+        raise ExportOptionsError(
+            f"{', '.join(other)}: an HGQ2 model exports to FPGA only (--to hls4ml: hls4ml project "
+            "and RTL, both bit-exact); export the float model it came from for the other formats."
+        )
 
 
 def target_export(rec, model) -> None:

@@ -80,3 +80,21 @@ def test_hgq_rtl_and_hls4ml_are_bit_exact_to_keras(hgq_chain, tmp_path):
     assert rtl["resources"][0]["LUT"] > 0
     hls = export_hgq_hls4ml(model, tmp_path / "hls", x)
     assert hls["csim"]["n"] == len(x) and hls["csim"]["mismatched_samples"] == 0
+
+
+def test_hgq_model_refuses_onnx_in_one_line(hgq_chain, tmp_path):
+    from export import export_run
+    from zoo.errors import EdgezooError
+
+    with pytest.raises(EdgezooError, match="HGQ2 model exports to FPGA only"):
+        export_run(hgq_chain["hgq"].dir, to=("onnx",), out=tmp_path / "x")
+
+
+def test_hgq_settings_are_checked_before_training():
+    from compress.options import compress_options
+    from zoo.errors import EdgezooError
+
+    with pytest.raises(EdgezooError, match="unknown settings"):
+        compress_options(hgq={"beta": 1e-4})
+    with pytest.raises(EdgezooError, match="beta1 must be a number"):
+        compress_options(hgq={"beta1": -1})
