@@ -209,12 +209,13 @@ def hgq_finetune(
     twin, ds, *, epochs, beta0, beta1, batch_size, learning_rate, accuracy_budget, verbose=0
 ) -> dict:
     """Fine-tune ``twin`` with the EBOPs term, beta rising log-linearly from ``beta0`` to
-    ``beta1``; keep every epoch, calibrate the Pareto front's checkpoints, restore the one the
+    ``beta1`` over the first half of the epochs and held there (the second half recovers
+    accuracy at the bits the first reached); keep every epoch, calibrate the Pareto front's checkpoints, restore the one the
     budget picks (relative to the best calibrated validation accuracy). Returns the record."""
     import keras
     from hgq.utils.sugar import BetaScheduler, FreeEBOPs, PieceWiseSchedule
 
-    sched = PieceWiseSchedule([(0, beta0, "log"), (max(1, epochs - 1), beta1, "constant")])
+    sched = PieceWiseSchedule([(0, beta0, "log"), (max(1, epochs // 2), beta1, "constant")])
     _calibrated(twin, ds, batch_size)  # the float weights' ranges before the first step
     twin.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
