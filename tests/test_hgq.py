@@ -98,3 +98,19 @@ def test_hgq_settings_are_checked_before_training():
         compress_options(hgq={"beta": 1e-4})
     with pytest.raises(EdgezooError, match="beta1 must be a number"):
         compress_options(hgq={"beta1": -1})
+
+
+def test_pareto_front_and_budget_pick():
+    from compress.hgq import pareto_front, pick
+
+    pts = [
+        {"epoch": 1, "ebops": 100, "val_accuracy": 0.99},
+        {"epoch": 2, "ebops": 60, "val_accuracy": 0.98},
+        {"epoch": 3, "ebops": 70, "val_accuracy": 0.97},  # dominated by epoch 2
+        {"epoch": 4, "ebops": 30, "val_accuracy": 0.90},
+    ]
+    front = pareto_front(pts)
+    assert [p["epoch"] for p in front] == [4, 2, 1]
+    assert pick(front, 0.99, 0.01)["epoch"] == 2
+    assert pick(front, 0.99, 0.0)["epoch"] == 1
+    assert pick(front, 0.99, 0.2)["epoch"] == 4
