@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+HGQ    := $(VENV)/hgq
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
@@ -14,10 +15,16 @@ export PYTHONUNBUFFERED := 1
 install: $(STAMP)
 	@command -v yosys >/dev/null 2>&1 || echo "note: yosys not found; the RTL export skips its open-synthesis (yosys synth_xilinx) figures (Debian: apt-get install yosys)"
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-hgq.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	# HGQ2 beside QKeras (requirements-hgq.txt): its own directory, appended to sys.path after
+	# site-packages by a .pth line, so `qkeras` stays QKeras 0.9.0 and `hgq` imports too.
+	rm -rf $(HGQ)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --target $(HGQ) -r requirements-hgq.txt
+	echo "$(abspath $(HGQ))" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz-edgezoo-hgq.pth"
+	$(PY) -c "import qkeras.utils, hgq, qkeras, importlib.metadata as m; assert m.version('qkeras') == '0.9.0' and 'site-packages' in qkeras.__file__, qkeras.__file__"
 	touch $(STAMP)
 
 demo: install

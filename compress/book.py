@@ -13,7 +13,7 @@ from compress.metrics import model_stats
 from training.model_dir import load_run, save_model_dir
 from zoo.core.io import write_json_atomic as _write_json
 
-STEP_DIRS = {"distill": "1-distill", "prune": "2-prune", "qat": "3-qat"}
+STEP_DIRS = {"distill": "1-distill", "prune": "2-prune", "qat": "3-qat", "hgq": "4-hgq"}
 SUMMARY_KEYS = (
     "params",
     "nonzero_params",

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 
 from compress.errors import CompressionError
+from compress.hgq_step import hgq_settings
 from compress.prune import SCHEDULES, check_sparsity
 from compress.quantizers import check_bits
 from zoo.core.options import OptionError, option, validate
@@ -62,6 +63,11 @@ class CompressOptions:
         "integer bits of quantized_relu: auto (from the activation range) or a number",
         metavar="auto|N",
     )
+    hgq: dict | None = option(
+        None,
+        "HGQ2 step (learned per-weight bits): JSON settings beta0, beta1, epochs, accuracy_budget",
+        metavar="JSON",
+    )
     epochs: int = option(10, "fine-tuning epochs per step", min=1)
     distill_epochs: int | None = option(
         None, "epochs of the distillation step; none: --epochs", min=1
@@ -88,6 +94,7 @@ class CompressOptions:
             *(["distill"] if self.distilling else []),
             *(["prune"] if self.prune is not None else []),
             *(["qat"] if self.bits is not None else []),
+            *(["hgq"] if self.hgq is not None else []),
         ]
 
     def check(self):
@@ -95,7 +102,7 @@ class CompressOptions:
         if not self.steps:
             raise CompressionError(
                 "Nothing to do: ask for at least one of distill_from/student (--distill-from, "
-                "--student), prune (--prune) and bits (--bits)."
+                "--student), prune (--prune), bits (--bits) and hgq (--hgq)."
             )
         if self.distill_from is not None and self.student is not None:
             raise CompressionError(
@@ -104,6 +111,8 @@ class CompressOptions:
             )
         if self.student_overrides and self.student is None:
             raise CompressionError("student_overrides need student=MODEL (--student).")
+        if self.hgq is not None:
+            hgq_settings(self.hgq)
         if self.prune is not None:
             check_sparsity(self.prune)
         elif self.prune_layers:

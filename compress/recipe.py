@@ -33,6 +33,7 @@ from compress.common import build, card_of, test_metrics
 from compress.distill import check_pair, train_scratch
 from compress.distill import distill as distill_step
 from compress.errors import CompressionError
+from compress.hgq_step import hgq_step, plan_hgq
 from compress.metrics import task_metric
 from compress.options import CompressOptions, compress_options
 from compress.prune import plan_pruning
@@ -114,6 +115,8 @@ def _compress(
         state = _prune(book, src, opts, fit, *state)
     if opts.bits is not None:
         _qat(book, src, opts, fit, *state)
+    if opts.hgq is not None:  # from the float (or pruned) model, beside QAT
+        hgq_step(book, src, opts, fit, *state)
     return book.result
 
 
@@ -151,6 +154,8 @@ def _check_plan(src: _Source, opts: CompressOptions):
         check_pair(src.teacher, src.t_cfg, build(src.work_cfg, KERAS3, "distill"), src.work_cfg)
     if opts.prune is not None:
         plan_pruning(None, src.work_cfg, opts.prune_layers)
+    if opts.hgq is not None:
+        plan_hgq(build(src.work_cfg, KERAS3, "hgq"))
     if opts.bits is not None:
         plan_qat(
             src.work_cfg,

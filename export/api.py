@@ -143,6 +143,10 @@ def export_run(run_dir, to=DEFAULT_TARGETS, out=None, *, force: bool = False, **
 
     check_sources(out, [run_dir])
     model, cfg = load_run(run_dir)
+    if cfg.get("hgq"):  # an HGQ2 model (compress step hgq): FPGA targets only
+        from export.hgq import check_targets as check_hgq_targets
+
+        check_hgq_targets(to)
     world = cfg.get("world", "keras")
     ds = run_dataset(cfg)
     seed = cfg.get("seed", 0) if options.seed is None else options.seed

@@ -42,6 +42,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -435,8 +436,8 @@ def export_rtl(
 
     say = progress if callable(progress) else (lambda m: None)
     out_dir = Path(out_dir)
-    work = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)  # a fresh scratch directory, never guessed
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     x_prof = np.asarray(x_profile, dtype=np.float64).reshape(len(x_profile), -1)
     kif = input_kif(float(x_prof.min()), float(x_prof.max()), input_width)
     t0 = time.perf_counter()

@@ -67,9 +67,11 @@ def _fixed(rec, model, world: str, opts):
 
 
 def export(rec, model, world: str):
-    from export import rtl
+    from export import hgq, rtl
     from export.hls.options import validated
 
+    if hgq.is_hgq(model):  # HGQ2: precision from the model, both variants bit-exact to Keras
+        return hgq.target_export(rec, model)
     opts = validated(rec.options.hls4ml)
     csim = rec.attempt("hls4ml", "fixed", lambda: _fixed(rec, model, world, opts))
     if rtl.wanted(model, opts.rtl):  # the same model as Verilog (da4ml), Verilator-simulated

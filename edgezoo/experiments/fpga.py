@@ -1,0 +1,232 @@
+"""``edgezoo bench-fpga``: QKeras 6-bit + 75% pruned against HGQ2 (learned per-weight bits) on
+FPGA figures measured without vendor tools, in one run.
+
+For each model (default: jet_tagger with the jet_tagger recipe's settings and the mlp with the
+demo's, both on the digits): the float model (accuracy; no RTL: da4ml needs fixed point), the
+QKeras chain (prune 75% + 6-bit QAT) exported by :func:`export.rtl.export_rtl`, and the HGQ2
+step at each beta exported by :func:`export.hgq.export_hgq_rtl` and
+:func:`export.hgq.export_hgq_hls4ml`. Every row gives accuracy, RTL latency (cycles), LUT/FF/DSP
+(yosys ``synth_xilinx`` and da4ml's estimate, each named), weight bits and bit-exactness. The
+published rows (hls4ml tutorial, HGQ paper) are jets on Vivado/Vitis; ours are digits on yosys.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+# settings of the recipes the rows follow (edgezoo/recipes/jet_tagger.yaml, demo.yaml)
+SETTINGS = {
+    "jet_tagger": {
+        "train": {"epochs": 30, "batch_size": 1024, "learning_rate": 1e-3},
+        "compress": {"prune": 0.75, "bits": 6, "epochs": 10},
+        "recipe": "jet_tagger",
+    },
+    "mlp": {
+        "train": {"epochs": 30, "batch_size": 64},
+        "compress": {"prune": 0.75, "bits": 6, "epochs": 6},
+        "recipe": "demo",
+    },
+}
+PUBLISHED = [
+    {
+        "source": "hls4ml tutorial (jets, Vitis HLS 2024.1, xcu250, 5 ns)",
+        "model": "QKeras 6-bit + pruned 75%, 64-32-32-5",
+        "accuracy": 0.7612,
+        "cycles": 12,
+        "LUT": 42160,
+        "DSP": 34,
+    },
+    {
+        "source": "hls4ml tutorial (jets, Vitis HLS 2024.1, xcu250, 5 ns)",
+        "model": "float 64-32-32-5",
+        "accuracy": 0.7644,
+        "cycles": 14,
+        "LUT": 101839,
+        "DSP": 1502,
+    },
+    {
+        "source": "HGQ paper arXiv 2405.00645 Table I (jets, VU9P, 200 MHz), second-hand",
+        "model": "HGQ-1",
+        "accuracy": 0.764,
+        "latency_ns": 30,
+        "LUT": "0.53%",
+        "DSP": "0.50%",
+    },
+    {
+        "source": "HGQ paper arXiv 2405.00645 Table I (jets, VU9P, 200 MHz), second-hand",
+        "model": "QKeras uniform 6-bit",
+        "accuracy": 0.748,
+        "latency_ns": 55,
+        "LUT": "3.36%",
+        "DSP": "1.8%",
+    },
+]
+
+
+def _accuracy(y, labels) -> float:
+    return float((np.asarray(y).argmax(-1) == np.asarray(labels).reshape(-1)).mean())
+
+
+def _resources(rtl: dict) -> dict:
+    out = {}
+    for r in rtl["resources"]:
+        key = "yosys" if "yosys" in r["source"] else "da4ml"
+        out[key] = {k: r.get(k) for k in ("LUT", "FF", "DSP")}
+    return out
+
+
+def _float_or_train(model, dataset, out: Path, settings, say):
+    from training import train
+    from training.model_dir import load_run
+
+    d = out / model / "float"
+    if (d / "metrics.json").is_file():
+        return d
+    say(f"{model}: training the float model ...")
+    train(model, dataset, out=d, verbose=0, force=True, **settings["train"])
+    load_run(d)
+    return d
+
+
+def _qkeras_row(model, float_dir: Path, out: Path, settings, yosys, say) -> dict:
+    from compress import compress
+    from export.rtl import export_rtl
+    from training.model_dir import load_run, run_dataset
+
+    say(f"{model}: prune 75% + 6-bit QAT ...")
+    chain = compress(float_dir, out=out / model / "qkeras", **settings["compress"])
+    qmodel, cfg = load_run(chain.final)
+    ds = run_dataset(cfg)
+    say(f"{model}: QKeras RTL (da4ml, Verilator, yosys) ...")
+    res = export_rtl(
+        qmodel, out / model / "qkeras-rtl", x_profile=ds.x_train, x_test=ds.x_test, yosys=yosys
+    )
+    info = res.info
+    rep = chain.final / "compression.json"
+    bits = json.loads(rep.read_text())["model"]
+    sim = info["rtl_simulation"]
+    return {
+        "model": model,
+        "row": "QKeras 6-bit + 75% pruned",
+        "accuracy_keras": json.loads(rep.read_text())["after"].get("accuracy"),
+        "accuracy_rtl": _accuracy(res.logits, ds.y_test),
+        "cycles": info["latency"]["cycles"],
+        "resources": _resources(info),
+        "weight_bits": int(bits["nonzero_params"] * 6),
+        "weight_bits_note": "non-zero parameters x 6 bits",
+        "bit_exact": {"rtl_vs_da4ml_emulation": sim.get("bit_exact")},
+        "yosys_seconds": info["yosys"].get("seconds"),
+    }
+
+
+def _hgq_row(model, float_dir: Path, out: Path, beta: float, epochs: int, yosys, say) -> dict:
+    from compress import compress
+    from export.hgq import export_hgq_hls4ml, export_hgq_rtl
+    from training.model_dir import load_run, run_dataset
+
+    say(f"{model}: HGQ2 beta1={beta:g} ...")
+    hgq = {"beta0": 1e-6, "beta1": beta, "epochs": epochs, "accuracy_budget": 0.01}
+    chain = compress(float_dir, out=out / model / f"hgq-{beta:g}", hgq=hgq, learning_rate=3e-3)
+    rep = json.loads((chain.final / "compression.json").read_text())
+    hmodel, cfg = load_run(chain.final)
+    ds = run_dataset(cfg)
+    say(f"{model}: HGQ2 beta1={beta:g}: RTL (da4ml, Verilator, yosys) and hls4ml C sim ...")
+    rtl = export_hgq_rtl(hmodel, out / model / f"hgq-{beta:g}-rtl", ds.x_test, yosys=yosys)
+    hls = export_hgq_hls4ml(hmodel, out / model / f"hgq-{beta:g}-hls4ml", ds.x_test)
+    return {
+        "model": model,
+        "row": f"HGQ2 beta {beta:g}",
+        "accuracy_keras": rep["after"].get("accuracy"),
+        "accuracy_rtl": _accuracy(rtl["accuracy_outputs"], ds.y_test),
+        "ebops": rep["ebops"],
+        "bits_per_weight_mean": rep["bits_per_weight_mean"],
+        "pruned_fraction": rep["pruned_fraction"],
+        "cycles": rtl["latency"]["cycles"],
+        "resources": _resources(rtl),
+        "weight_bits": rep["weight_bits_total"],
+        "bit_exact": {
+            "rtl_vs_keras": rtl["rtl_simulation"]["vs_keras"]["mismatched_samples"] == 0,
+            "hls4ml_csim_vs_keras": hls["csim"]["mismatched_samples"] == 0,
+            "n": len(ds.x_test),
+        },
+        "yosys_seconds": rtl["yosys"].get("seconds"),
+    }
+
+
+def bench_fpga(
+    out,
+    *,
+    models=("jet_tagger", "mlp"),
+    dataset: str = "digits",
+    betas=(1e-4, 5e-4),
+    hgq_epochs: int = 60,
+    yosys="auto",
+    progress=None,
+) -> dict:
+    """The rows of every model; writes ``fpga.json`` and ``fpga.md`` into ``out``."""
+    import os
+
+    from training.model_dir import load_run, run_dataset
+
+    say = progress if callable(progress) else (lambda m: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, t0 = [], time.time()
+    for model in models:
+        settings = SETTINGS.get(model, SETTINGS["mlp"])
+        float_dir = _float_or_train(model, dataset, out, settings, say)
+        fmodel, cfg = load_run(float_dir)
+        ds = run_dataset(cfg)
+        acc = _accuracy(fmodel.predict(ds.x_test, verbose=0), ds.y_test)
+        rows.append({"model": model, "row": "float", "accuracy_keras": acc, "rtl": "none"})
+        for beta in betas:
+            rows.append(_hgq_row(model, float_dir, out, beta, hgq_epochs, yosys, say))
+            _write(out, rows, dataset, t0)
+        rows.append(_qkeras_row(model, float_dir, out, settings, yosys, say))
+        _write(out, rows, dataset, t0)
+    return _write(out, rows, dataset, t0, cpu=os.cpu_count())
+
+
+def _write(out: Path, rows, dataset, t0, cpu=None) -> dict:
+    from export.rtl import yosys_version
+
+    res = {
+        "dataset": dataset,
+        "rows": rows,
+        "published": PUBLISHED,
+        "yosys": yosys_version(),
+        "seconds": round(time.time() - t0, 1),
+        "note": "published rows: jets on Vivado/Vitis; ours: digits on yosys synth_xilinx and "
+        "da4ml's estimate (no vendor tool)",
+    }
+    (out / "fpga.json").write_text(json.dumps(res, indent=1))
+    (out / "fpga.md").write_text(markdown(res))
+    return res
+
+
+def markdown(res: dict) -> str:
+    head = (
+        "| model | row | accuracy Keras / RTL | EBOPs | cycles | LUT yosys | FF yosys | DSP yosys "
+        "| LUT da4ml | weight bits | bit-exact |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    )
+    lines = [f"FPGA figures on {res['dataset']} (yosys {res['yosys']}):", "", head]
+    for r in res["rows"]:
+        ys, da = r.get("resources", {}).get("yosys", {}), r.get("resources", {}).get("da4ml", {})
+        acc = f"{r['accuracy_keras']:.4f}" + (
+            f" / {r['accuracy_rtl']:.4f}" if "accuracy_rtl" in r else ""
+        )
+        exact = ", ".join(f"{k} {v}" for k, v in r.get("bit_exact", {}).items())
+        cells = [r["model"], r["row"], acc, r.get("ebops", "-"), r.get("cycles", "-")]
+        cells += [ys.get("LUT", "-"), ys.get("FF", "-"), ys.get("DSP", "-"), da.get("LUT", "-")]
+        cells += [r.get("weight_bits", "-"), exact or "-"]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += ["", "Published (jets, Vivado/Vitis; not comparable one to one):", ""]
+    for p in res["published"]:
+        lines.append(
+            f"- {p['source']}: {json.dumps({k: v for k, v in p.items() if k != 'source'})}"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,116 @@
+"""HGQ2 (learned per-weight precision) beside QKeras: install, compression step, bit-exact export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def test_qkeras_and_hgq_import_in_one_process():
+    """`make install` puts hgq2 in .venv/hgq, appended to sys.path after site-packages by a .pth
+    line: one process of the venv's python imports QKeras 0.9.0 (not hgq2's `qkeras` layer) and
+    `hgq` together."""
+    code = (
+        "import json, importlib.metadata as m, qkeras.utils, qkeras, hgq;"
+        "print(json.dumps({'qkeras': qkeras.__file__, 'hgq': hgq.__file__,"
+        " 'qkeras_version': m.version('qkeras'), 'hgq2_version': m.version('hgq2')}))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert info["qkeras_version"] == "0.9.0" and info["hgq2_version"] == "0.2.0"
+    assert "site-packages/qkeras/" in info["qkeras"], info
+    assert "site-packages" not in info["hgq"], info  # from the appended directory
+
+
+@pytest.fixture(scope="module")
+def hgq_chain(tmp_path_factory):
+    """A small float mlp (64-16-10) on digits and its HGQ2 step (a few epochs)."""
+    from compress import compress
+    from training import train
+
+    run = train(
+        "mlp",
+        "digits",
+        epochs=10,
+        overrides={"widths": [16]},
+        out=tmp_path_factory.mktemp("float") / "run",
+        verbose=0,
+    )
+    return compress(
+        run.dir,
+        hgq={"epochs": 4, "beta0": 1e-6, "beta1": 1e-4, "accuracy_budget": 0.02},
+        out=tmp_path_factory.mktemp("hgq") / "c",
+    )
+
+
+def test_hgq_step_is_recorded(hgq_chain):
+    step = hgq_chain["hgq"]
+    assert step.dir.name == "4-hgq" and (step.dir / "weight_bits.png").is_file()
+    rep = json.loads((step.dir / "compression.json").read_text())
+    assert rep["step"] == "hgq" and rep["after"]["accuracy"] > 0.8
+    assert rep["ebops"] > 0 and 0 < rep["bits_per_weight_mean"] < 16
+    assert 0 <= rep["pruned_fraction"] < 1
+    assert set(rep["weight_bits"]) == {"fc1", "output"}
+    assert sum(rep["weight_bits"]["fc1"]["histogram"].values()) == 64 * 16
+    front = rep["pareto_front"]
+    assert front and rep["chosen"] in front and len(rep["epochs"]) == 4
+    ebops = [p["ebops"] for p in front]
+    accs = [p["val_accuracy"] for p in front]
+    assert ebops == sorted(ebops) and accs == sorted(accs)  # a front: more cost, more accuracy
+    summary = json.loads((hgq_chain.out / "compression.json").read_text())
+    assert summary["final"] == "4-hgq" and summary["request"]["hgq"]["epochs"] == 4
+
+
+def test_hgq_rtl_and_hls4ml_are_bit_exact_to_keras(hgq_chain, tmp_path):
+    from export.hgq import export_hgq_hls4ml, export_hgq_rtl
+    from training.model_dir import load_run, run_dataset
+
+    model, cfg = load_run(hgq_chain["hgq"].dir)
+    x = run_dataset(cfg).x_test
+    rtl = export_hgq_rtl(model, tmp_path / "rtl", x, yosys=False)
+    sim = rtl["rtl_simulation"]
+    assert sim["run"] and sim["n"] == len(x) and sim["vs_keras"]["mismatched_samples"] == 0
+    assert rtl["emulation_vs_keras"]["bit_exact"] and rtl["latency"]["cycles"] >= 1
+    assert rtl["resources"][0]["LUT"] > 0
+    hls = export_hgq_hls4ml(model, tmp_path / "hls", x)
+    assert hls["csim"]["n"] == len(x) and hls["csim"]["mismatched_samples"] == 0
+
+
+def test_hgq_model_refuses_onnx_in_one_line(hgq_chain, tmp_path):
+    from export import export_run
+    from zoo.core.errors import EdgezooError
+
+    with pytest.raises(EdgezooError, match="HGQ2 model exports to FPGA only"):
+        export_run(hgq_chain["hgq"].dir, to=("onnx",), out=tmp_path / "x")
+
+
+def test_hgq_settings_are_checked_before_training():
+    from compress.options import compress_options
+    from zoo.core.errors import EdgezooError
+
+    with pytest.raises(EdgezooError, match="unknown settings"):
+        compress_options(hgq={"beta": 1e-4})
+    with pytest.raises(EdgezooError, match="beta1 must be a number"):
+        compress_options(hgq={"beta1": -1})
+
+
+def test_pareto_front_and_budget_pick():
+    from compress.hgq import pareto_front, pick
+
+    pts = [
+        {"epoch": 1, "ebops": 100, "val_accuracy": 0.99},
+        {"epoch": 2, "ebops": 60, "val_accuracy": 0.98},
+        {"epoch": 3, "ebops": 70, "val_accuracy": 0.97},  # dominated by epoch 2
+        {"epoch": 4, "ebops": 30, "val_accuracy": 0.90},
+    ]
+    front = pareto_front(pts)
+    assert [p["epoch"] for p in front] == [4, 2, 1]
+    assert pick(front, 0.99, 0.01)["epoch"] == 2
+    assert pick(front, 0.99, 0.0)["epoch"] == 1
+    assert pick(front, 0.99, 0.2)["epoch"] == 4
