@@ -217,6 +217,14 @@ def adopt_dir(path: str | os.PathLike, kind: str | None = None) -> dict:
         raise RunDirError(f"adopt: {path} is not a directory; give the run directory to adopt.")
     if owned(path):
         raise RunDirError(f"adopt: {path} is edgezoo's already (it has {MARKER}); nothing to do.")
+    home = Path(os.path.realpath(Path.home()))
+    real = Path(os.path.realpath(path))
+    if real == home or real in home.parents or real.parent == real:
+        raise RunDirError(
+            f"adopt: {path} is {'your home directory' if real == home else 'a folder above your home directory'}"
+            f"{'' if real.parent != real else ' (the root)'}; adopting it would let a later command "
+            "delete every file in it. Adopt the run directory itself."
+        )
     ident, guessed = None, "adopted"
     for name, k in (
         ("pipeline.json", "pipeline"),
@@ -235,6 +243,13 @@ def adopt_dir(path: str | os.PathLike, kind: str | None = None) -> dict:
         if isinstance(src, dict) and "model" in src:
             ident = {"model": src.get("model"), "dataset": src.get("dataset")}
         break
+    if guessed == "adopted" and kind is None:
+        raise RunDirError(
+            f"adopt: {path} holds none of the files an edgezoo run writes (config.json, "
+            "compression.json, manifest.json, pipeline.json); it does not look like an older "
+            "edgezoo's run, and every file recorded could be deleted later. If it is one, pass "
+            "--kind."
+        )
     with lock_dir(path, f"adopt {path}"):
         marker = new_marker(kind or guessed, ident, adopted=now())
         marker["finished"] = True
