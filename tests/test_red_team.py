@@ -128,3 +128,44 @@ def test_a_config_nested_beyond_the_recursion_limit_is_one_line(tmp_path):
         z.writestr("config.json", '{"a":' * 100_000 + "1" + "}" * 100_000)
     with pytest.raises(ModelFileError, match="cannot be read as a Keras model"):
         check_model_file(p)
+
+
+def test_data_that_is_no_regular_file_is_one_line_not_a_hang(tmp_path):
+    """``import --data`` at a FIFO (open blocks for a writer) or a link to /dev/zero (sha256 and
+    the reader never end): refused before anything reads it."""
+    from training.datasets.userdata import DatasetError, read_user_data
+
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "zero.npz").symlink_to("/dev/zero")
+    for name in ("pipe.csv", "zero.npz"):
+        with pytest.raises(DatasetError, match="not a regular file"):
+            read_user_data(tmp_path / name, input_shape=(4,))
+    images = tmp_path / "images"
+    (images / "cat").mkdir(parents=True)
+    (images / "dog").mkdir()
+    os.mkfifo(images / "dog" / "x.png")
+    with pytest.raises(DatasetError, match=r"x\.png is not a regular file"):
+        read_user_data(images, input_shape=(8, 8, 3))
+
+
+def test_an_image_folder_with_a_link_loop_is_one_line(tmp_path):
+    """Keras' reader follows links: a link back up made it walk the loop (20 s here) first."""
+    from training.datasets.userdata import DatasetError, read_user_data
+
+    images = tmp_path / "images"
+    (images / "cat").mkdir(parents=True)
+    (images / "dog").mkdir()
+    (images / "dog" / "again").symlink_to("..")
+    with pytest.raises(DatasetError, match="again is a link to .*a loop"):
+        read_user_data(images, input_shape=(8, 8, 3))
+
+
+def test_a_csv_with_too_many_columns_is_one_line_before_parsing(tmp_path):
+    """200k columns took over a minute in pandas before any message; the header alone decides."""
+    from training.datasets.userdata import MAX_CSV_COLUMNS, DatasetError, read_user_data
+
+    n = MAX_CSV_COLUMNS + 1
+    p = tmp_path / "wide.csv"
+    p.write_text(",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" * n) + "\n")
+    with pytest.raises(DatasetError, match=f"has {n + 0} columns .* at most {MAX_CSV_COLUMNS}"):
+        read_user_data(p, input_shape=(n - 1,))
