@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from zoo.core.claim import replacing
+from zoo.core.io import MAX_CONFIG_BYTES
 from zoo.core.marker import adopt_dir, claim_dir
 from zoo.core.paths import LOCK, MARKER, RunDirError
-from zoo.imported import MAX_CONFIG_BYTES, ModelFileError, check_model_file
+from zoo.imported import ModelFileError, check_model_file
 
 
 def _build(out, identity=None, name="result.txt"):
@@ -162,7 +163,8 @@ def test_an_image_folder_with_a_link_loop_is_one_line(tmp_path):
 
 def test_a_csv_with_too_many_columns_is_one_line_before_parsing(tmp_path):
     """200k columns took over a minute in pandas before any message; the header alone decides."""
-    from training.datasets.userdata import MAX_CSV_COLUMNS, DatasetError, read_user_data
+    from training.datasets.sources import MAX_CSV_COLUMNS
+    from training.datasets.userdata import DatasetError, read_user_data
 
     n = MAX_CSV_COLUMNS + 1
     p = tmp_path / "wide.csv"

@@ -37,7 +37,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.core.io import ModelFileError, custom_objects
+from zoo.core.io import ModelFileError, custom_objects, read_member
 from zoo.core.worlds import KERAS3, TF_KERAS, get_keras, qkeras_custom_objects, transfer_weights
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -104,9 +104,6 @@ def sniff(path: Path) -> str:
     )
 
 
-MAX_CONFIG_BYTES = 64 << 20  # a .keras archive's config.json, unpacked
-
-
 def read_config(path: Path, kind: str) -> tuple[dict, str, object]:
     """(model config, keras_version that wrote it, the .h5 training config or None) -- read as
     JSON, nothing deserialized. A .keras archive keeps its compile config inside the model
@@ -119,16 +116,8 @@ def read_config(path: Path, kind: str) -> tuple[dict, str, object]:
                     raise ModelFileError(
                         f"{path} is a zip archive without config.json: not a .keras model."
                     )
-                for member in ("config.json", "metadata.json"):
-                    size = z.getinfo(member).file_size if member in names else 0
-                    if size > MAX_CONFIG_BYTES:
-                        raise ModelFileError(
-                            f"{path}: its {member} unpacks to {size} bytes (more than "
-                            f"{MAX_CONFIG_BYTES >> 20} MiB), far more than any model's "
-                            "configuration: a forged archive. Save the model again."
-                        )
-                config = json.loads(z.read("config.json"))
-                meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
+                config = json.loads(read_member(z, "config.json", path))
+                meta = json.loads(read_member(z, "metadata.json", path, absent=b"{}"))
                 z.testzip()  # a damaged member shows here, not half-way through loading
             return config, str(meta.get("keras_version", "")), None
         import h5py

@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from training.datasets.registry import SPLIT, Dataset, DatasetError, check_finite
+from training.datasets.sources import check_csv_width, check_folder, check_regular
 from zoo.core.io import atomic_path
 
 STORED = "data.npz"
-MAX_CSV_COLUMNS = 1 << 16  # a CSV's columns (the header line is read first, at most MAX_CSV_HEADER)
-MAX_CSV_HEADER = 16 << 20
 NORMALIZE = ("none", "scale", "standardize")
 _WARNED: set = set()
 
@@ -68,11 +66,7 @@ def data_format(path: Path) -> str:
     if path.is_dir():
         check_folder(path)
         return "images"
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise DatasetError(
-            f"{path} is not a regular file (a FIFO, a device or a socket): reading it could "
-            "wait or run forever. Give a .npz file, a .csv file or a folder of images."
-        )
+    check_regular(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return "npz"
@@ -82,39 +76,6 @@ def data_format(path: Path) -> str:
         f"{path}: unknown data format {suffix!r}. Give a .npz (x_train, y_train, x_test, y_test or x, y), "
         "a .csv (feature columns + a label column) or a folder with one subfolder of images per class."
     )
-
-
-def check_folder(path: Path):
-    """A folder of images as the image reader walks it (following links): refuse, with one line,
-    a link that loops back to a folder above it and a file that is no regular file (a FIFO named
-    x.png would block the reader forever)."""
-    seen = {os.path.realpath(path)}
-    for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
-        for d in list(dirnames):
-            full = os.path.join(dirpath, d)
-            real = os.path.realpath(full)
-            if os.path.islink(full) and (real in seen or path_is_above(real, dirpath)):
-                raise DatasetError(
-                    f"{full} is a link to {real}, a folder it lies in (a loop): the images would "
-                    "be read again and again. Remove the link."
-                )
-            seen.add(real)
-        for f in filenames:
-            full = os.path.join(dirpath, f)
-            try:
-                regular = stat.S_ISREG(os.stat(full).st_mode)
-            except OSError:  # a dangling link: the reader skips it
-                continue
-            if not regular:
-                raise DatasetError(
-                    f"{full} is not a regular file (a FIFO, a device or a socket): reading it "
-                    "could wait forever. Remove it from the data folder."
-                )
-
-
-def path_is_above(real: str, dirpath: str) -> bool:
-    here = os.path.realpath(dirpath)
-    return here == real or here.startswith(real.rstrip(os.sep) + os.sep)
 
 
 def read_npz(path: Path):
@@ -171,15 +132,7 @@ def read_csv(path: Path, label_column: str | None):
     import pandas as pd
 
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, "rb") as f:
-        header = f.readline(MAX_CSV_HEADER)
-    columns = header.count(sep.encode()) + 1
-    if columns > MAX_CSV_COLUMNS or (len(header) == MAX_CSV_HEADER and not header.endswith(b"\n")):
-        raise DatasetError(
-            f"{path} has {'over ' if columns <= MAX_CSV_COLUMNS else ''}{columns} columns in its "
-            f"header; edgezoo reads at most {MAX_CSV_COLUMNS} (tabular features and a label). "
-            "Store many features (an image, a signal) as arrays in a .npz."
-        )
+    check_csv_width(path, sep)
     try:
         frame = pd.read_csv(path, sep=sep)
     except Exception as exc:  # noqa: BLE001
