@@ -171,3 +171,27 @@ def test_a_csv_with_too_many_columns_is_one_line_before_parsing(tmp_path):
     p.write_text(",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" * n) + "\n")
     with pytest.raises(DatasetError, match=f"has {n + 0} columns .* at most {MAX_CSV_COLUMNS}"):
         read_user_data(p, input_shape=(n - 1,))
+
+
+def test_an_edit_inside_a_recorded_directory_survives_a_rerun_even_at_the_same_size(tmp_path):
+    """A recorded directory (an export's hls4ml/) was proved edgezoo's by its listing of names
+    and sizes only: the user's same-size edit of a file inside was deleted by the next rerun."""
+    out = tmp_path / "out"
+
+    def build():
+        with replacing(out, "export", {"model": "m"}) as b:
+            (b.tmp / "hls4ml").mkdir()
+            (b.tmp / "hls4ml" / "params.h").write_text("#define N 8\n")
+            b.commit()
+
+    build()
+    params = out / "hls4ml" / "params.h"
+    os.utime(params, ns=(1, 1))  # an edit on another day...
+    params.write_text("#define N 9\n")  # ...of the same size
+    with pytest.warns(UserWarning, match="kept in"):
+        build()
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("out.kept-")]
+    assert [(k / "hls4ml" / "params.h").read_text() for k in kept] == ["#define N 9\n"]
+    assert params.read_text() == "#define N 8\n"
+    build()  # the untouched rerun replaces edgezoo's own directory without keeping anything
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("out.kept-")]) == 1

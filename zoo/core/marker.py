@@ -98,14 +98,16 @@ def sha256(p: Path) -> str:
 
 
 def tree_hash(root: Path) -> str:
-    """sha256 of a directory's listing: every path below it with its kind and size."""
+    """sha256 of a directory's listing: every path below it with its kind, and a file's size and
+    modification time (so the user's edit of a file inside, even of the same size, counts)."""
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         rel = os.path.relpath(dirpath, root)
         for name in sorted(filenames) + [d + "/" for d in dirnames]:
             p = os.path.join(dirpath, name.rstrip("/"))
-            size = os.lstat(p).st_size if not name.endswith("/") else 0
+            st = os.lstat(p)
+            size = f"{st.st_size} {st.st_mtime_ns}" if not name.endswith("/") else "0"
             h.update(f"{rel}/{name}\0{size}\n".encode())
     return h.hexdigest()
 
