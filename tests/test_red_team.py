@@ -195,3 +195,33 @@ def test_an_edit_inside_a_recorded_directory_survives_a_rerun_even_at_the_same_s
     assert params.read_text() == "#define N 8\n"
     build()  # the untouched rerun replaces edgezoo's own directory without keeping anything
     assert len([p for p in tmp_path.iterdir() if p.name.startswith("out.kept-")]) == 1
+
+
+def test_a_forged_marker_proves_only_what_it_hashes(tmp_path):
+    """A marker the user wrote (or copied from a run) naming their folders as edgezoo's: a
+    directory record without the listing hash, and names that lead out of the directory, make
+    edgezoo delete nothing of theirs on a --force replace."""
+    out, secret = tmp_path / "out", tmp_path / "secret"
+    (out / "photos").mkdir(parents=True)
+    (out / "photos" / "cat.jpg").write_text("meow")
+    secret.mkdir()
+    (secret / "key").write_text("k")
+    forged = {
+        "schema": 2,
+        "kind": "import",
+        "identity": {"model": "other"},
+        "finished": True,
+        "entries": {
+            "photos": {"dir": True},
+            "../secret": {"dir": True},
+            str(secret): {"pending": True},
+            "/": {"pending": True},
+        },
+    }
+    (out / MARKER).write_text(json.dumps(forged))
+    with replacing(out, "train", {"model": "m"}, force=True) as b:
+        (b.tmp / "result.txt").write_text("new")
+        b.commit()
+    assert (out / "photos" / "cat.jpg").read_text() == "meow"  # carried over: the user's
+    assert (out / "result.txt").read_text() == "new"
+    assert (secret / "key").read_text() == "k"

@@ -151,7 +151,10 @@ def is_ours(path: str | os.PathLike, name: str, marker: dict | None = None) -> b
     if p.is_symlink():
         return False
     if rec.get("dir"):
-        return p.is_dir() and (owned(p) or rec.get("tree") in (None, tree_hash(p)))
+        # a record without its listing (forged, or hand-written) proves nothing
+        return p.is_dir() and (
+            owned(p) or (rec.get("tree") is not None and rec["tree"] == tree_hash(p))
+        )
     return p.is_file() and p.stat().st_size == rec.get("bytes") and sha256(p) == rec.get("sha256")
 
 
