@@ -225,3 +225,17 @@ def test_a_forged_marker_proves_only_what_it_hashes(tmp_path):
     assert (out / "photos" / "cat.jpg").read_text() == "meow"  # carried over: the user's
     assert (out / "result.txt").read_text() == "new"
     assert (secret / "key").read_text() == "k"
+
+
+def test_out_through_a_link_then_dotdot_is_where_the_system_puts_it(tmp_path):
+    """``--out run/link/..`` names, for the system, the folder above the link's target (the
+    user's elsewhere/); read lexically it was ``run`` itself, which edgezoo then rebuilt."""
+    run, target = tmp_path / "run", tmp_path / "elsewhere" / "deep"
+    target.mkdir(parents=True)
+    _build(run)
+    (run / "link").symlink_to(target)
+    stamp = (run / "result.txt").stat().st_ino
+    with pytest.raises(RunDirError, match="elsewhere exists, is not empty and was not written"):
+        _build(run / "link" / "..")
+    assert (run / "result.txt").stat().st_ino == stamp
+    assert sorted(os.listdir(tmp_path / "elsewhere")) == ["deep"]

@@ -45,8 +45,9 @@ def check_writable(path: str | os.PathLike, what: str = "--out") -> Path:
                 f"{what} {path} is a symbolic link to {os.readlink(path)}, which does not exist; "
                 "create the target or give another path."
             )
-        path = Path(os.path.realpath(path))
-    path = Path(os.path.abspath(path))  # "." and ".." name their directory (a build goes beside it)
+    # resolved: "." and ".." name their directory (a build goes beside it), and "x/link/.." is
+    # where the system would write, not where its spelling seems to point
+    path = Path(os.path.realpath(path))
     if path.parent == path:
         raise RunDirError(
             f"{what} {path} is the root of the file system; give a directory to write into."
