@@ -380,7 +380,9 @@ def test_6_a_reexport_replaces_the_earlier_export_only_when_complete(copy, tmp_p
     # with the next export; a hidden folder of the user's of a like name stays
     left = exp.parent / ".float.export-1-0badc0de"
     left.mkdir()
-    write_json_atomic(left / MARKER, new_marker("export", build={"of": "float"}))
+    write_json_atomic(
+        left / MARKER, new_marker("export", build={"of": "float", "token": "0badc0de"})
+    )
     (left / "model.onnx").write_text("half")
     look_alike = exp.parent / ".float.export-2-0badc0de"
     look_alike.mkdir()

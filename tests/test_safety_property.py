@@ -74,7 +74,7 @@ MARKER = ".edgezoo.json"
 
 
 def listing_sha256(root: Path) -> str:
-    """sha256 of a directory's listing (every path below it with its kind and size): how a marker
+    """sha256 of a directory's listing (every path below it with its kind, a file's size and mtime): how a marker
     records a directory edgezoo wrote."""
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
@@ -82,7 +82,8 @@ def listing_sha256(root: Path) -> str:
         rel = os.path.relpath(dirpath, root)
         for name in sorted(filenames) + [d + "/" for d in dirnames]:
             p = os.path.join(dirpath, name.rstrip("/"))
-            size = os.lstat(p).st_size if not name.endswith("/") else 0
+            st = os.lstat(p)
+            size = f"{st.st_size} {st.st_mtime_ns}" if not name.endswith("/") else "0"
             h.update(f"{rel}/{name}\0{size}\n".encode())
     return h.hexdigest()
 

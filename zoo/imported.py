@@ -37,7 +37,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.core.io import ModelFileError, custom_objects
+from zoo.core.io import ModelFileError, custom_objects, read_member
 from zoo.core.worlds import KERAS3, TF_KERAS, get_keras, qkeras_custom_objects, transfer_weights
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -116,8 +116,8 @@ def read_config(path: Path, kind: str) -> tuple[dict, str, object]:
                     raise ModelFileError(
                         f"{path} is a zip archive without config.json: not a .keras model."
                     )
-                config = json.loads(z.read("config.json"))
-                meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
+                config = json.loads(read_member(z, "config.json", path))
+                meta = json.loads(read_member(z, "metadata.json", path, absent=b"{}"))
                 z.testzip()  # a damaged member shows here, not half-way through loading
             return config, str(meta.get("keras_version", "")), None
         import h5py

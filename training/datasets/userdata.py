@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from training.datasets.registry import SPLIT, Dataset, DatasetError, check_finite
+from training.datasets.sources import check_csv_width, check_folder, check_regular
 from zoo.core.io import atomic_path
 
 STORED = "data.npz"
@@ -63,7 +64,9 @@ def data_format(path: Path) -> str:
             f"Data not found: {path}. Give a .npz file, a .csv file or a folder of images."
         )
     if path.is_dir():
+        check_folder(path)
         return "images"
+    check_regular(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return "npz"
@@ -128,8 +131,10 @@ def read_npz(path: Path):
 def read_csv(path: Path, label_column: str | None):
     import pandas as pd
 
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    check_csv_width(path, sep)
     try:
-        frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+        frame = pd.read_csv(path, sep=sep)
     except Exception as exc:  # noqa: BLE001
         raise DatasetError(
             f"{path} is not a readable CSV table ({type(exc).__name__}: {exc})."
@@ -149,17 +154,18 @@ def read_csv(path: Path, label_column: str | None):
             f"{path} has no column {label!r} (--label-column). Columns: {list(map(str, frame.columns))}."
         )
     features = frame.drop(columns=[label])
-    bad = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    bad = [str(c) for c, t in features.dtypes.items() if not pd.api.types.is_numeric_dtype(t)]
     if bad:
         raise DatasetError(
             f"{path}: feature column(s) {bad} are not numeric; encode them as numbers first."
         )
-    if features.isna().any().any():
+    x = features.to_numpy(dtype="float32")
+    missing = np.isnan(x).any(axis=0)  # one array, not a pass per column (wide tables)
+    if missing.any():
         raise DatasetError(
             f"{path}: missing values in column(s) "
-            f"{[str(c) for c in features.columns[features.isna().any()]]}; fill or drop them."
+            f"{[str(c) for c in features.columns[missing]]}; fill or drop them."
         )
-    x = features.to_numpy(dtype="float32")
     check_finite(
         x, str(path), "the feature columns", "clean or drop those rows (row 0 = first data row)"
     )

@@ -58,6 +58,22 @@ def check_sources(out, sources, what: str = "--out"):
         )
 
 
+def check_not_cwd(path, what: str = "--out"):
+    """Refuse, with one line, to replace the current directory or one above it: the swap would
+    leave this process and the user's shell in a removed folder (which looks empty)."""
+    try:
+        cwd = Path(os.path.realpath(os.getcwd()))
+    except OSError:
+        return
+    p = Path(os.path.realpath(path))
+    if p == cwd or p in cwd.parents:
+        raise RunDirError(
+            f"{what} {path} is the current directory{'' if p == cwd else ' or holds it'}: edgezoo "
+            "replaces a result by swapping in a new directory, which would leave your shell in a "
+            "removed folder. Give a folder below it (e.g. --out ./out) or run from elsewhere."
+        )
+
+
 _NOUNS = {
     "train": "run",
     "import": "import",
@@ -119,6 +135,7 @@ def own_dir(
             claim_dir(path, kind, what=what)
             check_writes(path, writes, what)
             if identity is not None and _check_replace(path, kind, identity, force, what):
+                check_not_cwd(path, what)
                 with build_beside(path, kind, identity, command) as tmp:
                     Build(tmp, path, kind, identity).commit(finished=False)
                     with _recording(path, kind, identity):
@@ -207,6 +224,7 @@ def replacing(
     it was and removes the build (a killed one is removed by the next build of ``final``)."""
     final = check_writable(final, what)
     check_sources(final, sources, what)
+    check_not_cwd(final, what)
     created = not final.exists()
     try:
         claim_dir(final, kind, what=what)

@@ -18,6 +18,23 @@ class ModelFileError(EdgezooError, ValueError):
     """A model file that is missing, corrupt or not a Keras model."""
 
 
+MAX_CONFIG_BYTES = 64 << 20  # a .keras archive's config.json (or metadata.json), unpacked
+
+
+def read_member(z: zipfile.ZipFile, name: str, path, absent: bytes | None = None) -> bytes:
+    """A .keras archive's JSON member (``absent`` when it has none), refused with one line when
+    it unpacks to more than any model's configuration (a zip bomb) before it is unpacked."""
+    if absent is not None and name not in z.namelist():
+        return absent
+    size = z.getinfo(name).file_size
+    if size > MAX_CONFIG_BYTES:
+        raise ModelFileError(
+            f"{path}: its {name} unpacks to {size} bytes (more than {MAX_CONFIG_BYTES >> 20} "
+            "MiB), far more than any model's configuration: a forged archive. Save the model again."
+        )
+    return z.read(name)
+
+
 def custom_objects(world: str = KERAS3) -> dict:
     """Every edgezoo custom class of ``world`` (registered as a side effect)."""
     from zoo.layers import materialize_all

@@ -98,14 +98,16 @@ def sha256(p: Path) -> str:
 
 
 def tree_hash(root: Path) -> str:
-    """sha256 of a directory's listing: every path below it with its kind and size."""
+    """sha256 of a directory's listing: every path below it with its kind, and a file's size and
+    modification time (so the user's edit of a file inside, even of the same size, counts)."""
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         rel = os.path.relpath(dirpath, root)
         for name in sorted(filenames) + [d + "/" for d in dirnames]:
             p = os.path.join(dirpath, name.rstrip("/"))
-            size = os.lstat(p).st_size if not name.endswith("/") else 0
+            st = os.lstat(p)
+            size = f"{st.st_size} {st.st_mtime_ns}" if not name.endswith("/") else "0"
             h.update(f"{rel}/{name}\0{size}\n".encode())
     return h.hexdigest()
 
@@ -149,7 +151,10 @@ def is_ours(path: str | os.PathLike, name: str, marker: dict | None = None) -> b
     if p.is_symlink():
         return False
     if rec.get("dir"):
-        return p.is_dir() and (owned(p) or rec.get("tree") in (None, tree_hash(p)))
+        # a record without its listing (forged, or hand-written) proves nothing
+        return p.is_dir() and (
+            owned(p) or (rec.get("tree") is not None and rec["tree"] == tree_hash(p))
+        )
     return p.is_file() and p.stat().st_size == rec.get("bytes") and sha256(p) == rec.get("sha256")
 
 
@@ -217,6 +222,14 @@ def adopt_dir(path: str | os.PathLike, kind: str | None = None) -> dict:
         raise RunDirError(f"adopt: {path} is not a directory; give the run directory to adopt.")
     if owned(path):
         raise RunDirError(f"adopt: {path} is edgezoo's already (it has {MARKER}); nothing to do.")
+    home = Path(os.path.realpath(Path.home()))
+    real = Path(os.path.realpath(path))
+    if real == home or real in home.parents or real.parent == real:
+        raise RunDirError(
+            f"adopt: {path} is {'your home directory' if real == home else 'a folder above your home directory'}"
+            f"{'' if real.parent != real else ' (the root)'}; adopting it would let a later command "
+            "delete every file in it. Adopt the run directory itself."
+        )
     ident, guessed = None, "adopted"
     for name, k in (
         ("pipeline.json", "pipeline"),
@@ -235,6 +248,13 @@ def adopt_dir(path: str | os.PathLike, kind: str | None = None) -> dict:
         if isinstance(src, dict) and "model" in src:
             ident = {"model": src.get("model"), "dataset": src.get("dataset")}
         break
+    if guessed == "adopted" and kind is None:
+        raise RunDirError(
+            f"adopt: {path} holds none of the files an edgezoo run writes (config.json, "
+            "compression.json, manifest.json, pipeline.json); it does not look like an older "
+            "edgezoo's run, and every file recorded could be deleted later. If it is one, pass "
+            "--kind."
+        )
     with lock_dir(path, f"adopt {path}"):
         marker = new_marker(kind or guessed, ident, adopted=now())
         marker["finished"] = True

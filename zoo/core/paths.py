@@ -45,9 +45,24 @@ def check_writable(path: str | os.PathLike, what: str = "--out") -> Path:
                 f"{what} {path} is a symbolic link to {os.readlink(path)}, which does not exist; "
                 "create the target or give another path."
             )
-        path = Path(os.path.realpath(path))
+    # resolved: "." and ".." name their directory (a build goes beside it), and "x/link/.." is
+    # where the system would write, not where its spelling seems to point
+    path = Path(os.path.realpath(path))
+    if path.parent == path:
+        raise RunDirError(
+            f"{what} {path} is the root of the file system; give a directory to write into."
+        )
     if path.exists() and not path.is_dir():
         raise RunDirError(f"{what} {path} is a file, not a directory: give a directory path.")
+    for name in HIDDEN:
+        if os.path.lexists(path / name) and (
+            os.path.islink(path / name) or not os.path.isfile(path / name)
+        ):
+            raise RunDirError(
+                f"{what} {path}: {name}, the name edgezoo keeps its record (or lock) under, is "
+                "a link or a directory there, not edgezoo's file; remove it or choose another "
+                "directory."
+            )
     probe = path
     while not probe.exists():
         if probe.parent == probe:

@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -228,13 +229,24 @@ def _remove_abandoned(final: Path):
         if path == final or path.is_symlink() or not path.is_dir():
             continue
         marker = read_marker(path)
-        if not marker or (marker.get("build") or {}).get("of") != final.name:
-            continue
+        build = (marker or {}).get("build") or {}
+        if build.get("of") != final.name or not _build_name(path.name, final, build.get("token")):
+            continue  # a marker alone (anyone can write one) never makes a directory a build
         try:
             with lock_dir(path, "edgezoo: removing an abandoned build"):
                 shutil.rmtree(path)
         except DirLockedError:  # still being written: not abandoned
             pass
+
+
+def _build_name(name: str, final: Path, token) -> bool:
+    """``name`` is the one :func:`build_beside` gives a build of ``final`` with ``token``
+    (``.NAME.KIND-PID-TOKEN``)."""
+    return (
+        isinstance(token, str)
+        and re.fullmatch(r"[0-9a-f]{8}", token) is not None
+        and re.fullmatch(rf"\.{re.escape(final.name)}\..+-\d+-{token}", name) is not None
+    )
 
 
 def replace_dir_atomically(tmp: str | os.PathLike, final: str | os.PathLike) -> Path:
