@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from zoo.core.claim import replacing
-from zoo.core.io import MAX_CONFIG_BYTES
+from zoo.core.io import MAX_CONFIG_BYTES, ModelFileError
 from zoo.core.marker import adopt_dir, claim_dir
 from zoo.core.paths import LOCK, MARKER, RunDirError
-from zoo.imported import ModelFileError, check_model_file
+from zoo.imported import check_model_file
 
 
 def _build(out, identity=None, name="result.txt"):
@@ -134,7 +134,8 @@ def test_a_config_nested_beyond_the_recursion_limit_is_one_line(tmp_path):
 def test_data_that_is_no_regular_file_is_one_line_not_a_hang(tmp_path):
     """``import --data`` at a FIFO (open blocks for a writer) or a link to /dev/zero (sha256 and
     the reader never end): refused before anything reads it."""
-    from training.datasets.userdata import DatasetError, read_user_data
+    from training.datasets.registry import DatasetError
+    from training.datasets.userdata import read_user_data
 
     os.mkfifo(tmp_path / "pipe.csv")
     (tmp_path / "zero.npz").symlink_to("/dev/zero")
@@ -151,7 +152,8 @@ def test_data_that_is_no_regular_file_is_one_line_not_a_hang(tmp_path):
 
 def test_an_image_folder_with_a_link_loop_is_one_line(tmp_path):
     """Keras' reader follows links: a link back up made it walk the loop (20 s here) first."""
-    from training.datasets.userdata import DatasetError, read_user_data
+    from training.datasets.registry import DatasetError
+    from training.datasets.userdata import read_user_data
 
     images = tmp_path / "images"
     (images / "cat").mkdir(parents=True)
@@ -163,8 +165,9 @@ def test_an_image_folder_with_a_link_loop_is_one_line(tmp_path):
 
 def test_a_csv_with_too_many_columns_is_one_line_before_parsing(tmp_path):
     """200k columns took over a minute in pandas before any message; the header alone decides."""
+    from training.datasets.registry import DatasetError
     from training.datasets.sources import MAX_CSV_COLUMNS
-    from training.datasets.userdata import DatasetError, read_user_data
+    from training.datasets.userdata import read_user_data
 
     n = MAX_CSV_COLUMNS + 1
     p = tmp_path / "wide.csv"
