@@ -33,6 +33,7 @@ def test_efficientnet_onnx_is_self_contained(tmp_path):
     assert not isinstance(norm.mean, np.ndarray)  # the layer is as it was
 
 
+@pytest.mark.slow  # a whole matrix row (fit, save, import twice, six artifacts): make test-all
 def test_bench_compat_row(tmp_path):
     from edgezoo.experiments.compat import bench_compat
 

@@ -373,7 +373,7 @@ def test_fixed_for_takes_sign_and_integer_bits_from_the_range():
 def test_integer_bits_hold_powers_of_two_and_are_one_function():
     """A fixed-point type with i integer bits holds [-2**i, 2**i): 4.0 needs 3, not ceil(log2 4) = 2."""
     from compress import quantizers
-    from export import hls
+    from export.hls import profile
     from zoo.core.fixed_point import integer_bits
 
     for k in range(-2, 8):
@@ -386,7 +386,7 @@ def test_integer_bits_hold_powers_of_two_and_are_one_function():
         and quantizers._integer_for(2.0**20, 8, True) == 7
     )
     assert (
-        hls.integer_bits is quantizers.integer_bits is integer_bits
+        profile.integer_bits is quantizers.integer_bits is integer_bits
     )  # one function for QKeras and hls4ml
 
 
