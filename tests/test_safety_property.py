@@ -224,6 +224,8 @@ class Sandbox:
     after each command. ``home/`` is the user's, ``runs/`` holds edgezoo's runs (and symlinks),
     ``cwd/`` is the working directory of every command (a stray relative write lands there)."""
 
+    commands_checked = 0  # commands run and checked, in this process
+
     def __init__(self):
         self.root = Path(tempfile.mkdtemp(prefix="edgezoo-prop-"))
         for d in ("home", "runs", "cwd"):
@@ -337,6 +339,7 @@ class Sandbox:
         except AssertionError as exc:
             session = "\n  ".join(self.log)
             raise AssertionError(f"{exc}\nthe session so far:\n  {session}") from None
+        Sandbox.commands_checked += 1
         return rc
 
     def _killed(self, argv, delay: float) -> tuple[int, bool, str]:
@@ -810,18 +813,20 @@ PROFILES = {
 def _run(profile: str):
     global MAX_EXPENSIVE, MAX_KILLS
     MAX_EXPENSIVE, MAX_KILLS = (1, 1) if profile == "default" else (2, 2)
+    before = Sandbox.commands_checked
     run_state_machine_as_test(SafetyMachine, settings=PROFILES[profile])
+    return Sandbox.commands_checked - before  # commands run and checked
 
 
 def test_safety_property():
     """Random edgezoo sessions keep the promise (profile from EDGEZOO_PROPERTY_PROFILE)."""
-    _run(os.environ.get("EDGEZOO_PROPERTY_PROFILE", "default"))
+    assert _run(os.environ.get("EDGEZOO_PROPERTY_PROFILE", "default")) > 0
 
 
 @pytest.mark.slow
 def test_safety_property_long():
     """The long profile: more and longer sessions, a failure shrunk to a minimal one."""
-    _run("long")
+    assert _run("long") > 0
 
 
 # --------------------------------------------------------------------------- known failures
@@ -838,6 +843,7 @@ def box():
 def test_export_out_user_dir_with_config_and_model_pt(box):
     box.copy_asset("run", "runs/run")
     box.run(export_cmd("runs/run", "home/proj"), out="home/proj", sources=["runs/run/model.keras"])
+    assert box.p("home/proj/model.pt").is_file() and box.p("home/proj/config.json").is_file()
 
 
 def test_import_out_dir_with_src_and_thesis(box):
@@ -846,6 +852,8 @@ def test_import_out_dir_with_src_and_thesis(box):
     box.user_file("home/notes/config.json", '{"latexmk": true}\n')  # a name edgezoo also writes
     box.run(import_cmd("home/mine.keras", "home/notes"), out="home/notes")
     box.run(import_cmd("home/mine.keras", "home/notes", force=True), out="home/notes")
+    assert box.p("home/notes/thesis.tex").is_file() and box.p("home/notes/src").is_dir()
+    assert box.p("home/notes/config.json").read_text() == '{"latexmk": true}\n'
 
 
 def test_export_run_into_itself(box):
@@ -854,6 +862,7 @@ def test_export_run_into_itself(box):
     srcs = [f"runs/run/{n}" for n in MODEL_SOURCES]
     box.run(export_cmd("runs/run", "runs/run"), out="runs/run", sources=srcs)
     box.run(export_cmd("runs/run", "runs/run"), out="runs/run", sources=srcs)
+    assert box.p("runs/run/model.keras").is_file() and box.p("runs/run/notes.txt").is_file()
 
 
 def test_reimport_keeps_users_notes(box):
@@ -861,6 +870,7 @@ def test_reimport_keeps_users_notes(box):
     box.user_file("runs/imp/notes.txt", "what I learnt from this model\n")
     box.run(import_cmd("home/mine.keras", "runs/imp"), out="runs/imp")
     box.run(import_cmd("home/other.keras", "runs/imp", force=True), out="runs/imp")
+    assert box.p("runs/imp/notes.txt").read_text() == "what I learnt from this model\n"
 
 
 def test_checkpoint_symlink_in_run_dir(box):
@@ -869,6 +879,10 @@ def test_checkpoint_symlink_in_run_dir(box):
     box.user_link("runs/run/edgezoo.log", "../../home/diary.txt")
     box.run(train_cmd("perceptron", "runs/run"), out="runs/run")
     box.run(train_cmd("mlp", "runs/run", force=True), out="runs/run")
+    assert (
+        box.p("runs/run/checkpoint.keras").is_symlink()
+        and box.p("runs/run/edgezoo.log").is_symlink()
+    )
 
 
 def test_out_symlink_to_directory_keeps_link(box):
@@ -876,6 +890,7 @@ def test_out_symlink_to_directory_keeps_link(box):
     box.user_link("runs/linkdir", "../home/empty")
     box.run(export_cmd("runs/run", "runs/linkdir"), out="runs/linkdir")
     box.run(export_cmd("runs/run", "runs/linkdir"), out="runs/linkdir")
+    assert box.p("runs/linkdir").is_symlink()
 
 
 # --------------------------------------------------------------------------- the checker itself
@@ -950,3 +965,4 @@ def test_killed_reexport_keeps_earlier_export(box):
     srcs = [f"runs/run/{n}" for n in MODEL_SOURCES]
     for delay in (6.0, 8.0):
         box.run(export_cmd("runs/run", "runs/exp"), out="runs/exp", sources=srcs, kill_after=delay)
+    assert box.p("runs/exp/deploy.sh").is_file() and box.p("runs/exp/manifest.json").is_file()

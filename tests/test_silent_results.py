@@ -5,6 +5,7 @@ one or two epochs); a full disk on a real small tmpfs."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -371,6 +372,7 @@ def test_an_over_long_out_is_one_line(work, tmp_path, capsys):
         capsys, "bench", work / "exp", "--out", deep, "--batches", "1", "--threads", "1"
     )
     _one_line_error(rc, err, "path is too long")
+    assert "y" * 200 not in os.listdir(tmp_path)  # nothing half-made of the deep path
 
 
 def test_informativeness_of_a_reference():
