@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from export import targets, verify
+from export import parity, targets, verify
 from export.common import ExportData, is_quantized, predict, sparsity
-from export.errors import ExportError, ExportFailed, ExportOptionsError
-from export.manifest import SCHEMA, artifact_entry, relpath
+from export.errors import ExportFailed, ExportOptionsError
+from export.manifest import SCHEMA, relpath
+from export.recorder import Recorder
 from zoo.core.claim import replacing
 from zoo.core.introspect import versions
 from zoo.core.io import write_json_atomic
@@ -75,12 +76,10 @@ class _ExportOptions:
             raise ExportOptionsError(str(exc)) from None
 
     def check(self):
-        for t in targets.all_targets():
+        for t in targets.all_targets():  # each target's rules between its fields, read from self
             if t.options is not None and hasattr(t.options, "check"):
-                t.options.check(
-                    self
-                )  # the target's rules between its fields, read from this object
-        verify.validate_thresholds(self.thresholds)
+                t.options.check(self)
+        parity.validate(self.thresholds)
 
     def record(self) -> dict:
         return record(self)
@@ -279,124 +278,6 @@ def _refresh(artifacts: list[dict], root: Path, changed: list[Path]):
             )
 
 
-class _Recorder:
-    def __init__(
-        self,
-        out: Path,
-        task: str,
-        ref: np.ndarray,
-        data: ExportData,
-        options: ExportOptions,
-        src_sha: str,
-    ):
-        self.out, self.task, self.ref, self.data, self.options, self.src_sha = (
-            out,
-            task,
-            ref,
-            data,
-            options,
-            src_sha,
-        )
-        self.artifacts: list[dict] = []
-        self.failures: list[str] = []
-        self.errors: list[BaseException] = []
-        self.done, self.total = 0, 0
-
-    def say(self, msg: str):
-        if callable(self.options.progress):
-            self.options.progress(msg)
-
-    def attempt(self, fmt: str, variant: str, fn):
-        self.say(f"{fmt} {variant} ...")
-        self.step(f"{fmt} {variant}")
-        t0 = time.perf_counter()
-        try:
-            entry = fn()
-        except Exception as exc:  # noqa: BLE001 - recorded, raised together after the manifest
-            msg = (
-                f"{type(exc).__name__}: {exc}"
-                if not isinstance(exc, (ExportError, ValueError))
-                else str(exc)
-            )
-            self.artifacts.append(
-                {
-                    "format": fmt,
-                    "variant": variant,
-                    "error": msg,
-                    "parity": {"passed": False, "failures": [msg]},
-                }
-            )
-            self.failures.append(f"{fmt} {variant}: {msg}")
-            self.errors.append(exc)
-            self.say(f"{fmt} {variant}: ERROR {msg}")
-            self.step(f"{fmt} {variant}: ERROR", 1)
-            return None
-        entry["seconds"] = round(time.perf_counter() - t0, 3)
-        self.artifacts.append(entry)
-        p = entry["parity"]
-        if not p["passed"]:
-            self.failures.append(f"{fmt} {variant}: parity: " + "; ".join(p["failures"]))
-        self.say(f"{fmt} {variant}: {'pass' if p['passed'] else 'FAIL'}")
-        self.step(f"{fmt} {variant}: {'pass' if p['passed'] else 'FAIL'}", 1)
-        return entry
-
-    def step(self, info: str, finished: int = 0):
-        self.done += finished
-        if callable(self.options.on_step):
-            self.options.on_step("export", self.done, max(self.total, self.done), info)
-
-    def parity(
-        self,
-        fmt: str,
-        variant: str,
-        out: np.ndarray,
-        dynamic_batch: dict | None = None,
-        defaults: dict | None = None,
-    ) -> dict:
-        """``defaults``: bounds replacing the built-in ones (user thresholds still win)."""
-        bounds = verify.thresholds_for(fmt, variant, self.options.thresholds)
-        if defaults is not None:
-            th = self.options.thresholds
-            bounds = {**defaults, **th.get(f"*/{variant}", {}), **th.get(f"{fmt}/{variant}", {})}
-        fig = verify.compare(
-            self.ref,
-            out,
-            task=self.task,
-            x=self.data.x_test,
-            y=self.data.y_test,
-            tie_tolerance=bounds.get("tie_tolerance", 0.0),
-            atol=bounds.get("max_abs_diff") if "rtol" in bounds else None,
-            rtol=bounds.get("rtol"),
-        )
-        fails = verify.check(fig, bounds, task=self.task)
-        if dynamic_batch is not None:
-            fig["dynamic_batch"] = dynamic_batch
-            if not dynamic_batch.get("ok"):
-                fails.append(f"dynamic batch check failed ({dynamic_batch})")
-        fig.update({"thresholds": bounds, "passed": not fails, "failures": fails})
-        return fig
-
-    def entry(self, path, fmt, variant, parity, **extra):
-        return artifact_entry(
-            self.out,
-            path,
-            fmt=fmt,
-            variant=variant,
-            source_sha256=self.src_sha,
-            parity=parity,
-            **extra,
-        )
-
-    def calibration(self, artifact: Path) -> dict:
-        path = artifact.with_name(artifact.name + ".calibration.json")
-        write_json_atomic(path, self.data.calibration_record())
-        return {
-            "path": relpath(path, self.out),
-            "n": len(self.data.calib_indices),
-            "split": "train",
-        }
-
-
 def _export(
     model,
     out: Path,
@@ -465,11 +346,9 @@ def _export_locked(
     x = data.x_test
     model(x[:1], training=False)  # a loaded Keras 3 model must have been called before export
     ref = predict(model, x)
-    rec = _Recorder(out, task, ref, data, options, source["sha256"])
+    rec = Recorder(out, task, ref, data, options, source["sha256"])
     chosen = [t for t in targets.all_targets() if t.name in to]  # in the registry's order
-    rec.total = sum(
-        t.count(options) if t.count else 1 for t in chosen
-    )  # artifacts to attempt, for on_step
+    rec.total = sum(t.count(options) if t.count else 1 for t in chosen)  # for on_step
     keras_metrics = verify.compare(ref, ref, task=task, x=x, y=data.y_test)
     source = {
         **source,
@@ -484,6 +363,7 @@ def _export_locked(
     }
     for target in chosen:
         target.export(rec, model, world)
+    artifacts, failures, errors = rec.outcome()
     manifest = {
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -491,14 +371,14 @@ def _export_locked(
         "targets": list(to),
         "data": data.info,
         "options": options.record(),
-        "artifacts": rec.artifacts,
-        "passed": not rec.failures,
-        "failures": rec.failures,
+        "artifacts": artifacts,
+        "passed": not failures,
+        "failures": failures,
         "versions": versions(),
     }
     path = write_json_atomic(out / "manifest.json", manifest)
-    if rec.errors or (rec.failures and options.fail_on_parity):
-        raise ExportFailed(rec.failures, manifest=path, errors=rec.errors) from (
-            rec.errors[0] if rec.errors else None
+    if errors or (failures and options.fail_on_parity):
+        raise ExportFailed(failures, manifest=path, errors=errors) from (
+            errors[0] if errors else None
         )
     return manifest

@@ -2,12 +2,9 @@
 
 Float artifacts are held to a scale-aware bound, element by element, as ``numpy.allclose`` and
 Keras' own export tests do: ``|out - ref| <= atol + rtol * |ref|`` with ``atol`` the
-``max_abs_diff`` entry (fp32 1e-4 for ONNX, TFLite and OpenVINO, TFLite fp16 1e-2) and ``rtol``
-(fp32 1e-5, fp16 5e-3): a model whose outputs are ~100 is allowed the float rounding of numbers
-of that size, a model with outputs ~1 the absolute bound. (fp32 atol was 1e-5 for ONNX: a
-trained MobileNet-v1 -- 14 convolutions, 7.5M MACs -- differs from Keras by 2e-5 in its
-probabilities in onnxruntime and OpenVINO alike, kernels summing in another order; a wrong bias
-of 0.05 is still caught 500 times over.) Both parts are recorded with the
+``max_abs_diff`` entry and ``rtol`` of the artifact's row in :mod:`export.parity`: a model
+whose outputs are ~100 is allowed the float rounding of numbers of that size, a model with
+outputs ~1 the absolute bound. Both parts are recorded with the
 figures; ``allclose_ratio`` is the worst element's ``|diff|`` over its bound (<= 1 passes). Quantized
 artifacts (int8, dynamic-range, fixed point) are judged by what they are for: for classifiers
 the agreement of the predicted class with Keras and the drop of test accuracy; for every task
@@ -24,118 +21,26 @@ the bound ``min_argmax_agreement`` applies to the latter, and ``max_accuracy_dro
 is reported next to it). A broken artifact cannot hide behind ties: ``rel_error`` is bounded too.
 
 A threshold is failed when the figure is worse than the bound; :func:`check` returns one
-readable line per failure.
+readable line per failure. The bounds themselves live in one table, :mod:`export.parity`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from export.errors import ExportOptionsError
 from zoo.core.introspect import predicted_class
-
-# Bounds per kind of variant, for any target ("*/variant"); each target module declares its own
-# "name/variant" bounds (export/targets/), which apply on top of these.
-GENERIC_THRESHOLDS: dict[str, dict[str, float]] = {
-    "*/int8": {
-        "min_argmax_agreement": 0.95,
-        "max_accuracy_drop": 0.02,
-        "max_rel_error": 0.10,
-        "tie_tolerance": 0.05,
-    },
-    "*/dynamic": {
-        "min_argmax_agreement": 0.97,
-        "max_accuracy_drop": 0.02,
-        "max_rel_error": 0.05,
-        "tie_tolerance": 0.02,
-    },
-    "*/fixed": {
-        "min_argmax_agreement": 0.98,
-        "max_accuracy_drop": 0.01,
-        "max_rel_error": 0.02,
-        "tie_tolerance": 0.01,
-    },
-}
-
-
-def default_thresholds() -> dict[str, dict[str, float]]:
-    """Bounds per (format, variant): the registered targets' own, then the generic ones."""
-    from export import targets
-
-    return {**targets.default_thresholds(), **GENERIC_THRESHOLDS}
-
 
 # Threshold entries that parametrize a figure rather than bound one; "rtol" turns max_abs_diff
 # into the atol of an element-wise |out - ref| <= atol + rtol * |ref| bound.
 PARAMETERS = ("tie_tolerance", "rtol")
 # The figure each bound reads, and whether it is an upper ("max") or lower ("min") bound.
-_BOUNDS = {
+BOUNDS = {
     "max_abs_diff": ("max_abs_diff", "max"),
     "min_argmax_agreement": ("argmax_agreement_tol", "min"),
     "max_accuracy_drop": ("accuracy_drop_tol", "max"),
     "max_rel_error": ("rel_error", "max"),
     "max_metric_increase": ("metric_increase", "max"),
 }
-
-
-def thresholds_for(fmt: str, variant: str, overrides: dict | None = None) -> dict[str, float]:
-    """The bounds for one artifact: defaults, then ``overrides`` keyed like the defaults."""
-    out: dict[str, float] = {}
-    defaults = default_thresholds()
-    for key in (f"*/{variant}", f"{fmt}/{variant}"):
-        out.update(defaults.get(key, {}))
-        out.update((overrides or {}).get(key, {}))
-    return out
-
-
-def threshold_keys() -> list[str]:
-    """Every key ``thresholds`` accepts: "target/variant" of each registered target, and
-    "*/variant" for every variant any target has."""
-    from export import targets
-
-    keys = [f"{t.name}/{v}" for t in targets.all_targets() for v in t.variants]
-    variants = dict.fromkeys(v for t in targets.all_targets() for v in t.variants)
-    return keys + [f"*/{v}" for v in variants]
-
-
-def _close(value: str, known) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(value, list(known), n=3, cutoff=0.5)
-    return f" Did you mean: {', '.join(close)}?" if close else ""
-
-
-def validate_thresholds(overrides: dict | None):
-    """Refuse, with one line, any key that would be silently ignored: a ``format/variant`` no
-    target exports (``onnx/int9``) or a bound no figure has."""
-    if overrides is None:
-        return
-    if not isinstance(overrides, dict):
-        raise ExportOptionsError(
-            f"thresholds must be a mapping of 'format/variant' to bounds. Received: {overrides!r}"
-        )
-    keys = threshold_keys()
-    known_bounds = sorted(_BOUNDS) + list(PARAMETERS)
-    for key, bounds in overrides.items():
-        if not isinstance(key, str) or "/" not in key or not isinstance(bounds, dict):
-            raise ExportOptionsError(
-                f"thresholds are keyed 'format/variant' (or '*/variant') with a dict of bounds. Received: {key!r}: {bounds!r}"
-            )
-        if key not in keys:
-            raise ExportOptionsError(
-                f"unknown thresholds key {key!r}: no target exports that variant, so its bounds would "
-                f"be ignored.{_close(key, keys)} Known: {', '.join(keys)}."
-            )
-        for name, value in bounds.items():
-            if name not in known_bounds:
-                raise ExportOptionsError(
-                    f"unknown threshold {name!r} for {key!r}.{_close(str(name), known_bounds)} "
-                    f"Known: {', '.join(known_bounds)}."
-                )
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-                raise ExportOptionsError(
-                    f"threshold {key}.{name} must be a number. Received: {value!r}"
-                )
 
 
 def keras_margin(ref: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -289,7 +194,7 @@ def check(figures: dict, bounds: dict[str, float], *, task: str) -> list[str]:
     for bound, limit in bounds.items():
         if bound in PARAMETERS:
             continue
-        name, kind = _BOUNDS[bound]
+        name, kind = BOUNDS[bound]
         if task != "classification" and name in ("argmax_agreement_tol", "accuracy_drop_tol"):
             continue
         value = figures.get(name)

@@ -19,7 +19,7 @@ def test_efficientnet_onnx_is_self_contained(tmp_path):
     import onnx
 
     import zoo  # noqa: F401
-    from export.onnx import export_onnx, run_onnx
+    from export.targets.onnx.convert import export_onnx, run_onnx
 
     m = keras.applications.EfficientNetB0(weights=None, input_shape=(32, 32, 3), classes=10)
     norm = next(la for la in m.layers if type(la).__name__ == "Normalization")

@@ -21,6 +21,7 @@ from export import (
     UnsupportedModelError,
     export_model,
     export_run,
+    parity,
     targets,
     verify,
 )
@@ -282,7 +283,7 @@ def test_export_of_a_missing_directory_is_file_not_found(tmp_path):
 
 
 def test_tflite_quantization_uses_the_interpreters_scale_and_zero_point():
-    from export.tflite import dequantize_output, quantize_input
+    from export.targets.tflite.convert import dequantize_output, quantize_input
 
     detail = {"name": "x", "dtype": np.int8, "quantization": (0.5, -3)}
     q = quantize_input(np.array([[0.0, 1.0, 100.0, -100.0]], "f4"), detail)
@@ -303,7 +304,7 @@ def test_parity_figures_near_ties_and_bounds_per_task():
     ] == pytest.approx(1 / 3)
     assert fig["accuracy_drop_tol"] == fig["accuracy_drop"]  # no near-ties at tolerance 0
     assert fig["max_abs_diff"] == pytest.approx(0.15)
-    fails = verify.check(fig, verify.thresholds_for("tflite", "int8"), task="classification")
+    fails = verify.check(fig, parity.bounds("tflite", "int8"), task="classification")
     assert any("argmax_agreement" in f for f in fails) and any("rel_error" in f for f in fails)
     # a flip between classes Keras itself rates within tie_tolerance is a near-tie, not an error
     tie = verify.compare(

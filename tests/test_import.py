@@ -311,8 +311,8 @@ def test_regression_outputs_near_100_pass_fp32_parity_and_a_perturbed_onnx_fails
     import onnx
     from onnx import numpy_helper
 
-    from export import export_run, verify
-    from export.onnx import run_onnx
+    from export import export_run, parity, verify
+    from export.targets.onnx.convert import run_onnx
     from training.model_dir import load_run, run_dataset
 
     mf, data = regression_model(tmp_path)
@@ -339,7 +339,7 @@ def test_regression_outputs_near_100_pass_fp32_parity_and_a_perturbed_onnx_fails
     model, cfg = load_run(res.dir)
     x = run_dataset(cfg).x_test
     ref = np.asarray(model(x))
-    bounds = verify.thresholds_for("onnx", "fp32")
+    bounds = parity.bounds("onnx", "fp32")
     fig = verify.compare(
         ref,
         run_onnx(tmp_path / "bad.onnx", x),

@@ -72,7 +72,7 @@ def test_openvino_fp32_and_int8_are_verified_and_calibrated_like_the_others(cnn_
 
 
 def test_onnx_int8_defaults_keep_thin_convs_float_and_skip_nchwc(cnn_export):
-    from export.onnx import disabled_optimizers, run_onnx
+    from export.targets.onnx.convert import disabled_optimizers, run_onnx
 
     out, man = cnn_export
     a = _art(man, "onnx", "int8")
@@ -194,7 +194,7 @@ def test_int8_goals_are_computed_from_the_best_of_each_kind():
 
 def test_tflite_int8_keeps_a_3x3_thin_conv_as_it_is(cnn_export):
     """mnist_cnn's 3x3 stem through SpaceToDepth measured 1.45x slower in int8 (export/rewrite.py)."""
-    from export.tflite import interpreter
+    from export.targets.tflite.convert import interpreter
 
     out, man = cnn_export
     a = _art(man, "tflite", "int8")
@@ -235,7 +235,7 @@ def test_thin_convs_are_group1_single_input_few_output_convs(tmp_path):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from export.onnx import thin_convs
+    from export.targets.onnx.convert import thin_convs
 
     def conv(name, x, y, w, group=1):
         return helper.make_node("Conv", [x, w], [y], name=name, group=group, pads=[1, 1, 1, 1])

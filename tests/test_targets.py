@@ -47,14 +47,14 @@ def test_reading_the_registry_imports_no_heavy_library():
 
 
 def test_thresholds_come_from_the_target_modules():
-    from export import verify
+    from export import parity
 
     assert (
-        verify.thresholds_for("onnx", "fp32")["max_abs_diff"]
+        parity.bounds("onnx", "fp32")["max_abs_diff"]
         == targets.get("onnx").thresholds["onnx/fp32"]["max_abs_diff"]
     )
-    assert verify.thresholds_for("tflite", "fp16")["rtol"] == 5e-3
-    assert verify.thresholds_for("openvino", "int8") == verify.GENERIC_THRESHOLDS["*/int8"]
+    assert parity.bounds("tflite", "fp16")["rtol"] == 5e-3
+    assert parity.bounds("openvino", "int8") == parity.GENERIC["*/int8"]
 
 
 def test_cli_to_choices_and_runtimes_read_the_registry():
@@ -153,7 +153,7 @@ def test_each_target_exports_its_default_variants_within_its_thresholds(
 ):
     import json
 
-    from export import verify
+    from export import parity, verify
 
     target = targets.get(name)
     arts, out, man = _artifacts_of(target, mlp_digits_run, mlp_digits_export, tmp_path)
@@ -166,9 +166,16 @@ def test_each_target_exports_its_default_variants_within_its_thresholds(
         assert (out / a["path"]).exists(), a["path"]
         p = a["parity"]
         assert p["passed"] and p["n"] == man["data"]["n_parity"]
-        # the bounds the parity was checked against are the registry's (target, then generic)
-        bounds = verify.thresholds_for(name, a["variant"])
+        # the bounds the parity was checked against are the parity table's, and only those
+        bounds = parity.bounds(name, a["variant"])
+        assert p["thresholds"] == bounds, a["variant"]
         assert verify.check(p, bounds, task="classification") == [], (a["variant"], bounds)
+        if "dynamic_batch" in p:  # its tolerance too is the table's
+            d = parity.dynamic_batch(name, a["variant"])
+            assert (p["dynamic_batch"]["atol"], p["dynamic_batch"]["rtol"]) == (
+                d["atol"],
+                d["rtol"],
+            ), a["variant"]
     assert json.loads((out / "manifest.json").read_text())["artifacts"] == man["artifacts"]
 
 

@@ -1,16 +1,19 @@
-"""Export targets as plug-ins: one module per target here, each registering one :class:`Target`.
+"""Export targets as plug-ins: one folder (or module) per target here, each registering one
+:class:`Target` in its ``__init__.py``.
 
-A target module says everything the rest of edgezoo needs to know about it: its name, its
-variants, which of them are on by default, its default parity thresholds, how it exports and
-verifies a model (``export(rec, model, world)``: converts, runs the artifact for parity and
-checks the dynamic batch dimension, one :meth:`export.api._Recorder.attempt` per variant), and,
-for targets with a CPU runtime, how ``edgezoo bench`` builds a call for an artifact. The export
-API loops over :func:`all_targets`, :mod:`export.verify` reads the thresholds, the bench reads
-the runtimes, the CLI and the static name index (``edgezoo/names.py``) read the names.
+A target's folder owns everything about it: its name, its variants, which of them are on by
+default, its options, its parity rows (bounds and dynamic-batch check, read into
+:mod:`export.parity`'s table), its converter (``convert.py``), how it exports and verifies a
+model (``export(rec, model, world)``: converts, runs the artifact for parity and checks the
+dynamic batch dimension, one :meth:`export.recorder.Recorder.attempt` per variant, talking to
+the export only through the recorder's API), and, for targets with a CPU runtime, how
+``edgezoo bench`` builds a call for an artifact (``runtime.py``). The export API loops over
+:func:`all_targets`, :mod:`export.parity` reads the rows, the bench reads the runtimes, the CLI
+and the static name index (``edgezoo/names.py``) read the names.
 
 Importing this package imports every module in it (the way ``zoo.models`` registers the
-architectures); a target module imports its heavy libraries inside its functions, so the
-registry is cheap to read. Adding a target is one module here plus its tests.
+architectures); a target imports its heavy libraries inside its functions, so the registry is
+cheap to read. Adding a target is one folder here plus its tests.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ class Target:
     recorder: options, data, Keras reference, parity, manifest entries). ``count(options)`` is
     how many artifacts it will attempt (for progress). ``thresholds`` are the default parity
     bounds keyed ``"name/variant"``; the generic ``"*/int8"``, ``"*/dynamic"``, ``"*/fixed"``
-    bounds of :mod:`export.verify` apply under them. ``order`` sorts the targets (a target that
+    rows of :mod:`export.parity` apply under them. ``dynamic_batch``: per ``"name/variant"``,
+    the dynamic-batch check (``{"reference": "keras" | "artifact", "atol": ...}``, no ``atol``:
+    the row's own ``max_abs_diff``/``rtol``; see :func:`export.parity.dynamic_batch`). ``order`` sorts the targets (a target that
     reuses another's artifact comes after it). ``runtime``/``make_call``/``settings``: the CPU
     runtime ``edgezoo bench`` measures the artifacts with (``make_call(path, x, threads) ->
     (call, predict_all)``), None for targets without one (hls4ml: C simulation only).
@@ -46,6 +51,7 @@ class Target:
     default_variants: tuple[str, ...] | None = None  # None: every variant
     default: bool = True  # exported when no targets are named
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+    dynamic_batch: dict[str, dict] = field(default_factory=dict)
     count: Callable | None = None  # (ExportOptions) -> int; None: one artifact
     runtime: str | None = None
     make_call: Callable | None = None
@@ -63,11 +69,12 @@ def register(target: Target) -> Target:
         warnings.warn(
             f"export target {target.name!r} registered twice; the later one wins", stacklevel=2
         )
-    bad = [k for k in target.thresholds if k.split("/")[0] != target.name]
-    if bad:
-        raise ValueError(
-            f"target {target.name!r}: thresholds must be keyed '{target.name}/variant'. Received: {bad}"
-        )
+    for what in ("thresholds", "dynamic_batch"):
+        bad = [k for k in getattr(target, what) if k.split("/")[0] != target.name]
+        if bad:
+            raise ValueError(
+                f"target {target.name!r}: {what} must be keyed '{target.name}/variant'. Received: {bad}"
+            )
     _REGISTRY[target.name] = target
     return target
 
@@ -98,14 +105,6 @@ def by_runtime(runtime: str) -> Target | None:
 def runtimes() -> dict[str, str]:
     """{target name: bench runtime} of the targets that have a CPU runtime."""
     return {t.name: t.runtime for t in all_targets() if t.runtime}
-
-
-def default_thresholds() -> dict[str, dict[str, float]]:
-    """The per-target parity bounds of every registered target."""
-    out: dict[str, dict[str, float]] = {}
-    for t in all_targets():
-        out.update(t.thresholds)
-    return out
 
 
 for _m in pkgutil.iter_modules(__path__):

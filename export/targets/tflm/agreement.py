@@ -28,7 +28,7 @@ def lsb_figures(tflm: np.ndarray, other: np.ndarray, scale: float, classify: boo
 
 def versus_litert(rec, data: bytes, q: np.ndarray, out: np.ndarray, graph) -> dict:
     """Agreement figures of the TFLM outputs ``out`` (``q`` int8) with LiteRT."""
-    from export import tflite as tl
+    from export.targets.tflite import convert as tl
 
     x, classify = rec.data.x_test, rec.task == "classification"
     scale = graph.io["output"]["scale"]
@@ -39,14 +39,9 @@ def versus_litert(rec, data: bytes, q: np.ndarray, out: np.ndarray, graph) -> di
             **lsb_figures(out, tl.run_tflite(data, x, batch_size=1), scale, classify),
         },
     }
-    art = next(
-        (
-            a
-            for a in rec.artifacts
-            if (a.get("format"), a.get("variant")) == ("tflite", "int8") and "path" in a
-        ),
-        None,
-    )
+    art = rec.find("tflite", "int8")
+    if art is not None and "path" not in art:
+        art = None
     if art is not None:
         path = rec.out / art["path"]
         result["tflite_int8"] = {
