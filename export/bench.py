@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from export import best
+from export.bench_markdown import markdown
 from export.common import pareto_front
 from export.runtime_bench import conditions, run_isolated
 from export.targets import runtimes
@@ -151,91 +152,23 @@ def _bench(
     progress,
     on_step=None,
 ) -> dict:
-    from export.manifest import CHANGED
     from training.model_dir import load_run, run_dataset
 
     model, cfg = load_run(src_dir)
     macs = _macs(model)
     ds = run_dataset(cfg)
     classification = cfg["card"]["task"] == "classification"
-
+    method = dict(batches=batches, threads=threads, budget_s=budget_s, runs=runs, warmup=warmup)
     with tempfile.TemporaryDirectory(prefix="edgezoo-bench-") as tmp:
         xs_path, ys_path = Path(tmp) / "x.npy", Path(tmp) / "y.npy"
         np.save(xs_path, ds.x_test.astype(np.float32))
         if classification:
             np.save(ys_path, ds.y_test)
-        jobs = [
-            {
-                "name": "keras",
-                "format": "keras",
-                "variant": cfg.get("world", "keras") == "tf_keras" and "qkeras" or "fp32",
-                "path": str(src_dir / "model.keras"),
-                "bytes": (src_dir / "model.keras").stat().st_size,
-                "runtimes": ["keras", "keras_predict"],
-                "world": cfg.get("world", "keras"),
-                "changed": "source" in changed,
-                "verified": "source" not in changed,
-                "path_key": "source",
-            }
-        ]
-        for art in manifest["artifacts"]:
-            fmt = art["format"]
-            if fmt in RUNTIME_OF and "error" not in art:
-                path = export_dir / art["path"]  # relative, inside: checked by load_manifest
-                jobs.append(
-                    {
-                        "name": f"{fmt}-{art['variant']}",
-                        "format": fmt,
-                        "variant": art["variant"],
-                        "path": str(path),
-                        "bytes": art["bytes"] if path.is_dir() else path.stat().st_size,
-                        "runtimes": [RUNTIME_OF[fmt]],
-                        "changed": art["path"] in changed or "source" in changed,
-                        # a changed file is not the one parity verified: never "verified"
-                        "verified": bool(art.get("parity", {}).get("passed"))
-                        and art["path"] not in changed
-                        and "source" not in changed,
-                        "path_key": art["path"],
-                    }
-                )
+        inputs = {"inputs": str(xs_path), "labels": str(ys_path) if classification else None}
+        jobs = _jobs(export_dir, manifest, src_dir, changed, cfg)
         results = []
         for i, job in enumerate(jobs):
-            specs, rows = [], []
-            for runtime in job["runtimes"]:
-                for batch in batches:
-                    for th in threads:
-                        if runtime == "keras_predict" and th != threads[0]:
-                            continue  # predict runs the same engine as model(x)
-                        specs.append(
-                            {
-                                "runtime": runtime,
-                                "path": job["path"],
-                                "inputs": str(xs_path),
-                                "labels": str(ys_path)
-                                if classification and batch == batches[0]
-                                else None,
-                                "batch": int(batch),
-                                "threads": int(th),
-                                "budget_s": budget_s,
-                                "runs": runs,
-                                "warmup": warmup,
-                                "world": job.get("world"),
-                            }
-                        )
-                        rows.append(
-                            {
-                                "artifact": job["name"],
-                                "format": job["format"],
-                                "variant": job["variant"],
-                                "runtime": runtime,
-                                "batch": int(batch),
-                                "threads": int(th) or os.cpu_count(),
-                                "bytes": job["bytes"],
-                                "verified": job["verified"],
-                                "path_key": job["path_key"],
-                                **({"note": CHANGED, "changed": True} if job["changed"] else {}),
-                            }
-                        )
+            specs, rows = _measurements(job, inputs, method)
             progress(f"  bench {job['name']}: {len(specs)} measurements")
             if on_step is not None:
                 on_step("bench", i, len(jobs), f"{job['name']}: {len(specs)} measurements")
@@ -243,19 +176,6 @@ def _bench(
                 results.append({**row, **stats})
             if on_step is not None:
                 on_step("bench", i + 1, len(jobs), job["name"])
-    hls = [a for a in manifest["artifacts"] if a["format"] == "hls4ml" and "error" not in a]
-    hls_rows = [
-        {
-            "artifact": f"hls4ml-{a['variant']}",
-            "variant": a["variant"],
-            "bytes": a.get("bytes"),
-            "weight_storage": (a.get("hls4ml") or {}).get("weight_storage"),
-            "csim_accuracy": a.get("parity", {}).get("accuracy"),
-            "synthesis": a.get("synthesis")
-            or {"run": False, "why": "no vendor tool (Vivado/Vitis) on PATH"},
-        }
-        for a in hls
-    ]
     data = {
         "export_dir": str(export_dir),
         "model": cfg["model"],
@@ -271,12 +191,115 @@ def _bench(
             "isolation": "one child process per measurement; peak RSS is that process's",
         },
         "results": results,
-        "hls4ml": hls_rows,
+        "hls4ml": _hls_rows(manifest),
         "mcu": tflm_tables.rows(manifest, cfg["model"]),  # TFLM arena/flash: no CPU runtime
         "changed_since_export": changed,
     }
     best.add_rates(data, macs)
     return data
+
+
+def _jobs(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, cfg: dict) -> list:
+    """What to measure: the Keras source, then every artifact of a target with a CPU runtime
+    (the registry's ``runtime``), each with the runtimes it runs in."""
+    world = cfg.get("world", "keras")
+    jobs = [
+        {
+            "name": "keras",
+            "format": "keras",
+            "variant": world == "tf_keras" and "qkeras" or "fp32",
+            "path": str(src_dir / "model.keras"),
+            "bytes": (src_dir / "model.keras").stat().st_size,
+            "runtimes": ["keras", "keras_predict"],
+            "world": world,
+            "changed": "source" in changed,
+            "verified": "source" not in changed,
+            "path_key": "source",
+        }
+    ]
+    for art in manifest["artifacts"]:
+        fmt = art["format"]
+        if fmt not in RUNTIME_OF or "error" in art:
+            continue
+        path = export_dir / art["path"]  # relative, inside: checked by load_manifest
+        jobs.append(
+            {
+                "name": f"{fmt}-{art['variant']}",
+                "format": fmt,
+                "variant": art["variant"],
+                "path": str(path),
+                "bytes": art["bytes"] if path.is_dir() else path.stat().st_size,
+                "runtimes": [RUNTIME_OF[fmt]],
+                "changed": art["path"] in changed or "source" in changed,
+                # a changed file is not the one parity verified: never "verified"
+                "verified": bool(art.get("parity", {}).get("passed"))
+                and art["path"] not in changed
+                and "source" not in changed,
+                "path_key": art["path"],
+            }
+        )
+    return jobs
+
+
+def _measurements(job: dict, inputs: dict, method: dict) -> tuple[list[dict], list[dict]]:
+    """(specs for :func:`export.runtime_bench.run_isolated`, the result rows they fill) of one
+    job: each runtime x batch x thread count (``keras_predict`` at the first thread count only:
+    it runs the same engine as ``model(x)``); accuracy at the first batch size."""
+    from export.manifest import CHANGED
+
+    batches, threads = method["batches"], method["threads"]
+    specs, rows = [], []
+    for runtime in job["runtimes"]:
+        for batch in batches:
+            for th in threads:
+                if runtime == "keras_predict" and th != threads[0]:
+                    continue
+                specs.append(
+                    {
+                        "runtime": runtime,
+                        "path": job["path"],
+                        "inputs": inputs["inputs"],
+                        "labels": inputs["labels"] if batch == batches[0] else None,
+                        "batch": int(batch),
+                        "threads": int(th),
+                        "budget_s": method["budget_s"],
+                        "runs": method["runs"],
+                        "warmup": method["warmup"],
+                        "world": job.get("world"),
+                    }
+                )
+                rows.append(
+                    {
+                        "artifact": job["name"],
+                        "format": job["format"],
+                        "variant": job["variant"],
+                        "runtime": runtime,
+                        "batch": int(batch),
+                        "threads": int(th) or os.cpu_count(),
+                        "bytes": job["bytes"],
+                        "verified": job["verified"],
+                        "path_key": job["path_key"],
+                        **({"note": CHANGED, "changed": True} if job["changed"] else {}),
+                    }
+                )
+    return specs, rows
+
+
+def _hls_rows(manifest: dict) -> list[dict]:
+    """The hls4ml artifacts (no CPU runtime): C-simulation accuracy and synthesis figures."""
+    return [
+        {
+            "artifact": f"hls4ml-{a['variant']}",
+            "variant": a["variant"],
+            "bytes": a.get("bytes"),
+            "weight_storage": (a.get("hls4ml") or {}).get("weight_storage"),
+            "csim_accuracy": a.get("parity", {}).get("accuracy"),
+            "synthesis": a.get("synthesis")
+            or {"run": False, "why": "no vendor tool (Vivado/Vitis) on PATH"},
+        }
+        for a in manifest["artifacts"]
+        if a["format"] == "hls4ml" and "error" not in a
+    ]
 
 
 def _write_outputs(data: dict, out: Path):
@@ -305,114 +328,6 @@ def _conditions(threads) -> dict:
     return c
 
 
-def markdown(data: dict) -> str:
-    from zoo.core.tables import markdown_table
-
-    rows = []
-    for r in data["results"]:
-        r = {**r, "artifact": r["artifact"] + (f" ({r['note']})" if r.get("note") else "")}
-        if "error" in r:
-            rows.append(
-                [
-                    r["artifact"],
-                    r["runtime"],
-                    r["batch"],
-                    r["threads"],
-                    "error: " + r["error"][:60],
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                ]
-            )
-            continue
-        acc = f"{r['accuracy']:.4f}" if r.get("accuracy") is not None else ""
-        rows.append(
-            [
-                r["artifact"],
-                r["runtime"],
-                r["batch"],
-                r["threads"],
-                _fmt_us(r["p50_us"]),
-                _fmt_us(r["p90_us"]),
-                _fmt_us(r["p99_us"]),
-                f"{r['throughput_sps']:,.0f}",
-                f"{r['bytes']:,}",
-                f"{r['peak_rss_mib']:.0f}",
-                acc,
-                f"{r['harness_overhead']:+.1%}",
-                _rate(r),
-            ]
-        )
-    c = data["conditions"]
-    text = [
-        f"Measured on {c['cpu']} ({c['cores']} cores), {c['platform']}, {c['time']}; "
-        f"{data['model']} on {data['dataset']} test split (n={data['n_test']}).",
-        "",
-        markdown_table(
-            rows,
-            [
-                "artifact",
-                "runtime",
-                "batch",
-                "threads",
-                "p50",
-                "p90",
-                "p99",
-                "samples/s",
-                "bytes",
-                "peak RSS MiB",
-                "accuracy",
-                "vs bare loop",
-                "GOP/s (of peak)",
-            ],
-            "llrrrrrrrrrrr",
-        ),
-    ]
-    over = [
-        r["harness_overhead"]
-        for r in data["results"]
-        if r.get("batch") == 1 and "harness_overhead" in r
-    ]
-    if over:
-        text += [
-            "",
-            f"Harness overhead at batch 1 (median of 10 interleaved chunk means: each call timed vs. a bare loop over the same call): "
-            f"max {max(over):+.1%}, median {float(np.median(over)):+.1%}.",
-        ]
-    text += ["", best.markdown(data)] + tflm_tables.bench_lines(data)
-    for h in data["hls4ml"]:
-        syn = h["synthesis"]
-        acc = "n/a" if h["csim_accuracy"] is None else f"{h['csim_accuracy']:.4f}"
-        text += [
-            "",
-            f"{h['artifact']}: C-simulation accuracy {acc}; "
-            + (
-                "synthesis: " + json.dumps(syn)
-                if syn.get("run")
-                else f"not synthesized ({syn.get('why', 'no vendor tool')})"
-                + ("." if h.get("variant") == "rtl" else ": no latency or resource figures.")
-            ),
-        ]
-    return "\n".join(text)
-
-
-def _rate(r) -> str:
-    if r.get("gops") is None:
-        return ""
-    return f"{r['gops']:.2f}" + (
-        f" ({r['peak_fraction']:.1%})" if r.get("peak_fraction") is not None else ""
-    )
-
-
-def _fmt_us(us):
-    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.1f} us"
-
-
 def _plt():
     import matplotlib
 
@@ -436,16 +351,7 @@ def plot_latency(data: dict, path: Path):
         labels = [f"{r['artifact']} | {r['runtime']} | {r['threads']} thr" for r in rows]
         p50 = [r["p50_us"] for r in rows]
         err = [[0] * len(rows), [r["p90_us"] - r["p50_us"] for r in rows]]
-        colors = [
-            "tab:gray"
-            if r["runtime"].startswith("keras")
-            else "tab:blue"
-            if r["runtime"] == "onnxruntime"
-            else "tab:green"
-            if r["runtime"] == "openvino"
-            else "tab:orange"
-            for r in rows
-        ]
+        colors = [_color(r["runtime"]) for r in rows]
         ax.barh(range(len(rows)), p50, xerr=err, color=colors)
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
         ax.set_xscale("log")
@@ -454,6 +360,18 @@ def plot_latency(data: dict, path: Path):
     fig.suptitle(f"{data['model']} on {data['dataset']}: latency per runtime and variant")
     fig.tight_layout()
     _save(fig, path, plt)
+
+
+# Keras gray, then one color per CPU runtime in the registry's order (onnxruntime blue, LiteRT
+# orange, OpenVINO green)
+PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+
+
+def _color(runtime: str) -> str:
+    if runtime.startswith("keras"):
+        return "tab:gray"
+    order = list(dict.fromkeys(RUNTIME_OF.values()))
+    return PALETTE[order.index(runtime) % len(PALETTE)] if runtime in order else "tab:olive"
 
 
 def accuracy_size_points(data: dict, prefix: str = "") -> dict:

@@ -13,7 +13,7 @@ COLUMNS = ("onnx/fp32", "onnx/int8", "tflite/fp32", "tflite/int8", "openvino/fp3
 NOTES = (
     "ONNX (and OpenVINO, converted from it): EfficientNet's `Normalization` mean and variance were "
     "tensors captured by the traced function, which tf2onnx made extra graph inputs "
-    "(`.../normalization_1/Sub/y:0`, `.../Sqrt/x:0`). `export/onnx.py` now makes them numpy "
+    "(`.../normalization_1/Sub/y:0`, `.../Sqrt/x:0`). `export/targets/onnx/convert.py` now makes them numpy "
     "constants for the export (`constant_statistics`) and fails any graph that still asks for an "
     "extra input in one line (`check_self_contained`).",
     "Inputs as the architecture expects them: fed [0, 1] images, MobileNetV3's built-in "
