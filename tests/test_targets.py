@@ -19,6 +19,10 @@ def test_every_target_module_registers_one_complete_target():
             k.split("/")[0] == t.name and k.split("/")[1] in t.variants for k in t.thresholds
         ), t.name
         assert (t.runtime is None) == (t.make_call is None) == (t.settings is None), t.name
+        # a target with a CPU runtime proves each artifact's batch dimension dynamic: every
+        # variant has its dynamic-batch row in the parity table
+        if t.runtime:
+            assert set(t.dynamic_batch) == {f"{t.name}/{v}" for v in t.variants}, t.name
 
 
 def test_static_copies_equal_the_registry():
