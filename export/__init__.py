@@ -3,7 +3,7 @@
 ``export_run(run_dir, to=("onnx", "tflite", "hls4ml"), out=None, **opts) -> manifest dict``;
 one plug-in per target in :mod:`export.targets` (name, variants, parity bounds, export and
 verify, options, bench runtime), the converters in :mod:`export.onnx`, :mod:`export.tflite`,
-:mod:`export.openvino`, :mod:`export.hls`; parity in :mod:`export.verify`; the manifest in
+:mod:`export.openvino`, :mod:`export.targets.hls4ml`; parity in :mod:`export.verify`; the manifest in
 :mod:`export.manifest`. Imports zoo, training and compress only (and heavy libraries lazily).
 """
 

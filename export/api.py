@@ -144,7 +144,7 @@ def export_run(run_dir, to=DEFAULT_TARGETS, out=None, *, force: bool = False, **
     check_sources(out, [run_dir])
     model, cfg = load_run(run_dir)
     if cfg.get("hgq"):  # an HGQ2 model (compress step hgq): FPGA targets only
-        from export.hgq import check_targets as check_hgq_targets
+        from export.targets.hls4ml.hgq import check_targets as check_hgq_targets
 
         check_hgq_targets(to)
     world = cfg.get("world", "keras")
@@ -289,14 +289,8 @@ class _Recorder:
         options: ExportOptions,
         src_sha: str,
     ):
-        self.out, self.task, self.ref, self.data, self.options, self.src_sha = (
-            out,
-            task,
-            ref,
-            data,
-            options,
-            src_sha,
-        )
+        self.out, self.task, self.ref, self.data = out, task, ref, data
+        self.options, self.src_sha, self._outputs = options, src_sha, {}
         self.artifacts: list[dict] = []
         self.failures: list[str] = []
         self.errors: list[BaseException] = []
@@ -340,6 +334,11 @@ class _Recorder:
         self.step(f"{fmt} {variant}: {'pass' if p['passed'] else 'FAIL'}", 1)
         return entry
 
+    def earlier(self, fmt: str, variant: str) -> np.ndarray | None:
+        """The outputs an artifact recorded earlier in this export was verified on (else None)."""
+        ok = [a for a in self.artifacts if (a["format"], a["variant"]) == (fmt, variant)]
+        return self._outputs.get((fmt, variant)) if ok and "error" not in ok[-1] else None
+
     def step(self, info: str, finished: int = 0):
         self.done += finished
         if callable(self.options.on_step):
@@ -369,6 +368,7 @@ class _Recorder:
             rtol=bounds.get("rtol"),
         )
         fails = verify.check(fig, bounds, task=self.task)
+        self._outputs[(fmt, variant)] = out
         if dynamic_batch is not None:
             fig["dynamic_batch"] = dynamic_batch
             if not dynamic_batch.get("ok"):
@@ -466,7 +466,7 @@ def _export_locked(
     model(x[:1], training=False)  # a loaded Keras 3 model must have been called before export
     ref = predict(model, x)
     rec = _Recorder(out, task, ref, data, options, source["sha256"])
-    chosen = [t for t in targets.all_targets() if t.name in to]  # in the registry's order
+    chosen = [t for t in targets.all_targets() if t.runs(to, options, model)]  # registry order
     rec.total = sum(
         t.count(options) if t.count else 1 for t in chosen
     )  # artifacts to attempt, for on_step

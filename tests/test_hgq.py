@@ -68,7 +68,8 @@ def test_hgq_step_is_recorded(hgq_chain):
 
 
 def test_hgq_rtl_and_hls4ml_are_bit_exact_to_keras(hgq_chain, tmp_path):
-    from export.hgq import export_hgq_hls4ml, export_hgq_rtl
+    from export.targets.hls4ml.hgq import export_hgq_hls4ml
+    from export.targets.rtl.hgq import export_hgq_rtl
     from training.model_dir import load_run, run_dataset
 
     model, cfg = load_run(hgq_chain["hgq"].dir)
