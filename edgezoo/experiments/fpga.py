@@ -3,10 +3,10 @@ FPGA figures measured without vendor tools, in one run.
 
 For each model (default: jet_tagger with the jet_tagger recipe's settings and the mlp with the
 demo's, both on the digits): the float model (accuracy; no RTL: da4ml needs fixed point), the
-QKeras chain (prune 75% + 6-bit QAT) exported by :func:`export.targets.rtl.verilog.export_rtl`, and the HGQ2
-step at each beta exported by :func:`export.targets.rtl.hgq.export_hgq_rtl` and
-:func:`export.targets.hls4ml.hgq.export_hgq_hls4ml`. Every row gives accuracy, RTL latency (cycles), LUT/FF/DSP
-(yosys ``synth_xilinx`` and da4ml's estimate, each named), weight bits and bit-exactness. The
+QKeras chain (prune 75% + 6-bit QAT) exported by :func:`export.targets.rtl.verilog.export_rtl`,
+and the HGQ2 step at each beta exported by :func:`export.targets.rtl.hgq.export_hgq_rtl` and
+:func:`export.targets.hls4ml.hgq.export_hgq_hls4ml`. Every row gives accuracy, RTL latency
+(cycles), LUT/FF/DSP (yosys ``synth_xilinx`` and da4ml's estimate, each named), weight bits and bit-exactness. The
 published rows (hls4ml tutorial, HGQ paper) are jets on Vivado/Vitis; ours are digits on yosys.
 """
 

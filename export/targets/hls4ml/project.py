@@ -50,7 +50,7 @@ def export_hls(
     at -O1). ``build_gate``: a context manager entered around the g++ build
     alone (the precision search builds two candidates at once and serializes the rest).
     """
-    opts = (opts or HlsOptions()).check()
+    opts = opts or HlsOptions()  # checked once, where the export options were built
     check_supported(model, world)
     model, world, parser = _parser_for(model, world)
     conv_model, renamed = without_reserved_names(model, world)

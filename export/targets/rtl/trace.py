@@ -90,7 +90,7 @@ def _activation_name(act) -> str:
 
 
 def input_kif(lo: float, hi: float, width: int) -> tuple[int, int, int]:
-    """The ``ap_fixed<width, I>`` of export.hls.fixed_for as da4ml's (keep_negative, int, frac)."""
+    """The ``ap_fixed<width, I>`` of export.targets.hls4ml.profile.fixed_for as da4ml's (keep_negative, int, frac)."""
     from zoo.core.fixed_point import integer_bits
 
     k = int(lo < 0)
