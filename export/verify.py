@@ -93,7 +93,7 @@ def threshold_keys() -> list[str]:
     "*/variant" for every variant any target has."""
     from export import targets
 
-    keys = [f"{t.name}/{v}" for t in targets.all_targets() for v in t.variants]
+    keys = [f"{t.format}/{v}" for t in targets.all_targets() for v in t.variants]
     variants = dict.fromkeys(v for t in targets.all_targets() for v in t.variants)
     return keys + [f"*/{v}" for v in variants]
 

@@ -94,3 +94,20 @@ def test_the_rtl_target_runs_when_named_or_asked_for_next_to_hls4ml():
     assert runs(("hls4ml",), opts(rtl="yes"), model)  # --rtl yes (or the old --hls-rtl yes)
     assert not runs(("hls4ml", "rtl"), opts(rtl="no"), model)
     assert not runs(("onnx",), opts(rtl="yes"), model)  # needs hls4ml or its own name
+
+
+def test_rtl_parity_bounds_keep_their_manifest_key():
+    """The rtl target's artifact is format hls4ml, variant rtl (as in earlier manifests): its
+    bounds are keyed so, by the registry and by a user's --thresholds."""
+    from export import verify
+    from export.errors import ExportOptionsError
+
+    assert targets.get("rtl").format == "hls4ml"
+    assert verify.thresholds_for("hls4ml", "rtl") == {
+        **verify.thresholds_for("*", "rtl"),
+        **targets.get("rtl").thresholds["hls4ml/rtl"],
+    }
+    opts = ExportOptions.from_kwargs(thresholds={"hls4ml/rtl": {"min_argmax_agreement": 0.9}})
+    assert verify.thresholds_for("hls4ml", "rtl", opts.thresholds)["min_argmax_agreement"] == 0.9
+    with pytest.raises(ExportOptionsError, match="rtl/rtl"):
+        ExportOptions.from_kwargs(thresholds={"rtl/rtl": {"min_argmax_agreement": 0.9}})
