@@ -8,6 +8,8 @@ Asking for it
     An HGQ2 model exported to ``hls4ml`` gets it too (both bit-exact), as before. The earlier
     spellings ``--hls-rtl``, ``--hls-yosys``, ``--hls-rtl-latency-cutoff`` and the recipe's
     ``export: {hls4ml: {rtl, yosys, rtl_latency_cutoff}}`` still work, with a deprecation line.
+    The settings it shares with the HLS project -- input width, clock period, part, profiled
+    samples -- are the export's hls4ml options (``--hls-width``, ``--hls-clock-period``, ...).
 
 Its name in manifests
     The artifact keeps the names it had as a variant of the hls4ml target: format ``hls4ml``,
