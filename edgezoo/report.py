@@ -207,7 +207,7 @@ def fpga_section(exports, root: Path) -> list[str]:
         for a in json.loads(Path(mpath).read_text()).get("artifacts", []):
             ps = a.get("precision_search") or {}
             if ps.get("searched"):
-                from export.precision import summary_line
+                from export.targets.hls4ml.search import summary_line
 
                 lines += [
                     f"**Automatic precision ({Path(mpath).parent.name})**: "

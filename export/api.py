@@ -143,7 +143,7 @@ def export_run(run_dir, to=DEFAULT_TARGETS, out=None, *, force: bool = False, **
     check_sources(out, [run_dir])
     model, cfg = load_run(run_dir)
     if cfg.get("hgq"):  # an HGQ2 model (compress step hgq): FPGA targets only
-        from export.hgq import check_targets as check_hgq_targets
+        from export.targets.hls4ml.hgq import check_targets as check_hgq_targets
 
         check_hgq_targets(to)
     world = cfg.get("world", "keras")
@@ -347,7 +347,7 @@ def _export_locked(
     model(x[:1], training=False)  # a loaded Keras 3 model must have been called before export
     ref = predict(model, x)
     rec = Recorder(out, task, ref, data, options, source["sha256"])
-    chosen = [t for t in targets.all_targets() if t.name in to]  # in the registry's order
+    chosen = [t for t in targets.all_targets() if t.runs(to, options, model)]  # registry order
     rec.total = sum(t.count(options) if t.count else 1 for t in chosen)  # for on_step
     keras_metrics = verify.compare(ref, ref, task=task, x=x, y=data.y_test)
     source = {

@@ -32,7 +32,7 @@ Schema (``"schema": "edgezoo.export/1"``)::
          "precision_search" (hls4ml precision="auto": keras_accuracy, accuracy_budget, baseline,
                    chosen widths, weight_bits_reduction, precision_check, simulation, n_steps,
                    rounds, confirmations (emulate only), record/plot paths),
-         variant "rtl" (hls4ml option rtl): "rtl": {"tool": "da4ml", "top", "verilog" files,
+         variant "rtl" (made by the rtl target, export/targets/rtl/): "rtl": {"tool": "da4ml", "top", "verilog" files,
                    "input_type", "layers", "latency": {"source": "da4ml estimate", "cycles", "ns",
                    "clock_ns", "interval_cycles"}, "resources": [{"source": "da4ml estimate" |
                    "yosys synth_xilinx", "LUT", "FF", "DSP", "BRAM_18K", ...}], "yosys",

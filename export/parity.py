@@ -104,7 +104,7 @@ def dynamic_batch(fmt: str, variant: str, overrides: dict | None = None) -> dict
 def keys() -> list[str]:
     """Every key ``thresholds`` accepts: "target/variant" of each registered target, and
     "*/variant" for every variant any target has."""
-    keys = [f"{t.name}/{v}" for t in targets.all_targets() for v in t.variants]
+    keys = [f"{t.format}/{v}" for t in targets.all_targets() for v in t.variants]
     variants = dict.fromkeys(v for t in targets.all_targets() for v in t.variants)
     return keys + [f"*/{v}" for v in variants]
 

@@ -7,7 +7,8 @@ through its lists:
 * :meth:`Recorder.attempt` runs one variant and records its artifact entry, or its error;
 * :meth:`Recorder.record`, :meth:`Recorder.skip`, :meth:`Recorder.fail`: an entry, a variant not
   attempted and why, a failure line;
-* :meth:`Recorder.find` an earlier artifact entry (a copy), :meth:`Recorder.drop` one the
+* :meth:`Recorder.find` an earlier artifact entry (a copy), :meth:`Recorder.earlier` the
+  outputs it was verified on, :meth:`Recorder.drop` one the
   target replaces (an fp32 file kept only as the base of an int8 one);
 * :meth:`Recorder.parity`, :meth:`Recorder.bounds`, :meth:`Recorder.dynamic_batch`: the
   artifact's figures and its bounds, from the one table (:mod:`export.parity`);
@@ -37,6 +38,7 @@ class Recorder:
         self._artifacts: list[dict] = []
         self._failures: list[str] = []
         self._errors: list[BaseException] = []
+        self._outputs: dict[tuple[str, str], np.ndarray] = {}
         self.done, self.total = 0, 0
 
     # ----------------------------------------------------------------- what a target reports
@@ -72,6 +74,12 @@ class Recorder:
             None,
         )
         return copy.deepcopy(found)
+
+    def earlier(self, fmt: str, variant: str) -> np.ndarray | None:
+        """The outputs an artifact recorded earlier in this export was verified on (None: no
+        such artifact, or it failed with an error)."""
+        found = self.find(fmt, variant)
+        return self._outputs.get((fmt, variant)) if found and "error" not in found else None
 
     def drop(self, fmt: str, variant: str):
         """Remove the earlier artifact entry of ``fmt``/``variant`` (its failure lines stay)."""
@@ -154,6 +162,7 @@ class Recorder:
             rtol=bounds.get("rtol"),
         )
         fails = verify.check(fig, bounds, task=self.task)
+        self._outputs[(fmt, variant)] = out
         if dynamic_batch is not None:
             fig["dynamic_batch"] = dynamic_batch
             if not dynamic_batch.get("ok"):

@@ -362,7 +362,7 @@ def test_keras_module_swap_is_restored_even_on_error():
 
 
 def test_fixed_for_takes_sign_and_integer_bits_from_the_range():
-    from export.hls.profile import fixed_for
+    from export.targets.hls4ml.profile import fixed_for
     from zoo.core.fixed_point import integer_bits
 
     assert (
@@ -379,7 +379,7 @@ def test_fixed_for_takes_sign_and_integer_bits_from_the_range():
 def test_integer_bits_hold_powers_of_two_and_are_one_function():
     """A fixed-point type with i integer bits holds [-2**i, 2**i): 4.0 needs 3, not ceil(log2 4) = 2."""
     from compress import quantizers
-    from export.hls import profile
+    from export.targets.hls4ml import profile
     from zoo.core.fixed_point import integer_bits
 
     for k in range(-2, 8):
@@ -398,7 +398,7 @@ def test_integer_bits_hold_powers_of_two_and_are_one_function():
 
 def test_synthesis_report_is_parsed_into_figures(tmp_path):
     """The C-synthesis report layout hls4ml reads (``<prj>/<solution>/syn/report/<top>_csynth.xml``)."""
-    from export.hls.synth import parse_report
+    from export.targets.hls4ml.synth import parse_report
 
     (tmp_path / "project.tcl").write_text('set project_name "myproject"\nset backend "vitis"\n')
     prj = tmp_path / "myproject_prj"

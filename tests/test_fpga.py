@@ -16,7 +16,7 @@ DATA = Path(__file__).parent / "data"
 def test_parse_report_reads_a_vitis_project(tmp_path):
     """A Vitis HLS project laid out as hls4ml's report reader expects (project.tcl, hls.app,
     solution1/syn/report/myproject_csynth.xml, vivado_synth.rpt), in the real formats."""
-    from export.hls.synth import parse_report
+    from export.targets.hls4ml.synth import parse_report
 
     prj = shutil.copytree(DATA / "vitis_project", tmp_path / "prj")
     rep = parse_report(prj)
@@ -37,7 +37,7 @@ def test_parse_report_reads_a_vitis_project(tmp_path):
 
 
 def test_parse_report_without_a_report_says_so(tmp_path):
-    from export.hls.synth import parse_report
+    from export.targets.hls4ml.synth import parse_report
 
     prj = shutil.copytree(DATA / "vitis_project", tmp_path / "prj")
     (prj / "myproject_prj/solution1/syn/report/myproject_csynth.xml").unlink()
@@ -66,7 +66,7 @@ def qkeras_iris_mlp():
 
 @pytest.fixture(scope="module")
 def rtl_export(tmp_path_factory):
-    """One QKeras model directory exported to hls4ml with the RTL artifact: one hls4ml C-sim
+    """One QKeras model directory exported to hls4ml and rtl: one hls4ml C-sim
     build, one Verilator build, one yosys run for the whole module.
 
     Not the shared QKeras run of tests/conftest.py: a 4-8-8-3 iris model keeps the Verilator
@@ -94,7 +94,7 @@ def rtl_export(tmp_path_factory):
     }
     run = save_model_dir(m, tmp_path_factory.mktemp("fpga") / "qkeras-iris", cfg)
     out = run / "export"
-    man = export_run(run, to=("hls4ml",), out=out, hls4ml={"rtl": True})
+    man = export_run(run, to=("hls4ml", "rtl"), out=out)
     return man, out, ds
 
 
@@ -119,6 +119,12 @@ def test_rtl_verilog_is_simulated_bit_exactly_with_sourced_figures(rtl_export):
     assert sim["bit_exact"] and sim["mismatched_samples"] == 0 and sim["max_abs_diff"] == 0.0
     # the same function as the QKeras model (up to round-half-up vs QKeras' half-to-even ties)
     assert a["parity"]["passed"] and a["parity"]["argmax_agreement"] >= 0.9
+    # within the rtl target's registered bounds (tests/test_targets.py leaves it to this test)
+    from export import parity, verify
+
+    bounds = parity.bounds("hls4ml", "rtl")
+    assert bounds["min_argmax_agreement"] == 0.98
+    assert verify.check(a["parity"], bounds, task="classification") == []
     assert rtl["vs_keras_logits"]["max_abs_diff"] < 0.25
     assert rtl["vs_hls4ml_csim"]["argmax_agreement"] >= 0.9
     assert rtl["input_type"]["ap_fixed"].startswith("ap_fixed<16,") or rtl["input_type"][
@@ -153,7 +159,7 @@ def test_rtl_rejects_float_layers():
     import tf_keras as tk
 
     from export.errors import UnsupportedModelError
-    from export.rtl import trace
+    from export.targets.rtl.trace import trace
 
     inp = tk.Input((4,))
     m = tk.Model(inp, tk.layers.Dense(3, name="float_fc")(inp))
@@ -268,7 +274,7 @@ def test_precision_auto_emulation_is_opt_in_and_checked(auto_run):
 def test_quantize_type_follows_ap_fixed():
     from hls4ml.model.types import FixedPrecisionType
 
-    from export.precision import quantize_type
+    from export.targets.hls4ml.emulator import quantize_type
 
     t = FixedPrecisionType(
         6, 2, signed=True, rounding_mode="RND", saturation_mode="SAT"
@@ -286,7 +292,7 @@ def test_rtl_conv_trace_computes_the_qkeras_function(rng):
     from da4ml.trace import comb_trace
     from qkeras import QActivation, QConv2D, QDense
 
-    from export.rtl import quantize_inputs, trace
+    from export.targets.rtl.trace import quantize_inputs, trace
 
     q = "quantized_bits(6,0,alpha=1)"
     inp = tk.Input((4, 4, 1))

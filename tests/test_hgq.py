@@ -68,17 +68,24 @@ def test_hgq_step_is_recorded(hgq_chain):
 
 
 def test_hgq_rtl_and_hls4ml_are_bit_exact_to_keras(hgq_chain, tmp_path):
-    from export.hgq import export_hgq_hls4ml, export_hgq_rtl
+    """`--to hls4ml` of an HGQ2 model: the hls4ml target's project and, as before RTL became a
+    target of its own, the rtl target's Verilog (format hls4ml, variant rtl), both bit-exact."""
+    from export import export_run
     from training.model_dir import load_run, run_dataset
 
-    model, cfg = load_run(hgq_chain["hgq"].dir)
+    _, cfg = load_run(hgq_chain["hgq"].dir)
     x = run_dataset(cfg).x_test
-    rtl = export_hgq_rtl(model, tmp_path / "rtl", x, yosys=False)
+    man = export_run(hgq_chain["hgq"].dir, to=("hls4ml",), out=tmp_path / "exp", rtl_yosys=False)
+    assert man["passed"], man["failures"]
+    arts = {(a["format"], a["variant"]): a for a in man["artifacts"]}
+    assert sorted(arts) == [("hls4ml", "fixed"), ("hls4ml", "rtl")]
+    rtl = arts["hls4ml", "rtl"]["rtl"]
+    assert arts["hls4ml", "rtl"]["path"] == "rtl"  # the layout of earlier exports
     sim = rtl["rtl_simulation"]
     assert sim["run"] and sim["n"] == len(x) and sim["vs_keras"]["mismatched_samples"] == 0
     assert rtl["emulation_vs_keras"]["bit_exact"] and rtl["latency"]["cycles"] >= 1
-    assert rtl["resources"][0]["LUT"] > 0
-    hls = export_hgq_hls4ml(model, tmp_path / "hls", x)
+    assert rtl["resources"][0]["LUT"] > 0 and rtl["yosys"]["run"] is False
+    hls = arts["hls4ml", "fixed"]["hls4ml"]
     assert hls["csim"]["n"] == len(x) and hls["csim"]["mismatched_samples"] == 0
 
 

@@ -22,7 +22,7 @@ TASKS = ("classification", "regression", "reconstruction", "generation", "densit
 # The export targets a card may name. zoo is the lowest layer and must not import export (whose
 # registry, export/targets/, defines the targets), so this is a plain copy: tests/test_targets.py
 # checks it equals the registry, which fails the moment a target is added without it here.
-TARGETS = ("onnx", "tflite", "hls4ml", "openvino", "tflm")
+TARGETS = ("onnx", "tflite", "hls4ml", "rtl", "openvino", "tflm")
 
 
 @dataclass(frozen=True)

@@ -87,10 +87,13 @@ def _export_options(p):
         action="store_true",
         help="record failed parity thresholds in the manifest without failing the export",
     )
-    from export.hls.options import HlsOptions
+    from export.targets.hls4ml.options import HlsOptions
 
     add_arguments(
-        p, HlsOptions, prefix="hls-", group="hls4ml (--hls-<option>: export.hls.HlsOptions)"
+        p,
+        HlsOptions,
+        prefix="hls-",
+        group="hls4ml (--hls-<option>: export.targets.hls4ml.options.HlsOptions)",
     )
     g = p._action_groups[-1]
     for old in (
@@ -112,6 +115,19 @@ def _export_options(p):
             help=argparse.SUPPRESS,
             default=argparse.SUPPRESS,
         )
+    for old, new in (
+        ("rtl", "rtl"),
+        ("yosys", "rtl_yosys"),
+        ("rtl-latency-cutoff", "rtl_latency_cutoff"),
+    ):
+        g.add_argument(  # RTL became a target of its own (export/targets/rtl/): its --rtl-* flags
+            f"--hls-{old}",
+            dest=new,
+            action=_Deprecated,
+            new="--" + new.replace("_", "-"),
+            help=argparse.SUPPRESS,
+            default=argparse.SUPPRESS,
+        )
 
 
 class _Deprecated(argparse.Action):
@@ -130,7 +146,7 @@ class _Deprecated(argparse.Action):
 
 def options_from_args(args) -> dict:
     from export.api import ExportOptions
-    from export.hls.options import HlsOptions
+    from export.targets.hls4ml.options import HlsOptions
     from zoo.core.options import from_args
 
     return {
@@ -181,8 +197,8 @@ def cmd_export(args):
             and not (a.get("synthesis") or {"run": 1}).get("run")
         ):
             print(f"hls4ml: synthesis not run ({a['synthesis'].get('why')}); C simulation only.")
-        from export.precision import summary_line as precision_line
-        from export.rtl import summary_line as rtl_line
+        from export.targets.hls4ml.search import summary_line as precision_line
+        from export.targets.rtl.artifact import summary_line as rtl_line
         from export.targets.tflm.tables import summary_line as tflm_line
 
         for line in (rtl_line(a), precision_line(a), tflm_line(a)):

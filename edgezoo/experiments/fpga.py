@@ -3,10 +3,10 @@ FPGA figures measured without vendor tools, in one run.
 
 For each model (default: jet_tagger with the jet_tagger recipe's settings and the mlp with the
 demo's, both on the digits): the float model (accuracy; no RTL: da4ml needs fixed point), the
-QKeras chain (prune 75% + 6-bit QAT) exported by :func:`export.rtl.export_rtl`, and the HGQ2
-step at each beta exported by :func:`export.hgq.export_hgq_rtl` and
-:func:`export.hgq.export_hgq_hls4ml`. Every row gives accuracy, RTL latency (cycles), LUT/FF/DSP
-(yosys ``synth_xilinx`` and da4ml's estimate, each named), weight bits and bit-exactness. The
+QKeras chain (prune 75% + 6-bit QAT) exported by :func:`export.targets.rtl.verilog.export_rtl`,
+and the HGQ2 step at each beta exported by :func:`export.targets.rtl.hgq.export_hgq_rtl` and
+:func:`export.targets.hls4ml.hgq.export_hgq_hls4ml`. Every row gives accuracy, RTL latency
+(cycles), LUT/FF/DSP (yosys ``synth_xilinx`` and da4ml's estimate, each named), weight bits and bit-exactness. The
 published rows (hls4ml tutorial, HGQ paper) are jets on Vivado/Vitis; ours are digits on yosys.
 """
 
@@ -94,7 +94,7 @@ def _float_or_train(model, dataset, out: Path, settings, say):
 
 def _qkeras_row(model, float_dir: Path, out: Path, settings, yosys, say) -> dict:
     from compress import compress
-    from export.rtl import export_rtl
+    from export.targets.rtl.verilog import export_rtl
     from training.model_dir import load_run, run_dataset
 
     say(f"{model}: prune 75% + 6-bit QAT ...")
@@ -125,7 +125,8 @@ def _qkeras_row(model, float_dir: Path, out: Path, settings, yosys, say) -> dict
 
 def _hgq_row(model, float_dir: Path, out: Path, beta: float, epochs: int, yosys, say) -> dict:
     from compress import compress
-    from export.hgq import export_hgq_hls4ml, export_hgq_rtl
+    from export.targets.hls4ml.hgq import export_hgq_hls4ml
+    from export.targets.rtl.hgq import export_hgq_rtl
     from training.model_dir import load_run, run_dataset
 
     say(f"{model}: HGQ2 beta1={beta:g} ...")
@@ -192,7 +193,7 @@ def bench_fpga(
 
 
 def _write(out: Path, rows, dataset, t0, cpu=None) -> dict:
-    from export.rtl import yosys_version
+    from export.targets.rtl.tools import yosys_version
 
     res = {
         "dataset": dataset,

@@ -58,6 +58,16 @@ class Target:
     settings: Callable | None = None
     options: type | None = None  # a dataclass of zoo.core.options fields; part of ExportOptions
     description: str = ""
+    fmt: str | None = None
+    requested: Callable | None = None
+
+    @property
+    def format(self) -> str:
+        return self.fmt or self.name
+
+    def runs(self, to, options, model) -> bool:
+        """Whether an export to ``to`` with ``options`` runs this target for ``model``."""
+        return self.requested(to, options, model) if self.requested else self.name in to
 
 
 _REGISTRY: dict[str, Target] = {}
@@ -70,10 +80,10 @@ def register(target: Target) -> Target:
             f"export target {target.name!r} registered twice; the later one wins", stacklevel=2
         )
     for what in ("thresholds", "dynamic_batch"):
-        bad = [k for k in getattr(target, what) if k.split("/")[0] != target.name]
+        bad = [k for k in getattr(target, what) if k.split("/")[0] != target.format]
         if bad:
             raise ValueError(
-                f"target {target.name!r}: {what} must be keyed '{target.name}/variant'. Received: {bad}"
+                f"target {target.name!r}: {what} must be keyed '{target.format}/variant'. Received: {bad}"
             )
     _REGISTRY[target.name] = target
     return target

@@ -162,10 +162,12 @@ def validate(cls, values: dict | None = None, *, where: str = "options", **kw):
 
 
 def record(obj) -> dict:
-    """The declared options of ``obj`` as plain JSON-able data."""
+    """The declared options of ``obj`` as plain JSON-able data (a value with a ``record()``
+    method, a sub-object of options, as what that returns)."""
     out = {}
     for f in declared(type(obj)):
         v = getattr(obj, f.name)
+        v = v.record() if callable(getattr(v, "record", None)) else v
         out[f.name] = list(v) if isinstance(v, tuple) else v
     return out
 

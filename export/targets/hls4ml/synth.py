@@ -7,7 +7,7 @@ import io
 import shutil
 
 from export.errors import ExportError
-from export.hls.options import SYNTH_TOOLS, HlsOptions
+from export.targets.hls4ml.options import SYNTH_TOOLS, HlsOptions
 
 # --------------------------------------------------------------------------- synthesis
 

@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import ExportError
-from export.hls.config import _convert, _softmax_inputs_widened, build_config
-from export.hls.options import SYNTH_TOOLS, HlsOptions, HlsResult
-from export.hls.support import (
+from export.targets.hls4ml.config import build_config, convert, softmax_inputs_widened
+from export.targets.hls4ml.options import SYNTH_TOOLS, HlsOptions, HlsResult
+from export.targets.hls4ml.support import (
     KERAS2_PARSER_ONLY,
     check_supported,
     io_type_for,
     keras2_twin,
     without_reserved_names,
 )
-from export.hls.synth import synthesize
+from export.targets.hls4ml.synth import synthesize
 from zoo.core.introspect import all_layers
 from zoo.core.io import write_text_atomic
 from zoo.core.transaction import replace_dir_atomically
@@ -50,7 +50,7 @@ def export_hls(
     at -O1). ``build_gate``: a context manager entered around the g++ build
     alone (the precision search builds two candidates at once and serializes the rest).
     """
-    opts = (opts or HlsOptions()).check()
+    opts = opts or HlsOptions()  # checked once, where the export options were built
     check_supported(model, world)
     model, world, parser = _parser_for(model, world)
     conv_model, renamed = without_reserved_names(model, world)
@@ -77,7 +77,7 @@ def export_hls(
         )
         _write_config_record(work, cfg)
         replace_dir_atomically(work, out_dir)
-        _fix_output_dir(out_dir, work)
+        fix_output_dir(out_dir, work)
         return HlsResult(out_dir, y, info)
     finally:
         for d in (work, scratch):
@@ -99,14 +99,14 @@ def _convert_final(
 ):
     """Convert; the final graph decides which tensor feeds each softmax, so convert again (at most
     three times) while a softmax input had to be widened."""
-    hls_model = _convert(conv_model, world, cfg, work, opts, io_type)
+    hls_model = convert(conv_model, world, cfg, work, opts, io_type)
     for _ in range(3):
-        if opts.precision == "default" or not _softmax_inputs_widened(
+        if opts.precision == "default" or not softmax_inputs_widened(
             hls_model, cfg, precision["sources"]
         ):
             break
         shutil.rmtree(work, ignore_errors=True)
-        hls_model = _convert(conv_model, world, cfg, work, opts, io_type)
+        hls_model = convert(conv_model, world, cfg, work, opts, io_type)
     return hls_model
 
 
@@ -163,7 +163,7 @@ def adopt(res: HlsResult, out_dir, opts: HlsOptions) -> HlsResult:
     out_dir = Path(out_dir)
     old = res.project_dir
     replace_dir_atomically(old, out_dir)
-    _fix_output_dir(out_dir, old)
+    fix_output_dir(out_dir, old)
     tool = SYNTH_TOOLS[opts.backend]
     if opts.synth is True:
         raise ExportError(
@@ -225,7 +225,7 @@ def _write_config_record(project: Path, cfg: dict):
     )
 
 
-def _fix_output_dir(project: Path, old: Path):
+def fix_output_dir(project: Path, old: Path):
     """hls4ml records its output directory in hls4ml_config.yml; point it at the final place."""
     yml = project / "hls4ml_config.yml"
     if yml.exists():

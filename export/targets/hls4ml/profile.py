@@ -73,7 +73,7 @@ def fixed_for(
     return f"{kind}<{width},{i},{rounding},{saturation}>"
 
 
-def _hls_name_range(name: str, model_layers: dict, ranges: dict):
+def hls_name_range(name: str, model_layers: dict, ranges: dict):
     """The profiled range of the tensor hls4ml calls ``name`` (None when it has no Keras twin)."""
     layer = model_layers.get(name)
     if layer is not None:

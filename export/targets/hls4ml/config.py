@@ -13,8 +13,13 @@ import numpy as np
 
 from export.common import keras_module_as
 from export.errors import ExportError, UnsupportedModelError
-from export.hls.options import DEFAULT_PRECISION, FALLBACK_PRECISION, TABLE_ACTIVATIONS, HlsOptions
-from export.hls.profile import _hls_name_range, fixed_for, profile_ranges
+from export.targets.hls4ml.options import (
+    DEFAULT_PRECISION,
+    FALLBACK_PRECISION,
+    TABLE_ACTIVATIONS,
+    HlsOptions,
+)
+from export.targets.hls4ml.profile import fixed_for, hls_name_range, profile_ranges
 from zoo.core.fixed_point import integer_bits
 from zoo.core.introspect import all_layers
 
@@ -33,7 +38,7 @@ def _quiet():
         yield
 
 
-def _convert(model, world: str, config: dict, out_dir: Path, opts: HlsOptions, io_type: str):
+def convert(model, world: str, config: dict, out_dir: Path, opts: HlsOptions, io_type: str):
     import hls4ml
 
     kwargs = dict(
@@ -104,82 +109,79 @@ def build_config(
         return cfg, {"mode": "default", "default": DEFAULT_PRECISION}
 
     wbits = opts.weight_width or opts.width
-    rnd, sat = opts.rounding, opts.saturation
     layers = {layer.name: layer for layer in all_layers(model)}
-    ranges = profile_ranges(model, world, x_profile)
-    qlayer = {n for n, layer in layers.items() if type(layer).__module__.startswith("qkeras")}
-
-    # Pass 1: activations from the profile (quantizer types kept).
-    for name, lc in cfg.get("LayerName", {}).items():
-        prec = lc.setdefault("Precision", {})
-        src = sources.setdefault(name, {})
-        for var, val in list(prec.items()):
-            if var not in ("result", "weight", "bias") and val != "auto":
-                continue
-            if val != "auto":
-                src[var] = "quantizer"
-        res = prec.get("result", "auto")
-        if res != "auto":
-            continue
-        base = name if name in layers else None
-        if base in qlayer and layers[base].weights:
-            src["result"] = "auto (exact accumulator of a quantized layer)"
-            continue
-        rng = _hls_name_range(name, layers, ranges)
-        if rng is None:
-            continue
-        prec["result"] = fixed_for(
-            *rng,
-            _layer_width(opts, name, "result", opts.width),
-            extra=opts.headroom_bits,
-            rounding=rnd,
-            saturation=sat,
-        )
-        src["result"] = "profile"
-
+    _profiled_results(cfg, sources, layers, profile_ranges(model, world, x_profile), opts)
     # Pass 2: convert once, then size what only the converted graph shows.
-    graph = _convert(model, world, cfg, scratch, opts, io_type)
-    lcfg = cfg.setdefault("LayerName", {})
+    graph = convert(model, world, cfg, scratch, opts, io_type)
     for node in graph.get_layers():
-        lc = lcfg.setdefault(node.name, {"Precision": {}})
-        prec = lc.setdefault("Precision", {})
-        src = sources.setdefault(node.name, {})
-        for var, w in node.weights.items():
-            if src.get(var) == "quantizer" or node.get_attr(f"{var}_quantizer") is not None:
-                src[var] = "quantizer"
-                continue
-            data = np.asarray(
-                getattr(w, "data_unquantized", None)
-                if getattr(w, "data_unquantized", None) is not None
-                else w.data,
-                dtype=np.float64,
-            )
-            lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
-            prec[var] = fixed_for(
-                lo, hi, _layer_width(opts, node.name, var, wbits), rounding="RND", saturation="SAT"
-            )
-            src[var] = "weights"
-        cls = node.class_name
-        act = str(node.get_attr("activation", "")).lower()
-        # Only the softmax node itself: hls4ml's Keras 2 parser also leaves activation="softmax" on a
-        # Dense whose softmax it split into a node of its own (its output is logits, not [0, 1]).
-        if cls == "Softmax" or (cls == "Activation" and act == "softmax"):
-            _configure_softmax(node, lc, cfg, sources, opts)
-        elif act in TABLE_ACTIVATIONS:
-            lc["TableSize"] = opts.table_size
-            lc["table_t"] = f"fixed<{opts.table_width},2,RND,SAT>"
-            src["table"] = f"{opts.table_size} entries"
+        _size_node(node, cfg, sources, opts, wbits)
     return cfg, {
         "mode": "profile",
         "width": opts.width,
         "layer_widths": opts.layer_widths,
         "weight_width": wbits,
         "headroom_bits": opts.headroom_bits,
-        "rounding": rnd,
-        "saturation": sat,
+        "rounding": opts.rounding,
+        "saturation": opts.saturation,
         "profile_samples": int(len(x_profile)),
         "sources": sources,
     }
+
+
+def _profiled_results(cfg: dict, sources: dict, layers: dict, ranges: dict, opts: HlsOptions):
+    """Pass 1: every layer's result type from the profiled range (quantizer types kept)."""
+    qlayer = {n for n, layer in layers.items() if type(layer).__module__.startswith("qkeras")}
+    for name, lc in cfg.get("LayerName", {}).items():
+        prec = lc.setdefault("Precision", {})
+        src = sources.setdefault(name, {})
+        for var, val in list(prec.items()):
+            if var in ("result", "weight", "bias") and val != "auto":
+                src[var] = "quantizer"
+        if prec.get("result", "auto") != "auto":
+            continue
+        if name in qlayer and layers[name].weights:
+            src["result"] = "auto (exact accumulator of a quantized layer)"
+            continue
+        rng = hls_name_range(name, layers, ranges)
+        if rng is None:
+            continue
+        prec["result"] = fixed_for(
+            *rng,
+            _layer_width(opts, name, "result", opts.width),
+            extra=opts.headroom_bits,
+            rounding=opts.rounding,
+            saturation=opts.saturation,
+        )
+        src["result"] = "profile"
+
+
+def _size_node(node, cfg: dict, sources: dict, opts: HlsOptions, wbits: int):
+    """Pass 2, one converted node: weight and bias types from their values, softmax and table
+    types."""
+    lc = cfg.setdefault("LayerName", {}).setdefault(node.name, {"Precision": {}})
+    prec = lc.setdefault("Precision", {})
+    src = sources.setdefault(node.name, {})
+    for var, w in node.weights.items():
+        if src.get(var) == "quantizer" or node.get_attr(f"{var}_quantizer") is not None:
+            src[var] = "quantizer"
+            continue
+        raw = getattr(w, "data_unquantized", None)
+        data = np.asarray(raw if raw is not None else w.data, dtype=np.float64)
+        lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
+        prec[var] = fixed_for(
+            lo, hi, _layer_width(opts, node.name, var, wbits), rounding="RND", saturation="SAT"
+        )
+        src[var] = "weights"
+    cls = node.class_name
+    act = str(node.get_attr("activation", "")).lower()
+    # Only the softmax node itself: hls4ml's Keras 2 parser also leaves activation="softmax" on a
+    # Dense whose softmax it split into a node of its own (its output is logits, not [0, 1]).
+    if cls == "Softmax" or (cls == "Activation" and act == "softmax"):
+        _configure_softmax(node, lc, cfg, sources, opts)
+    elif act in TABLE_ACTIVATIONS:
+        lc["TableSize"] = opts.table_size
+        lc["table_t"] = f"fixed<{opts.table_width},2,RND,SAT>"
+        src["table"] = f"{opts.table_size} entries"
 
 
 def _layer_width(opts: HlsOptions, name: str, var: str, default: int) -> int:
@@ -232,7 +234,7 @@ def _widen_softmax_input(node, cfg: dict, sources: dict) -> bool:
     return True
 
 
-def _softmax_inputs_widened(graph, cfg: dict, sources: dict) -> bool:
+def softmax_inputs_widened(graph, cfg: dict, sources: dict) -> bool:
     """Check the converted graph (hls4ml may merge or keep linear activations in front of a
     softmax depending on the precisions set); True if the config had to change."""
     changed = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from export.common import check_single_io, keras_of
 from export.errors import ExportError, UnsupportedModelError
-from export.hls.options import RESERVED_NAMES
+from export.targets.hls4ml.options import RESERVED_NAMES
 from zoo.core.introspect import all_layers
 
 # --------------------------------------------------------------------------- support

@@ -1,10 +1,15 @@
 """hls4ml options, declared once (:mod:`zoo.core.options`): the ``--hls-*`` flags of ``edgezoo export``,
-the recipe's ``export.hls4ml`` keys and their checks come from :class:`HlsOptions`."""
+the recipe's ``export.hls4ml`` keys and their checks come from :class:`HlsOptions`.
+
+``ExportOptions.hls4ml`` holds one :class:`HlsOptions`, built and checked once by
+:func:`from_values` when the export options are built (from a recipe's ``export: {hls4ml: {...}}``,
+the ``--hls-*`` flags or ``export_run(hls4ml={...})``); the export passes that object down."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +21,7 @@ BACKENDS = ("Vitis", "Vivado")
 STRATEGIES = ("Latency", "Resource")
 IO_TYPES = ("io_parallel", "io_stream")
 SOFTMAX_IMPLEMENTATIONS = ("stable", "latency", "argmax", "legacy")
-PRECISION_MODES = ("profile", "default", "auto")  # auto: export/precision.py searches the widths
+PRECISION_MODES = ("profile", "default", "auto")  # auto: search.py searches the widths
 PRECISION_CHECKS = ("csim", "emulate")  # how precision auto evaluates a candidate
 SYNTH_TOOLS = {"Vitis": "vitis-run", "Vivado": "vivado_hls"}
 RESERVED_NAMES = ("input",)
@@ -117,23 +122,6 @@ class HlsOptions:
         choices=AUTO_YES_NO,
         metavar="{auto,yes,no}",
     )
-    rtl: str | bool = option(
-        False,
-        "also write fully pipelined Verilog with da4ml, simulated with Verilator "
-        "(auto: for quantized models); latency/resources from da4ml's estimate and "
-        "yosys (if installed)",
-        choices=AUTO_YES_NO,
-        metavar="{no,auto,yes}",
-    )
-    rtl_latency_cutoff: float = option(
-        5.0, "adder delays per pipeline stage of the generated Verilog", metavar="N"
-    )
-    yosys: str | bool = option(
-        "auto",
-        "open synthesis of the RTL (yosys synth_xilinx) when yosys is on PATH",
-        choices=AUTO_YES_NO,
-        metavar="{auto,yes,no}",
-    )
     accuracy_budget: float = option(
         0.005,
         "--hls-precision auto: largest test-accuracy drop vs Keras allowed",
@@ -166,10 +154,8 @@ class HlsOptions:
     )
 
     def __post_init__(self):
-        for name in ("synth", "rtl", "yosys"):
-            v = getattr(self, name)
-            if isinstance(v, str) and v in _YES_NO:
-                setattr(self, name, _YES_NO[v])
+        if isinstance(self.synth, str) and self.synth in _YES_NO:
+            self.synth = _YES_NO[self.synth]
 
     def check(self) -> HlsOptions:
         """The rules a single field's declaration cannot say (types, choices and ranges are
@@ -186,11 +172,8 @@ class HlsOptions:
                 bad(name, "must be a power of two >= 2")
         if not isinstance(self.clock_period, (int, float)) or not self.clock_period > 0:
             bad("clock_period", "must be a positive number of nanoseconds")
-        for name in ("synth", "rtl", "yosys"):
-            if getattr(self, name) not in ("auto", True, False):
-                bad(name, "must be 'auto', True or False")
-        if not isinstance(self.rtl_latency_cutoff, (int, float)) or not self.rtl_latency_cutoff > 0:
-            bad("rtl_latency_cutoff", "must be a positive number (adder delays per pipeline stage)")
+        if self.synth not in ("auto", True, False):
+            bad("synth", "must be 'auto', True or False")
         if self.layer_widths is not None and not (
             isinstance(self.layer_widths, dict)
             and all(
@@ -212,10 +195,43 @@ class HlsOptions:
             bad("project_name", "must be a C identifier")
         return self
 
+    def record(self) -> dict:
+        """What a manifest records: the options as given (a recipe's or the flags' dict), or,
+        for an object built in Python, the fields that differ from their defaults."""
+        given = getattr(self, "given", None)
+        if given is not None:
+            return dict(given)
+        default = HlsOptions()
+        return {k: v for k, v in asdict(self).items() if v != getattr(default, k)}
 
-def validated(values: dict | None = None) -> HlsOptions:
-    """:class:`HlsOptions` from a recipe section or keyword arguments, every key checked."""
-    return validate(HlsOptions, values or {}, where="hls4ml")
+
+# The RTL options that were hls4ml's before RTL became a target of its own (export/targets/rtl/):
+# still accepted in ``hls4ml``, each with one deprecation line naming its new spelling.
+MOVED_TO_RTL = {"rtl": "rtl", "rtl_latency_cutoff": "rtl_latency_cutoff", "yosys": "rtl_yosys"}
+_SAID: set[str] = set()
+
+
+def deprecated(old: str, new: str) -> None:
+    """One line on stderr, once per process, for an old spelling that still works."""
+    if old not in _SAID:
+        _SAID.add(old)
+        print(f"warning: {old} is deprecated; use {new}", file=sys.stderr)
+
+
+def from_values(values: dict | HlsOptions | None) -> tuple[HlsOptions, dict]:
+    """(:class:`HlsOptions` from a recipe section, the flags or keyword arguments, every key
+    checked; the moved RTL keys found in ``values``, by their new ExportOptions field name)."""
+    if isinstance(values, HlsOptions):
+        return values.check(), {}
+    values = dict(values or {})
+    moved = {}
+    for old, new in MOVED_TO_RTL.items():
+        if old in values:
+            deprecated(f"export.hls4ml.{old}", f"export.{new} (--{new.replace('_', '-')})")
+            moved[new] = values.pop(old)
+    opts = validate(HlsOptions, values, where="hls4ml")
+    opts.given = values
+    return opts, moved
 
 
 @dataclass
