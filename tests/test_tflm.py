@@ -219,6 +219,44 @@ def test_mcu_figures_table_reads_the_manifest(tflm_export):
     assert line.startswith(f"tflm: arena {m['arena_bytes']:,} B measured") and "\n" not in line
 
 
+def test_report_md_has_the_mcu_figures_table(tflm_export, tmp_path):
+    """``edgezoo run``'s report.md reads the export's manifest: the "MCU figures" section."""
+    import shutil
+
+    from edgezoo.report import write_report
+
+    root, _, art = tflm_export
+    shutil.copytree(root / "export", tmp_path / "export" / "lenet5-tflm")
+    state = {"identity": {"model": "lenet5", "dataset": "digits"}, "stages": {}}
+    text = write_report(tmp_path, state).read_text()
+    section = text.split("## MCU figures (TFLM)", 1)[1]
+    assert "| lenet5-tflm " in section and f"{art['tflm']['arena_bytes']:,}" in section
+    assert "what a phone runs" in section
+
+
+@pytest.mark.slow  # ~50 s here: bench measures the GEMM peak and the LiteRT/Keras rows too
+def test_bench_md_has_the_mcu_figures_table(tflm_export, tmp_path):
+    """``edgezoo bench`` of an export with a TFLM artifact: bench.json's "mcu" rows and the
+    "MCU figures" table in bench.md, read from the manifest (no CPU runtime for TFLM)."""
+    from export.bench import bench_export
+
+    root, _, art = tflm_export
+    data = bench_export(
+        root / "export",
+        out=tmp_path / "bench",
+        batches=(1,),
+        threads=(1,),
+        budget_s=0.05,
+        runs=20,
+        warmup=1,
+        progress=lambda *a: None,
+    )
+    assert len(data["mcu"]) == 1 and data["mcu"][0][1] == f"{art['tflm']['arena_bytes']:,}"
+    text = (tmp_path / "bench" / "bench.md").read_text()
+    assert "MCU figures (TFLM):" in text and f"{art['tflm']['flash_bytes']:,}" in text
+    assert "code size" in text and "No microcontroller latency" in text
+
+
 def test_the_anomaly_detection_autoencoder_takes_no_more_flash_than_mlperfs(tmp_path):
     """Dense weights per tensor and no names: the AD file is at most MLPerf's 276,976 B; per
     channel, every output's scale and int64 zero point (weights and bias) cost ~40 KB more."""

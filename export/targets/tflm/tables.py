@@ -92,7 +92,9 @@ def bench_lines(data: dict) -> list[str]:
     from zoo.core.tables import markdown_table
 
     body = [r if len(r) == len(HEADERS) else [*r[:-1], "-", r[-1]] for r in data.get("mcu") or []]
-    return ["", markdown_table(body, HEADERS, ALIGN), "", NOTE] if body else []
+    if not body:
+        return []
+    return ["", "MCU figures (TFLM):", "", markdown_table(body, HEADERS, ALIGN), "", NOTE]
 
 
 def summary_line(artifact: dict) -> str | None:
