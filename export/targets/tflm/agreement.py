@@ -33,11 +33,14 @@ def lsb_figures(tflm: np.ndarray, other: np.ndarray, scale: float, classify: boo
 GOAL = {"within_1_lsb": 0.99, "argmax_agreement": 0.99}
 OPWISE_SAMPLES = 16  # op by op: the first samples of the split, every operator alone
 WHY = (
-    "the kernels round requantized outputs differently: op_by_op names the operators whose own "
-    "output differs from LiteRT's reference kernels when each runs alone on the same inputs (on "
-    "LeNet-5: LiteRT's optimized CONV_2D and TFLM's FULLY_CONNECTED, by 1 LSB on under 0.1% of "
-    "their outputs); a steep TANH, LOGISTIC or SOFTMAX after such an op can widen 1 LSB into "
-    "several at the model's output"
+    "requantization rounding: TFLM's CONV_2D and FULLY_CONNECTED round twice (gemmlowp's "
+    "SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT), as LiteRT's reference CONV_2D "
+    "does; LiteRT's FULLY_CONNECTED (reference and optimized) and its optimized CONV_2D round "
+    "once, so a product on a rounding tie lands 1 LSB apart (reproduced bit for bit in numpy on "
+    "LeNet-5's convolutions and a jet tagger's Dense layers, tflite-micro 0.dev20261023182759, "
+    "ai-edge-litert 2.3.0). op_by_op names the operators where it happens on this model (each "
+    "alone on the same inputs); a steep SOFTMAX, TANH or LOGISTIC after them can widen 1 LSB into "
+    "several at the model's output. Nothing in the file decides it: the kernels do"
 )
 
 
