@@ -480,3 +480,35 @@ def test_bench_mlperf_without_data_says_so(tmp_path, monkeypatch, capsys):
     )
     assert main(["bench-mlperf", "--models", "resnet9"]) == 2
     assert "not an MLPerf reference model" in capsys.readouterr().err
+
+
+def test_bench_mlperf_names_a_stand_in_data_set_beside_the_accuracy(tmp_path):
+    """A run trained on another data set than MLPerf's (digits for ds_cnn) is not MLPerf's
+    accuracy: the row says which data set, and a run on the card's own data set does not."""
+    import json
+
+    from edgezoo.experiments.mlperf import _accuracy, markdown
+
+    card = zoo.get_card("ds_cnn")
+    for dataset, said in (("digits", True), ("speech_commands", False)):
+        run = tmp_path / dataset
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"model": "ds_cnn", "dataset": dataset}))
+        (run / "metrics.json").write_text(json.dumps({"accuracy": 0.5}))
+        acc = _accuracy(card, {"artifacts": []}, run, "present")
+        assert (acc.get("dataset") == "digits") is said
+        row = {
+            "model": "ds_cnn",
+            "params": 1,
+            "macs": 1,
+            "tflite_int8_bytes": None,
+            "mlperf_int8_bytes": 53_936,
+            "tflm": {},
+            "p50_us": {},
+            "accuracy": acc,
+            "quality_target": "90%",
+            "weights": "trained",
+            "calibration": f"{dataset} training split",
+        }
+        text = markdown({"rows": [row], "conditions": {"cpu": "c", "cores": 2, "time": "t"}})
+        assert ("accuracy 0.5000 on digits" in text) is said

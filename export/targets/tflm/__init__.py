@@ -5,8 +5,10 @@ lower bound of the activation memory -- and the files a firmware compiles (``tfl
 ``model.int8.tflite``, ``model_data.h``, ``model_data.cc``, ``model_ops.h``).
 
 Verification: the int8 parity gates of every int8 artifact against the Keras model
-(:mod:`export.verify`), and agreement with LiteRT (the same file, and the ``tflite`` int8 artifact
-of this export when there is one) in output LSBs. A model whose int8 graph uses an operator TFLM
+(:mod:`export.verify`), and agreement with LiteRT in output LSBs (:mod:`.agreement`): the same
+file in LiteRT's reference kernels (the goal) and in its optimized kernels (what a phone runs),
+the operators that differ (:mod:`.opwise`), and the ``tflite`` int8 artifact of this export when
+there is one. A model whose int8 graph uses an operator TFLM
 lacks is refused naming it; ``tflm_ram`` / ``tflm_flash`` / ``tflm_board`` budgets refuse an
 artifact that does not fit, one line per figure. On request only (``--to ...,tflm``).
 """

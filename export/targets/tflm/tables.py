@@ -16,14 +16,32 @@ HEADERS = [
     "ops",
     "MACs",
     "parity",
+    "vs LiteRT within 1 LSB: reference / optimized kernels",
     "fits",
 ]
+ALIGN = "lrrrrlrlll"
 NOTE = (
     "Arena: TFLM's recording allocator after an invoke (host build, reference kernels); allocate "
     "it with the stated margin. Flash: the model flatbuffer only -- code size (TFLM kernels, "
     "application) is not included. Peak activation: a lower bound computed from the graph (max "
-    "over op steps of live tensor bytes). No microcontroller latency: none was measured on one."
+    "over op steps of live tensor bytes). vs LiteRT: the share of the TFLM file's outputs within 1 "
+    "LSB of the same file in LiteRT's reference kernels (the arithmetic TFLM's kernels implement; "
+    "the goal is >= 99%) and in its default optimized kernels with XNNPACK (what a phone runs), "
+    "with the largest difference in LSB. No microcontroller latency: none was measured on one."
 )
+
+
+def _vs_litert(v: dict | None) -> str:
+    """``100.0% / 99.6% (max 1 / 4 LSB)``; ``-`` for a figure the manifest does not have."""
+
+    def pct(k):
+        f = (v or {}).get(k) or {}
+        if "within_1_lsb" not in f:
+            return "-", "-"
+        return f"{100 * f['within_1_lsb']:.1f}%", str(f["max_abs_diff_lsb"])
+
+    (r, rm), (o, om) = pct("same_file_reference"), pct("same_file")
+    return f"{r} / {o} (max {rm} / {om} LSB)"
 
 
 def rows(manifest: dict, label: str) -> list[list]:
@@ -44,6 +62,7 @@ def rows(manifest: dict, label: str) -> list[list]:
                 f"{len(m['ops'])} ({', '.join(m['op_set'])})",
                 f"{m['macs']:,}",
                 "pass" if a.get("parity", {}).get("passed") else "FAIL",
+                _vs_litert(a.get("vs_litert")),
                 ", ".join(fits) or "none of the presets",
             ]
         )
@@ -57,7 +76,7 @@ def markdown(labelled: list[tuple[str, dict]]) -> list[str]:
     body = [r for label, man in labelled for r in rows(man, label)]
     if not body:
         return []
-    return ["## MCU figures (TFLM)", "", markdown_table(body, HEADERS, "lrrrrlrll"), "", NOTE, ""]
+    return ["## MCU figures (TFLM)", "", markdown_table(body, HEADERS, ALIGN), "", NOTE, ""]
 
 
 def section(manifest_paths) -> list[str]:
@@ -68,11 +87,14 @@ def section(manifest_paths) -> list[str]:
 
 
 def bench_lines(data: dict) -> list[str]:
-    """The section for ``bench.md``, from the rows :func:`rows` put in bench.json's ``"mcu"``."""
+    """The section for ``bench.md``, from the rows :func:`rows` put in bench.json's ``"mcu"``
+    (a bench.json written before the vs-LiteRT column: ``-`` in it)."""
     from zoo.core.tables import markdown_table
 
-    body = data.get("mcu") or []
-    return ["", markdown_table(body, HEADERS, "lrrrrlrll"), "", NOTE] if body else []
+    body = [r if len(r) == len(HEADERS) else [*r[:-1], "-", r[-1]] for r in data.get("mcu") or []]
+    if not body:
+        return []
+    return ["", "MCU figures (TFLM):", "", markdown_table(body, HEADERS, ALIGN), "", NOTE]
 
 
 def summary_line(artifact: dict) -> str | None:
