@@ -42,6 +42,7 @@ from zoo.core.claim import own_dir, replacing
 from zoo.core.errors import EdgezooError
 from zoo.core.io import write_json_atomic
 from zoo.core.paths import check_writable, inside, safe_name
+from zoo.core.run_config import RunConfig
 
 STAGES = ("train", "compress", "export", "bench", "report")
 RECIPE_KEYS = {"model", "dataset", "train", "compress", "export", "bench"}
@@ -331,7 +332,7 @@ def _export(model, dataset, rec, out, state, progress, verbose, force, on_step=N
     to = opts.pop("to", "card")
     which = opts.pop("models", "all")
     if to == "card":
-        to = list(json.loads((out / "train" / "config.json").read_text())["card"]["targets"])
+        to = list(RunConfig.read(out / "train").card["targets"])
     exported = {}
     final = out / "export"
     # built beside export/ and put in place whole (zoo.core.transaction.Build): the earlier export stays
