@@ -181,7 +181,9 @@ def test_mcu_figures_table_reads_the_manifest(tflm_export):
     for v in (m["arena_bytes"], m["flash_bytes"], m["peak_activation_bytes"], m["macs"]):
         assert f"{v:,}" in row
     assert "nucleo-l4r5zi" in row and "pass" in row
-    bench_rows = tables.rows(json.loads((root / "export" / "manifest.json").read_text()), "lenet5")
+    from export.manifest import Manifest
+
+    bench_rows = tables.rows(Manifest.read(root / "export" / "manifest.json"), "lenet5")
     assert "| lenet5 " in "\n".join(tables.bench_lines({"mcu": bench_rows}))
     assert tables.section([]) == []
     line = tables.summary_line(art)
