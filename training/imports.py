@@ -36,7 +36,9 @@ from zoo.core.io import write_json_atomic as _write_json
 from zoo.core.paths import check_writable
 from zoo.core.run_config import RunConfig
 from zoo.core.worlds import KERAS3
-from zoo.imported import architecture, max_output_diff, read_model_file
+from zoo.imported import architecture
+from zoo.imported.convert import max_output_diff
+from zoo.imported.loaders import read_model_file
 from zoo.registry import TARGETS, ModelCard
 
 TASKS = ("classification", "regression", "reconstruction")
