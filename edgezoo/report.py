@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from export.manifest import Manifest, uninformative
 from export.targets.tflm.tables import section as mcu_section
 from zoo.core.io import write_text_atomic
 from zoo.core.run_config import RunConfig
@@ -99,7 +100,7 @@ def fpga_rows(exports, root: Path) -> list[list]:
     (cycles, ns), II, LUT/FF/DSP/BRAM -- each row says where its figures come from."""
     rows = []
     for mpath in exports:
-        for a in json.loads(Path(mpath).read_text()).get("artifacts", []):
+        for a in Manifest.read(mpath).artifacts:
             if a.get("format") != "hls4ml" or "error" in a:
                 continue
             model, p = Path(mpath).parent.name, a.get("parity", {})
@@ -205,7 +206,7 @@ def fpga_section(exports, root: Path) -> list[str]:
         "",
     ]
     for mpath in exports:
-        for a in json.loads(Path(mpath).read_text()).get("artifacts", []):
+        for a in Manifest.read(mpath).artifacts:
             ps = a.get("precision_search") or {}
             if ps.get("searched"):
                 from export.precision import summary_line
@@ -348,8 +349,6 @@ def _export_parity(out: Path, exports: list[Path]) -> list[str]:
     """Every exported artifact's parity against Keras, warnings, then the FPGA and MCU tables."""
     if not exports:
         return []
-    from export.manifest import Manifest, uninformative
-
     rows, warnings_ = [], []
     for mpath in exports:
         man = Manifest.read(mpath)

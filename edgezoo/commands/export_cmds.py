@@ -172,7 +172,7 @@ def cmd_export(args):
         print(f"warning: {warn}")
     out = args.out or f"{args.run_dir.rstrip('/')}/export"
     ui.log_into(out)
-    for a in manifest["artifacts"]:
+    for a in written.artifacts:
         if (
             a.get("format") == "hls4ml"
             and a.get("variant") == "fixed"

@@ -25,6 +25,7 @@ import numpy as np
 import zoo
 from export.api import export_model, export_run
 from export.common import ExportData
+from export.manifest import Manifest
 from export.runtime_bench import conditions, run_isolated
 from zoo.core.io import atomic_path
 
@@ -96,9 +97,9 @@ def _generated(model, n_calib: int, n_test: int, seed: int = 0) -> ExportData:
     )
 
 
-def _latencies(manifest: dict, out: Path, budget_s: float) -> dict:
+def _latencies(manifest: Manifest, out: Path, budget_s: float) -> dict:
     """Batch-1, one-thread p50 (us) of the int8 TFLite (LiteRT) and fp32/int8 ONNX (onnxruntime)."""
-    arts = {(a["format"], a["variant"]): a for a in manifest["artifacts"] if "path" in a}
+    arts = {(a["format"], a["variant"]): a for a in manifest.artifacts if "path" in a}
     specs, keys = [], []
     for key, runtime in (
         (("tflite", "int8"), "litert"),
@@ -164,14 +165,16 @@ def bench_model(
         from training.model_dir import load_run
 
         model, cfg = load_run(run_dir)
-        manifest = export_run(run_dir, out=out / "export", **opts)
+        manifest = Manifest.from_dict(export_run(run_dir, out=out / "export", **opts))
         tflm = _tflm(lambda **kw: export_run(run_dir, out=out / "tflm", **kw), calibration_samples)
         row["weights"] = f"trained ({run_dir})"
         row["calibration"] = f"{card.dataset} training split"
     else:
         model = zoo.create_model(name, **overrides)
         data = _generated(model, calibration_samples, 64)
-        manifest = export_model(model, out / "export", data=data, task=card.task, **opts)
+        manifest = Manifest.from_dict(
+            export_model(model, out / "export", data=data, task=card.task, **opts)
+        )
         tflm = _tflm(
             lambda **kw: export_model(model, out / "tflm", data=data, task=card.task, **kw),
             calibration_samples,
@@ -183,7 +186,7 @@ def bench_model(
             tmp,
             np.random.default_rng(0).standard_normal((1, *model.inputs[0].shape[1:])).astype("f4"),
         )
-    arts = {(a["format"], a["variant"]): a for a in manifest["artifacts"] if "path" in a}
+    arts = {(a["format"], a["variant"]): a for a in manifest.artifacts if "path" in a}
     row.update(
         params=int(model.count_params()),
         macs=count_macs(model),
@@ -216,11 +219,11 @@ def _tflm(export, calibration_samples: int) -> dict:
         )
     except ExportFailed as exc:
         return {"error": "; ".join(exc.failures)}
-    m = manifest["artifacts"][0]["tflm"]
+    m = Manifest.from_dict(manifest).artifacts[0]["tflm"]
     return {"arena_bytes": m["arena_bytes"], "flash_bytes": m["flash_bytes"], "macs": m["macs"]}
 
 
-def _accuracy(card, manifest: dict, run_dir, status: str) -> dict | str:
+def _accuracy(card, manifest: Manifest, run_dir, status: str) -> dict | str:
     if run_dir is None:
         return (
             status
@@ -232,7 +235,7 @@ def _accuracy(card, manifest: dict, run_dir, status: str) -> dict | str:
 
     keras = json.loads((Path(run_dir) / "metrics.json").read_text()).get(metric)
     result = {"metric": metric, "keras": keras}
-    for a in manifest["artifacts"]:
+    for a in manifest.artifacts:
         if (a["format"], a["variant"]) == ("tflite", "int8") and "accuracy" in a.get("parity", {}):
             result["tflite_int8"] = a["parity"]["accuracy"]
     return result
