@@ -165,16 +165,14 @@ def bench_model(
         from training.model_dir import load_run
 
         model, cfg = load_run(run_dir)
-        manifest = Manifest.from_dict(export_run(run_dir, out=out / "export", **opts))
+        manifest = export_run(run_dir, out=out / "export", **opts)
         tflm = _tflm(lambda **kw: export_run(run_dir, out=out / "tflm", **kw), calibration_samples)
         row["weights"] = f"trained ({run_dir})"
         row["calibration"] = f"{card.dataset} training split"
     else:
         model = zoo.create_model(name, **overrides)
         data = _generated(model, calibration_samples, 64)
-        manifest = Manifest.from_dict(
-            export_model(model, out / "export", data=data, task=card.task, **opts)
-        )
+        manifest = export_model(model, out / "export", data=data, task=card.task, **opts)
         tflm = _tflm(
             lambda **kw: export_model(model, out / "tflm", data=data, task=card.task, **kw),
             calibration_samples,
@@ -186,6 +184,7 @@ def bench_model(
             tmp,
             np.random.default_rng(0).standard_normal((1, *model.inputs[0].shape[1:])).astype("f4"),
         )
+    manifest = Manifest.from_dict(manifest)
     arts = {(a["format"], a["variant"]): a for a in manifest.artifacts if "path" in a}
     row.update(
         params=int(model.count_params()),
