@@ -25,6 +25,7 @@ back, so a written file keeps its keys.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -114,7 +115,9 @@ class RunConfig(Mapping):
                 raise RunConfigError(f"{where}: {key} is {d[key]!r}, not a name: {_REDO}")
         typed = {}
         for key, (default, ok, what) in _TYPED.items():
-            value = d.get(key, default)
+            value = d[key] if key in d else copy.copy(default)  # a default is never shared
+            if key == "overrides" and value is None:  # "no overrides", as some writers put it
+                value = {}
             if not ok(value):
                 raise RunConfigError(f"{where}: {key} is {value!r}, it must be {what}: {_REDO}")
             typed[key] = value
