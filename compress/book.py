@@ -12,6 +12,7 @@ from compress.common import quiet_qkeras, test_metrics, uncompiled_copy
 from compress.metrics import model_stats
 from training.model_dir import load_run, save_model_dir
 from zoo.core.io import write_json_atomic as _write_json
+from zoo.core.run_config import RunConfig
 
 STEP_DIRS = {"distill": "1-distill", "prune": "2-prune", "qat": "3-qat", "hgq": "4-hgq"}
 SUMMARY_KEYS = (
@@ -84,7 +85,7 @@ class StepBook:
         self,
         step: str,
         new_model,
-        new_cfg: dict,
+        new_cfg: RunConfig,
         before_model,
         before_metrics: dict,
         extra: dict,
@@ -102,7 +103,7 @@ class StepBook:
             "source": str(src),
             **{k: v for k, v in extra.items() if k != "history"},
         }
-        new_cfg = {**new_cfg, "compression": [*self.history, entry]}
+        new_cfg = new_cfg.replace(compression=[*self.history, entry])
         report = {
             "step": step,
             "dir": str(final_dir),

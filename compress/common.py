@@ -12,19 +12,16 @@ import zoo
 from compress.errors import CompressionError
 from training.callbacks import epoch_callback
 from training.tasks import compile_for, evaluate, targets
+from zoo.core.run_config import RunConfig
 
 
-def card_of(cfg: dict):
+def card_of(cfg: RunConfig):
     """The :class:`zoo.ModelCard` of a model directory's config: the card stored in it (an
     imported model has no registry entry), else the registry's."""
     return zoo.card_of_config(cfg)
 
 
-def overrides_of(cfg: dict) -> dict:
-    return dict(cfg.get("overrides") or {})
-
-
-def check_trainable(cfg: dict, step: str):
+def check_trainable(cfg: RunConfig, step: str):
     card = card_of(cfg)
     if card.loss == "internal":
         raise CompressionError(
@@ -39,29 +36,29 @@ def check_trainable(cfg: dict, step: str):
     return card
 
 
-def build(cfg: dict, world: str, step: str):
+def build(cfg: RunConfig, world: str, step: str):
     """Build the zoo architecture of ``cfg`` (same overrides) in ``world``; clear error if impossible."""
     try:
-        if cfg.get("architecture"):  # an imported model: its stored Keras 3 architecture
+        if cfg.architecture:  # an imported model: its stored Keras 3 architecture
             from zoo.imported import build_architecture
 
-            return build_architecture(cfg["architecture"], world)
-        return zoo.create_model(cfg["model"], world=world, **overrides_of(cfg))
+            return build_architecture(cfg.architecture, world)
+        return zoo.create_model(cfg.model, world=world, **cfg.overrides)
     except Exception as exc:  # noqa: BLE001 - re-raised with the step named
         raise CompressionError(
-            f"{step}: cannot build {cfg['model']!r} in the {world} world ({type(exc).__name__}: {exc})."
+            f"{step}: cannot build {cfg.model!r} in the {world} world ({type(exc).__name__}: {exc})."
         ) from exc
 
 
-def twin(model, cfg: dict, world: str, step: str):
+def twin(model, cfg: RunConfig, world: str, step: str):
     """``cfg``'s architecture built in ``world`` carrying ``model``'s weights (moved by layer name)."""
     other = build(cfg, world, step)
     try:
         zoo.transfer_weights(model, other)
     except (KeyError, ValueError) as exc:
         raise CompressionError(
-            f"{step}: the weights of {model.name!r} do not fit the {world} build of {cfg['model']!r} "
-            f"with overrides {overrides_of(cfg)}: {exc}"
+            f"{step}: the weights of {model.name!r} do not fit the {world} build of {cfg.model!r} "
+            f"with overrides {cfg.overrides}: {exc}"
         ) from exc
     return other
 

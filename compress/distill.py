@@ -25,6 +25,7 @@ import time
 from compress.common import check_trainable, epoch_callbacks
 from compress.errors import CompressionError
 from training.tasks import compile_for, loss_for, targets
+from zoo.core.run_config import RunConfig
 
 SOFTMAX = "softmax"
 
@@ -42,7 +43,7 @@ def logits_model(model):
     return keras.Model(model.inputs, layer.input, name=f"{model.name}_logits")
 
 
-def check_pair(teacher, teacher_cfg: dict, student, student_cfg: dict):
+def check_pair(teacher, teacher_cfg: RunConfig, student, student_cfg: RunConfig):
     """Raise a clear error unless teacher and student can be distilled (before any training)."""
     t_card = check_trainable(teacher_cfg, "distill")
     s_card = check_trainable(student_cfg, "distill")

@@ -45,9 +45,7 @@ def hgq_step(book, src, opts, fit: dict, current, metrics, source):
     from compress.hgq import hgq_finetune, hgq_twin, weight_bits
 
     s = hgq_settings(opts.hgq)
-    keras.utils.set_random_seed(
-        int(src.work_cfg.get("seed", 0) if opts.seed is None else opts.seed)
-    )
+    keras.utils.set_random_seed(int(src.work_cfg.seed if opts.seed is None else opts.seed))
     twin = hgq_twin(current, beta0=s["beta0"])
     rec = hgq_finetune(
         twin,
@@ -74,7 +72,7 @@ def hgq_step(book, src, opts, fit: dict, current, metrics, source):
         "epochs": rec["epochs"],
         "hgq2": _version("hgq2"),
     }
-    cfg = {**src.work_cfg, "hgq": True}
+    cfg = src.work_cfg.replace(hgq=True)
     out = book.write("hgq", twin, cfg, current, metrics, info, source)
     _plot_bits(book.out / "4-hgq" / "weight_bits.png", bits["layers"])
     return out

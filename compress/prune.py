@@ -18,6 +18,7 @@ from compress import graph
 from compress.common import build, check_trainable, fit, steps_per_epoch, twin
 from compress.errors import CompressionError, UnsupportedLayerError
 from compress.metrics import sparsity_report
+from zoo.core.run_config import RunConfig
 from zoo.core.worlds import KERAS3, TF_KERAS
 
 SCHEDULES = ("polynomial", "constant")
@@ -106,7 +107,7 @@ def make_schedule(kind: str, target: float, total_steps: int, per_epoch: int):
     )
 
 
-def plan_pruning(model, cfg: dict, layers=None) -> list[str]:
+def plan_pruning(model, cfg: RunConfig, layers=None) -> list[str]:
     """Validate a pruning request on the tf-keras build (no training): the layers that will be pruned."""
     check_trainable(cfg, "prune")
     t = build(cfg, TF_KERAS, "prune")
@@ -132,7 +133,7 @@ def _check_tfmot_support(t, chosen):
 
 def prune(
     model,
-    cfg: dict,
+    cfg: RunConfig,
     ds,
     *,
     target: float,
@@ -166,7 +167,7 @@ def prune(
         wrapped = tf_keras.models.clone_model(t, clone_function=wrap)
     except Exception as exc:  # noqa: BLE001
         raise CompressionError(
-            f"prune: tfmot cannot wrap {cfg['model']!r}: {type(exc).__name__}: {exc}"
+            f"prune: tfmot cannot wrap {cfg.model!r}: {type(exc).__name__}: {exc}"
         ) from exc
     t0 = time.perf_counter()
     history = fit(

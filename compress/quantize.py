@@ -49,6 +49,7 @@ from compress.quantizers import (
     check_bits,
     plan,
 )
+from zoo.core.run_config import RunConfig
 from zoo.core.worlds import TF_KERAS
 
 
@@ -60,7 +61,7 @@ def _q_objects():
 
 def qkeras_twin(
     model,
-    cfg: dict,
+    cfg: RunConfig,
     *,
     bits: int = 6,
     layer_bits: dict | None = None,
@@ -111,8 +112,7 @@ def qkeras_twin(
             q = tf_keras.models.clone_model(t, clone_function=swap)
         except Exception as exc:  # noqa: BLE001
             raise CompressionError(
-                f"qat: cannot build the QKeras twin of {cfg['model']!r}: "
-                f"{type(exc).__name__}: {exc}"
+                f"qat: cannot build the QKeras twin of {cfg.model!r}: {type(exc).__name__}: {exc}"
             ) from exc
     import zoo
 
@@ -120,7 +120,7 @@ def qkeras_twin(
     return q, the_plan
 
 
-def _check_card(cfg: dict):
+def _check_card(cfg: RunConfig):
     from compress.common import card_of
 
     card = card_of(cfg)
@@ -132,7 +132,7 @@ def _check_card(cfg: dict):
 
 
 @contextmanager
-def _card_reason(cfg: dict):
+def _card_reason(cfg: RunConfig):
     """Append the model card's not_quantizable_because to a layer error; then apply the card's verdict."""
     from compress.common import card_of
 
@@ -152,7 +152,7 @@ def _card_reason(cfg: dict):
 
 
 def plan_qat(
-    cfg: dict, *, bits: int, layer_bits=None, act_integer="auto", weight_integer="auto"
+    cfg: RunConfig, *, bits: int, layer_bits=None, act_integer="auto", weight_integer="auto"
 ) -> dict:
     """Validate a QAT request on a fresh build (no training): raises for unsupported layers/bad bits."""
     check_bits(bits)
@@ -242,7 +242,7 @@ def quantizers_of(qmodel) -> dict[str, dict]:
 
 def qat(
     model,
-    cfg: dict,
+    cfg: RunConfig,
     ds,
     *,
     bits: int = 6,

@@ -80,50 +80,16 @@ def plan(
     for name, b in layer_bits.items():
         check_bits(b, f"layer_bits[{name!r}]")
     finals = graph.final_layers(model)
-    act_ranges = act_ranges or {}
+    acts = (act_integer, act_ranges or {}, finals)
     out: dict[str, dict] = {}
     for layer in graph.layers(model):
         k, name, cls = graph.kind(layer), layer.name, type(layer).__name__
         b = int(layer_bits.get(name, bits))
         if k in Q_CLASSES:
-            spec = {"kind": "mac", "class": Q_CLASSES[k], "bits": b}
-            w = layer.get_weights()
-            ki = (
-                _integer_for(float(np.abs(w[0]).max()) if w else 0.0, b, True)
-                if weight_integer == "auto"
-                else int(weight_integer)
-            )
-            spec["kernel_quantizer"] = weight_quantizer(b, ki)
-            if layer.get_config().get("use_bias", False):
-                bi = (
-                    _integer_for(float(np.abs(w[1]).max()) if len(w) > 1 else 0.0, b, True)
-                    if weight_integer == "auto"
-                    else int(weight_integer)
-                )
-                spec["bias_quantizer"] = weight_quantizer(b, bi)
-            act = _activation_name(layer)
-            spec["activation"] = _quantize_activation(
-                layer, act, b, act_integer, act_ranges, finals
-            )
-            out[name] = spec
+            out[name] = _mac_spec(layer, k, b, weight_integer, acts)
         elif k in ("Activation", "ReLU"):
-            act = "relu" if k == "ReLU" else _activation_name(layer)
-            if k == "ReLU" and any(
-                layer.get_config().get(a) for a in ("max_value", "negative_slope", "threshold")
-            ):
-                raise UnsupportedLayerError(
-                    "qat",
-                    name,
-                    cls,
-                    "a ReLU with max_value/negative_slope/threshold has no QKeras counterpart here",
-                )
-            q = _quantize_activation(layer, act, b, act_integer, act_ranges, finals)
-            out[name] = (
-                {"kind": "act", "activation": q, "bits": b} if q != act else {"kind": "keep"}
-            )
-        elif k in graph.LAYOUT_KINDS or k in graph.FLOAT_KINDS:
-            out[name] = {"kind": "keep"}
-        elif k in UPSAMPLING:
+            out[name] = _activation_spec(layer, k, b, acts)
+        elif k in graph.LAYOUT_KINDS or k in graph.FLOAT_KINDS or k in UPSAMPLING:
             out[name] = {"kind": "keep"}
         else:
             why = (
@@ -132,20 +98,62 @@ def plan(
                 else "it is not a layer QKeras or hls4ml's QKeras path supports"
             )
             raise UnsupportedLayerError("qat", name, cls, why)
+    _check_layer_bits(layer_bits, out)
+    return out
+
+
+def _mac_spec(layer, k: str, b: int, weight_integer, acts: tuple) -> dict:
+    """A MAC layer's QKeras class, kernel/bias quantizers (integer bits from the largest weight
+    when "auto") and quantized activation."""
+    spec = {"kind": "mac", "class": Q_CLASSES[k], "bits": b}
+    w = layer.get_weights()
+    ki = (
+        _integer_for(float(np.abs(w[0]).max()) if w else 0.0, b, True)
+        if weight_integer == "auto"
+        else int(weight_integer)
+    )
+    spec["kernel_quantizer"] = weight_quantizer(b, ki)
+    if layer.get_config().get("use_bias", False):
+        bi = (
+            _integer_for(float(np.abs(w[1]).max()) if len(w) > 1 else 0.0, b, True)
+            if weight_integer == "auto"
+            else int(weight_integer)
+        )
+        spec["bias_quantizer"] = weight_quantizer(b, bi)
+    spec["activation"] = _quantize_activation(layer, _activation_name(layer), b, *acts)
+    return spec
+
+
+def _activation_spec(layer, k: str, b: int, acts: tuple) -> dict:
+    """An Activation/ReLU layer: a quantized activation, or kept where it stays float."""
+    act = "relu" if k == "ReLU" else _activation_name(layer)
+    if k == "ReLU" and any(
+        layer.get_config().get(a) for a in ("max_value", "negative_slope", "threshold")
+    ):
+        raise UnsupportedLayerError(
+            "qat",
+            layer.name,
+            type(layer).__name__,
+            "a ReLU with max_value/negative_slope/threshold has no QKeras counterpart here",
+        )
+    q = _quantize_activation(layer, act, b, *acts)
+    return {"kind": "act", "activation": q, "bits": b} if q != act else {"kind": "keep"}
+
+
+def _check_layer_bits(layer_bits: dict, out: dict):
+    """A ``layer_bits`` entry must name a layer that gets a quantizer."""
+    quantizable = [n for n, s in out.items() if s["kind"] != "keep"]
     unknown = [n for n in layer_bits if n not in out]
     if unknown:
         raise CompressionError(
-            f"qat: layer_bits names unknown layer(s) {unknown}. Quantizable layers: "
-            f"{[n for n, s in out.items() if s['kind'] != 'keep']}"
+            f"qat: layer_bits names unknown layer(s) {unknown}. Quantizable layers: {quantizable}"
         )
     unquantized = [n for n in layer_bits if out[n]["kind"] == "keep"]
     if unquantized:
         raise CompressionError(
             f"qat: layer_bits names layer(s) {unquantized} that get no quantizer (layout, "
-            "float or output layers). Quantizable layers: "
-            f"{[n for n, s in out.items() if s['kind'] != 'keep']}"
+            f"float or output layers). Quantizable layers: {quantizable}"
         )
-    return out
 
 
 def _quantize_activation(layer, act, bits, act_integer, act_ranges, finals):

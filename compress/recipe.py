@@ -44,6 +44,7 @@ from training.model_dir import load_run, run_dataset
 from zoo.core.claim import replacing
 from zoo.core.options import record
 from zoo.core.paths import check_writable
+from zoo.core.run_config import RunConfig
 from zoo.core.worlds import KERAS3
 from zoo.registry import builder_config, get_card
 
@@ -86,10 +87,10 @@ class _Source:
     config of the model the steps produce (the student's, when distilling)."""
 
     model: object
-    cfg: dict
-    work_cfg: dict
+    cfg: RunConfig
+    work_cfg: RunConfig
     teacher: object = None
-    t_cfg: dict | None = None
+    t_cfg: RunConfig | None = None
     teacher_dir: Path | None = None
 
 
@@ -123,24 +124,24 @@ def _compress(
 def _resolve(run_dir: Path, opts: CompressOptions) -> _Source:
     """Load RUN_DIR and, when distilling, the teacher; the config the chain's models get."""
     model, cfg = load_run(run_dir)
-    if cfg.get("world", KERAS3) != KERAS3:
+    if cfg.world != KERAS3:
         raise CompressionError(
-            f"{run_dir} holds a {cfg.get('world')} (QKeras) model, the end of a compression chain; compress the "
+            f"{run_dir} holds a {cfg.world} (QKeras) model, the end of a compression chain; compress the "
             "float or pruned model directory it came from."
         )
     if opts.distill_from is not None:
         teacher, t_cfg = load_run(opts.distill_from)
-        if t_cfg.get("world", KERAS3) != KERAS3:
+        if t_cfg.world != KERAS3:
             raise CompressionError(
                 f"distill: the teacher {opts.distill_from} is a QKeras model; use a float teacher."
             )
-        if not _same_data(t_cfg, cfg):
+        if t_cfg.same_data_key != cfg.same_data_key:
             raise CompressionError(
                 "distill: teacher and student runs used different data "
-                f"(teacher {t_cfg.get('dataset')}/seed {t_cfg.get('seed')}/limit {t_cfg.get('limit')}, "
-                f"student {cfg.get('dataset')}/seed {cfg.get('seed')}/limit {cfg.get('limit')})."
+                f"(teacher {t_cfg.dataset}/seed {t_cfg.seed}/limit {t_cfg.limit}, "
+                f"student {cfg.dataset}/seed {cfg.seed}/limit {cfg.limit})."
             )
-        work_cfg = {k: v for k, v in cfg.items() if k != "compression"}
+        work_cfg = cfg.without("compression")
         return _Source(model, cfg, work_cfg, teacher, t_cfg, Path(opts.distill_from))
     if opts.student is not None:
         work_cfg = _student_config(model, cfg, opts.student, opts.student_overrides)
@@ -180,14 +181,14 @@ def _open_book(
         request.pop(key)
     summary = {
         "source": str(run_dir),
-        "model": src.work_cfg["model"],
-        "dataset": src.work_cfg["dataset"],
+        "model": src.work_cfg.model,
+        "dataset": src.work_cfg.dataset,
         "metric": metric,
         "request": request,
         "rows": [],
         "steps": [],
     }
-    history = [] if opts.distilling else list(src.cfg.get("compression", []))
+    history = [] if opts.distilling else list(src.cfg.compression)
     return StepBook(tmp, card, metric, run_dataset(src.work_cfg), history, summary, final=out)
 
 
@@ -228,9 +229,9 @@ def _distill(
     )
     extra = {
         "teacher": str(teacher_dir),
-        "teacher_model": src.t_cfg["model"],
-        "student_model": src.work_cfg["model"],
-        "student_overrides": src.work_cfg.get("overrides"),
+        "teacher_model": src.t_cfg.model,
+        "student_model": src.work_cfg.model,
+        "student_overrides": src.work_cfg.overrides,
         "student_scratch": scratch_metrics,
         **info,
     }
@@ -270,7 +271,9 @@ def _qat(book: StepBook, src: _Source, opts: CompressOptions, fit: dict, current
     return book.write("qat", qmodel, src.work_cfg, current, metrics, info, source)
 
 
-def _student_config(teacher, t_cfg: dict, student: str, student_overrides: dict | None) -> dict:
+def _student_config(
+    teacher, t_cfg: RunConfig, student: str, student_overrides: dict | None
+) -> RunConfig:
     card = get_card(student)  # unknown model -> clear error
     accepted = builder_config(student)
     ov = dict(student_overrides or {})
@@ -278,16 +281,12 @@ def _student_config(teacher, t_cfg: dict, student: str, student_overrides: dict 
         ov["input_shape"] = [int(s) for s in teacher.inputs[0].shape[1:]]
     if "classes" in accepted and "classes" not in ov and card.task == "classification":
         ov["classes"] = int(teacher.outputs[0].shape[-1])
-    cfg = {k: v for k, v in t_cfg.items() if k not in ("compression",)}
-    cfg.update(model=student, overrides=ov, card=card.to_dict(), world=KERAS3)
-    return cfg
+    return t_cfg.without("compression").replace(
+        model=student, overrides=ov, card=card.to_dict(), world=KERAS3
+    )
 
 
-def _same_data(a: dict, b: dict) -> bool:
-    return all(a.get(k) == b.get(k) for k in ("dataset", "seed", "limit"))
-
-
-def _seed(cfg: dict, seed):
+def _seed(cfg: RunConfig, seed):
     import keras
 
-    keras.utils.set_random_seed(int(cfg.get("seed", 0) if seed is None else seed))
+    keras.utils.set_random_seed(int(cfg.seed if seed is None else seed))

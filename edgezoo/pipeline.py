@@ -37,11 +37,12 @@ from pathlib import Path
 import yaml
 
 import zoo
-from edgezoo.recipe_schema import validate_recipe
+from edgezoo.recipe_schema import Recipe
 from zoo.core.claim import own_dir, replacing
 from zoo.core.errors import EdgezooError
 from zoo.core.io import write_json_atomic
 from zoo.core.paths import check_writable, inside, safe_name
+from zoo.core.run_config import RunConfig
 
 STAGES = ("train", "compress", "export", "bench", "report")
 RECIPE_KEYS = {"model", "dataset", "train", "compress", "export", "bench"}
@@ -50,6 +51,14 @@ RECIPES_DIR = Path(__file__).parent / "recipes"
 
 class PipelineError(EdgezooError, ValueError):
     """A recipe or run directory the pipeline cannot use."""
+
+
+def read_recipe(recipe) -> Recipe:
+    """The checked, typed recipe of a dict, a shipped recipe name or a YAML path (a
+    :class:`Recipe` is returned as it is: a command reads its recipe once)."""
+    if isinstance(recipe, Recipe):
+        return recipe
+    return Recipe.from_dict(load_recipe(recipe))
 
 
 def load_recipe(recipe) -> dict:
@@ -145,10 +154,11 @@ def run_pipeline(
     model or data set in ``out``. ``progress(line)`` gets the stage lines, ``on_step(label,
     done, total, info)`` the epochs, artifacts and measurements. ``imported``: ``{"model_file": F,
     "data": D, ...}`` (``import_model`` arguments): the first stage imports the user's model and
-    data (``edgezoo import``) instead of training."""
+    data (``edgezoo import``) instead of training. ``recipe``: a :class:`Recipe` (read once by
+    the command), or what :func:`read_recipe` reads."""
     from training.train import load_dataset_name_check
 
-    rec = load_recipe(recipe)
+    rec = read_recipe(recipe)
     identity = None
     if imported:
         from training.imports import model_name_of
@@ -160,16 +170,16 @@ def run_pipeline(
             "model_file": str(Path(imported["model_file"]).resolve()),
             "data": str(Path(imported["data"]).resolve()),
         }
-    model = model or rec.get("model")
+    model = model or rec.model
     if not model:
         raise PipelineError("No model: give MODEL on the command line or `model:` in the recipe.")
     if not isinstance(model, str):
         raise PipelineError(f"recipe model must be a model name. Received: model={model!r}")
     if not imported:
         card = zoo.get_card(model)  # unknown model -> clear error before any work
-        dataset = dataset or rec.get("dataset") or card.dataset
+        dataset = dataset or rec.dataset or card.dataset
         load_dataset_name_check(dataset)  # before the name becomes part of a path
-    validate_recipe(_as_validated(rec, imported), model)
+    rec.check_for(model, imported=bool(imported))
     if out is None:
         runs = Path("runs")
         out = inside(
@@ -184,18 +194,6 @@ def run_pipeline(
         return _run_stages(
             model, dataset, rec, out, state, progress, verbose, force, on_step, imported
         )
-
-
-def _as_validated(rec: dict, imported) -> dict:
-    """An imported model's card claims every target: ``export.to: card`` is checked as such."""
-    if not imported:
-        return rec
-    from zoo.registry import TARGETS
-
-    exp = dict(rec.get("export") or {})
-    if exp.get("to", "card") == "card":
-        exp["to"] = list(TARGETS)
-    return {**rec, "export": exp}
 
 
 def _run_stages(
@@ -213,7 +211,7 @@ def _run_stages(
     stages = {name: functools.partial(fn, on_step=on_step) for name, fn in stages.items()}
     stale = False  # once a stage re-runs, every later stage re-runs too
     for i, stage in enumerate(STAGES, start=1):
-        section = rec.get(stage) if stage != "report" else None
+        section = rec.sections.get(stage) if stage != "report" else None
         label = f"[{i}/{len(STAGES)}] {stage}"
         if stage == "compress" and not section:
             if state.data["stages"].pop("compress", None) is not None:
@@ -256,7 +254,7 @@ def _run_stages(
 def _train(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
     from training.train import train
 
-    opts = dict(rec.get("train") or {})
+    opts = rec.given("train")
     run_dir = out / "train"  # train() resumes a half-finished attempt of the same model
     run = train(model, dataset, out=run_dir, verbose=verbose, force=force, on_step=on_step, **opts)
     progress(f"    test metrics: {_short(run.metrics)}")
@@ -266,19 +264,19 @@ def _train(model, dataset, rec, out, state, progress, verbose, force, on_step=No
 def _import(imported, model, dataset, rec, out, state, progress, verbose, force, on_step=None):
     from training.imports import import_model
 
-    if rec.get("train"):
+    if rec.sections.get("train"):
         progress("    the recipe's train section is not used: the model comes from --model-file")
     result = import_model(
         out=out / "train", force=True, progress=lambda m: progress("  " + m), **imported
     )
-    progress(f"    {result.config['imported']['route']}; test metrics: {_short(result.metrics)}")
+    progress(f"    {result.config.imported['route']}; test metrics: {_short(result.metrics)}")
     return {"run_dir": str(out / "train"), "metrics": result.metrics}
 
 
 def _compress(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
     from compress import compress
 
-    opts = dict(rec["compress"])
+    opts = rec.given("compress")
     teacher = opts.pop("distill_from", None)
     # built beside compress/ and put in place whole (zoo.core.transaction.Build): the earlier steps stay
     # until the new ones are complete; files of yours in compress/ are kept
@@ -327,11 +325,9 @@ def _export(model, dataset, rec, out, state, progress, verbose, force, on_step=N
     from export import export_run
     from export.api import refresh_manifests
 
-    opts = dict(rec.get("export") or {})
-    to = opts.pop("to", "card")
-    which = opts.pop("models", "all")
+    opts, to, which = rec.given("export"), rec.export_to, rec.export_models
     if to == "card":
-        to = list(json.loads((out / "train" / "config.json").read_text())["card"]["targets"])
+        to = list(RunConfig.read(out / "train").card["targets"])
     exported = {}
     final = out / "export"
     # built beside export/ and put in place whole (zoo.core.transaction.Build): the earlier export stays
@@ -352,7 +348,7 @@ def _export(model, dataset, rec, out, state, progress, verbose, force, on_step=N
 def _bench(model, dataset, rec, out, state, progress, verbose, force, on_step=None):
     from export.bench import bench_export
 
-    opts = dict(rec.get("bench") or {})
+    opts = rec.given("bench")
     benched = {}
     for name, dest in state.outputs("export").get("exports", {}).items():
         safe_name(name, "pipeline.json: export name")

@@ -11,7 +11,7 @@ target's and hls4ml's options, :class:`export.bench.BenchOptions`) and checked b
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.core.errors import EdgezooError
@@ -85,6 +85,8 @@ def _check_options(section: str, data: dict):
             f"Accepted: {', '.join(accepted)}."
         )
     try:
+        if section == "export":  # with the export targets' own checks, as export_run does
+            return _declared()[section].from_kwargs(**data)
         return validate(_declared()[section], data, where=section)
     except (OptionError, CompressionError, TrainingError, ExportError) as exc:
         raise RecipeError(
@@ -117,56 +119,105 @@ def _check_keys(where: str, data: dict, keys: dict[str, Key]):
             raise RecipeError(f"recipe {label} {why}. Received: {label}={value!r}")
 
 
-def validate_recipe(rec: dict, model: str) -> dict:
-    """Check every section of ``rec`` (already a mapping of known sections) for ``model``."""
-    _check_keys(
-        "top level", {k: v for k, v in rec.items() if k not in SCHEMA and k not in _declared()}, TOP
-    )
-    for (
-        section,
-        keys,
-    ) in SCHEMA.items():  # the pipeline's own keys; the rest are the stage's options
-        if rec.get(section) is not None:
-            _check_keys(section, {k: v for k, v in rec[section].items() if k in keys}, keys)
-    for section in ("train", "export", "bench"):  # compress: in _check_compress
-        if rec.get(section) is not None:
-            _check_options(
-                section, {k: v for k, v in rec[section].items() if k not in SCHEMA.get(section, {})}
+SECTIONS = ("train", "compress", "export", "bench")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A recipe, checked once and typed: each section is its stage's options object (None when
+    the recipe has no such section). ``sections`` keeps each section as written: ``pipeline.json``
+    records it to notice a changed one, and a stage is given the keys the recipe set."""
+
+    model: str | None = None
+    dataset: str | None = None
+    train: object | None = None  # training.options.TrainOptions
+    compress: object | None = None  # compress.options.CompressOptions
+    export: object | None = None  # export.api.ExportOptions (ExportOptions.from_kwargs)
+    bench: object | None = None  # export.bench.BenchOptions
+    export_to: str | tuple = "card"  # "card" (the model card's targets) or target names
+    export_models: str | tuple = "all"  # "all", or names among float, final and the steps
+    sections: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_dict(cls, rec: dict) -> Recipe:
+        """Check every key of ``rec`` (a mapping of known sections, :func:`edgezoo.pipeline.
+        load_recipe`) that does not depend on the model; one :class:`RecipeError` otherwise."""
+        top = {k: v for k, v in rec.items() if k not in SCHEMA and k not in _declared()}
+        _check_keys("top level", top, TOP)
+        for section, keys in SCHEMA.items():  # the pipeline's own keys; the rest: stage options
+            if rec.get(section) is not None:
+                _check_keys(section, {k: v for k, v in rec[section].items() if k in keys}, keys)
+        typed = {}
+        for section in ("train", "export", "bench"):  # compress: in _check_compress
+            if rec.get(section) is not None:
+                own = SCHEMA.get(section, {})
+                given = {k: v for k, v in rec[section].items() if k not in own}
+                typed[section] = _check_options(section, given)
+        if rec.get("compress"):
+            typed["compress"] = _check_compress(dict(rec["compress"]))
+        exp = rec.get("export") or {}
+        return cls(
+            rec.get("model"),
+            rec.get("dataset"),
+            **typed,
+            export_to=_tuple(exp.get("to", "card")),
+            export_models=_tuple(exp.get("models", "all")),
+            sections={k: rec[k] for k in SECTIONS if rec.get(k) is not None},
+        )
+
+    def given(self, section: str) -> dict:
+        """The options the recipe set in ``section``, as keyword arguments of its stage (typed
+        values; export's as written, for ``ExportOptions.from_kwargs``)."""
+        own = SCHEMA.get(section, {})
+        keys = [k for k in self.sections.get(section) or {} if k not in own]
+        if section == "export":
+            return {k: self.sections[section][k] for k in keys}
+        return {k: getattr(getattr(self, section), k) for k in keys}
+
+    def check_for(self, model: str, *, imported: bool = False) -> Recipe:
+        """The checks that need the model: ``export.to`` (an imported model's card claims every
+        target) and ``export.models`` against the steps the recipe produces."""
+        import zoo
+        from export.api import check_targets
+        from export.errors import ExportError
+        from zoo.registry import TARGETS
+
+        to = self.export_to
+        if to == "card":
+            to = list(TARGETS) if imported else list(zoo.get_card(model).targets)
+        try:
+            check_targets(list(to))
+        except ExportError as exc:
+            raise RecipeError(f"recipe export: {exc}") from None
+        steps = ["float", *(self.compress.steps if self.compress is not None else ())]
+        if self.export_models != "all":
+            names = (
+                [self.export_models] if isinstance(self.export_models, str) else self.export_models
             )
-    steps = ["float"]
-    if rec.get("compress"):
-        steps += _check_compress(dict(rec["compress"]))
-    _check_export(dict(rec.get("export") or {}), model, steps)
-    return rec
+            bad = [n for n in names if n not in ("final", *steps)]
+            if bad:
+                raise RecipeError(
+                    f"recipe export.models: {bad} will not be produced by this recipe; choose "
+                    f"among {['all', 'final', *steps]}."
+                )
+        return self
 
 
-def _check_compress(opts: dict) -> list[str]:
+def _tuple(v):
+    return v if isinstance(v, str) else tuple(v)
+
+
+def validate_recipe(rec: dict, model: str, *, imported: bool = False) -> Recipe:
+    """Check every section of ``rec`` (already a mapping of known sections) for ``model``: the
+    typed :class:`Recipe`."""
+    return Recipe.from_dict(rec).check_for(model, imported=imported)
+
+
+def _check_compress(opts: dict):
     teacher = opts.get("distill_from")
     if teacher is not None and not (Path(teacher) / "config.json").is_file():
         raise RecipeError(
             f"recipe compress.distill_from {teacher!r} is not a model directory "
             "(config.json + model.keras); train the teacher first."
         )
-    return _check_options("compress", opts).steps
-
-
-def _check_export(opts: dict, model: str, steps: list[str]):
-    import zoo
-    from export.api import ExportOptions, check_targets
-    from export.errors import ExportError
-
-    to = opts.pop("to", "card")
-    which = opts.pop("models", "all")
-    try:
-        check_targets(list(zoo.get_card(model).targets) if to == "card" else to)
-        ExportOptions.from_kwargs(**opts)
-    except ExportError as exc:
-        raise RecipeError(f"recipe export: {exc}") from None
-    if which != "all":
-        names = [which] if isinstance(which, str) else which
-        bad = [n for n in names if n not in ("final", *steps)]
-        if bad:
-            raise RecipeError(
-                f"recipe export.models: {bad} will not be produced by this recipe; choose among "
-                f"{['all', 'final', *steps]}."
-            )
+    return _check_options("compress", opts)

@@ -7,8 +7,10 @@ import json
 import os
 from pathlib import Path
 
+from export.manifest import Manifest, uninformative
 from export.targets.tflm.tables import section as mcu_section
 from zoo.core.io import write_text_atomic
+from zoo.core.run_config import RunConfig
 from zoo.core.tables import markdown_table
 
 
@@ -98,7 +100,7 @@ def fpga_rows(exports, root: Path) -> list[list]:
     (cycles, ns), II, LUT/FF/DSP/BRAM -- each row says where its figures come from."""
     rows = []
     for mpath in exports:
-        for a in json.loads(Path(mpath).read_text()).get("artifacts", []):
+        for a in Manifest.read(mpath).artifacts:
             if a.get("format") != "hls4ml" or "error" in a:
                 continue
             model, p = Path(mpath).parent.name, a.get("parity", {})
@@ -204,7 +206,7 @@ def fpga_section(exports, root: Path) -> list[str]:
         "",
     ]
     for mpath in exports:
-        for a in json.loads(Path(mpath).read_text()).get("artifacts", []):
+        for a in Manifest.read(mpath).artifacts:
             ps = a.get("precision_search") or {}
             if ps.get("searched"):
                 from export.targets.hls4ml.search import summary_line
@@ -233,8 +235,8 @@ def _exports(out: Path, name: str) -> list[Path]:
     return sorted((out / "export").glob(f"*/{name}")) if (out / "export").exists() else []
 
 
-def _title(ident: dict, cfg: dict) -> list[str]:
-    vers = cfg.get("versions", {})
+def _title(ident: dict, cfg: RunConfig | None) -> list[str]:
+    vers = cfg.versions if cfg else {}
     return [
         f"# edgezoo report: {ident['model']} on {ident['dataset']}",
         "",
@@ -250,13 +252,13 @@ def _stages(state: dict) -> list[str]:
     return ["## Stages", "", markdown_table(stage_rows, ["stage", "status", "seconds"], "llr"), ""]
 
 
-def _imported_line(imp: dict, cfg: dict) -> str:
+def _imported_line(imp: dict, cfg: RunConfig) -> str:
     """Where an imported model came from (``edgezoo import``: no training history)."""
     check = imp.get("output_check")
     return (
         f"Imported from `{imp.get('file')}` ({imp.get('format')}, written by Keras "
         f"{imp.get('keras_version') or '?'}; sha256 {str(imp.get('sha256'))[:12]}...): "
-        f"{imp.get('route')}; task {cfg.get('card', {}).get('task')}."
+        f"{imp.get('route')}; task {cfg.task}."
         + (
             f" Keras 3 vs. tf-keras outputs: max|diff| {check['max_abs_diff']:.2e} on "
             f"{check['n']} test samples."
@@ -266,17 +268,18 @@ def _imported_line(imp: dict, cfg: dict) -> str:
     )
 
 
-def _training(cfg: dict, metrics: dict) -> list[str]:
+def _training(cfg: RunConfig | None, metrics: dict) -> list[str]:
     """## Training (or ## Imported model): the model, its data and its test metrics."""
-    data = cfg.get("data", {})
-    imp = cfg.get("imported")
+    if cfg is None:
+        return []
+    data, imp = cfg.data, cfg.imported
     lines = [
         "## Imported model" if imp else "## Training",
         "",
-        f"{cfg.get('model')} ({metrics.get('params') or cfg.get('card', {}).get('params', 0):,} parameters) on "
-        f"{cfg.get('dataset')}: "
+        f"{cfg.model} ({metrics.get('params') or cfg.card.get('params', 0):,} parameters) on "
+        f"{cfg.dataset}: "
         f"{data.get('n_train')} train / {data.get('n_val')} val / {data.get('n_test')} test samples, "
-        f"input {data.get('input_shape')}, seed {cfg.get('seed')}.",
+        f"input {data.get('input_shape')}, seed {cfg.seed}.",
     ]
     if imp:  # the origin follows the description in the same paragraph, then a blank line
         lines += [_imported_line(imp, cfg), ""]
@@ -346,12 +349,10 @@ def _export_parity(out: Path, exports: list[Path]) -> list[str]:
     """Every exported artifact's parity against Keras, warnings, then the FPGA and MCU tables."""
     if not exports:
         return []
-    from export.manifest import uninformative
-
     rows, warnings_ = [], []
     for mpath in exports:
-        man = json.loads(mpath.read_text())
-        rows += [_parity_row(mpath.parent.name, a) for a in man.get("artifacts", [])]
+        man = Manifest.read(mpath)
+        rows += [_parity_row(mpath.parent.name, a) for a in man.artifacts]
         warn = uninformative(man)
         if warn and warn not in warnings_:
             warnings_.append(warn)
@@ -431,7 +432,7 @@ def write_report(out: Path, state: dict) -> Path:
     """report.md: one named section builder after another, each reading its stage's files."""
     out = Path(out)
     ident = state["identity"]
-    cfg = _load(out / "train" / "config.json") or {}
+    cfg = RunConfig.read(out / "train") if (out / "train" / "config.json").is_file() else None
     metrics = _load(out / "train" / "metrics.json") or {}
     exports = _exports(out, "manifest.json")
     benches = _exports(out, "bench.json")

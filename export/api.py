@@ -142,13 +142,13 @@ def export_run(run_dir, to=DEFAULT_TARGETS, out=None, *, force: bool = False, **
 
     check_sources(out, [run_dir])
     model, cfg = load_run(run_dir)
-    if cfg.get("hgq"):  # an HGQ2 model (compress step hgq): FPGA targets only
+    if cfg.hgq:  # an HGQ2 model (compress step hgq): FPGA targets only
         from export.targets.hls4ml.hgq import check_targets as check_hgq_targets
 
         check_hgq_targets(to)
-    world = cfg.get("world", "keras")
+    world = cfg.world
     ds = run_dataset(cfg)
-    seed = cfg.get("seed", 0) if options.seed is None else options.seed
+    seed = cfg.seed if options.seed is None else options.seed
     data = ExportData.from_dataset(
         ds,
         calibration_samples=options.calibration_samples,
@@ -158,14 +158,14 @@ def export_run(run_dir, to=DEFAULT_TARGETS, out=None, *, force: bool = False, **
     src_file = run_dir / "model.keras"
     source = {
         "dir": relpath(run_dir, out),
-        "model": cfg.get("model"),
-        "dataset": cfg.get("dataset"),
+        "model": cfg.model,
+        "dataset": cfg.dataset,
         "sha256": _sha256(src_file),
         "sha256_of": "model.keras",
         "bytes": src_file.stat().st_size,
-        "config": {k: cfg.get(k) for k in ("overrides", "seed", "limit") if k in cfg},
+        "config": {k: cfg.raw[k] for k in ("overrides", "seed", "limit") if k in cfg.raw},
     }
-    task = (cfg.get("card") or {}).get("task") or _task_of(cfg.get("model"))
+    task = cfg.task
     return _export(
         model,
         out,
@@ -232,12 +232,6 @@ def _weights_sha256(model) -> str:
     for w in model.get_weights():
         h.update(np.ascontiguousarray(w).tobytes())
     return h.hexdigest()
-
-
-def _task_of(name):
-    import zoo
-
-    return zoo.get_card(name).task
 
 
 # --------------------------------------------------------------------------- the export itself

@@ -14,12 +14,14 @@ import numpy as np
 from export import best
 from export.bench_markdown import markdown
 from export.common import pareto_front
+from export.manifest import Manifest
 from export.runtime_bench import conditions, run_isolated
 from export.targets import runtimes
 from export.targets.tflm import tables as tflm_tables
 from zoo.core.io import atomic_path
 from zoo.core.io import write_text_atomic as _write
 from zoo.core.options import OptionError, option, validate
+from zoo.core.run_config import RunConfig
 
 RUNTIME_OF = runtimes()  # {target: the CPU runtime its artifacts are measured with}
 
@@ -114,7 +116,7 @@ def _reading(export_dir: Path, out: Path):
     return lock_dir(export_dir, f"bench {export_dir} (reading)", shared=True)
 
 
-def _recheck(export_dir: Path, manifest: dict, data: dict, allow_changed: bool):
+def _recheck(export_dir: Path, manifest: Manifest, data: dict, allow_changed: bool):
     """The artifacts' hashes again, after measuring: a file that changed meanwhile makes its
     figures another model's. Without ``allow_changed`` that is an error (nothing written);
     with it, the rows are marked changed and unverified."""
@@ -140,7 +142,7 @@ def _recheck(export_dir: Path, manifest: dict, data: dict, allow_changed: bool):
 
 def _bench(
     export_dir: Path,
-    manifest: dict,
+    manifest: Manifest,
     src_dir: Path,
     changed: dict,
     *,
@@ -157,7 +159,7 @@ def _bench(
     model, cfg = load_run(src_dir)
     macs = _macs(model)
     ds = run_dataset(cfg)
-    classification = cfg["card"]["task"] == "classification"
+    classification = cfg.task == "classification"
     method = dict(batches=batches, threads=threads, budget_s=budget_s, runs=runs, warmup=warmup)
     with tempfile.TemporaryDirectory(prefix="edgezoo-bench-") as tmp:
         xs_path, ys_path = Path(tmp) / "x.npy", Path(tmp) / "y.npy"
@@ -178,8 +180,8 @@ def _bench(
                 on_step("bench", i + 1, len(jobs), job["name"])
     data = {
         "export_dir": str(export_dir),
-        "model": cfg["model"],
-        "dataset": cfg["dataset"],
+        "model": cfg.model,
+        "dataset": cfg.dataset,
         "n_test": int(len(ds.x_test)),
         "conditions": _conditions(threads),
         "method": {
@@ -192,17 +194,19 @@ def _bench(
         },
         "results": results,
         "hls4ml": _hls_rows(manifest),
-        "mcu": tflm_tables.rows(manifest, cfg["model"]),  # TFLM arena/flash: no CPU runtime
+        "mcu": tflm_tables.rows(manifest, cfg.model),  # TFLM arena/flash: no CPU runtime
         "changed_since_export": changed,
     }
     best.add_rates(data, macs)
     return data
 
 
-def _jobs(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, cfg: dict) -> list:
+def _jobs(
+    export_dir: Path, manifest: Manifest, src_dir: Path, changed: dict, cfg: RunConfig
+) -> list:
     """What to measure: the Keras source, then every artifact of a target with a CPU runtime
     (the registry's ``runtime``), each with the runtimes it runs in."""
-    world = cfg.get("world", "keras")
+    world = cfg.world
     jobs = [
         {
             "name": "keras",
@@ -217,7 +221,7 @@ def _jobs(export_dir: Path, manifest: dict, src_dir: Path, changed: dict, cfg: d
             "path_key": "source",
         }
     ]
-    for art in manifest["artifacts"]:
+    for art in manifest.artifacts:
         fmt = art["format"]
         if fmt not in RUNTIME_OF or "error" in art:
             continue
@@ -285,7 +289,7 @@ def _measurements(job: dict, inputs: dict, method: dict) -> tuple[list[dict], li
     return specs, rows
 
 
-def _hls_rows(manifest: dict) -> list[dict]:
+def _hls_rows(manifest: Manifest) -> list[dict]:
     """The hls4ml artifacts (no CPU runtime): C-simulation accuracy and synthesis figures."""
     return [
         {
@@ -297,7 +301,7 @@ def _hls_rows(manifest: dict) -> list[dict]:
             "synthesis": a.get("synthesis")
             or {"run": False, "why": "no vendor tool (Vivado/Vitis) on PATH"},
         }
-        for a in manifest["artifacts"]
+        for a in manifest.artifacts
         if a["format"] == "hls4ml" and "error" not in a
     ]
 

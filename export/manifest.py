@@ -47,6 +47,8 @@ Schema (``"schema": "edgezoo.export/1"``)::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from export.common import sha256_file, tree_sha256
@@ -86,10 +88,83 @@ class ManifestError(EdgezooError, ValueError):
     changed since the export (sha256 or size)."""
 
 
+SCHEMAS = (SCHEMA,)  # the schemas this edgezoo reads; a manifest without "schema" is the first
+_REEXPORT = "it was not written by `edgezoo export` or was edited; re-export the model."
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A ``manifest.json``, checked and typed (the schema above); also a read-only mapping of its
+    keys, in their order, as written."""
+
+    schema: str
+    source: dict
+    artifacts: tuple  # of dicts, one per artifact (an "error" key: it could not be produced)
+    passed: bool | None = None  # None: the manifest records no verdict
+    failures: tuple = ()
+    data: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    raw: Mapping = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, d, where: str = "manifest.json") -> Manifest:
+        """Check ``d`` (a parsed manifest) and type it; one :class:`ManifestError` line otherwise."""
+        if isinstance(d, Manifest):
+            return d
+        if not isinstance(d, Mapping):
+            raise ManifestError(f"{where} is not a JSON object; re-export with `edgezoo export`.")
+        schema = d.get("schema", SCHEMA)
+        if schema not in SCHEMAS:
+            raise ManifestError(
+                f"{where} has schema {schema!r}; this edgezoo reads {', '.join(SCHEMAS)}: "
+                "re-export the model with this edgezoo."
+            )
+        missing = [k for k in ("source", "artifacts") if k not in d]
+        if missing:
+            raise ManifestError(f"{where} lacks {', '.join(map(repr, missing))}: {_REEXPORT}")
+        arts = d["artifacts"]
+        if not isinstance(arts, list) or not all(isinstance(a, dict) for a in arts):
+            raise ManifestError(f"{where}: artifacts is not a list of objects: {_REEXPORT}")
+        if not isinstance(d["source"], dict):
+            raise ManifestError(f"{where}: source is not an object: {_REEXPORT}")
+        passed = d.get("passed")
+        return cls(
+            schema,
+            d["source"],
+            tuple(arts),
+            passed=None if passed is None else bool(passed),
+            failures=tuple(d.get("failures") or ()),
+            data=dict(d.get("data") or {}),
+            options=dict(d.get("options") or {}),
+            versions=dict(d.get("versions") or {}),
+            raw=dict(d),
+        )
+
+    @classmethod
+    def read(cls, path) -> Manifest:
+        """The manifest file ``path`` (no file check: :func:`load_manifest` does those)."""
+        import json
+
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ManifestError(
+                f"{path} is not valid JSON ({exc}); re-export with `edgezoo export`."
+            ) from exc
+        return cls.from_dict(d, str(path))
+
+    @property
+    def produced(self) -> list[dict]:
+        """The artifacts that were written (not the ones recorded as errors)."""
+        return [a for a in self.artifacts if "error" not in a]
+
+
 CHANGED = "changed since export"
 
 
-def load_manifest(export_dir, *, allow_changed: bool = False) -> tuple[dict, Path, dict]:
+def load_manifest(export_dir, *, allow_changed: bool = False) -> tuple[Manifest, Path, dict]:
     """Read ``EXPORT_DIR/manifest.json`` and check it against the files before anything uses them.
 
     Paths are taken relative to the manifest's own directory (never the current directory);
@@ -98,31 +173,16 @@ def load_manifest(export_dir, *, allow_changed: bool = False) -> tuple[dict, Pat
     ``changed`` maps an artifact path (or "source") to what differs; a difference is a
     :class:`ManifestError` unless ``allow_changed``.
     """
-    import json
-
     export_dir = Path(export_dir)
     path = export_dir / "manifest.json"
     if not path.exists():
         raise FileNotFoundError(
             f"{export_dir} has no manifest.json: run `edgezoo export RUN_DIR` first."
         )
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ManifestError(
-            f"{path} is not valid JSON ({exc}); re-export with `edgezoo export`."
-        ) from exc
-    if not isinstance(manifest, dict):
-        raise ManifestError(f"{path} is not a JSON object; re-export with `edgezoo export`.")
-    missing = [k for k in ("source", "artifacts") if k not in manifest]
-    src = manifest.get("source")
-    if not missing and (not isinstance(src, dict) or not src.get("dir") or not src.get("sha256")):
-        missing = ["source.dir/source.sha256"]
-    if missing:
-        raise ManifestError(
-            f"{path} lacks {', '.join(repr(m) for m in missing)}: it was not written by "
-            "`edgezoo export` or was edited; re-export the model."
-        )
+    manifest = Manifest.read(path)
+    src = manifest.source
+    if not src.get("dir") or not src.get("sha256"):
+        raise ManifestError(f"{path} lacks 'source.dir/source.sha256': {_REEXPORT}")
     changed = changed_files(export_dir, manifest)
     if changed and not allow_changed:
         first = next(iter(changed.items()))
@@ -134,7 +194,7 @@ def load_manifest(export_dir, *, allow_changed: bool = False) -> tuple[dict, Pat
     return manifest, (export_dir / src["dir"]).resolve(), changed
 
 
-def changed_files(export_dir, manifest: dict) -> dict[str, str]:
+def changed_files(export_dir, manifest: Manifest) -> dict[str, str]:
     """{artifact path (or "source"): what differs} between the files of ``export_dir`` now and
     ``manifest`` (sha256 and size); an artifact or source that is missing is a
     :class:`ManifestError`. Run again after using the files to learn whether they changed
@@ -143,11 +203,9 @@ def changed_files(export_dir, manifest: dict) -> dict[str, str]:
 
     export_dir = Path(export_dir)
     path = export_dir / "manifest.json"
-    src = manifest["source"]
+    src = manifest.source
     changed: dict[str, str] = {}
-    for art in manifest["artifacts"]:
-        if "error" in art:
-            continue
+    for art in manifest.produced:
         rel = art.get("path")
         if not isinstance(rel, str) or Path(rel).is_absolute():
             raise ManifestError(
@@ -201,19 +259,19 @@ def verdict(parity: dict) -> str:
     return "pass"
 
 
-def uninformative(manifest: dict) -> str | None:
+def uninformative(manifest: Manifest) -> str | None:
     """One warning line when the manifest's parity checks compared near-constant outputs."""
-    for a in manifest.get("artifacts", []):
+    for a in manifest.artifacts:
         p = a.get("parity") or {}
         if p.get("informative") is False:
             return f"parity is uninformative: {p.get('uninformative', 'the Keras outputs barely vary')}."
     return None
 
 
-def parity_rows(manifest: dict) -> list[list]:
+def parity_rows(manifest: Manifest) -> list[list]:
     """Rows of the parity table: artifact, bytes, max|diff|, agreement / rel. error, metric, verdict."""
     rows = []
-    for a in manifest["artifacts"]:
+    for a in manifest.artifacts:
         name = f"{a['format']} {a['variant']}"
         if "error" in a:
             rows.append([name, "", "", "", "", "", "ERROR: " + a["error"][:70]])

@@ -22,16 +22,10 @@ STAGES = ("zoo", "training", "compress", "export", "edgezoo")
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 80
 
-# Not split yet: each may shrink (lower the number then), never grow; nothing may be added.
-# The export modules are being split by another change; zoo/imported.py (reading a user's model
-# file safely) and the functions below are still to do.
-BIG_MODULES = {
-    "zoo/imported.py": 724,
-}
-BIG_FUNCTIONS = {
-    "compress/quantizers.py::plan": 86,
-    "zoo/models/gan.py::GAN": 165,  # a per-world factory: the class and its methods inside
-}
+# Exceptions to the limits: none now. An entry may only shrink (lower the number), never grow,
+# and nothing may be added.
+BIG_MODULES: dict[str, int] = {}
+BIG_FUNCTIONS: dict[str, int] = {}
 
 
 def _modules() -> dict[str, Path]:

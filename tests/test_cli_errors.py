@@ -18,12 +18,12 @@ from training.cluster import ClusterUnreachableError, DistributeError, TFConfigE
 from training.datasets.registry import DatasetError, DatasetUnavailableError
 from training.errors import TrainingError
 from training.imports import ModelImportError
-from training.model_dir import RunConfigError
 from zoo.core.errors import EdgezooError
 from zoo.core.io import ModelFileError
 from zoo.core.locks import DirLockedError
 from zoo.core.options import OptionError
 from zoo.core.paths import RunDirError
+from zoo.core.run_config import RunConfigError
 from zoo.registry import ModelConfigError, UnknownModelError, UnknownOverrideError
 
 

@@ -23,6 +23,7 @@ from compress import (
     sparsity_report,
 )
 from training import Dataset, load_run, save_model_dir
+from zoo.core.run_config import RunConfig
 
 TARGET = 0.75
 BITS = 6
@@ -76,11 +77,16 @@ def test_pruning_reaches_target_and_zeros_survive_save_load(chain):
     assert step.report["after"]["accuracy"] > 0.85
 
 
+def _config(name: str) -> RunConfig:
+    """The config of a run of zoo model ``name`` built with its card's test overrides."""
+    card = zoo.get_card(name)
+    return RunConfig(name, "noise", card.to_dict(), overrides=dict(card.test_overrides))
+
+
 def test_pruning_a_conv_bn_model_with_chosen_layers():
     """ResNet-8 (Conv2D, BatchNormalization, Add): prune only the stage-1 convs, constant schedule."""
-    card = zoo.get_card("resnet8")
-    cfg = {"model": "resnet8", "overrides": dict(card.test_overrides)}
-    model = zoo.create_model("resnet8", **cfg["overrides"])
+    cfg = _config("resnet8")
+    model = zoo.create_model("resnet8", **cfg.overrides)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, 64)
@@ -213,9 +219,8 @@ NOT_QUANTIZABLE = [n for n in zoo.list_models() if not zoo.get_card(n).quantizab
 
 @pytest.mark.parametrize("name", QUANTIZABLE)
 def test_qkeras_twin_of_every_quantizable_model(name):
-    card = zoo.get_card(name)
-    cfg = {"model": name, "overrides": dict(card.test_overrides)}
-    model = zoo.create_model(name, **cfg["overrides"])
+    cfg = _config(name)
+    model = zoo.create_model(name, **cfg.overrides)
     x = np.random.default_rng(0).random((4, *model.inputs[0].shape[1:])).astype("float32")
     q, plan = qkeras_twin(model, cfg, bits=4, calibration=x)
     assert zoo.world_of(q) == "tf_keras"
@@ -232,13 +237,12 @@ def test_qkeras_twin_of_every_quantizable_model(name):
 
 @pytest.mark.parametrize("name", NOT_QUANTIZABLE)
 def test_non_quantizable_models_raise_a_clear_error(name):
-    card = zoo.get_card(name)
-    cfg = {"model": name, "overrides": dict(card.test_overrides)}
-    model = zoo.create_model(name, **cfg["overrides"])
+    cfg = _config(name)
+    model = zoo.create_model(name, **cfg.overrides)
     with pytest.raises(CompressionError) as err:
         qkeras_twin(model, cfg, bits=6)
     msg = str(err.value)
-    assert msg.startswith("qat:") and card.not_quantizable_because in msg
+    assert msg.startswith("qat:") and zoo.get_card(name).not_quantizable_because in msg
     if isinstance(err.value, UnsupportedLayerError):  # names a real layer of the model
         assert err.value.layer in {layer.name for layer in graph.layers(model)}
         assert repr(err.value.layer) in msg

@@ -6,7 +6,7 @@ regularizers, constraints and a compile config) are rewritten with a hostile ent
 and list position of their configs (``config.json``; the ``.h5`` attributes ``model_config`` and
 ``training_config``): a Lambda layer, a serialized Python function, a class from module
 ``os``/``builtins``, an unknown class. Every function's code writes a marker file when it runs.
-Each file goes through the real entry points (``zoo.imported.read_model_file``,
+Each file goes through the real entry points (``zoo.imported.loaders.read_model_file``,
 ``zoo.core.io.load_model`` in both worlds, one ``edgezoo import`` subprocess): a ``ModelFileError``
 naming the file and the place, and no marker. The positive controls load hostile files with the
 unsafe loaders directly and see the marker appear, so these tests can fail.
@@ -29,7 +29,7 @@ import pytest
 
 import zoo
 from zoo.core.io import ModelFileError, load_model
-from zoo.imported import read_model_file
+from zoo.imported.loaders import read_model_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""zoo/imported.py's readers: what a model file is (sniff), its configs read as JSON without
+"""zoo/imported/files.py's readers: what a model file is (sniff), its configs read as JSON without
 deserializing anything (read_config), the layers of nested configs (layer_entries), and the gate
 every loader passes first (check_model_file)."""
 
@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from zoo.core.io import ModelFileError
-from zoo.imported import HDF5_SIGNATURE, check_model_file, layer_entries, read_config, sniff
+from zoo.imported.files import HDF5_SIGNATURE, check_model_file, layer_entries, read_config, sniff
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from zoo.core.claim import replacing
 from zoo.core.io import MAX_CONFIG_BYTES, ModelFileError
 from zoo.core.marker import adopt_dir, claim_dir
 from zoo.core.paths import LOCK, MARKER, RunDirError
-from zoo.imported import check_model_file
+from zoo.imported.files import check_model_file
 
 
 def _build(out, identity=None, name="result.txt"):

@@ -118,7 +118,7 @@ def test_fpga_rows_say_where_each_figure_comes_from(tmp_path):
         },
         {"format": "hls4ml", "variant": "rtl", "parity": {"accuracy": 0.8}, "rtl": rtl},
     ]
-    man.write_text(json.dumps({"artifacts": arts}))
+    man.write_text(json.dumps({"source": {}, "artifacts": arts}))  # a manifest has a source
     rows = fpga_rows([man], tmp_path)
     assert [r[-1] for r in rows] == [
         "not synthesized: vitis-run (Vitis HLS) not on PATH",

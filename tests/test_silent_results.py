@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from edgezoo.cli import main
+from zoo.core.run_config import RunConfig
 
 TINY = {"epochs": 1, "limit": 200, "verbose": 0}
 ONNX_FP32 = {"to": ["onnx"], "onnx_variants": ["fp32"]}
@@ -105,19 +106,22 @@ def test_resume_with_other_settings_is_refused_or_starts_afresh(tmp_path):
 def test_resume_conflicts_names_each_setting():
     from training.run_dir import resume_conflicts
 
+    card = {"task": "classification", "input_shape": [64]}
     old = {"model": "mlp", "dataset": "digits", "seed": 0, "limit": None, "overrides": {}}
-    old = {**old, "input_noise": 0.0, "data": {"n_train": 8}}
+    old = {**old, "card": card, "input_noise": 0.0, "data": {"n_train": 8}}
     new = {**old, "seed": 2, "overrides": {"classes": 5}, "data": {"n_train": 10}}
+    old, new = RunConfig.from_dict(old), RunConfig.from_dict(new)
     assert resume_conflicts(old, new) == [
         "seed 0 -> 2",
         "overrides {} -> {'classes': 5}",
         "data.n_train 8 -> 10",
     ]
-    assert resume_conflicts(old, dict(old)) == []
+    assert resume_conflicts(old, RunConfig.from_dict(dict(old))) == []
     assert resume_conflicts(None, old)  # unreadable config.json: never resumed silently
-    older = {k: v for k, v in old.items() if k != "input_noise"}  # before input noise existed
+    older = old.without("input_noise")  # before input noise existed
     assert resume_conflicts(older, old) == []
-    assert resume_conflicts(older, {**old, "input_noise": 0.05}) == ["input_noise 0.0 -> 0.05"]
+    noisy = old.replace(input_noise=0.05)
+    assert resume_conflicts(older, noisy) == ["input_noise 0.0 -> 0.05"]
 
 
 def test_a_limit_that_empties_a_split_is_one_line_before_training(tmp_path, capsys):
@@ -302,9 +306,9 @@ def test_parity_against_a_constant_reference_is_marked_uninformative(copy, capsy
     assert (
         parity["informative"] is False and parity["reference_spread"] < 1e-3
     )  # ... proving nothing
-    from export.manifest import parity_rows
+    from export.manifest import Manifest, parity_rows
 
-    assert parity_rows(manifest)[0][-1].startswith("pass (uninformative")
+    assert parity_rows(Manifest.from_dict(manifest))[0][-1].startswith("pass (uninformative")
     report = write_report(
         copy / "pipe", {"identity": {"model": "mlp", "dataset": "digits"}, "stages": {}}
     )

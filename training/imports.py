@@ -34,8 +34,11 @@ from zoo.core.introspect import versions
 from zoo.core.io import ModelFileError
 from zoo.core.io import write_json_atomic as _write_json
 from zoo.core.paths import check_writable
+from zoo.core.run_config import RunConfig
 from zoo.core.worlds import KERAS3
-from zoo.imported import architecture, max_output_diff, read_model_file
+from zoo.imported import architecture
+from zoo.imported.convert import max_output_diff
+from zoo.imported.loaders import read_model_file
 from zoo.registry import TARGETS, ModelCard
 
 TASKS = ("classification", "regression", "reconstruction")
@@ -50,7 +53,7 @@ class ModelImportError(EdgezooError, ValueError):
 @dataclass
 class Imported:
     dir: Path
-    config: dict
+    config: RunConfig  # config.json as written
     metrics: dict
 
 
@@ -343,4 +346,4 @@ def import_model(
     out = check_writable(Path(out) if out else Path("runs") / f"{name}-import")
     cfg = _config(name, loaded, card, ds, task, model_file, data, seed)
     metrics = _write(out, model, card, cfg, ds, data_rec, (model_file, data), force)
-    return Imported(out, cfg, metrics)
+    return Imported(out, RunConfig.read(out), metrics)

@@ -11,6 +11,7 @@ from training.errors import TrainingError
 from zoo.core.claim import check_replace, check_writes, replace_with_empty
 from zoo.core.marker import claim_dir, remove_ours
 from zoo.core.marker import record as record_entries
+from zoo.core.run_config import RunConfig
 
 # What a training run writes in its run directory: recorded in the marker before it is written.
 TRAIN_WRITES = (
@@ -43,19 +44,18 @@ RESUME_KEYS = ("model", "dataset", "seed", "limit", "input_noise", "overrides")
 RESUME_DATA_KEYS = ("input_shape", "classes", "n_train", "n_val", "n_test")
 
 
-def resume_conflicts(old: dict | None, new: dict) -> list[str]:
+def resume_conflicts(old: RunConfig | None, new: RunConfig) -> list[str]:
     """The data- and model-defining settings in which ``new`` (a run's config.json) differs from
-    ``old`` (the interrupted run's), as "name old -> new"; every setting when ``old`` is unreadable."""
-    if not isinstance(old, dict):
+    ``old`` (the interrupted run's), as "name old -> new"; every setting when ``old`` is unreadable.
+    A key an older edgezoo did not record reads as its default then (:class:`RunConfig`)."""
+    if old is None:
         return ["config.json (unreadable: the interrupted run's settings are unknown)"]
-    # a key an older edgezoo did not record had its default then (no input noise, ...)
-    defaults = {"input_noise": 0.0, "limit": None, "seed": 0}
     out = []
     for key in RESUME_KEYS:
-        was = old.get(key, defaults.get(key))
-        if was != new.get(key):
-            out.append(f"{key} {was!r} -> {new.get(key)!r}")
-    old_data, new_data = old.get("data") or {}, new.get("data") or {}
+        was, now = getattr(old, key), getattr(new, key)
+        if was != now:
+            out.append(f"{key} {was!r} -> {now!r}")
+    old_data, new_data = old.data, new.data
     out += [
         f"data.{key} {old_data.get(key)!r} -> {new_data.get(key)!r}"
         for key in RESUME_DATA_KEYS
@@ -71,10 +71,11 @@ def decide_resume(run_dir: Path, config: dict, force: bool):
     if not has_backup(run_dir / "backup"):
         return
     try:
-        old = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
+        old = RunConfig.read(run_dir)
+    except (OSError, ValueError):  # unreadable, garbled (RunConfigError is a ValueError)
         old = None
-    conflicts = resume_conflicts(old, json.loads(json.dumps(config, default=str)))
+    new = RunConfig.from_dict(json.loads(json.dumps(config, default=str)), "the new run's config")
+    conflicts = resume_conflicts(old, new)
     if not conflicts:
         return
     if not force:

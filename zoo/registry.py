@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from zoo.core.errors import EdgezooError
+from zoo.core.run_config import RunConfig
 from zoo.core.worlds import KERAS3, get_keras
 
 TASKS = ("classification", "regression", "reconstruction", "generation", "density")
@@ -144,18 +145,17 @@ def get_card(name: str) -> ModelCard:
     return _entry(name).card
 
 
-def card_of_config(cfg: dict) -> ModelCard:
+def card_of_config(cfg: RunConfig) -> ModelCard:
     """The card of a model directory's ``config.json``: the stored ``card`` (the only one an
-    imported model has), else the registry's card of ``cfg["model"]``."""
+    imported model has), else the registry's card of ``cfg.model``."""
     _ensure_loaded()
-    stored = cfg.get("card")
-    if isinstance(stored, dict) and (cfg.get("imported") or cfg.get("model") not in _REGISTRY):
+    if cfg.imported or cfg.model not in _REGISTRY:
         known = {f.name for f in fields(ModelCard)}
-        d = {k: v for k, v in stored.items() if k in known}
+        d = {k: v for k, v in cfg.card.items() if k in known}
         d["input_shape"] = tuple(d.get("input_shape") or ())
         d["targets"] = tuple(d.get("targets") or ())
         return ModelCard(**d)
-    return get_card(cfg["model"])
+    return get_card(cfg.model)
 
 
 def builder_config(name: str) -> dict[str, Any]:

@@ -36,9 +36,10 @@ def register(sub):
 
 def cmd_demo(args):
     from edgezoo.commands.pipeline_cmds import stage_table
-    from edgezoo.pipeline import run_pipeline
+    from edgezoo.pipeline import read_recipe, run_pipeline
 
     t0 = time.perf_counter()
+    recipe = read_recipe(args.recipe)  # once, for every model
     reports = []
     for name in args.models.split(","):
         print(f"== {name} on digits")
@@ -49,7 +50,7 @@ def cmd_demo(args):
             run_pipeline(
                 name,
                 "digits",
-                recipe=args.recipe,
+                recipe=recipe,
                 out=f"{args.out}/{name}",
                 progress=ui.say,
                 on_step=ui.steps(),

@@ -161,10 +161,9 @@ def _csv(s: str) -> tuple:
 
 
 def cmd_export(args):
-    import json
 
     from export import ExportFailed, export_run
-    from export.manifest import PARITY_HEADERS, parity_rows, uninformative
+    from export.manifest import PARITY_HEADERS, Manifest, parity_rows, uninformative
 
     opts = options_from_args(args)
     if not args.json:
@@ -176,21 +175,20 @@ def cmd_export(args):
     except ExportFailed as exc:
         if exc.manifest and not args.json:
             print(
-                markdown_table(
-                    parity_rows(json.loads(exc.manifest.read_text())), PARITY_HEADERS, "lrrllrl"
-                )
+                markdown_table(parity_rows(Manifest.read(exc.manifest)), PARITY_HEADERS, "lrrllrl")
             )
         raise
     if args.json:
         print_json(manifest)
         return 0
-    print(markdown_table(parity_rows(manifest), PARITY_HEADERS, "lrrllrl"))
-    warn = uninformative(manifest)
+    written = Manifest.from_dict(manifest)
+    print(markdown_table(parity_rows(written), PARITY_HEADERS, "lrrllrl"))
+    warn = uninformative(written)
     if warn:
         print(f"warning: {warn}")
     out = args.out or f"{args.run_dir.rstrip('/')}/export"
     ui.log_into(out)
-    for a in manifest["artifacts"]:
+    for a in written.artifacts:
         if (
             a.get("format") == "hls4ml"
             and a.get("variant") == "fixed"

@@ -60,10 +60,8 @@ def cmd_import(args):
         progress=ui.say,
     )
     cfg = result.config
-    imp, data = cfg["imported"], cfg["data"]
-    print(
-        f"{args.model_file}: {imp['route']}; {cfg['card']['params']:,} parameters; task {cfg['card']['task']}"
-    )
+    imp, data = cfg.imported, cfg.data
+    print(f"{args.model_file}: {imp['route']}; {cfg.card['params']:,} parameters; task {cfg.task}")
     print(
         f"data: {data['n_train']} train / {data['n_val']} val / {data['n_test']} test samples, "
         f"input {data['input_shape']}"

@@ -95,11 +95,10 @@ def cmd_run(args):
             "seed": args.seed,
         }
     )
-    _check_recipe_names(args.recipe)
     report = run_pipeline(
         args.model,
         args.dataset,
-        recipe=args.recipe,
+        recipe=_read_recipe(args.recipe),
         out=args.out,
         verbose=1 if args.verbose else 0,
         force=args.force,
@@ -134,11 +133,13 @@ def cmd_bench(args):
     return 0 if not any("error" in r for r in data["results"]) else 1
 
 
-def _check_recipe_names(recipe) -> None:
-    """The recipe's model and data set names, checked before TensorFlow loads."""
+def _read_recipe(recipe):
+    """The command's one read of its recipe: the model and data set names are checked before
+    TensorFlow loads, then every section (:class:`edgezoo.recipe_schema.Recipe`)."""
     import argparse
 
     from edgezoo.pipeline import PipelineError, load_recipe
+    from edgezoo.recipe_schema import Recipe
 
     rec = load_recipe(recipe)
     try:
@@ -147,6 +148,7 @@ def _check_recipe_names(recipe) -> None:
                 check(str(rec[key]))
     except argparse.ArgumentTypeError as exc:
         raise PipelineError(f"recipe {recipe}: {exc}") from None
+    return Recipe.from_dict(rec)
 
 
 def stage_table(out) -> str:

@@ -21,12 +21,16 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgezoo.experiments import archs
 from edgezoo.experiments.compat_doc import markdown
 from zoo.core.errors import EdgezooError
+
+if TYPE_CHECKING:
+    from export.manifest import Manifest
 
 TARGETS = ("onnx", "tflite", "openvino")
 VARIANTS = {"onnx_variants": ("fp32", "int8"), "tflite_variants": ("fp32", "int8")}
@@ -121,9 +125,10 @@ def _artifact_row(a: dict) -> dict:
     return row
 
 
-def _export(imp_dir: Path, out: Path, progress) -> dict:
+def _export(imp_dir: Path, out: Path, progress) -> Manifest:
     from export import export_run
     from export.errors import ExportError
+    from export.manifest import Manifest
 
     try:
         manifest = export_run(
@@ -139,12 +144,16 @@ def _export(imp_dir: Path, out: Path, progress) -> dict:
         manifest_path = out / "manifest.json"
         if not manifest_path.exists():
             raise
-        manifest = json.loads(manifest_path.read_text())
-    progress(f"  export: {'pass' if manifest.get('passed') else 'see failures'}")
+        return _exported(Manifest.read(manifest_path), progress)
+    return _exported(Manifest.from_dict(manifest), progress)
+
+
+def _exported(manifest: Manifest, progress) -> Manifest:
+    progress(f"  export: {'pass' if manifest.passed else 'see failures'}")
     return manifest
 
 
-def _bench(export_dir: Path, manifest: dict, data: dict, *, rounds: int, budget_s: float):
+def _bench(export_dir: Path, manifest: Manifest, data: dict, *, rounds: int, budget_s: float):
     from edgezoo.experiments.int8 import bench_model, summarize
 
     arts = bench_model(
@@ -156,7 +165,7 @@ def _bench(export_dir: Path, manifest: dict, data: dict, *, rounds: int, budget_
         rounds=rounds,
         budget_s=budget_s,
     )
-    keras_acc = manifest["source"]["keras_metrics"].get("keras_accuracy")
+    keras_acc = manifest.source["keras_metrics"].get("keras_accuracy")
     return summarize("", arts, keras_acc)
 
 
@@ -211,13 +220,13 @@ def run_model(name: str, out: Path, opts: dict, supported: set, progress=print) 
             lambda: import_model(out / "model.h5", out / "data.npz", out=out / "import-h5", **kw),
         )
         if h5 is not None:
-            row["h5_world"] = h5.config.get("world")
+            row["h5_world"] = h5.config.world
     if imp is None:
         return row
     manifest = step("export", lambda: _export(out / "import", out / "export", progress))
     if manifest:
         row["artifacts"] = {
-            f"{x['format']}/{x['variant']}": _artifact_row(x) for x in manifest["artifacts"]
+            f"{x['format']}/{x['variant']}": _artifact_row(x) for x in manifest.artifacts
         }
         if opts["rounds"]:
             row["int8_bench"] = step(

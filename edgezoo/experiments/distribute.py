@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import zoo  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from training.options import TrainOptions  # noqa: E402
 from zoo.core.options import add_arguments  # noqa: E402
+from zoo.core.run_config import RunConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MARK = "EDGEZOO_RESULT "
@@ -83,7 +84,7 @@ def _strategy(name: str, n: int, devices: list[str]):
 def _row(name: str, n: int, run, per_replica_batch: int) -> dict:
     """One measured fit: samples/s = samples fed to ``fit`` / its wall time."""
     m = run.metrics
-    n_train = json.loads((run.dir / "config.json").read_text())["data"]["n_train"]
+    n_train = RunConfig.read(run.dir).data["n_train"]
     global_batch = m.get("global_batch_size", per_replica_batch)
     per_epoch = n_train if name == "default" else math.ceil(n_train / global_batch) * global_batch
     samples = per_epoch * m["epochs_run"]

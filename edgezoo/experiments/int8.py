@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from export.manifest import Manifest
 from export.runtime_bench import make_call, measure
 from export.targets import all_targets, runtimes
 from zoo.core.introspect import predicted_class
@@ -95,10 +96,17 @@ def measure_interleaved(calls: dict, *, rounds: int, budget_s: float) -> dict:
 
 
 def bench_model(
-    export_dir: Path, manifest: dict, x_test, y_test, *, threads: int, rounds: int, budget_s: float
+    export_dir: Path,
+    manifest: Manifest,
+    x_test,
+    y_test,
+    *,
+    threads: int,
+    rounds: int,
+    budget_s: float,
 ) -> dict:
     calls, acc, arts, predictors = {}, {}, {}, {}
-    for a in manifest["artifacts"]:
+    for a in manifest.artifacts:
         if a["format"] not in RUNTIME_OF or "error" in a:
             continue
         name, rt = f"{a['format']}-{a['variant']}", RUNTIME_OF[a["format"]]
@@ -209,7 +217,7 @@ def bench_int8(
     }
     for m in models:
         t0 = time.perf_counter()
-        manifest = prepare(m, out, epochs=epochs, progress=progress)
+        manifest = Manifest.from_dict(prepare(m, out, epochs=epochs, progress=progress))
         keras_model, cfg = load_run(out / m)
         ds = run_dataset(cfg)
         sensitivity = input_sensitivity(keras_model, ds.x_test)
@@ -223,7 +231,7 @@ def bench_int8(
             rounds=rounds,
             budget_s=budget_s,
         )
-        keras_acc = manifest["source"]["keras_metrics"].get("keras_accuracy")
+        keras_acc = manifest.source["keras_metrics"].get("keras_accuracy")
         result["models"][m] = {
             "artifacts": arts,
             "keras_accuracy": keras_acc,

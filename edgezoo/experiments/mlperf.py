@@ -25,8 +25,10 @@ import numpy as np
 import zoo
 from export.api import export_model, export_run
 from export.common import ExportData
+from export.manifest import Manifest
 from export.runtime_bench import conditions, run_isolated
 from zoo.core.io import atomic_path
+from zoo.core.run_config import RunConfig
 
 MAC_CLASSES = {"Conv2D", "DepthwiseConv2D", "Dense", "Conv1D"}
 # MLPerf Tiny's reference int8 .tflite files run in TFLM (tflite-micro 0.dev20261023182759, its
@@ -102,9 +104,9 @@ def _generated(model, n_calib: int, n_test: int, seed: int = 0) -> ExportData:
     )
 
 
-def _latencies(manifest: dict, out: Path, budget_s: float) -> dict:
+def _latencies(manifest: Manifest, out: Path, budget_s: float) -> dict:
     """Batch-1, one-thread p50 (us) of the int8 TFLite (LiteRT) and fp32/int8 ONNX (onnxruntime)."""
-    arts = {(a["format"], a["variant"]): a for a in manifest["artifacts"] if "path" in a}
+    arts = {(a["format"], a["variant"]): a for a in manifest.artifacts if "path" in a}
     specs, keys = [], []
     for key, runtime in (
         (("tflite", "int8"), "litert"),
@@ -127,6 +129,13 @@ def _latencies(manifest: dict, out: Path, budget_s: float) -> dict:
             keys.append(f"{key[0]}_{key[1]}")
     results = run_isolated(specs) if specs else []
     return {k: (r.get("p50_us") if "error" not in r else r["error"]) for k, r in zip(keys, results)}
+
+
+def _save_bench_input(path: Path, model):
+    """One seeded standard-normal input of the model's shape, for the latency runs."""
+    with atomic_path(path) as tmp:
+        x = np.random.default_rng(0).standard_normal((1, *model.inputs[0].shape[1:]))
+        np.save(tmp, x.astype("f4"))
 
 
 def bench_model(
@@ -174,7 +183,7 @@ def bench_model(
         tflm = _tflm(lambda **kw: export_run(run_dir, out=out / "tflm", **kw), calibration_samples)
         row["weights"] = f"trained ({run_dir})"
         # the run's own data set: a run trained on a stand-in (digits) is not MLPerf's data
-        row["calibration"] = f"{cfg.get('dataset') or card.dataset} training split"
+        row["calibration"] = f"{cfg.dataset or card.dataset} training split"
     else:
         model = zoo.create_model(name, **overrides)
         data = _generated(model, calibration_samples, 64)
@@ -185,12 +194,9 @@ def bench_model(
         )
         row["weights"] = "random initialization"
         row["calibration"] = f"{calibration_samples} generated standard-normal inputs"
-    with atomic_path(out / "export" / "bench_inputs.npy") as tmp:
-        np.save(
-            tmp,
-            np.random.default_rng(0).standard_normal((1, *model.inputs[0].shape[1:])).astype("f4"),
-        )
-    arts = {(a["format"], a["variant"]): a for a in manifest["artifacts"] if "path" in a}
+    _save_bench_input(out / "export" / "bench_inputs.npy", model)
+    manifest = Manifest.from_dict(manifest)
+    arts = {(a["format"], a["variant"]): a for a in manifest.artifacts if "path" in a}
     row.update(
         params=int(model.count_params()),
         macs=count_macs(model),
@@ -223,11 +229,11 @@ def _tflm(export, calibration_samples: int) -> dict:
         )
     except ExportFailed as exc:
         return {"error": "; ".join(exc.failures)}
-    m = manifest["artifacts"][0]["tflm"]
+    m = Manifest.from_dict(manifest).artifacts[0]["tflm"]
     return {"arena_bytes": m["arena_bytes"], "flash_bytes": m["flash_bytes"], "macs": m["macs"]}
 
 
-def _accuracy(card, manifest: dict, run_dir, status: str) -> dict | str:
+def _accuracy(card, manifest: Manifest, run_dir, status: str) -> dict | str:
     if run_dir is None:
         return (
             status
@@ -239,10 +245,10 @@ def _accuracy(card, manifest: dict, run_dir, status: str) -> dict | str:
 
     keras = json.loads((Path(run_dir) / "metrics.json").read_text()).get(metric)
     result = {"metric": metric, "keras": keras}
-    trained_on = (json.loads((Path(run_dir) / "config.json").read_text()) or {}).get("dataset")
+    trained_on = RunConfig.read(run_dir).dataset
     if trained_on and trained_on != card.dataset:
         result["dataset"] = trained_on  # not the MLPerf target's data: said beside the figure
-    for a in manifest["artifacts"]:
+    for a in manifest.artifacts:
         if (a["format"], a["variant"]) == ("tflite", "int8") and "accuracy" in a.get("parity", {}):
             result["tflite_int8"] = a["parity"]["accuracy"]
     return result

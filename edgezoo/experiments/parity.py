@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from export.api import DEFAULT_TARGETS, export_run
-from export.manifest import PARITY_HEADERS, parity_rows
+from export.manifest import PARITY_HEADERS, Manifest, parity_rows
 from training.datasets.downloads import jets_available
 from zoo.core.io import write_json_atomic, write_text_atomic
 
@@ -97,7 +97,7 @@ def _export_sources(sources, *, to, progress, **export_opts) -> tuple[list, dict
         dest = src.parent / (src.name + "-export")
         manifest = export_run(src, to=to, out=dest, fail_on_parity=False, **export_opts)
         manifests[label] = str(dest / "manifest.json")
-        rows += [[label, *r] for r in parity_rows(manifest)]
+        rows += [[label, *r] for r in parity_rows(Manifest.from_dict(manifest))]
     return rows, manifests
 
 

@@ -62,7 +62,7 @@ def load_model(path: str | os.PathLike, *, world: str = KERAS3, compile: bool = 
     """Load a ``.keras`` model saved by edgezoo (or plain Keras) in ``world``.
 
     A run directory's model file is input too (anyone can replace it): the whole config is
-    scanned first (:func:`zoo.imported.check_model_file`) and a file that can carry code is
+    scanned first (:func:`zoo.imported.files.check_model_file`) and a file that can carry code is
     refused; then it loads with the loader's safe mode.
 
     Raises :class:`ModelFileError` naming the file for a missing, corrupt or foreign file.
@@ -75,7 +75,7 @@ def load_model(path: str | os.PathLike, *, world: str = KERAS3, compile: bool = 
             f"{path} is not a Keras model archive (a .keras file is a zip with config.json and "
             "model.weights.h5); it is corrupt or of another format. Re-save or re-train the model."
         )
-    from zoo.imported import check_model_file
+    from zoo.imported.files import check_model_file
 
     check_model_file(path)  # nothing is deserialized before this passes
     k = get_keras(world)

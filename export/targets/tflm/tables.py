@@ -4,8 +4,9 @@ manifests (``report.md``, ``bench.md``, ``bench-mlperf``)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from export.manifest import Manifest
 
 HEADERS = [
     "model",
@@ -44,10 +45,10 @@ def _vs_litert(v: dict | None) -> str:
     return f"{r} / {o} (max {rm} / {om} LSB)"
 
 
-def rows(manifest: dict, label: str) -> list[list]:
+def rows(manifest: Manifest, label: str) -> list[list]:
     """One row per TFLM artifact of ``manifest``."""
     out = []
-    for a in manifest.get("artifacts", []):
+    for a in manifest.artifacts:
         if a.get("format") != "tflm" or "tflm" not in a:
             continue
         m = a["tflm"]
@@ -69,7 +70,7 @@ def rows(manifest: dict, label: str) -> list[list]:
     return out
 
 
-def markdown(labelled: list[tuple[str, dict]]) -> list[str]:
+def markdown(labelled: list[tuple[str, Manifest]]) -> list[str]:
     """The section's lines ([] when no manifest has a TFLM artifact)."""
     from zoo.core.tables import markdown_table
 
@@ -81,9 +82,7 @@ def markdown(labelled: list[tuple[str, dict]]) -> list[str]:
 
 def section(manifest_paths) -> list[str]:
     """:func:`markdown` of manifest files, each labelled by its export directory's name."""
-    return markdown(
-        [(Path(p).parent.name, json.loads(Path(p).read_text())) for p in manifest_paths]
-    )
+    return markdown([(Path(p).parent.name, Manifest.read(p)) for p in manifest_paths])
 
 
 def bench_lines(data: dict) -> list[str]:
