@@ -94,8 +94,7 @@ _REEXPORT = "it was not written by `edgezoo export` or was edited; re-export the
 
 @dataclass(frozen=True)
 class Manifest:
-    """A ``manifest.json``, checked and typed (the schema above); also a read-only mapping of its
-    keys, in their order, as written."""
+    """A ``manifest.json``, checked and typed (the schema above); ``raw`` is the file as written."""
 
     schema: str
     source: dict

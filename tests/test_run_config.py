@@ -40,7 +40,7 @@ def test_an_old_config_without_world_reads_as_keras_with_the_stated_defaults(tmp
     )
     assert cfg.hgq is False and cfg.imported is None and cfg.input_noise == 0.0
     assert cfg.source_dir == tmp_path and cfg.task == "classification"
-    assert dict(cfg) == OLD  # the mapping is the file: no default is written into it
+    assert cfg.to_dict() == OLD  # the file as written: no default is written into it
 
 
 def test_a_written_config_reads_back_byte_for_byte(tmp_path):
@@ -59,9 +59,11 @@ def test_replace_keeps_the_key_order_the_source_directory_and_checks_again(tmp_p
     write_json_atomic(tmp_path / "config.json", GOOD)
     cfg = RunConfig.read(tmp_path)
     changed = cfg.replace(world="keras", hgq=True)
-    assert list(changed)[: len(GOOD)] == list(GOOD) and list(changed)[-1] == "hgq"
+    assert (
+        list(changed.to_dict())[: len(GOOD)] == list(GOOD) and list(changed.to_dict())[-1] == "hgq"
+    )
     assert changed.world == "keras" and changed.hgq and changed.source_dir == tmp_path
-    assert "compression" not in cfg.without("compression")
+    assert "compression" not in cfg.without("compression").to_dict()
     with pytest.raises(RunConfigError, match="world"):
         cfg.replace(world="torch")
 
@@ -143,7 +145,7 @@ def test_a_manifest_reads_typed_and_back_unchanged(tmp_path):
     man = Manifest.read(path)
     assert man.schema == SCHEMA and man.passed is False and man.failures == ("tflite int8: boom",)
     assert [a["format"] for a in man.produced] == ["onnx"] and len(man.artifacts) == 2
-    assert dict(man) == MANIFEST and man["options"] == {"to": ["onnx"]}
+    assert man.raw == MANIFEST and man.raw["options"] == {"to": ["onnx"]}
 
 
 def test_a_manifest_without_schema_reads_as_the_first_schema():

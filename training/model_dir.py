@@ -34,7 +34,9 @@ def load_run(run_dir: str | os.PathLike, *, world: str | None = None) -> tuple[o
     return load_model(run_dir / "model.keras", world=world or cfg.world), cfg
 
 
-def save_model_dir(model, out: str | os.PathLike, config: Mapping, **extra_json) -> Path:
+def save_model_dir(
+    model, out: str | os.PathLike, config: RunConfig | Mapping, **extra_json
+) -> Path:
     """Write a model directory (``model.keras`` + ``config.json`` + any ``name=dict`` JSON files).
 
     ``config`` is the source run's config (a :class:`RunConfig`, or the dict of a new one);
@@ -42,7 +44,8 @@ def save_model_dir(model, out: str | os.PathLike, config: Mapping, **extra_json)
     failure leaves no half-written artifact.
     """
     src_dir = config.source_dir if isinstance(config, RunConfig) else None
-    cfg = RunConfig.from_dict({**config, "world": zoo.world_of(model)}, f"the config for {out}")
+    given = config.to_dict() if isinstance(config, RunConfig) else dict(config)
+    cfg = RunConfig.from_dict({**given, "world": zoo.world_of(model)}, f"the config for {out}")
     out = claim_dir(out, "model", what="model directory")
     if cfg.data_file and src_dir:  # imported data travels with every model directory
         from training.datasets.userdata import copy_stored

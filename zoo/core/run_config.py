@@ -18,9 +18,9 @@ The keys, their types and the defaults an older file gets are stated here, once:
     hgq                     bool (an HGQ2 model, compress step hgq), default false
     input_noise             number (training's input noise), default 0.0 (older runs had none)
 
-Any other key (epochs, batch_size, strategy, ...) is kept as written. A :class:`RunConfig` is
-also a read-only mapping of the file's keys, in their order: ``dict(cfg)`` is what is written
-back, so a written file keeps its keys.
+Any other key (epochs, batch_size, strategy, ...) is kept as written: ``cfg.to_dict()`` (the
+file's keys, in their order) is what is written back, so a written file keeps its keys. A
+:class:`RunConfig` is read through its typed attributes, never as a dict.
 """
 
 from __future__ import annotations
