@@ -1,4 +1,5 @@
-"""The one replace transaction (:class:`Build`) and the one temporary-directory scheme.
+"""The one replace transaction (:class:`Build`) and the one temporary-directory scheme
+(:func:`build_beside` for a result, :func:`scratch_beside` for a step's partial output).
 
 A new result is built in a locked, marked sibling ``.NAME.KIND-PID-HEX`` (:func:`build_beside`;
 builds a killed process left are removed by the next one). :meth:`Build.commit` puts it in place:
@@ -218,6 +219,18 @@ def build_beside(final, kind: str, identity=None, command: str | None = None):
         marker = read_marker(tmp) if tmp.is_dir() and not tmp.is_symlink() else None
         if marker and (marker.get("build") or {}).get("token") == token:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def scratch_beside(final, tag: str) -> Path:
+    """A fresh, empty directory next to ``final`` (``.NAME.TAG-PID-HEX``, the naming of
+    :func:`build_beside`) for a step's partial output or scratch files, inside the build being
+    written (so a killed export leaves it only inside its own abandoned build). The caller
+    removes it, or swaps it in with :func:`replace_dir_atomically`."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{tag}-{os.getpid()}-{secrets.token_hex(4)}")
+    tmp.mkdir(mode=0o700)  # a fresh name (mkdir fails on an existing one)
+    return tmp
 
 
 def _remove_abandoned(final: Path):

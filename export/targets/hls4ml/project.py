@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-import tempfile
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +26,7 @@ from export.targets.hls4ml.support import (
 from export.targets.hls4ml.synth import synthesize
 from zoo.core.introspect import all_layers
 from zoo.core.io import write_text_atomic
-from zoo.core.transaction import replace_dir_atomically
+from zoo.core.transaction import replace_dir_atomically, scratch_beside
 
 
 def export_hls(
@@ -56,10 +55,8 @@ def export_hls(
     conv_model, renamed = without_reserved_names(model, world)
     io_type = opts.io_type or io_type_for(model)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     # fresh directories this call creates (never a path someone else may own), removed in finally
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.scratch-", dir=out_dir.parent))
+    work, scratch = scratch_beside(out_dir, "partial"), scratch_beside(out_dir, "scratch")
     try:
         x_prof = np.ascontiguousarray(x_profile[: opts.profile_samples], dtype=np.float32)
         cfg, precision = build_config(conv_model, world, x_prof, opts, io_type, scratch)

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -56,6 +55,7 @@ from export.common import pareto_front
 from export.targets.hls4ml.candidates import BASELINE_WIDTH, MIN_RESULT, MIN_WEIGHT, Search
 from export.targets.hls4ml.emulator import NotEmulated
 from zoo.core.io import atomic_path
+from zoo.core.transaction import scratch_beside
 
 
 def search(model, world: str, data, opts, scratch: Path, progress=None, keep: Path | None = None):
@@ -291,9 +291,9 @@ def choose(rec, model, world: str, opts):
 
     # fresh directories this call creates (never a guessed path someone else may own); the
     # C-simulated project of the choice is the artifact (unless a vendor tool will synthesize it)
-    scratch = Path(tempfile.mkdtemp(prefix=".precision-search-", dir=rec.out))
+    scratch = scratch_beside(rec.out / "precision", "search")
     keep = (
-        Path(tempfile.mkdtemp(prefix=".precision-chosen-", dir=rec.out))
+        scratch_beside(rec.out / "precision", "chosen")
         if not (opts.synth and synth_tool(opts.backend))
         else None
     )

@@ -15,12 +15,11 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from zoo.core.transaction import replace_dir_atomically
+from zoo.core.transaction import replace_dir_atomically, scratch_beside
 
 XML = "model.xml"
 VARIANTS = ("fp32", "int8")
@@ -71,8 +70,7 @@ def _save(ov_model, out: Path) -> Path:
     import openvino as ov
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = scratch_beside(out, "partial")
     try:
         ov.save_model(ov_model, str(tmp / XML), compress_to_fp16=False)
         return replace_dir_atomically(tmp, out)

@@ -5,7 +5,6 @@ function (the HGQ2 path of :mod:`export.targets.rtl.hgq` uses it too)."""
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,12 +95,11 @@ def build_verilog(
     size it with yosys: {"stages", "reg_bits", "latency_cutoff", "simulation", "yosys"}."""
     from da4ml.codegen import RTLModel
 
-    from zoo.core.transaction import replace_dir_atomically
+    from zoo.core.transaction import replace_dir_atomically, scratch_beside
 
     say = say if callable(say) else (lambda m: None)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)  # a fresh scratch directory, never guessed
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    work = scratch_beside(out_dir, "partial")  # a fresh scratch directory, never guessed
     try:
         rtl = RTLModel(
             comb,
