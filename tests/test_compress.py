@@ -69,8 +69,8 @@ def test_pruning_reaches_target_and_zeros_survive_save_load(chain):
     assert rep["layers"]["output"]["sparsity"] < 0.02 and rep["layers"]["output"]["pruned"] is False
     # reloaded from disk: an ordinary Keras 3 model with the same zeros
     model, cfg = load_run(step.dir)
-    assert cfg["world"] == "keras" and zoo.world_of(model) == "keras"
-    assert cfg["compression"][-1]["step"] == "prune"
+    assert cfg.world == "keras" and zoo.world_of(model) == "keras"
+    assert cfg.compression[-1]["step"] == "prune"
     reloaded = sparsity_report(model, ["fc1", "fc2"])
     assert reloaded["layers"]["fc1"]["nonzero"] == rep["layers"]["fc1"]["nonzero"]
     assert abs(reloaded["pruned_layers"] - TARGET) <= 0.02
@@ -117,7 +117,7 @@ def test_pruning_a_conv_bn_model_with_chosen_layers():
 def test_qat_keeps_pruned_zeros_through_training_and_reload(chain):
     pruned, _ = load_run(chain["prune"].dir)
     qmodel, cfg = load_run(chain["qat"].dir)
-    assert cfg["world"] == "tf_keras" and chain["qat"].dir.name == "3-qat"
+    assert cfg.world == "tf_keras" and chain["qat"].dir.name == "3-qat"
     classes = {layer.name: type(layer).__name__ for layer in qmodel.layers}
     assert classes["fc1"] == "QDense" and classes["relu1"] == "QActivation"
     assert classes["softmax"] == "Activation"  # softmax stays float for hls4ml
@@ -265,11 +265,7 @@ def test_distillation_trains_a_working_student(float_run, tmp_path):
     assert step.report["student_scratch"]["accuracy"] > 0.3  # the baseline, same epochs and data
     assert step.report["before"]["accuracy"] == pytest.approx(float_run.metrics["accuracy"])
     student, cfg = load_run(step.dir)
-    assert (
-        cfg["model"] == "mlp"
-        and cfg["overrides"]["widths"] == [16]
-        and cfg["overrides"]["classes"] == 10
-    )
+    assert cfg.model == "mlp" and cfg.overrides["widths"] == [16] and cfg.overrides["classes"] == 10
     assert (
         student.count_params() < 6570 and step.report["model"]["params"] == student.count_params()
     )

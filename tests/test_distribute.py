@@ -273,8 +273,8 @@ def test_mirrored_two_replicas_matches_single_device(tmp_path):
     np.testing.assert_allclose(r2["weights"], r1["weights"], atol=1e-5)
     # an ordinary Keras 3 run directory that records the strategy
     model, cfg = load_run(tmp_path / "two")
-    assert cfg["strategy"] == "mirrored" and cfg["world"] == "keras"
-    assert cfg["distribute"]["replicas"] == 2 and len(cfg["distribute"]["devices"]) == 2
+    assert cfg.raw["strategy"] == "mirrored" and cfg.world == "keras"
+    assert cfg.raw["distribute"]["replicas"] == 2 and len(cfg.raw["distribute"]["devices"]) == 2
     np.testing.assert_allclose(
         np.concatenate([w.ravel() for w in model.get_weights()]), r2["weights"], atol=1e-7
     )
@@ -383,8 +383,10 @@ def test_multiworker_two_processes_train_in_sync(tmp_path):
     ]
     # the chief's run directory is an ordinary Keras 3 one, with the weights both workers hold
     model, cfg = load_run(outs[0])
-    assert type(model).__module__.startswith("keras.") and cfg["world"] == "keras"
-    assert cfg["strategy"] == "multiworker" and cfg["distribute"]["trained_in"] == "tf_keras"
+    assert type(model).__module__.startswith("keras.") and cfg.world == "keras"
+    assert (
+        cfg.raw["strategy"] == "multiworker" and cfg.raw["distribute"]["trained_in"] == "tf_keras"
+    )
     np.testing.assert_array_equal(
         np.concatenate([w.ravel() for w in model.get_weights()]),
         np.asarray(other["weights"], dtype="float32"),

@@ -68,14 +68,14 @@ def test_keras2_h5_with_depthwise_imports_and_exports_everywhere(files, imported
     from training.model_dir import load_run
 
     cfg = imported_dw.config
-    imp = cfg["imported"]
+    imp = cfg.imported
     assert imp["route"].startswith("tf-keras -> keras 3")  # Keras 3 refused the file
     assert "groups" in imp["keras3_refused"] and imp["dropped_kwargs"]["DepthwiseConv2D"] == {
         "groups": 1
     }
     assert imp["output_check"]["passed"] and imp["output_check"]["max_abs_diff"] <= 1e-5
-    assert cfg["card"]["task"] == "classification" and cfg["world"] == "keras"
-    assert cfg["data"]["n_train"] + cfg["data"]["n_val"] + cfg["data"]["n_test"] == 400
+    assert cfg.card["task"] == "classification" and cfg.world == "keras"
+    assert cfg.data["n_train"] + cfg.data["n_val"] + cfg.data["n_test"] == 400
     assert imported_dw.metrics["accuracy"] > 0.5  # the trained model, on its own test split
     model, cfg2 = load_run(imported_dw.dir)
     assert {type(la).__name__ for la in model.layers} >= {
@@ -141,10 +141,10 @@ def test_qkeras_h5_and_csv_keep_quantizers_for_hls4ml(tmp_path):
         tmp_path / "q.h5", tmp_path / "iris.csv", out=tmp_path / "qimp", label_column="species"
     )
     cfg = res.config
-    assert cfg["world"] == "tf_keras" and cfg["imported"]["route"].startswith("qkeras")
+    assert cfg.world == "tf_keras" and cfg.imported["route"].startswith("qkeras")
     assert (
-        cfg["data"]["classes"] == ["setosa", "versicolor", "virginica"]
-        and cfg["card"]["task"] == "classification"
+        cfg.data["classes"] == ["setosa", "versicolor", "virginica"]
+        and cfg.card["task"] == "classification"
     )
     assert res.metrics["accuracy"] > 0.8
     man = export_run(res.dir, to=("hls4ml",))
@@ -177,10 +177,10 @@ def test_image_folder_wrong_shape_and_labels_out_of_range(tmp_path):
     n = int((y < 3).sum())
     _keras3_tiny().save(tmp_path / "tiny.keras")
     res = import_model(tmp_path / "tiny.keras", root, out=tmp_path / "img-import")
-    assert res.config["data"]["classes"] == ["class_0", "class_1", "class_2"]
-    assert res.config["imported"]["route"] == "keras 3"
-    assert sum(res.config["data"][f"n_{k}"] for k in ("train", "val", "test")) == n
-    assert res.config["data_file"]["format"] == "images" and (res.dir / "data.npz").exists()
+    assert res.config.data["classes"] == ["class_0", "class_1", "class_2"]
+    assert res.config.imported["route"] == "keras 3"
+    assert sum(res.config.data[f"n_{k}"] for k in ("train", "val", "test")) == n
+    assert res.config.data_file["format"] == "images" and (res.dir / "data.npz").exists()
 
     np.savez(tmp_path / "wide.npz", x=np.zeros((20, 5), "float32"), y=np.zeros(20, "int64"))
     with pytest.raises(DatasetError, match=r"shape \(5,\).*takes inputs of shape \(8, 8, 1\)"):
@@ -247,7 +247,7 @@ def test_truncated_and_foreign_files_are_one_clear_error(files, tmp_path):
         tmp_path / "k2.keras"
     )  # a .keras archive written by tf-keras (Keras 2)
     res = import_model(tmp_path / "k2.keras", files / "digits.npz", out=tmp_path / "k2")
-    imp = res.config["imported"]
+    imp = res.config.imported
     assert imp["format"] == "keras" and imp["keras_version"].startswith("2.")
     assert imp["route"].startswith("tf-keras -> keras 3") and imp["output_check"]["passed"]
 
@@ -269,7 +269,7 @@ def test_stored_data_is_checked_and_a_changed_source_is_reported(imported_dw, fi
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         ds = run_dataset(c)
-    assert len(ds.x_test) == imported_dw.config["data"]["n_test"]
+    assert len(ds.x_test) == imported_dw.config.data["n_test"]
     assert not [w for w in seen if issubclass(w.category, DataChangedWarning)]
     x, y = _digits(300)
     np.savez(src, x=x, y=y)  # the user edits their file after the import
@@ -317,7 +317,7 @@ def test_regression_outputs_near_100_pass_fp32_parity_and_a_perturbed_onnx_fails
 
     mf, data = regression_model(tmp_path)
     res = import_model(mf, data, out=tmp_path / "reg")
-    assert res.config["card"]["task"] == "regression"
+    assert res.config.card["task"] == "regression"
     man = export_run(
         res.dir, to=("onnx", "tflite"), onnx_variants=("fp32",), tflite_variants=("fp32", "fp16")
     )
@@ -360,7 +360,7 @@ def test_regression_outputs_near_100_pass_fp32_parity_and_a_perturbed_onnx_fails
     result = compress(res.dir, prune=0.5, epochs=1, out=tmp_path / "small")
     step = result["prune"]
     step_cfg = json.loads((step.dir / "config.json").read_text())
-    assert step_cfg["data_file"] == res.config["data_file"] and (step.dir / "data.npz").exists()
+    assert step_cfg["data_file"] == res.config.data_file and (step.dir / "data.npz").exists()
     assert step_cfg["card"]["task"] == "regression" and "_dir" not in step_cfg
     assert abs(step.report["achieved_sparsity"]["pruned_layers"] - 0.5) <= 0.05
 
@@ -482,7 +482,7 @@ def test_an_autoencoder_with_x_only_is_a_reconstruction_model(tmp_path):
     ae.save(tmp_path / "ae.keras")
     np.savez(tmp_path / "x.npz", x=rng.standard_normal((80, 8)).astype("float32"))  # no labels
     res = import_model(tmp_path / "ae.keras", tmp_path / "x.npz", out=tmp_path / "imp")
-    assert res.config["card"]["task"] == "reconstruction" and "mse" in res.metrics
+    assert res.config.card["task"] == "reconstruction" and "mse" in res.metrics
     man = export_run(res.dir, to=("onnx",), onnx_variants=("fp32",))
     p = man["artifacts"][0]["parity"]
     assert (

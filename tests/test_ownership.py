@@ -181,12 +181,12 @@ def test_d_reimport_and_import_over_an_export_keep_the_users_files(base, w):
     (d / "notes.txt").write_text("mine")
     (d / "data").mkdir()
     (d / "data" / "raw.csv").write_text("1,2")
-    stored = first.config["data_file"]["path"]
-    old_sha = first.config["data_file"]["sha256"]
+    stored = first.config.data_file["path"]
+    old_sha = first.config.data_file["sha256"]
     # the README's re-import when the data changes: same model and file name, no --force
     shutil.copy(user / "iris2.npz", w / "iris.npz")
     again = import_model(user / "setosa.keras", w / "iris.npz", out=d)
-    assert again.config["data_file"]["sha256"] != old_sha and (d / stored).exists()
+    assert again.config.data_file["sha256"] != old_sha and (d / stored).exists()
     assert (d / "notes.txt").read_text() == "mine" and (d / "data" / "raw.csv").read_text() == "1,2"
     assert not [p for p in w.iterdir() if p.name.startswith((".imp", "imp."))]
 

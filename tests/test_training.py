@@ -92,7 +92,7 @@ def test_lenet5_trains_on_digits_upsampled_to_32x32(lenet5_digits_run):
     """The shared CNN run (tests/conftest.py: lenet5, digits, 2 epochs on 300 samples)."""
     model, cfg = load_run(lenet5_digits_run)
     assert model.inputs[0].shape[1:] == (32, 32, 1)
-    assert cfg["data"]["input_shape"] == [32, 32, 1]
+    assert cfg.data["input_shape"] == [32, 32, 1]
     assert run_dataset(cfg).x_test.shape[1:] == (32, 32, 1)
 
 
