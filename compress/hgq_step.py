@@ -100,8 +100,9 @@ def hgq_step(book, src, opts, fit: dict, current, metrics, source):
 
 def _learned_bits_in_summary(book, bits: dict) -> None:
     """The summary row and the step's ``model`` block count an HGQ2 model's weights as float32
-    (their generic measure does not know HGQ2 quantizers): give them the learned mean bits per
-    kernel weight (0 for a pruned one) and the kernel bits in bytes, measured on the model."""
+    and none as pruned (their generic measure does not know HGQ2 quantizers): give them the
+    learned mean bits per kernel weight (0 for a pruned one), the pruned fraction and the
+    kernel bits in bytes, measured on the model."""
     import json
 
     from zoo.core.io import write_json_atomic
@@ -110,11 +111,13 @@ def _learned_bits_in_summary(book, bits: dict) -> None:
     note = "HGQ2: learned bits per kernel weight, mean over all kernels (pruned = 0)"
     kernel_bytes = -(-bits["total_bits"] // 8)
     row = book.summary["rows"][-1]
+    pruned = round(bits["pruned_fraction"], 6)  # kernel weights whose learned width is 0
     row.update(bits_per_weight=mean, bits_per_weight_note=note, kernel_bytes=kernel_bytes)
+    row["sparsity"] = pruned
     write_json_atomic(book.out / "compression.json", book.summary)
     path = book.out / "4-hgq" / "compression.json"
     rep = json.loads(path.read_text())
-    rep["model"].update(bits_per_weight=mean, bits_per_weight_note=note)
+    rep["model"].update(bits_per_weight=mean, bits_per_weight_note=note, sparsity=pruned)
     write_json_atomic(path, rep)
 
 

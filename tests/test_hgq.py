@@ -72,6 +72,7 @@ def test_hgq_step_is_recorded(hgq_chain):
     total = sum(e["total_bits"] for e in rep["weight_bits"].values())
     n = sum(e["weights"] for e in rep["weight_bits"].values())
     assert abs(row["bits_per_weight"] - total / n) < 1e-3
+    assert row["sparsity"] == round(rep["pruned_fraction"], 6) == rep["model"]["sparsity"]
 
 
 def test_hgq_rtl_and_hls4ml_are_bit_exact_to_keras(hgq_chain, tmp_path):

@@ -11,6 +11,10 @@ def _floats(s: str) -> tuple[float, ...]:
     return tuple(float(p) for p in s.split(",") if p.strip())
 
 
+def _model_names_or_none(value: str) -> str:
+    return value if not value.strip() else names.model_names(value)
+
+
 def register(sub):
     p = sub.add_parser(
         "bench-fpga",
@@ -26,6 +30,13 @@ def register(sub):
         type=names.model_names,
         metavar="MODELS",
         help="comma-separated dense zoo models, trained on the digits",
+    )
+    p.add_argument(
+        "--conv-models",
+        default="lenet5",
+        type=_model_names_or_none,
+        metavar="MODELS",
+        help="comma-separated small CNNs: float, hls4ml io_stream C simulation only ('' = none)",
     )
     p.add_argument(
         "--betas", default="2e-5,6e-5", type=_floats, metavar="B1,B2", help="final HGQ2 betas"
@@ -48,6 +59,7 @@ def cmd_bench_fpga(args):
     res = bench_fpga(
         args.out,
         models=models,
+        conv_models=[m.strip() for m in args.conv_models.split(",") if m.strip()],
         betas=args.betas,
         hgq_epochs=args.hgq_epochs,
         yosys_cache=args.yosys_cache,
