@@ -93,8 +93,9 @@ def _twin_layer(layer, last: bool):
     raise UnsupportedLayerError(f"hgq: layer {layer.name!r} ({kind}) has no HGQ2 twin here; {why}.")
 
 
-def hgq_twin(model, *, beta0: float = 0.0):
-    """The HGQ2 twin of a single-chain float Keras 3 model, initialized from its weights."""
+def hgq_twin(model, *, beta0: float = 0.0, weight_bits0: int = 8, act_f0: int = 6):
+    """The HGQ2 twin of a single-chain float Keras 3 model, initialized from its weights; its
+    weights start at ``weight_bits0`` bits, its activations at ``act_f0`` fractional bits."""
     import keras
 
     import_hgq()
@@ -108,7 +109,10 @@ def hgq_twin(model, *, beta0: float = 0.0):
     x, prev, pairs = inp, None, []
     with (
         QuantizerConfigScope(place="all", default_q_type="kbi", overflow_mode="SAT_SYM"),
-        QuantizerConfigScope(place="datalane", default_q_type="kif", overflow_mode="WRAP"),
+        QuantizerConfigScope(place="weight", default_q_type="kbi", b0=weight_bits0),
+        QuantizerConfigScope(
+            place="datalane", default_q_type="kif", overflow_mode="WRAP", f0=act_f0
+        ),
         LayerConfigScope(enable_ebops=True, beta0=beta0),
     ):
         pending = []

@@ -65,6 +65,14 @@ def test_hgq_step_is_recorded(hgq_chain):
     assert ebops == sorted(ebops) and accs == sorted(accs)  # a front: more cost, more accuracy
     summary = json.loads((hgq_chain.out / "compression.json").read_text())
     assert summary["final"] == "4-hgq" and summary["request"]["hgq"]["epochs"] == 4
+    # the summary row gives the learned bits per weight, not the float32 of the variables
+    row = summary["rows"][-1]
+    assert row["stage"] == "hgq" and row["bits_per_weight"] == round(rep["bits_per_weight_mean"], 4)
+    assert rep["model"]["bits_per_weight"] == row["bits_per_weight"] < 16
+    total = sum(e["total_bits"] for e in rep["weight_bits"].values())
+    n = sum(e["weights"] for e in rep["weight_bits"].values())
+    assert abs(row["bits_per_weight"] - total / n) < 1e-3
+    assert row["sparsity"] == round(rep["pruned_fraction"], 6) == rep["model"]["sparsity"]
 
 
 def test_hgq_rtl_and_hls4ml_are_bit_exact_to_keras(hgq_chain, tmp_path):
@@ -105,6 +113,36 @@ def test_hgq_settings_are_checked_before_training():
         compress_options(hgq={"beta": 1e-4})
     with pytest.raises(EdgezooError, match="beta1 must be a number"):
         compress_options(hgq={"beta1": -1})
+    for key, bad in (("weight_bits0", 0), ("act_f0", -1), ("batch_size", 2.5), ("epochs", True)):
+        with pytest.raises(EdgezooError, match=f"{key} must be an integer"):
+            compress_options(hgq={key: bad})
+
+
+def test_yosys_result_is_reused_only_for_byte_identical_rtl(tmp_path):
+    """bench-fpga's yosys cache: keyed by the sha256 of every file under src/ (names and
+    bytes); any changed byte or renamed file is a different RTL and is not served."""
+    from edgezoo.experiments.fpga import rtl_sha256, synth_cached
+
+    rtl, cache = tmp_path / "rtl", tmp_path / "cache"
+    (rtl / "src" / "static").mkdir(parents=True)
+    (rtl / "src" / "model.v").write_text("module model(); endmodule\n")
+    (rtl / "src" / "static" / "lib.v").write_text("module lib(); endmodule\n")
+    sha = rtl_sha256(rtl)
+    from export.targets.rtl.tools import yosys_version
+
+    entry = {"run": True, "resources": {"source": "yosys synth_xilinx", "LUT": 7}}
+    cache.mkdir()
+    (cache / f"{sha}-yosys-{yosys_version()}.json".replace(" ", "_")).write_text(json.dumps(entry))
+    got = synth_cached(rtl, cache, False, lambda m: None)
+    assert got["run"] and got["resources"]["LUT"] == 7 and got["reused"]
+    for change in (
+        lambda: (rtl / "src" / "model.v").write_text("module model(); endmodule \n"),
+        lambda: (rtl / "src" / "static" / "lib.v").rename(rtl / "src" / "static" / "lib2.v"),
+    ):
+        change()
+        assert rtl_sha256(rtl) != sha
+        miss = synth_cached(rtl, cache, False, lambda m: None)  # yosys not requested: not run
+        assert miss["run"] is False and "reused" not in miss
 
 
 def test_pareto_front_and_budget_pick():

@@ -11,6 +11,10 @@ def _floats(s: str) -> tuple[float, ...]:
     return tuple(float(p) for p in s.split(",") if p.strip())
 
 
+def _model_names_or_none(value: str) -> str:
+    return value if not value.strip() else names.model_names(value)
+
+
 def register(sub):
     p = sub.add_parser(
         "bench-fpga",
@@ -28,9 +32,22 @@ def register(sub):
         help="comma-separated dense zoo models, trained on the digits",
     )
     p.add_argument(
-        "--betas", default="1e-4,5e-4", type=_floats, metavar="B1,B2", help="final HGQ2 betas"
+        "--conv-models",
+        default="lenet5",
+        type=_model_names_or_none,
+        metavar="MODELS",
+        help="comma-separated small CNNs: float, hls4ml io_stream C simulation only ('' = none)",
     )
-    p.add_argument("--hgq-epochs", type=int, default=60, help="HGQ2 fine-tuning epochs")
+    p.add_argument(
+        "--betas", default="2e-5,6e-5", type=_floats, metavar="B1,B2", help="final HGQ2 betas"
+    )
+    p.add_argument("--hgq-epochs", type=int, default=100, help="HGQ2 fine-tuning epochs")
+    p.add_argument(
+        "--yosys-cache",
+        metavar="DIR",
+        default=None,
+        help="yosys results by the RTL's sha256, reused for identical RTL (default OUT/yosys-cache)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_bench_fpga)
 
@@ -40,7 +57,13 @@ def cmd_bench_fpga(args):
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     res = bench_fpga(
-        args.out, models=models, betas=args.betas, hgq_epochs=args.hgq_epochs, progress=ui.note
+        args.out,
+        models=models,
+        conv_models=[m.strip() for m in args.conv_models.split(",") if m.strip()],
+        betas=args.betas,
+        hgq_epochs=args.hgq_epochs,
+        yosys_cache=args.yosys_cache,
+        progress=ui.note,
     )
     if args.json:
         print_json(res)
