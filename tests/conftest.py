@@ -204,6 +204,7 @@ MODULE_COST_S = {
     "tests/test_reliability.py": 7,
     "tests/test_zoo_cnn.py": 6,
     "tests/test_report.py": 5,
+    "tests/test_imported_readers.py": 1,
     "notebooks/05_compression.ipynb": 32,
     "notebooks/07_inference_benchmarks.ipynb": 25,
     "notebooks/06_export_and_hls4ml.ipynb": 23,
