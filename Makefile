@@ -38,8 +38,9 @@ test: lint
 	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 -m "not slow" --durations=30 tests notebooks $(PYTEST_ARGS)
 
 # Everything, the tests marked slow included (hls4ml io_stream C simulations of every CNN the
-# zoo claims for hls4ml): about 1-2 minutes more on 2 cores. The trained models most tests read
-# are built once per session and shared by the xdist workers (tests/conftest.py).
+# zoo claims for hls4ml, the full-size RTL + yosys run of tests/test_fpga.py, the long property
+# profile). The trained models most tests read are built once per session and shared by the
+# xdist workers (tests/conftest.py).
 test-all: lint
 	$(PY) -m compileall -q zoo training compress export edgezoo >/dev/null
 	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 tests notebooks $(PYTEST_ARGS)

@@ -177,3 +177,83 @@ def mlp_digits_export(shared_dir, mlp_digits_run) -> Path:
         (folder / ".export.new").rename(folder / "export")
 
     return build_once(shared_dir, "mlp-digits-export", build) / "export" / "exp"
+
+
+# --------------------------------------------------------------------------- xdist schedule
+
+# Rough seconds per test module in `make test` (the module's setup + call + teardown summed, from
+# a `--durations=0` run of 2026-12-05 on a loaded machine, divided by 4). Only the ordering below
+# reads them; a module not listed counts LIGHT_S per test. Every module with an expensive
+# module-scoped fixture is listed, so that it runs whole at the start of one worker's queue.
+MODULE_COST_S = {
+    "tests/test_export_claims.py": 400,
+    "tests/test_pipeline.py": 100,
+    "tests/test_fpga.py": 60,
+    "tests/test_import.py": 72,
+    "tests/test_ownership.py": 68,
+    "tests/test_hgq.py": 57,
+    "tests/test_int8.py": 38,
+    "tests/test_distribute.py": 38,
+    "tests/test_mlperf.py": 35,
+    "tests/test_safety_property.py": 25,
+    "tests/test_hostile_models.py": 21,
+    "tests/test_silent_results.py": 13,
+    "tests/test_export.py": 12,
+    "tests/test_compress.py": 11,
+    "tests/test_tflm.py": 10,
+    "tests/test_reliability.py": 7,
+    "tests/test_zoo_cnn.py": 6,
+    "tests/test_report.py": 5,
+    "tests/test_imported_readers.py": 1,
+    "notebooks/05_compression.ipynb": 32,
+    "notebooks/07_inference_benchmarks.ipynb": 25,
+    "notebooks/06_export_and_hls4ml.ipynb": 23,
+    "notebooks/02_dnn_with_callbacks.ipynb": 18,
+    "notebooks/03_cnns_and_parameter_counting.ipynb": 17,
+    "notebooks/04_autoencoder_anomaly_detection.ipynb": 15,
+    "notebooks/08_your_own_model.ipynb": 11,
+    "notebooks/01_perceptron_and_gradient_descent.ipynb": 9,
+}
+LIGHT_S = 0.4
+
+
+def xdist_order(items: list, workers: int) -> list:
+    """``items`` reordered for ``--dist worksteal`` over ``workers`` workers.
+
+    worksteal hands worker i the i-th contiguous chunk of the collection (sizes n // workers,
+    as xdist computes them) and later moves the *end* of a busy worker's queue to an idle one.
+    So each chunk starts with the listed (long) modules, shared out longest first to the chunk
+    with the least work so far, and ends with unlisted short tests: the steals at the end move
+    short tests, a long module never becomes the tail, and a module with a module-scoped fixture
+    is not split between the workers (which would build the fixture twice). The order within a
+    module is kept."""
+    groups: dict[str, list] = {}
+    for item in items:
+        groups.setdefault(item.nodeid.split("::")[0], []).append(item)
+    sizes, left = [], len(items)
+    for i in range(workers):
+        sizes.append(left // (workers - i))
+        left -= sizes[-1]
+    heavy = sorted((m for m in groups if m in MODULE_COST_S), key=lambda m: -MODULE_COST_S[m])
+    chunks: list[list] = [[] for _ in range(workers)]
+    work = [0.0] * workers
+    for m in heavy:
+        fits = [i for i in range(workers) if len(chunks[i]) + len(groups[m]) <= sizes[i]]
+        if not fits:
+            return items  # a chunk too small for a module: keep the collection order
+        i = min(fits, key=lambda i: (work[i], i))
+        chunks[i].extend(groups[m])
+        work[i] += MODULE_COST_S[m]
+    light = [item for m, group in groups.items() if m not in MODULE_COST_S for item in group]
+    for chunk, size in zip(chunks, sizes):
+        take = size - len(chunk)
+        chunk.extend(light[:take])
+        light = light[take:]
+    return [item for chunk in chunks for item in chunk]
+
+
+@pytest.hookimpl(trylast=True)  # after -m / -k deselection: the chunks are of what runs
+def pytest_collection_modifyitems(config, items):
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        items[:] = xdist_order(items, workers)

@@ -48,29 +48,36 @@ def test_parse_report_without_a_report_says_so(tmp_path):
 # --------------------------------------------------------------------------- RTL via da4ml
 
 
-def qkeras_iris_mlp():
-    """A QKeras 6-bit MLP 4-16-8-3 (tf-keras world), quantizers as strings (round-trips .keras)."""
+def qkeras_iris_mlp(widths=(16, 8)):
+    """A QKeras 6-bit MLP 4-16-8-3 (tf-keras world; ``widths`` the two hidden layers), quantizers
+    as strings (round-trips .keras)."""
     import tf_keras as tk
     from qkeras import QActivation, QDense
 
     q = "quantized_bits(6,0,alpha=1)"
     inp = tk.Input((4,), name="input")
-    x = QDense(16, kernel_quantizer=q, bias_quantizer=q, name="fc1")(inp)
+    x = QDense(widths[0], kernel_quantizer=q, bias_quantizer=q, name="fc1")(inp)
     x = QActivation("quantized_relu(6)", name="relu1")(x)
-    x = QDense(8, kernel_quantizer=q, bias_quantizer=q, name="fc2")(x)
+    x = QDense(widths[1], kernel_quantizer=q, bias_quantizer=q, name="fc2")(x)
     x = QActivation("quantized_relu(6)", name="relu2")(x)
     x = QDense(3, kernel_quantizer=q, bias_quantizer=q, name="output")(x)
     out = tk.layers.Activation("softmax", name="softmax")(x)
     return tk.Model(inp, out, name="mlp")
 
 
-@pytest.fixture(scope="module")
-def rtl_export(tmp_path_factory):
+@pytest.fixture(
+    scope="module",
+    params=[(4, 4), pytest.param((16, 8), marks=pytest.mark.slow)],
+    ids=lambda w: "4-" + "-".join(map(str, w)) + "-3",
+)
+def rtl_export(request, tmp_path_factory):
     """One QKeras model directory exported to hls4ml and rtl: one hls4ml C-sim
     build, one Verilator build, one yosys run for the whole module.
 
-    Not the shared QKeras run of tests/conftest.py: a 4-8-8-3 iris model keeps the Verilator
-    build and the yosys run small, and its hand-set quantizers are what the checks read."""
+    Not the shared QKeras run of tests/conftest.py: a small iris model keeps the Verilator
+    build and the yosys run small, and its hand-set quantizers are what the checks read.
+    ``make test`` builds 4-4-4-3 (about 700 LUTs); the 4-16-8-3 model (about 3,400 LUTs, the
+    same checks on five times the logic) is marked slow (``make test-all``)."""
     import tf_keras
 
     import zoo
@@ -81,7 +88,7 @@ def rtl_export(tmp_path_factory):
 
     tf_keras.utils.set_random_seed(0)
     ds = adapt(load_dataset("iris"), (4,))
-    m = qkeras_iris_mlp()
+    m = qkeras_iris_mlp(request.param)
     m.compile(tf_keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
     m.fit(ds.x_train, ds.y_train, epochs=60, verbose=0)
     cfg = {

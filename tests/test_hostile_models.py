@@ -7,7 +7,7 @@ and list position of their configs (``config.json``; the ``.h5`` attributes ``mo
 ``training_config``): a Lambda layer, a serialized Python function, a class from module
 ``os``/``builtins``, an unknown class. Every function's code writes a marker file when it runs.
 Each file goes through the real entry points (``zoo.imported.loaders.read_model_file``,
-``zoo.core.io.load_model`` in both worlds, one ``edgezoo import`` subprocess): a ``ModelFileError``
+``zoo.core.io.load_model`` in both worlds, one ``edgezoo import`` command): a ``ModelFileError``
 naming the file and the place, and no marker. The positive controls load hostile files with the
 unsafe loaders directly and see the marker appear, so these tests can fail.
 """
@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -383,20 +380,25 @@ def test_controls_the_unsafe_loaders_run_the_code_so_the_marker_works(tmp_path):
     assert marker.read_text() == "ran"
 
 
-def test_edgezoo_import_refuses_the_issue_file_in_one_line(tmp_path):
+def test_edgezoo_import_refuses_the_issue_file_in_one_line(tmp_path, capsys):
+    """``edgezoo import`` of the file (the command's own entry point, in this process: the test is
+    about the refusal, not the console script, which tests/test_cli.py starts)."""
     import tf_keras
+
+    from edgezoo.cli import main
 
     marker = tmp_path / "pwned"
     m, _ = _lambda_models(marker, tf_keras)["time_distributed"]
     m.save(tmp_path / "td.h5")
     marker.unlink()
     np.savez(tmp_path / "d.npz", x=np.ones((20, 3, 4), "float32"), y=np.zeros((20, 3, 4), "f4"))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "edgezoo", "import", str(tmp_path / "td.h5")]
-    cmd += ["--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "out")]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert res.returncode == 2, res.stderr[-2000:]
-    last = res.stderr.strip().splitlines()[-1]
+    capsys.readouterr()
+    argv = ["import", str(tmp_path / "td.h5")]
+    code = main([*argv, "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2, err[-2000:]
+    assert "Traceback" not in err, err[-2000:]
+    last = err.strip().splitlines()[-1]
     assert "error:" in last and "td.h5: layer 'td/lam' is a Lambda layer" in last
     assert not marker.exists() and not (tmp_path / "out").exists()
 

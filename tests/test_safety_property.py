@@ -33,8 +33,8 @@ tree, ``--force``, ``runs/run`` as source and ``--out``), and half the ``--out``
 the risky set (the user's folders, symlinks to directories, runs holding the user's files, the
 source itself).
 
-Profiles: the default (``make test``) runs 4 sessions of up to 8 steps, derandomized (the same
-ones on every run) and without shrinking, in about 1-1.5 minutes on 2 cores;
+Profiles: the default (``make test``) runs 3 sessions of up to 8 steps, derandomized (the same
+ones on every run) and without shrinking, in about a minute on 2 cores;
 ``EDGEZOO_PROPERTY_PROFILE=long`` (and the ``slow`` test, run by ``make test-all``) runs 8
 sessions with up to two benchmarks/pipelines and two SIGKILLs each, and shrinks a failure to a
 minimal one. ``EDGEZOO_PROPERTY_LOG=1`` prints each session's commands (with ``-s``). Six plain
@@ -789,7 +789,7 @@ MAX_KILLS = 1
 
 PROFILES = {
     "default": settings(
-        max_examples=4,
+        max_examples=3,
         stateful_step_count=8,
         deadline=None,
         derandomize=True,
