@@ -488,14 +488,21 @@ def test_bench_mlperf_names_a_stand_in_data_set_beside_the_accuracy(tmp_path):
     import json
 
     from edgezoo.experiments.mlperf import _accuracy, markdown
+    from export.manifest import Manifest
 
     card = zoo.get_card("ds_cnn")
     for dataset, said in (("digits", True), ("speech_commands", False)):
         run = tmp_path / dataset
         run.mkdir()
-        (run / "config.json").write_text(json.dumps({"model": "ds_cnn", "dataset": dataset}))
+        config = {
+            "model": "ds_cnn",
+            "dataset": dataset,
+            "card": {"task": card.task, "input_shape": list(card.input_shape)},
+        }
+        (run / "config.json").write_text(json.dumps(config))
         (run / "metrics.json").write_text(json.dumps({"accuracy": 0.5}))
-        acc = _accuracy(card, {"artifacts": []}, run, "present")
+        manifest = Manifest.from_dict({"source": {}, "artifacts": []})
+        acc = _accuracy(card, manifest, run, "present")
         assert (acc.get("dataset") == "digits") is said
         row = {
             "model": "ds_cnn",

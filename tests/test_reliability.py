@@ -420,7 +420,7 @@ def test_6_a_reexport_replaces_the_earlier_export_only_when_complete(copy, tmp_p
     assert (look_alike / "mine.txt").read_text() == "mine"
     manifest, src, changed = load_manifest(exp)  # bench's checks: sha256, sizes, the source
     assert changed == {} and src.resolve() == run.resolve()
-    assert manifest["artifacts"][0]["sha256"] == after["model.onnx"]
+    assert manifest.artifacts[0]["sha256"] == after["model.onnx"]
 
     # a directory edgezoo did not write is refused, nothing written into it or beside it
     user = tmp_path / "user"

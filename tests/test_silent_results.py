@@ -116,7 +116,7 @@ def test_resume_conflicts_names_each_setting():
         "overrides {} -> {'classes': 5}",
         "data.n_train 8 -> 10",
     ]
-    assert resume_conflicts(old, RunConfig.from_dict(dict(old))) == []
+    assert resume_conflicts(old, RunConfig.from_dict(old.to_dict())) == []
     assert resume_conflicts(None, old)  # unreadable config.json: never resumed silently
     older = old.without("input_noise")  # before input noise existed
     assert resume_conflicts(older, old) == []
