@@ -70,6 +70,10 @@ def _bench(row: dict) -> str:
     )
 
 
+def _load(load) -> str:
+    return "-" if not load else "/".join(f"{x:.1f}" for x in load)
+
+
 def summary(result: dict) -> dict:
     rows = [r for r in result["rows"] if r.get("artifacts")]
     n = len(result["rows"])
@@ -107,9 +111,11 @@ def markdown(result: dict) -> str:
         f"after (a shared, loaded machine: timings compare only within one row's interleaved "
         f"run). Versions: " + ", ".join(f"{k} {v[k]}" for k in sorted(v)) + ".",
         "",
-        f"Options: {result['options']}; whole run {result.get('seconds', '?')} s for "
-        f"{len(result['rows'])} of the {len(ARCHS)} listed architectures "
-        f"({', '.join(r['model'] for r in result['rows'])}).",
+        f"Options: {result['options']}; {len(result['rows'])} of the {len(ARCHS)} listed "
+        f"architectures ({', '.join(r['model'] for r in result['rows'])}), "
+        f"{sum(r.get('seconds') or 0 for r in result['rows']):,.0f} s summed over their rows "
+        f"(each row's own time, date and load below; the last run took "
+        f"{result.get('seconds', '?')} s).",
         "",
         f"Summary: {s['models']} models; import + ONNX/TFLite/OpenVINO fp32 parity passed on "
         f"informative outputs: {s['fp32_all_informative']}/{s['models']}; int8 passed its gates "
@@ -145,9 +151,13 @@ def markdown(result: dict) -> str:
     lines += ["", "## Failures, refusals and sizes", ""]
     for r in result["rows"]:
         lines.append(
-            f"- **{r['model']}** ({r.get('seconds', '?')} s): hls4ml refused: "
+            f"- **{r['model']}** ({r.get('seconds', '?')} s, {r.get('created', '?')}, load "
+            f"{_load(r.get('load_before'))}): hls4ml "
+            f"{'accepted' if (r.get('hls4ml') or {}).get('accepted') else 'refused'}: "
             f"{(r.get('hls4ml') or {}).get('reason')}"
         )
+        times = [f"{k} {v['seconds']}" for k, v in r["steps"].items() if v.get("seconds")]
+        lines.append(f"  - seconds per step: {', '.join(times)}")
         for what, st in r["steps"].items():
             if st.get("status") in ("fail", "refused"):
                 lines.append(f"  - {what}: {st['status']}: {st.get('error')}")
