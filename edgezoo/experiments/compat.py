@@ -238,6 +238,16 @@ def run_model(name: str, out: Path, opts: dict, supported: set, progress=print) 
     return row
 
 
+def _release():
+    """Free one row's models before the next (one process runs the whole list)."""
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
 def _earlier_rows(path: Path, models) -> dict:
     """Rows of earlier runs in the same ``--out`` for architectures this run does not redo (so
     the matrix can be run model by model); each row carries its own date and options."""
@@ -299,6 +309,7 @@ def bench_compat(
         row.update(created=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), options=opts)
         row["load_before"] = load
         kept[name] = row
+        _release()
         result["rows"] = [kept[n] for n in archs.ARCHS if n in kept]
         write_text_atomic(out / "compat.json", json.dumps(result, indent=2, default=str) + "\n")
     result["seconds"] = _since(t0)
