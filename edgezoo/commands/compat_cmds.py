@@ -38,7 +38,7 @@ def register(sub):
         metavar="MODELS",
         help=f"comma-separated architectures (default all: {', '.join(ARCHS)})",
     )
-    p.add_argument("--epochs", type=int, default=3, help="fit epochs on the upsampled digits")
+    p.add_argument("--epochs", type=int, default=10, help="fit epochs on the upsampled digits")
     p.add_argument("--train", type=int, default=512, help="training samples")
     p.add_argument("--test", type=int, default=128, help="test (parity) samples")
     p.add_argument("--rounds", type=int, default=1, help="int8 timing rounds (0: no timing)")

@@ -57,8 +57,16 @@ def digits_data(name: str, n_train: int, n_test: int, seed: int = 0) -> dict:
     return {"x_train": x[tr], "y_train": y[tr], "x_test": x[te], "y_test": y[te]}
 
 
+# Adam's rate of the fit. MobileNetV2 (measured, loaded machine): 1e-3 gave test accuracy 0.38 /
+# 0.63 after 3 / 10 epochs and a half-LSB input sensitivity of 0.096 / 0.055; 3e-3 gave 0.59 /
+# 0.79 and 0.106 / 0.048. An under-trained model amplifies small perturbations block by block
+# (the row's input_sensitivity), which no int8 artifact can hold. Epochs after the first cost
+# little next to tracing the train function (MobileNetV2: 36 s for 3 epochs, 52 s for 10).
+LR = 3e-3
+
+
 def make_informative(model, data: dict, *, epochs: int, seed: int = 0) -> dict:
-    """A short fit (Adam 1e-3, batch 32) with BatchNormalization momentum 0 meanwhile, then one
+    """A short fit (Adam :data:`LR`, batch 32) with BatchNormalization momentum 0 meanwhile, then one
     training-mode pass over 256 training samples, so the moving statistics are those of the final
     weights (the last batch's were taken before its weight update). Accuracy by eager calls
     (``evaluate`` would trace a test function: seconds per big model)."""
@@ -71,7 +79,7 @@ def make_informative(model, data: dict, *, epochs: int, seed: int = 0) -> dict:
     for b in bns:
         b.momentum = 0.0
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
+        optimizer=keras.optimizers.Adam(LR),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -84,7 +92,7 @@ def make_informative(model, data: dict, *, epochs: int, seed: int = 0) -> dict:
         [np.asarray(model(data["x_test"][i : i + 64])) for i in range(0, len(data["x_test"]), 64)]
     )
     acc = float((pred.argmax(-1) == data["y_test"]).mean())
-    how = f"fit {epochs} epochs (Adam 1e-3, batch 32), BN statistics of 256 training samples"
+    how = f"fit {epochs} epochs (Adam {LR:g}, batch 32), BN statistics of 256 training samples"
     return {"how": how, "seconds": _since(t0), "acc": acc}
 
 
@@ -266,7 +274,7 @@ def bench_compat(
     out="runs/bench-compat",
     *,
     models=tuple(archs.ARCHS),
-    epochs: int = 3,
+    epochs: int = 10,
     n_train: int = 512,
     n_test: int = 128,
     rounds: int = 1,
