@@ -130,3 +130,24 @@ def test_rows_of_earlier_runs_are_kept_for_other_models(tmp_path):
     assert set(_earlier_rows(path, ["MobileNet"])) == {"VGG16"}
     path.write_text("{not json")
     assert _earlier_rows(path, ["MobileNet"]) == {}
+
+
+def test_doc_only_rewrites_the_matrix_from_compat_json(tmp_path):
+    """--doc-only runs nothing: the doc comes from --out's compat.json; none there is one line."""
+    row = {
+        "model": "VGG16",
+        "input": [32, 32, 3],
+        "steps": {"import .keras": {"status": "pass", "seconds": 1.0}},
+        "artifacts": {"onnx/fp32": {"status": "pass", "max_abs_diff": 1e-6, "bytes": 10}},
+        "options": {"epochs": 10},
+    }
+    result = {"created": "now", "versions": {"keras": "3"}, "conditions": {}, "options": {}}
+    (tmp_path / "compat.json").write_text(json.dumps({**result, "rows": [row]}))
+    cmd = [sys.executable, "-m", "edgezoo", "bench-compat", "--doc-only", "--out"]
+    doc = tmp_path / "m.md"
+    p = subprocess.run([*cmd, str(tmp_path), "--doc", str(doc)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    text = doc.read_text()
+    assert "| VGG16 | 32x32x3 |" in text and "onnx/fp32 1/1" in text and "onnx/int8 0/1" in text
+    p = subprocess.run([*cmd, str(tmp_path / "none")], capture_output=True, text=True)
+    assert p.returncode != 0 and "compat.json" in p.stderr and "Traceback" not in p.stderr

@@ -44,6 +44,11 @@ def register(sub):
     p.add_argument("--rounds", type=int, default=1, help="int8 timing rounds (0: no timing)")
     p.add_argument("--budget", type=float, default=0.05, help="seconds per call per round")
     p.add_argument("--doc", default="docs/compatibility.md", help="the Markdown matrix ('' none)")
+    p.add_argument(
+        "--doc-only",
+        action="store_true",
+        help="run nothing: write --doc from the compat.json in --out (rows of earlier runs)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_bench_compat)
 
@@ -52,6 +57,12 @@ def cmd_bench_compat(args):
     from edgezoo.experiments.compat import bench_compat
     from edgezoo.experiments.compat_doc import markdown
 
+    if args.doc_only:
+        from edgezoo.experiments.compat import rewrite_doc
+
+        res = rewrite_doc(args.out, args.doc or "docs/compatibility.md")
+        print_json(res) if args.json else print(markdown(res))
+        return 0
     res = bench_compat(
         args.out,
         models=args.models,

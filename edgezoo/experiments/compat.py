@@ -29,6 +29,12 @@ from edgezoo.experiments.compat_doc import markdown
 from zoo.core.errors import EdgezooError
 
 TARGETS = ("onnx", "tflite", "openvino")
+
+
+class CompatError(EdgezooError, ValueError):
+    pass
+
+
 VARIANTS = {"onnx_variants": ("fp32", "int8"), "tflite_variants": ("fp32", "int8")}
 VARIANTS["openvino_variants"] = ("fp32", "int8")
 
@@ -325,4 +331,22 @@ def bench_compat(
     write_text_atomic(out / "compat.json", json.dumps(result, indent=2, default=str) + "\n")
     if doc:
         write_text_atomic(Path(doc), markdown(result) + "\n")
+    return result
+
+
+def rewrite_doc(out, doc) -> dict:
+    """``doc`` written again from ``out/compat.json`` (after a change of the notes, or to merge
+    the rows of model-by-model runs), nothing run. A missing or unreadable file is one line."""
+    from zoo.core.io import write_text_atomic
+
+    path = Path(out) / "compat.json"
+    try:
+        result = json.loads(path.read_text())
+        result["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CompatError(
+            f"bench-compat --doc-only: no readable results in {path} ({type(exc).__name__}); "
+            "run bench-compat with this --out first"
+        ) from None
+    write_text_atomic(Path(doc), markdown(result) + "\n")
     return result

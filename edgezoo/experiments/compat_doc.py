@@ -74,6 +74,17 @@ def _load(load) -> str:
     return "-" if not load else "/".join(f"{x:.1f}" for x in load)
 
 
+def column_counts(result: dict) -> dict:
+    """``{column: "passed/rows"}`` for the imports and every artifact column."""
+    rows, n = result["rows"], len(result["rows"])
+    out = {k: sum(_step(r, k) == "pass" for r in rows) for k in ("import .keras", "import .h5")}
+    for k in COLUMNS:
+        out[k] = sum(
+            ((r.get("artifacts") or {}).get(k) or {}).get("status") == "pass" for r in rows
+        )
+    return {k: f"{v}/{n}" for k, v in out.items()}
+
+
 def summary(result: dict) -> dict:
     rows = [r for r in result["rows"] if r.get("artifacts")]
     n = len(result["rows"])
@@ -122,6 +133,8 @@ def markdown(result: dict) -> str:
         f"in all three runtimes: {s['int8_all_three']}/{s['models']}, in at least one: "
         f"{s['int8_any']}/{s['models']}.",
         "",
+        "Passed per column: " + ", ".join(f"{k} {v}" for k, v in column_counts(result).items()),
+        "",
         "Cells: fp32 `pass max|diff|`; int8 `pass argmax agreement`; informative: the "
         "manifest's `informative` (reference spread).",
         "",
@@ -151,7 +164,8 @@ def markdown(result: dict) -> str:
     lines += ["", "## Failures, refusals and sizes", ""]
     for r in result["rows"]:
         lines.append(
-            f"- **{r['model']}** ({r.get('seconds', '?')} s, {r.get('created', '?')}, load "
+            f"- **{r['model']}** ({r.get('seconds', '?')} s, {r.get('created', '?')}, "
+            f"{(r.get('options') or {}).get('epochs', '?')} fit epochs, load "
             f"{_load(r.get('load_before'))}): hls4ml "
             f"{'accepted' if (r.get('hls4ml') or {}).get('accepted') else 'refused'}: "
             f"{(r.get('hls4ml') or {}).get('reason')}"
