@@ -147,7 +147,8 @@ def markdown(result: dict) -> str:
         f"architectures ({', '.join(r['model'] for r in result['rows'])}), "
         f"{sum(r.get('seconds') or 0 for r in result['rows']):,.0f} s summed over their rows "
         f"(each row's own time, date and load below; the last run took "
-        f"{result.get('seconds', '?')} s).",
+        f"{result.get('seconds', '?')} s). Not run: "
+        f"{', '.join(a for a in ARCHS if a not in {r['model'] for r in result['rows']}) or 'none'}.",
         "",
         f"Summary: {s['models']} models; import + ONNX/TFLite/OpenVINO fp32 parity passed on "
         f"informative outputs: {s['fp32_all_informative']}/{s['models']}; int8 passed its gates "
