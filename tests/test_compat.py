@@ -118,18 +118,18 @@ def test_openvino_int8_batch_1_equals_batch_n(tmp_path, hw):
     assert dyn["ok"] and dyn["input_batch_dim"] == "?", dyn
 
 
-def test_rows_of_earlier_runs_are_kept_for_other_models(tmp_path):
-    """The matrix can be run model by model into one --out: a run keeps the rows of the others,
-    replaces its own, and ignores what is not a listed architecture."""
+def test_rows_of_earlier_runs_are_kept(tmp_path):
+    """The matrix can be run model by model into one --out: a run starts from the earlier rows
+    (replaced one by one as it redoes them) and ignores what is not a listed architecture."""
     from edgezoo.experiments.compat import _earlier_rows
 
     path = tmp_path / "compat.json"
-    assert _earlier_rows(path, ["MobileNet"]) == {}  # no earlier run
+    assert _earlier_rows(path) == {}  # no earlier run
     rows = [{"model": m, "steps": {}} for m in ("MobileNet", "VGG16", "NotAnArch")]
     path.write_text(json.dumps({"rows": rows + ["junk"]}))
-    assert set(_earlier_rows(path, ["MobileNet"])) == {"VGG16"}
+    assert set(_earlier_rows(path)) == {"MobileNet", "VGG16"}
     path.write_text("{not json")
-    assert _earlier_rows(path, ["MobileNet"]) == {}
+    assert _earlier_rows(path) == {}
 
 
 def test_doc_only_rewrites_the_matrix_from_compat_json(tmp_path):

@@ -262,18 +262,15 @@ def _release():
     gc.collect()
 
 
-def _earlier_rows(path: Path, models) -> dict:
-    """Rows of earlier runs in the same ``--out`` for architectures this run does not redo (so
-    the matrix can be run model by model); each row carries its own date and options."""
+def _earlier_rows(path: Path) -> dict:
+    """Rows of earlier runs in the same ``--out`` (so the matrix can be run model by model); a
+    row this run redoes replaces its earlier one when it is done. Each row carries its own date
+    and options."""
     try:
         rows = json.loads(path.read_text())["rows"]
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    return {
-        r["model"]: r
-        for r in rows
-        if isinstance(r, dict) and r.get("model") in archs.ARCHS and r["model"] not in models
-    }
+    return {r["model"]: r for r in rows if isinstance(r, dict) and r.get("model") in archs.ARCHS}
 
 
 def bench_compat(
@@ -289,7 +286,7 @@ def bench_compat(
     progress=print,
 ) -> dict:
     """Run :func:`run_model` for ``models``; writes ``compat.json`` (and ``doc``) and returns it.
-    Rows of earlier runs in ``out`` for other architectures are kept (:func:`_earlier_rows`)."""
+    Rows of earlier runs in ``out`` are kept until this run redoes them (:func:`_earlier_rows`)."""
     from edgezoo.experiments.hls_gate import supported_layers
     from export.peak import cpu_info
     from export.runtime_bench import conditions
@@ -314,7 +311,7 @@ def bench_compat(
         "rows": [],
     }
     supported = supported_layers()
-    kept = _earlier_rows(out / "compat.json", models)
+    kept = _earlier_rows(out / "compat.json")
     t0 = time.perf_counter()
     for name in models:
         progress(f"{name}: build, fit, save, import, export")
