@@ -3,7 +3,8 @@
 * fp32: ``openvino.convert_model(model.onnx)`` (the verified ONNX file, so both Keras worlds take
   one path), saved with ``openvino.save_model(..., compress_to_fp16=False)`` as ``model.xml`` +
   ``model.bin`` in a directory artifact. The batch dimension stays dynamic (``?``).
-* int8: ``nncf.quantize`` (MinMax, preset "performance": symmetric activations, per-channel
+* int8: ``nncf.quantize`` (MinMax with activation ranges over the whole calibration set, as the
+  ONNX/TFLite int8 take them; preset "performance": symmetric activations, per-channel
   weights; full bias correction -- NNCF's default fast bias correction gave ResNet-8 on digits
   argmax agreement 0.93 and relative error 0.14, failing the int8 gate, against 1.0 / 0.035
   without it) on the fp32 IR, calibrated on the same training samples as the ONNX/TFLite int8
@@ -120,8 +121,22 @@ def quantize_int8(fp32_dir, out, x_calib: np.ndarray, *, preset: str = "performa
     x = np.asarray(x_calib, np.float32)
     ds = nncf.Dataset([x[i : i + 1] for i in range(len(x))])
     nncf.set_log_level(40)  # errors only: no progress bars in the export log
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    # activation ranges: min and max over the whole calibration set, as the ONNX and TFLite int8
+    # variants take them. NNCF's default (per-sample ranges averaged) clipped ResNet50's
+    # activations: relative error 0.37 against fp32, 0.047 with MINMAX (measured, 32x32 digits).
+    advanced = AdvancedQuantizationParameters(
+        activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX
+    )
     q = nncf.quantize(
-        fp, ds, preset=presets[preset], subset_size=len(x), fast_bias_correction=False
+        fp,
+        ds,
+        preset=presets[preset],
+        subset_size=len(x),
+        fast_bias_correction=False,
+        advanced_parameters=advanced,
     )
     return _save(q, out)
 
@@ -132,7 +147,8 @@ def quantization_record(preset: str = "performance") -> dict:
         "preset": preset,
         "activations": "int8 (u8/s8 per NNCF)",
         "weights": "int8 per-channel",
-        "calibration": "MinMax + BiasCorrection (fast_bias_correction=False)",
+        "calibration": "MinMax (activations: min/max over the calibration set) + "
+        "BiasCorrection (fast_bias_correction=False)",
         "inference_precision_hint": "f32",
     }
 
