@@ -228,3 +228,28 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
             front.append(i)
             best = points[i][1]
     return front
+
+
+def check_batches(
+    run, x: np.ndarray, ref: np.ndarray, *, batch: int, atol, rtol, info: dict, dynamic: bool
+) -> dict:
+    """The dynamic-batch check of every runtime: batch 1 and batch ``batch`` through ``run(x_n)``,
+    each compared with ``ref`` on the same rows (every ``|diff| <= atol + rtol * |ref|``; ``atol``
+    None: it only has to run). ``info`` names the artifact's batch dimension (first in the
+    record); ``dynamic``: whether that dimension is dynamic (the check fails otherwise)."""
+    sizes = sorted({1, max(2, min(batch, len(x)))})
+    result = {**info, "batches": sizes, "max_abs_diff": {}}
+    ok = dynamic
+    for n in sizes:
+        try:
+            diff = np.abs(np.asarray(run(x[:n])).reshape(ref[:n].shape) - ref[:n])
+        except Exception as exc:  # noqa: BLE001 - a failing batch size is the finding
+            result["max_abs_diff"][str(n)] = None
+            result["error"] = f"batch {n}: {type(exc).__name__}: {exc}"
+            ok = False
+            continue
+        result["max_abs_diff"][str(n)] = float(diff.max())
+        ok = ok and (atol is None or bool(np.all(diff <= atol + rtol * np.abs(ref[:n]))))
+    result["ok"] = bool(ok)
+    result["atol"], result["rtol"] = atol, rtol
+    return result

@@ -77,3 +77,82 @@ def test_bench_compat_unknown_model_is_one_line():
     err = [line for line in p.stderr.splitlines() if line.strip()]
     assert "MobileNetV9" in p.stderr and "MobileNetV3Small" in p.stderr
     assert not any("Traceback" in line for line in err), p.stderr
+
+
+def _ov_small_feature_map_model(hw: int, c: int = 16):
+    """Transpose-Conv/2-Conv/2-BN-ReLU-DWConv-Conv1x1-GAP: at ``hw`` 4 the last layers see 1x1
+    feature maps (as ResNet50V2 and MobileNet at 32x32 do)."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    rng = np.random.default_rng(0)
+
+    def w(*shape, s=0.3):
+        return ops.constant(rng.normal(0, s, shape).astype(np.float32))
+
+    x = ops.parameter([-1, hw, hw, 8], np.float32, name="x")
+    y = ops.transpose(x, ops.constant(np.array([0, 3, 1, 2])))
+    y = ops.relu(ops.convolution(y, w(c, 8, 3, 3), [2, 2], [1, 1], [1, 1], [1, 1]))
+    y = ops.convolution(y, w(c, c, 3, 3, s=0.2), [2, 2], [1, 1], [1, 1], [1, 1])
+    y = ops.relu(ops.add(ops.multiply(y, w(1, c, 1, 1)), w(1, c, 1, 1)))
+    y = ops.group_convolution(y, w(c, 1, 1, 3, 3), [1, 1], [1, 1], [1, 1], [1, 1])
+    y = ops.relu(ops.convolution(ops.clamp(y, 0, 6), w(c, c, 1, 1), [1, 1], [0, 0], [0, 0], [1, 1]))
+    return ov.Model([ops.reduce_mean(y, ops.constant(np.array([2, 3])), False)], [x])
+
+
+@pytest.mark.parametrize("hw", [4, 8])
+def test_openvino_int8_batch_1_equals_batch_n(tmp_path, hw):
+    """An NNCF int8 IR compiled with a dynamic batch gave other outputs at batch 1 than at batch N
+    where feature maps are 1x1 (OpenVINO 2026.4 CPU): every run compiles a static batch."""
+    import openvino as ov
+
+    from export.targets.openvino.convert import (
+        XML,
+        check_dynamic_batch,
+        quantize_int8,
+        run_openvino,
+    )
+
+    ov.save_model(_ov_small_feature_map_model(hw), str(tmp_path / "fp32" / XML))
+    x = np.random.default_rng(1).uniform(0, 1, (64, hw, hw, 8)).astype(np.float32)
+    q = quantize_int8(tmp_path / "fp32", tmp_path / "int8", x)
+    ref = run_openvino(q, x[:16], batch_size=16)
+    one = run_openvino(q, x[:16], batch_size=1)
+    assert np.abs(one - ref).max() <= 1e-5 * max(1.0, float(np.abs(ref).max()))
+    dyn = check_dynamic_batch(q, x[:16], ref, batch=16, atol=1e-5)
+    assert dyn["ok"] and dyn["input_batch_dim"] == "?", dyn
+
+
+def test_rows_of_earlier_runs_are_kept(tmp_path):
+    """The matrix can be run model by model into one --out: a run starts from the earlier rows
+    (replaced one by one as it redoes them) and ignores what is not a listed architecture."""
+    from edgezoo.experiments.compat import _earlier_rows
+
+    path = tmp_path / "compat.json"
+    assert _earlier_rows(path) == {}  # no earlier run
+    rows = [{"model": m, "steps": {}} for m in ("MobileNet", "VGG16", "NotAnArch")]
+    path.write_text(json.dumps({"rows": rows + ["junk"]}))
+    assert set(_earlier_rows(path)) == {"MobileNet", "VGG16"}
+    path.write_text("{not json")
+    assert _earlier_rows(path) == {}
+
+
+def test_doc_only_rewrites_the_matrix_from_compat_json(tmp_path):
+    """--doc-only runs nothing: the doc comes from --out's compat.json; none there is one line."""
+    row = {
+        "model": "VGG16",
+        "input": [32, 32, 3],
+        "steps": {"import .keras": {"status": "pass", "seconds": 1.0}},
+        "artifacts": {"onnx/fp32": {"status": "pass", "max_abs_diff": 1e-6, "bytes": 10}},
+        "options": {"epochs": 10},
+    }
+    result = {"created": "now", "versions": {"keras": "3"}, "conditions": {}, "options": {}}
+    (tmp_path / "compat.json").write_text(json.dumps({**result, "rows": [row]}))
+    cmd = [sys.executable, "-m", "edgezoo", "bench-compat", "--doc-only", "--out"]
+    doc = tmp_path / "m.md"
+    p = subprocess.run([*cmd, str(tmp_path), "--doc", str(doc)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    text = doc.read_text()
+    assert "| VGG16 | 32x32x3 |" in text and "onnx/fp32 1/1" in text and "onnx/int8 0/1" in text
+    p = subprocess.run([*cmd, str(tmp_path / "none")], capture_output=True, text=True)
+    assert p.returncode != 0 and "compat.json" in p.stderr and "Traceback" not in p.stderr

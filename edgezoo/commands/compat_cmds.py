@@ -25,7 +25,12 @@ def register(sub):
         help="compatibility matrix: Keras Applications (fresh weights, a short fit) through "
         "import, ONNX, TFLite and OpenVINO (fp32 and int8); hls4ml decided up front",
     )
-    p.add_argument("--out", default="runs/bench-compat", metavar="DIR", help="working directory")
+    p.add_argument(
+        "--out",
+        default="runs/bench-compat",
+        metavar="DIR",
+        help="working directory (rows of earlier runs there for other models are kept)",
+    )
     p.add_argument(
         "--models",
         default=",".join(ARCHS),
@@ -33,12 +38,17 @@ def register(sub):
         metavar="MODELS",
         help=f"comma-separated architectures (default all: {', '.join(ARCHS)})",
     )
-    p.add_argument("--epochs", type=int, default=3, help="fit epochs on the upsampled digits")
+    p.add_argument("--epochs", type=int, default=10, help="fit epochs on the upsampled digits")
     p.add_argument("--train", type=int, default=512, help="training samples")
     p.add_argument("--test", type=int, default=128, help="test (parity) samples")
-    p.add_argument("--rounds", type=int, default=3, help="int8 timing rounds (0: no timing)")
-    p.add_argument("--budget", type=float, default=0.1, help="seconds per call per round")
+    p.add_argument("--rounds", type=int, default=1, help="int8 timing rounds (0: no timing)")
+    p.add_argument("--budget", type=float, default=0.05, help="seconds per call per round")
     p.add_argument("--doc", default="docs/compatibility.md", help="the Markdown matrix ('' none)")
+    p.add_argument(
+        "--doc-only",
+        action="store_true",
+        help="run nothing: write --doc from the compat.json in --out (rows of earlier runs)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_bench_compat)
 
@@ -47,6 +57,12 @@ def cmd_bench_compat(args):
     from edgezoo.experiments.compat import bench_compat
     from edgezoo.experiments.compat_doc import markdown
 
+    if args.doc_only:
+        from edgezoo.experiments.compat import rewrite_doc
+
+        res = rewrite_doc(args.out, args.doc or "docs/compatibility.md")
+        print_json(res) if args.json else print(markdown(res))
+        return 0
     res = bench_compat(
         args.out,
         models=args.models,

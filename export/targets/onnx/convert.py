@@ -188,27 +188,19 @@ def check_dynamic_batch(
     path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16, atol: float, rtol: float = 0.0
 ) -> dict:
     """Run batch 1 and batch ``batch`` and compare each with the Keras outputs of the same rows."""
+    from export.common import check_batches
+
     sess = session(path)
     name = sess.get_inputs()[0].name
-    sizes = sorted({1, max(2, min(batch, len(x)))})
-    result = {"input_batch_dim": batch_dim(path), "batches": sizes, "max_abs_diff": {}}
-    ok = isinstance(result["input_batch_dim"], str)
-    for n in sizes:
-        try:
-            o = sess.run(None, {name: np.ascontiguousarray(x[:n], dtype=np.float32)})[0]
-            d = float(np.abs(o.reshape(ref[:n].shape) - ref[:n]).max())
-        except Exception as exc:  # noqa: BLE001 - a failing batch size is the finding
-            result["max_abs_diff"][str(n)] = None
-            result["error"] = f"batch {n}: {type(exc).__name__}: {exc}"
-            ok = False
-            continue
-        result["max_abs_diff"][str(n)] = d
-        ok = ok and bool(
-            np.all(np.abs(o.reshape(ref[:n].shape) - ref[:n]) <= atol + rtol * np.abs(ref[:n]))
-        )
-    result["ok"] = bool(ok)
-    result["atol"], result["rtol"] = atol, rtol
-    return result
+    dim = batch_dim(path)
+
+    def run(xn):
+        return sess.run(None, {name: np.ascontiguousarray(xn, dtype=np.float32)})[0]
+
+    info = {"input_batch_dim": dim}
+    return check_batches(
+        run, x, ref, batch=batch, atol=atol, rtol=rtol, info=info, dynamic=isinstance(dim, str)
+    )
 
 
 class _Reader:

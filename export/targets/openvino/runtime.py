@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from export.targets.openvino.convert import compile_ir
+from export.targets.openvino.convert import compile_ir, run_openvino
 
 
 def make_call(path: str, x: np.ndarray, threads: int):
@@ -14,15 +14,9 @@ def make_call(path: str, x: np.ndarray, threads: int):
     fixed = compile_ir(path, threads or os.cpu_count(), batch=len(x)).create_infer_request()
     xc = np.ascontiguousarray(x, np.float32)
     call = lambda: fixed.infer(xc, share_inputs=True, share_outputs=True)  # noqa: E731
-    req = compile_ir(path, threads or os.cpu_count()).create_infer_request()  # any batch
 
-    def predict_all(xs):
-        return np.concatenate(
-            [
-                np.array(req.infer(np.ascontiguousarray(xs[i : i + 256], np.float32))[0])
-                for i in range(0, len(xs), 256)
-            ]
-        )
+    def predict_all(xs):  # static batch per chunk size (a dynamic int8 IR is wrong at batch 1)
+        return run_openvino(path, xs, batch_size=256, threads=threads or os.cpu_count())
 
     return call, predict_all
 

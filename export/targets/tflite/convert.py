@@ -182,26 +182,16 @@ def check_dynamic_batch(
     path, x: np.ndarray, ref: np.ndarray, *, batch: int = 16, atol: float | None, rtol: float = 0.0
 ) -> dict:
     """Batch 1 and batch N through one interpreter (resized), each compared with Keras."""
-    sizes = sorted({1, max(2, min(batch, len(x)))})
+    from export.common import check_batches
+
     sig = io_details(path)["input"]["shape_signature"]
-    result = {"input_shape_signature": sig, "batches": sizes, "max_abs_diff": {}}
-    ok = sig[0] == -1
-    for n in sizes:
-        try:
-            o = run_tflite(path, x[:n], batch_size=n)
-            d = float(np.abs(o.reshape(ref[:n].shape) - ref[:n]).max())
-        except Exception as exc:  # noqa: BLE001
-            result["max_abs_diff"][str(n)] = None
-            result["error"] = f"batch {n}: {type(exc).__name__}: {exc}"
-            ok = False
-            continue
-        result["max_abs_diff"][str(n)] = d
-        ok = ok and (
-            atol is None
-            or bool(
-                np.all(np.abs(o.reshape(ref[:n].shape) - ref[:n]) <= atol + rtol * np.abs(ref[:n]))
-            )
-        )
-    result["ok"] = bool(ok)
-    result["atol"], result["rtol"] = atol, rtol
-    return result
+    return check_batches(
+        lambda xn: run_tflite(path, xn, batch_size=len(xn)),
+        x,
+        ref,
+        batch=batch,
+        atol=atol,
+        rtol=rtol,
+        info={"input_shape_signature": sig},
+        dynamic=sig[0] == -1,
+    )
