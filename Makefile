@@ -32,12 +32,10 @@ demo: install
 
 # compileall: the suite starts hundreds of Python processes (CLI commands, isolated bench
 # runs, notebook kernels); with PYTHONDONTWRITEBYTECODE set (as on CI) each would compile
-# edgezoo's own modules again. Three xdist workers on two cores: many tests wait on child
-# processes (CLI runs, isolated bench runs, g++/Verilator/yosys, notebook kernels), so a third
-# worker fills the gaps (measured on an idle 2-core machine: 580 s with -n 3 against 605 s with -n 2).
+# edgezoo's own modules again.
 test: lint
 	$(PY) -m compileall -q zoo training compress export edgezoo >/dev/null
-	$(PY) -m pytest -n 3 --dist worksteal --nbmake --nbmake-timeout=600 -m "not slow" --durations=30 tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 -m "not slow" --durations=30 tests notebooks $(PYTEST_ARGS)
 
 # Everything, the tests marked slow included (hls4ml io_stream C simulations of every CNN the
 # zoo claims for hls4ml, the full-size RTL + yosys run of tests/test_fpga.py, the long property
@@ -45,7 +43,7 @@ test: lint
 # xdist workers (tests/conftest.py).
 test-all: lint
 	$(PY) -m compileall -q zoo training compress export edgezoo >/dev/null
-	$(PY) -m pytest -n 3 --dist worksteal --nbmake --nbmake-timeout=600 tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 tests notebooks $(PYTEST_ARGS)
 
 # One style: the linter and the formatter (`ruff format` rewrites what --check reports).
 LINT_DIRS := zoo training compress export edgezoo tests
