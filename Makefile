@@ -25,6 +25,9 @@ $(STAMP): requirements.lock requirements-hgq.txt pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --target $(HGQ) -r requirements-hgq.txt
 	echo "$(abspath $(HGQ))" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz-edgezoo-hgq.pth"
 	$(PY) -c "import qkeras.utils, hgq, qkeras, importlib.metadata as m; assert m.version('qkeras') == '0.9.0' and 'site-packages' in qkeras.__file__, qkeras.__file__"
+	# da4ml compiles its numba kernels on first use (1-3 min of CPU) and caches them in the venv:
+	# compile them here, once, instead of in the first RTL export, test worker or demo.
+	$(PY) -m export.targets.rtl.warm
 	touch $(STAMP)
 
 demo: install
