@@ -38,7 +38,7 @@ demo: install
 # edgezoo's own modules again.
 test: lint
 	$(PY) -m compileall -q zoo training compress export edgezoo >/dev/null
-	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 -m "not slow" --durations=30 tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest -n 3 --dist worksteal --nbmake --nbmake-timeout=600 -m "not slow" --durations=30 tests notebooks $(PYTEST_ARGS)
 
 # Everything, the tests marked slow included (hls4ml io_stream C simulations of every CNN the
 # zoo claims for hls4ml, the full-size RTL + yosys run of tests/test_fpga.py, the long property
@@ -46,7 +46,7 @@ test: lint
 # xdist workers (tests/conftest.py).
 test-all: lint
 	$(PY) -m compileall -q zoo training compress export edgezoo >/dev/null
-	$(PY) -m pytest -n 2 --dist worksteal --nbmake --nbmake-timeout=600 tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest -n 3 --dist worksteal --nbmake --nbmake-timeout=600 tests notebooks $(PYTEST_ARGS)
 
 # One style: the linter and the formatter (`ruff format` rewrites what --check reports).
 LINT_DIRS := zoo training compress export edgezoo tests

@@ -336,13 +336,27 @@ def _export(model, dataset, rec, out, state, progress, verbose, force, on_step=N
         final, "export", state.data.get("identity"), force=force, command=f"run {model}: export"
     ) as build:
         for name, src in _models_to_export(out, state, which).items():
-            progress(f"    {name} -> {', '.join(to)}")
+            model_to = _targets_of(src, to)
+            if not model_to:
+                progress(f"    {name}: not exported (an HGQ2 model exports to hls4ml/rtl only)")
+                continue
+            progress(f"    {name} -> {', '.join(model_to)}")
             export_run(
-                src, to=tuple(to), out=build.tmp / name, on_step=on_step, **opts
+                src, to=model_to, out=build.tmp / name, on_step=on_step, **opts
             )  # same depth: manifests' relative paths hold
             exported[name] = str(final / name)
         build.commit(on_retarget=refresh_manifests)  # hls4ml's recorded paths name export/
     return {"exports": exported}
+
+
+def _targets_of(src: Path, to) -> tuple:
+    """The recipe's targets that apply to the model in ``src``: all of them, but for an HGQ2
+    model (compress step ``hgq``) only the FPGA ones, which the report says."""
+    if not RunConfig.read(src).hgq:
+        return tuple(to)
+    from export.targets.hls4ml.hgq import FPGA_TARGETS
+
+    return tuple(t for t in to if t in FPGA_TARGETS)
 
 
 def _bench(model, dataset, rec, out, state, progress, verbose, force, on_step=None):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -103,6 +104,18 @@ def test_hgq_model_refuses_onnx_in_one_line(hgq_chain, tmp_path):
 
     with pytest.raises(EdgezooError, match="HGQ2 model exports to FPGA only"):
         export_run(hgq_chain["hgq"].dir, to=("onnx",), out=tmp_path / "x")
+
+
+def test_the_pipeline_exports_an_hgq_model_to_its_fpga_targets_only(hgq_chain):
+    """A recipe's ``export.to`` for every model: the HGQ2 step gets the FPGA targets among them
+    (none: not exported, said), the other models all of them."""
+    from edgezoo.pipeline import _targets_of
+
+    to = ("onnx", "tflite", "hls4ml", "rtl", "tflm")
+    assert _targets_of(hgq_chain["hgq"].dir, to) == ("hls4ml", "rtl")
+    assert _targets_of(hgq_chain["hgq"].dir, ("onnx", "tflite")) == ()
+    float_run = Path(hgq_chain.summary["source"])  # the chain's float model
+    assert float_run.name == "run" and _targets_of(float_run, to) == to
 
 
 def test_hgq_settings_are_checked_before_training():

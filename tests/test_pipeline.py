@@ -135,9 +135,15 @@ def test_bad_recipes_are_rejected_before_work(tmp_path):
 
 
 def test_shipped_recipes_load_with_their_stages():
-    for name in ("jet_tagger", "demo", "float_only"):
-        rec = load_recipe(name)
-        assert "export" in rec
+    from edgezoo.names import recipes
+    from edgezoo.pipeline import read_recipe
+
+    assert {"jet_tagger", "demo", "demo_cnn", "float_only"} <= set(recipes())
+    for name in recipes():  # every shipped recipe passes the schema (read once, typed)
+        assert "export" in load_recipe(name) and read_recipe(name).export_to
+    demo = read_recipe("demo")  # the dense model's demo goes to the FPGA: QKeras and HGQ2 RTL
+    assert demo.export_models == ("float", "qat", "hgq") and "hgq" in demo.given("compress")
+    assert demo.given("export")["rtl"] == "auto"
     tutorial = load_recipe("jet_tagger")
     assert tutorial["compress"] == {"prune": 0.75, "bits": 6, "epochs": 10}
     assert tutorial["export"]["to"] == ["onnx", "tflite", "hls4ml"]

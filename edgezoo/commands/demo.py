@@ -1,11 +1,18 @@
 """``edgezoo demo``: the main job on the embedded default data -- the whole pipeline
-(train, compress, export, bench, report) for a small MLP and LeNet-5 on the digits."""
+(train, compress, export, bench, report) for a small MLP and LeNet-5 on the digits.
+
+Each model has its recipe: the MLP's (``demo``) takes it to the FPGA as well -- QKeras and HGQ2,
+each as Verilog simulated with Verilator -- and LeNet-5's (``demo_cnn``) stops at hls4ml's C
+simulation (the Verilog of a fully unrolled CNN is far beyond a demo's minutes)."""
 
 from __future__ import annotations
 
 import time
 
 from edgezoo import names, ui
+
+RECIPES = {"mlp": "demo", "lenet5": "demo_cnn"}  # the shipped recipe of each default model
+OTHERS = "demo_cnn"
 
 
 def register(sub):
@@ -27,9 +34,11 @@ def register(sub):
     )
     p.add_argument(
         "--recipe",
-        default="demo",
+        default=None,
         type=names.recipe_name,
-        help="YAML recipe path or a shipped recipe name",
+        help="YAML recipe path or a shipped recipe name, for every model (default: "
+        + ", ".join(f"{m}: {r}" for m, r in RECIPES.items())
+        + f", others: {OTHERS})",
     )
     p.set_defaults(func=cmd_demo)
 
@@ -39,9 +48,13 @@ def cmd_demo(args):
     from edgezoo.pipeline import read_recipe, run_pipeline
 
     t0 = time.perf_counter()
-    recipe = read_recipe(args.recipe)  # once, for every model
+    recipes = {}  # each recipe read once
     reports = []
     for name in args.models.split(","):
+        which = args.recipe or RECIPES.get(name, OTHERS)
+        if which not in recipes:
+            recipes[which] = read_recipe(which)
+        recipe = recipes[which]
         print(f"== {name} on digits")
         ui.log_into(
             f"{args.out}/{name}"

@@ -78,10 +78,13 @@ def export_hgq_hls4ml(
     return info
 
 
+FPGA_TARGETS = ("hls4ml", "rtl")
+
+
 def check_targets(to) -> None:
     """ONNX/TFLite/OpenVINO of an HGQ2 model: refused in one line (its quantizers are custom
     Keras 3 layers those converters do not know; the float model it came from exports)."""
-    other = [t for t in to if t not in ("hls4ml", "rtl")]
+    other = [t for t in to if t not in FPGA_TARGETS]
     if other:
         raise ExportOptionsError(
             f"{', '.join(other)}: an HGQ2 model exports to FPGA only (--to hls4ml,rtl: hls4ml "

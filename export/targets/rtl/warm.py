@@ -40,7 +40,7 @@ def _hgq_model(x):
     with (
         QuantizerConfigScope(place="all", default_q_type="kbi", overflow_mode="SAT_SYM"),
         QuantizerConfigScope(place="datalane", default_q_type="kif", overflow_mode="WRAP"),
-        LayerConfigScope(enable_ebops=True, beta0=1e-5),
+        LayerConfigScope(enable_ebops=True),
     ):
         inp = keras.Input((x.shape[1],))
         h = QDense(4, activation="relu")(inp)
