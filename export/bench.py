@@ -216,6 +216,7 @@ def _jobs(
             "bytes": (src_dir / "model.keras").stat().st_size,
             "runtimes": ["keras", "keras_predict"],
             "world": world,
+            "hgq": cfg.hgq,
             "changed": "source" in changed,
             "verified": "source" not in changed,
             "path_key": "source",
@@ -270,6 +271,7 @@ def _measurements(job: dict, inputs: dict, method: dict) -> tuple[list[dict], li
                         "runs": method["runs"],
                         "warmup": method["warmup"],
                         "world": job.get("world"),
+                        "hgq": job.get("hgq", False),
                     }
                 )
                 rows.append(
@@ -346,6 +348,8 @@ def plot_latency(data: dict, path: Path):
     plt = _plt()
     ok = [r for r in data["results"] if "p50_us" in r]
     batches = sorted({r["batch"] for r in ok})
+    if not batches:  # nothing was measured (every row holds its error): no plot to draw
+        return None
     n = max((sum(r["batch"] == b for r in ok) for b in batches), default=1)
     fig, axes = plt.subplots(
         1, len(batches), figsize=(6.5 * len(batches), 1.2 + 0.28 * n), squeeze=False

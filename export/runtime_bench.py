@@ -118,7 +118,8 @@ def make_call(runtime: str, path: str, x: np.ndarray, threads: int):
         from zoo.core.io import load_model
 
         world = os.environ.get("EDGEZOO_BENCH_WORLD", "keras")
-        model = load_model(path, world=world, compile=False)
+        hgq = os.environ.get("EDGEZOO_BENCH_HGQ") == "1"  # the source is an HGQ2 model
+        model = load_model(path, world=world, compile=False, hgq=hgq)
         if runtime == "keras":
             xt = tf.constant(x)
             call = lambda: model(xt, training=False)  # noqa: E731
@@ -181,6 +182,8 @@ def run_isolated(specs: list[dict], timeout: float = 600) -> list[dict]:
     world = next((s.get("world") for s in specs if s.get("world")), None)
     if world:
         env["EDGEZOO_BENCH_WORLD"] = world
+    if any(s.get("hgq") for s in specs):
+        env["EDGEZOO_BENCH_HGQ"] = "1"
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "export.runtime_bench", json.dumps(specs)],

@@ -31,7 +31,7 @@ def load_run(run_dir: str | os.PathLike, *, world: str | None = None) -> tuple[o
             "Create one with `edgezoo train MODEL`."
         )
     cfg = RunConfig.read(run_dir)  # source_dir: where stored data (imported models) is found
-    return load_model(run_dir / "model.keras", world=world or cfg.world), cfg
+    return load_model(run_dir / "model.keras", world=world or cfg.world, hgq=cfg.hgq), cfg
 
 
 def save_model_dir(

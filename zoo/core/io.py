@@ -58,12 +58,17 @@ def atomic_save(model, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike, *, world: str = KERAS3, compile: bool = True):
+def load_model(
+    path: str | os.PathLike, *, world: str = KERAS3, compile: bool = True, hgq: bool = False
+):
     """Load a ``.keras`` model saved by edgezoo (or plain Keras) in ``world``.
 
     A run directory's model file is input too (anyone can replace it): the whole config is
     scanned first (:func:`zoo.imported.files.check_model_file`) and a file that can carry code is
-    refused; then it loads with the loader's safe mode.
+    refused; then it loads with the loader's safe mode. ``hgq``: the model directory says the
+    model is an HGQ2 model (edgezoo's compress step ``hgq``): HGQ2's own layers and quantizers,
+    installed with edgezoo, are registered with Keras (by importing ``hgq``) before the scan, so
+    they are known; the file still cannot name any other code.
 
     Raises :class:`ModelFileError` naming the file for a missing, corrupt or foreign file.
     """
@@ -77,6 +82,8 @@ def load_model(path: str | os.PathLike, *, world: str = KERAS3, compile: bool = 
         )
     from zoo.imported.files import check_model_file
 
+    if hgq:
+        import hgq as _hgq  # noqa: F401  (registers HGQ2's classes with Keras)
     check_model_file(path)  # nothing is deserialized before this passes
     k = get_keras(world)
     objs = custom_objects(world)
