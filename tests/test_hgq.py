@@ -29,25 +29,27 @@ def test_qkeras_and_hgq_import_in_one_process():
     assert "site-packages" not in info["hgq"], info  # from the appended directory
 
 
-@pytest.fixture(scope="module")
-def hgq_chain(tmp_path_factory):
-    """A small float mlp (64-16-10) on digits and its HGQ2 step (a few epochs)."""
-    from compress import compress
-    from training import train
+@pytest.fixture(scope="session")
+def hgq_chain(shared_dir):
+    """A small float mlp (64-16-10) on digits and its HGQ2 step (a few epochs): built once per
+    session under a lock (tests/conftest.py's build_once), so that an xdist worker that steals
+    some of this file's tests reads it instead of training it again."""
+    from conftest import build_once, load_compression
 
-    run = train(
-        "mlp",
-        "digits",
-        epochs=10,
-        overrides={"widths": [16]},
-        out=tmp_path_factory.mktemp("float") / "run",
-        verbose=0,
-    )
-    return compress(
-        run.dir,
-        hgq={"epochs": 4, "beta0": 1e-6, "beta1": 1e-4, "accuracy_budget": 0.02},
-        out=tmp_path_factory.mktemp("hgq") / "c",
-    )
+    def build(folder):
+        from compress import compress
+        from training import train
+
+        run = train(
+            "mlp", "digits", epochs=10, overrides={"widths": [16]}, out=folder / "run", verbose=0
+        )
+        compress(
+            run.dir,
+            hgq={"epochs": 4, "beta0": 1e-6, "beta1": 1e-4, "accuracy_budget": 0.02},
+            out=folder / "c",
+        )
+
+    return load_compression(build_once(shared_dir, "mlp16-digits-hgq", build) / "c")
 
 
 def test_hgq_step_is_recorded(hgq_chain):
