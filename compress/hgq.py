@@ -209,17 +209,40 @@ def _calibrated(twin, ds, batch_size: int) -> tuple[int, float]:
     return ebops, float((logits.argmax(-1) == np.asarray(ds.y_val).reshape(-1)).mean())
 
 
+def beta_schedule(epochs: int, beta0: float, beta1: float, beta_end: float | None = None):
+    """(points of hgq's ``PieceWiseSchedule``, first epoch of the tail): beta rises log-linearly
+    from ``beta0`` to ``beta1`` over the first half and is held; with ``beta_end``, the last
+    30% of the epochs (the tail) run at ``beta_end`` (and a tenth of the learning rate), so the
+    bits stop shrinking and accuracy recovers at the cost reached. Tail 0: no tail."""
+    half = max(1, epochs // 2)
+    points = [(0, beta0, "log"), (half, beta1, "constant")]
+    tail = int(0.7 * epochs) if beta_end is not None else 0
+    if tail <= half:
+        return points, 0
+    return [*points, (tail, beta_end, "constant")], tail
+
+
 def hgq_finetune(
-    twin, ds, *, epochs, beta0, beta1, batch_size, learning_rate, accuracy_budget, verbose=0
+    twin,
+    ds,
+    *,
+    epochs,
+    beta0,
+    beta1,
+    batch_size,
+    learning_rate,
+    accuracy_budget,
+    beta_end=None,
+    verbose=0,
 ) -> dict:
-    """Fine-tune ``twin`` with the EBOPs term, beta rising log-linearly from ``beta0`` to
-    ``beta1`` over the first half of the epochs and held there (the second half recovers
-    accuracy at the bits the first reached); keep every epoch, calibrate the Pareto front's checkpoints, restore the one the
-    budget picks (relative to the best calibrated validation accuracy). Returns the record."""
+    """Fine-tune ``twin`` with the EBOPs term under :func:`beta_schedule`; keep every epoch,
+    calibrate the Pareto front's checkpoints (with a tail: the tail's only), restore the one
+    the budget picks (relative to the best calibrated validation accuracy). Returns the record."""
     import keras
     from hgq.utils.sugar import BetaScheduler, FreeEBOPs, PieceWiseSchedule
 
-    sched = PieceWiseSchedule([(0, beta0, "log"), (max(1, epochs // 2), beta1, "constant")])
+    points_, tail = beta_schedule(epochs, beta0, beta1, beta_end)
+    sched = PieceWiseSchedule(points_)
     _calibrated(twin, ds, batch_size)  # the float weights' ranges before the first step
     twin.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
@@ -241,6 +264,10 @@ def hgq_finetune(
             )
             saved.append([np.array(w) for w in self.model.get_weights()])
 
+    callbacks = [BetaScheduler(sched), FreeEBOPs(), Keep()]
+    if tail:  # the tail at a tenth of the learning rate
+        lr = lambda e, _: learning_rate / 10 if e >= tail else learning_rate  # noqa: E731
+        callbacks.append(keras.callbacks.LearningRateScheduler(lr))
     y_train, y_val = (np.asarray(y).reshape(-1) for y in (ds.y_train, ds.y_val))
     twin.fit(
         ds.x_train,
@@ -249,12 +276,13 @@ def hgq_finetune(
         epochs=epochs,
         batch_size=batch_size,
         verbose=verbose,
-        callbacks=[BetaScheduler(sched), FreeEBOPs(), Keep()],
+        callbacks=callbacks,
     )
     rough = pareto_front(
         [
             {**p, "ebops": p["ebops_training"], "val_accuracy": p["val_accuracy_training"]}
             for p in points
+            if p["epoch"] > tail  # with a tail, only its epochs (before it, bits still shrink)
         ]
     )
     for p in rough:  # exact figures for the front: calibrated ranges

@@ -17,13 +17,15 @@ DEFAULTS = {
     "weight_bits0": 4,
     "act_f0": 3,
     "batch_size": None,
+    "beta_end": None,  # a tail: beta_end and lr/10 for the last 30% of epochs, picked from it
 }
 
 
 def hgq_settings(value) -> dict:
     """The step's settings: ``{}`` or any of beta0, beta1, epochs, accuracy_budget,
     weight_bits0 (initial weight bits), act_f0 (initial activation fractional bits),
-    batch_size (None: the chain's)."""
+    batch_size (None: the chain's), beta_end (None: no tail; see
+    :func:`compress.hgq.beta_schedule`)."""
     if value is True:
         value = {}
     if not isinstance(value, dict):
@@ -32,7 +34,9 @@ def hgq_settings(value) -> dict:
     if unknown:
         raise CompressionError(f"hgq: unknown settings {unknown}; known: {sorted(DEFAULTS)}")
     s = {**DEFAULTS, **value}
-    for key in ("beta0", "beta1"):
+    for key in ("beta0", "beta1", "beta_end"):
+        if key == "beta_end" and s[key] is None:
+            continue
         if not isinstance(s[key], (int, float)) or isinstance(s[key], bool) or s[key] < 0:
             raise CompressionError(f"hgq: {key} must be a number >= 0. Received: {s[key]!r}")
     for key in ("epochs", "batch_size", "weight_bits0", "act_f0"):
@@ -73,6 +77,7 @@ def hgq_step(book, src, opts, fit: dict, current, metrics, source):
         batch_size=s["batch_size"] or fit["batch_size"],
         learning_rate=fit["learning_rate"],
         accuracy_budget=s["accuracy_budget"],
+        beta_end=s["beta_end"],
         verbose=fit["verbose"],
     )
     bits = weight_bits(twin)

@@ -65,7 +65,8 @@ class CompressOptions:
     )
     hgq: dict | None = option(
         None,
-        "HGQ2 step (learned per-weight bits): JSON settings beta0, beta1, epochs, accuracy_budget",
+        "HGQ2 step (learned per-weight bits): JSON settings beta0, beta1, beta_end, epochs, "
+        "accuracy_budget, weight_bits0, act_f0, batch_size",
         metavar="JSON",
     )
     epochs: int = option(10, "fine-tuning epochs per step", min=1)

@@ -128,6 +128,8 @@ def test_hgq_settings_are_checked_before_training():
         compress_options(hgq={"beta": 1e-4})
     with pytest.raises(EdgezooError, match="beta1 must be a number"):
         compress_options(hgq={"beta1": -1})
+    with pytest.raises(EdgezooError, match="beta_end must be a number"):
+        compress_options(hgq={"beta_end": "low"})
     for key, bad in (("weight_bits0", 0), ("act_f0", -1), ("batch_size", 2.5), ("epochs", True)):
         with pytest.raises(EdgezooError, match=f"{key} must be an integer"):
             compress_options(hgq={key: bad})
@@ -158,6 +160,17 @@ def test_yosys_result_is_reused_only_for_byte_identical_rtl(tmp_path):
         assert rtl_sha256(rtl) != sha
         miss = synth_cached(rtl, cache, False, lambda m: None)  # yosys not requested: not run
         assert miss["run"] is False and "reused" not in miss
+
+
+def test_beta_schedule_tail():
+    """beta_end: the last 30% of the epochs at beta_end (and lr/10), the pick among them; none
+    when the run is too short for a tail after the rise."""
+    from compress.hgq import beta_schedule
+
+    assert beta_schedule(60, 1e-6, 2e-5) == ([(0, 1e-6, "log"), (30, 2e-5, "constant")], 0)
+    points, tail = beta_schedule(60, 1e-6, 2e-5, 2e-6)
+    assert tail == 42 and points[-1] == (42, 2e-6, "constant") and len(points) == 3
+    assert beta_schedule(4, 1e-6, 2e-5, 2e-6)[1] == 0  # 0.7 x 4 = 2 is not after the rise
 
 
 def test_pareto_front_and_budget_pick():
