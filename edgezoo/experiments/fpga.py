@@ -31,7 +31,13 @@ SETTINGS = {
     },
     "mlp": {
         "train": {"epochs": 30, "batch_size": 64},
-        "compress": {"prune": 0.75, "bits": 6, "epochs": 6},
+        # as demo.yaml: its chain also makes the HGQ2 twin of the pruned model (a tail schedule)
+        "compress": {
+            "prune": 0.75,
+            "bits": 6,
+            "epochs": 6,
+            "hgq": {"epochs": 40, "beta1": 2e-5, "beta_end": 2e-6, "accuracy_budget": 0.006},
+        },
         "recipe": "demo",
     },
 }
@@ -137,59 +143,75 @@ def _float_or_train(model, dataset, out: Path, settings, say):
     return d
 
 
-def _qkeras_row(model, float_dir: Path, out: Path, settings, yosys, cache, say) -> dict:
+def _qkeras_rows(model, float_dir: Path, out: Path, settings, yosys, cache, say) -> list:
+    """The recipe's chain: the QKeras row, and the HGQ2 row of its ``hgq`` step if it has one."""
     from compress import compress
     from export.targets.rtl.verilog import export_rtl
     from training.model_dir import load_run, run_dataset
 
-    say(f"{model}: prune 75% + 6-bit QAT ...")
+    say(f"{model}: the recipe's chain (prune 75% + 6-bit QAT ...) ...")
     chain = compress(float_dir, out=out / model / "qkeras", **settings["compress"])
-    qmodel, cfg = load_run(chain.final)
+    qdir = chain["qat"].dir
+    qmodel, cfg = load_run(qdir)
     ds = run_dataset(cfg)
     say(f"{model}: QKeras RTL (da4ml, Verilator, yosys) ...")
     rtl_dir = out / model / "qkeras-rtl"
     res = export_rtl(qmodel, rtl_dir, x_profile=ds.x_train, x_test=ds.x_test, yosys=False)
     info = _with_synth(res.info, synth_cached(rtl_dir, cache, yosys, say))
-    rep = chain.final / "compression.json"
+    rep = qdir / "compression.json"
     bits = json.loads(rep.read_text())["model"]
     sim = info["rtl_simulation"]
-    return {
-        "model": model,
-        "row": "QKeras 6-bit + 75% pruned",
-        "accuracy_keras": json.loads(rep.read_text())["after"].get("accuracy"),
-        "accuracy_rtl": _accuracy(res.logits, ds.y_test),
-        "cycles": info["latency"]["cycles"],
-        "resources": _resources(info),
-        "weight_bits": int(bits["nonzero_params"] * 6),
-        "weight_bits_note": "non-zero parameters x 6 bits",
-        "bit_exact": {"rtl_vs_da4ml_emulation": sim.get("bit_exact")},
-        "yosys_seconds": info["yosys"].get("seconds"),
-        "yosys_reused": info["yosys"].get("reused"),
-    }
+    rows = [
+        {
+            "model": model,
+            "row": "QKeras 6-bit + 75% pruned",
+            "accuracy_keras": json.loads(rep.read_text())["after"].get("accuracy"),
+            "accuracy_rtl": _accuracy(res.logits, ds.y_test),
+            "cycles": info["latency"]["cycles"],
+            "resources": _resources(info),
+            "weight_bits": int(bits["nonzero_params"] * 6),
+            "weight_bits_note": "non-zero parameters x 6 bits",
+            "bit_exact": {"rtl_vs_da4ml_emulation": sim.get("bit_exact")},
+            "yosys_seconds": info["yosys"].get("seconds"),
+            "yosys_reused": info["yosys"].get("reused"),
+        }
+    ]
+    if "hgq" in [step.name for step in chain.steps]:
+        h = settings["compress"]["hgq"]
+        row = f"HGQ2 of the pruned model, beta {h['beta1']:g}, tail {h['beta_end']:g}"
+        rows.append(_hgq_measure(model, chain["hgq"].dir, out, row, "hgq-chain", yosys, cache, say))
+    return rows
 
 
 def _hgq_row(model, float_dir: Path, out: Path, beta: float, epochs: int, yosys, cache, say):
     from compress import compress
-    from export.targets.hls4ml.hgq import export_hgq_hls4ml
-    from export.targets.rtl.hgq import export_hgq_rtl
-    from training.model_dir import load_run, run_dataset
 
     say(f"{model}: HGQ2 beta1={beta:g} ...")
     hgq = {"beta0": 1e-6, "beta1": beta, "epochs": epochs, "batch_size": HGQ_FIT["batch_size"]}
     hgq["accuracy_budget"] = HGQ_FIT["accuracy_budget"]
     lr = HGQ_FIT["learning_rate"]
     chain = compress(float_dir, out=out / model / f"hgq-{beta:g}", hgq=hgq, learning_rate=lr)
-    rep = json.loads((chain.final / "compression.json").read_text())
-    hmodel, cfg = load_run(chain.final)
+    row = f"HGQ2 beta {beta:g}"
+    return _hgq_measure(model, chain.final, out, row, f"hgq-{beta:g}", yosys, cache, say)
+
+
+def _hgq_measure(model, hdir: Path, out: Path, row: str, tag: str, yosys, cache, say) -> dict:
+    """The row of the HGQ2 model in ``hdir``: its RTL (Verilator, yosys) and hls4ml C sim."""
+    from export.targets.hls4ml.hgq import export_hgq_hls4ml
+    from export.targets.rtl.hgq import export_hgq_rtl
+    from training.model_dir import load_run, run_dataset
+
+    rep = json.loads((hdir / "compression.json").read_text())
+    hmodel, cfg = load_run(hdir)
     ds = run_dataset(cfg)
-    say(f"{model}: HGQ2 beta1={beta:g}: RTL (da4ml, Verilator, yosys) and hls4ml C sim ...")
-    rtl_dir = out / model / f"hgq-{beta:g}-rtl"
+    say(f"{model}: {row}: RTL (da4ml, Verilator, yosys) and hls4ml C sim ...")
+    rtl_dir = out / model / f"{tag}-rtl"
     rtl = export_hgq_rtl(hmodel, rtl_dir, ds.x_test, yosys=False)
     rtl = _with_synth(rtl, synth_cached(rtl_dir, cache, yosys, say))
-    hls = export_hgq_hls4ml(hmodel, out / model / f"hgq-{beta:g}-hls4ml", ds.x_test)
+    hls = export_hgq_hls4ml(hmodel, out / model / f"{tag}-hls4ml", ds.x_test)
     return {
         "model": model,
-        "row": f"HGQ2 beta {beta:g}",
+        "row": row,
         "accuracy_keras": rep["after"].get("accuracy"),
         "accuracy_rtl": _accuracy(rtl["accuracy_outputs"], ds.y_test),
         "ebops": rep["ebops"],
@@ -268,7 +290,7 @@ def bench_fpga(
         for beta in betas:
             rows.append(_hgq_row(model, float_dir, out, beta, hgq_epochs, yosys, cache, say))
             _write(out, rows, dataset, t0)
-        rows.append(_qkeras_row(model, float_dir, out, settings, yosys, cache, say))
+        rows.extend(_qkeras_rows(model, float_dir, out, settings, yosys, cache, say))
         _write(out, rows, dataset, t0)
     for model in conv_models:
         rows.append(_conv_row(model, dataset, out, say))
