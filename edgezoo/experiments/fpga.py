@@ -230,6 +230,33 @@ def _hgq_measure(model, hdir: Path, out: Path, row: str, tag: str, yosys, cache,
     }
 
 
+def _float_row(model, float_dir: Path, out: Path, say) -> dict:
+    """The float model and its hls4ml project at ``precision auto`` (the smallest widths within
+    the budget, every step C-simulated): the C simulation's accuracy. No RTL (da4ml needs a
+    fixed-point model) and no LUTs (hls4ml synthesis needs Vivado)."""
+    from export import export_run
+    from training.model_dir import load_run, run_dataset
+
+    fmodel, cfg = load_run(float_dir)
+    ds = run_dataset(cfg)
+    acc = _accuracy(fmodel.predict(ds.x_test, verbose=0), ds.y_test)
+    say(f"{model}: float, hls4ml precision auto (C simulation) ...")
+    man = export_run(
+        float_dir, to=("hls4ml",), out=out / model / "float-hls4ml", hls4ml={"precision": "auto"}
+    )
+    art = next(a for a in man["artifacts"] if a["format"] == "hls4ml" and a["variant"] == "fixed")
+    par, hls = art["parity"], art["hls4ml"]
+    return {
+        "model": model,
+        "row": f"float, hls4ml precision {hls['precision']['mode']} (C sim)",
+        "accuracy_keras": acc,
+        "accuracy_csim": par["accuracy"],
+        "precision": hls["precision"],
+        "bit_exact": {"csim_argmax_agreement": par["argmax_agreement"], "n": par["n"]},
+        "rtl": "none (a float model: no da4ml RTL; hls4ml synthesis needs Vivado)",
+    }
+
+
 def _conv_row(model, dataset, out: Path, say) -> dict:
     """A small float CNN through hls4ml ``io_stream`` (profiled precision) and its g++ C
     simulation on the whole test split, by the export stage (``export_run``, target hls4ml)."""
@@ -273,8 +300,6 @@ def bench_fpga(
     a byte-identical RTL."""
     import os
 
-    from training.model_dir import load_run, run_dataset
-
     say = progress if callable(progress) else (lambda m: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -283,10 +308,7 @@ def bench_fpga(
     for model in models:
         settings = SETTINGS.get(model, SETTINGS["mlp"])
         float_dir = _float_or_train(model, dataset, out, settings, say)
-        fmodel, cfg = load_run(float_dir)
-        ds = run_dataset(cfg)
-        acc = _accuracy(fmodel.predict(ds.x_test, verbose=0), ds.y_test)
-        rows.append({"model": model, "row": "float", "accuracy_keras": acc, "rtl": "none"})
+        rows.append(_float_row(model, float_dir, out, say))
         for beta in betas:
             rows.append(_hgq_row(model, float_dir, out, beta, hgq_epochs, yosys, cache, say))
             _write(out, rows, dataset, t0)
