@@ -230,26 +230,26 @@ def _hgq_measure(model, hdir: Path, out: Path, row: str, tag: str, yosys, cache,
     }
 
 
+def _hls4ml_csim(float_dir: Path, dest: Path, hls4ml: dict) -> tuple[dict, dict]:
+    """(parity, hls4ml info) of the float model's hls4ml project, from the export stage
+    (``export_run``, target hls4ml): its g++ C simulation on the whole test split."""
+    from export import export_run
+
+    man = export_run(float_dir, to=("hls4ml",), out=dest, hls4ml=hls4ml)
+    art = next(a for a in man["artifacts"] if a["format"] == "hls4ml" and a["variant"] == "fixed")
+    return art["parity"], art["hls4ml"]
+
+
 def _float_row(model, float_dir: Path, out: Path, say) -> dict:
     """The float model and its hls4ml project at ``precision auto`` (the smallest widths within
     the budget, every step C-simulated): the C simulation's accuracy. No RTL (da4ml needs a
     fixed-point model) and no LUTs (hls4ml synthesis needs Vivado)."""
-    from export import export_run
-    from training.model_dir import load_run, run_dataset
-
-    fmodel, cfg = load_run(float_dir)
-    ds = run_dataset(cfg)
-    acc = _accuracy(fmodel.predict(ds.x_test, verbose=0), ds.y_test)
     say(f"{model}: float, hls4ml precision auto (C simulation) ...")
-    man = export_run(
-        float_dir, to=("hls4ml",), out=out / model / "float-hls4ml", hls4ml={"precision": "auto"}
-    )
-    art = next(a for a in man["artifacts"] if a["format"] == "hls4ml" and a["variant"] == "fixed")
-    par, hls = art["parity"], art["hls4ml"]
+    par, hls = _hls4ml_csim(float_dir, out / model / "float-hls4ml", {"precision": "auto"})
     return {
         "model": model,
         "row": f"float, hls4ml precision {hls['precision']['mode']} (C sim)",
-        "accuracy_keras": acc,
+        "accuracy_keras": par["keras_accuracy"],
         "accuracy_csim": par["accuracy"],
         "precision": hls["precision"],
         "bit_exact": {"csim_argmax_agreement": par["argmax_agreement"], "n": par["n"]},
@@ -259,16 +259,10 @@ def _float_row(model, float_dir: Path, out: Path, say) -> dict:
 
 def _conv_row(model, dataset, out: Path, say) -> dict:
     """A small float CNN through hls4ml ``io_stream`` (profiled precision) and its g++ C
-    simulation on the whole test split, by the export stage (``export_run``, target hls4ml)."""
-    from export import export_run
-
+    simulation on the whole test split."""
     float_dir = _float_or_train(model, dataset, out, SETTINGS["mlp"], say)
     say(f"{model}: hls4ml io_stream C simulation ...")
-    man = export_run(
-        float_dir, to=("hls4ml",), out=out / model / "hls4ml", hls4ml={"io_type": "io_stream"}
-    )
-    art = next(a for a in man["artifacts"] if a["format"] == "hls4ml" and a["variant"] == "fixed")
-    par, hls = art["parity"], art["hls4ml"]
+    par, hls = _hls4ml_csim(float_dir, out / model / "hls4ml", {"io_type": "io_stream"})
     return {
         "model": model,
         "row": f"float, hls4ml {hls['io_type']} C sim (precision {hls['precision']['mode']})",
