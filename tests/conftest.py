@@ -28,6 +28,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One TensorFlow (and OpenMP) thread per process: `make test` runs three xdist workers on two
+# cores, plus the notebook kernels, CLI commands and bench children they start. With TF's default
+# pools (one thread per core each, spinning while they wait) the processes took each other's
+# cores; one thread each cut the CPU of the export claims by ~10% (measured: 150 s -> 135 s of
+# user + sys for 22 claims on -n 3). A test or benchmark that sets its threads explicitly
+# (the bench children, tf.distribute's workers) still gets what it sets.
+for _var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

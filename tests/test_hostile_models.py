@@ -427,6 +427,28 @@ def test_legitimate_models_pass_the_scan(base, tmp_path):
         read_model_file(f)
 
 
+def test_layers_only_keras_applications_define_load_as_keras_code(tmp_path):
+    """ConvNeXt's LayerScale and StochasticDepth live in keras.src.applications, outside Keras'
+    public namespaces: a fine-tuned ConvNeXt names them and loads (its outputs unchanged), while
+    the same class names from another module are still refused."""
+    import keras
+    from keras.src.applications.convnext import LayerScale, StochasticDepth
+
+    i = keras.Input((4, 4, 8))
+    h = LayerScale(0.5, 8, name="ls")(keras.layers.Conv2D(8, 1, name="c")(i))
+    m = keras.Model(i, keras.layers.Add(name="add")([i, StochasticDepth(0.1, name="sd")(h)]))
+    m.save(tmp_path / "convnext_like.keras")
+    x = np.random.default_rng(0).standard_normal((3, 4, 4, 8)).astype("f4")
+    loaded = load_model(tmp_path / "convnext_like.keras")
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(m(x)))
+    cfg = read_configs(tmp_path / "convnext_like.keras")
+    ls = next(la for la in cfg["config.json"]["config"]["layers"] if la["name"] == "ls")
+    ls["module"] = "evil.applications"
+    forged = write_configs(tmp_path / "convnext_like.keras", tmp_path / "forged.keras", cfg)
+    with pytest.raises(ModelFileError, match="'LayerScale' from module 'evil.applications'"):
+        read_model_file(forged)
+
+
 def test_forged_objects_names_and_polyglot_files_are_refused(base, tmp_path):
     """Objects a loader would look up or build from the file: each refused, named."""
     from zoo.imported import build_architecture

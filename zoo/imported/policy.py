@@ -47,6 +47,13 @@ _PUBLIC = (  # the modelling namespaces of both worlds (not keras.utils, keras.s
     "layers.experimental",
     "layers.experimental.preprocessing",
 )
+# Layers that only Keras Applications define, outside the public namespaces: code of the installed
+# Keras (ConvNeXt's LayerScale and StochasticDepth, InceptionResNetV2's CustomScaleLayer), which a
+# fine-tuned application model names; the file carries only their configs.
+_APPLICATION_LAYERS = {
+    "applications.convnext": ("LayerScale", "StochasticDepth"),
+    "applications.inception_resnet_v2": ("CustomScaleLayer",),
+}
 _FUNCTION_MODULES = ("activations", "losses", "metrics")
 _NOT_FUNCTIONS = {"get", "serialize", "deserialize"}  # look-up helpers, not modelling functions
 _TRUSTED_PACKAGES = ("keras", "tf_keras", "qkeras")
@@ -76,6 +83,14 @@ def known_objects() -> tuple[dict[str, type], set[str], set[str], set[str]]:
                     classes.setdefault(n, obj)
                 elif callable(obj) and sub in _FUNCTION_MODULES and n not in _NOT_FUNCTIONS:
                     functions.add(n)
+        for sub, names in _APPLICATION_LAYERS.items():
+            try:
+                mod = importlib.import_module(f"{pkg.__name__}.src.{sub}")
+            except ImportError:
+                continue
+            for n in names:
+                if isinstance(getattr(mod, n, None), type):
+                    classes.setdefault(n, getattr(mod, n))
     from keras.src.models.functional import Functional
 
     classes["Functional"] = Functional
