@@ -194,7 +194,7 @@ def mlp_digits_export(shared_dir, mlp_digits_run) -> Path:
 # reads them; a module not listed counts LIGHT_S per test. Every module with an expensive
 # module-scoped fixture is listed, so that it runs whole at the start of one worker's queue.
 MODULE_COST_S = {
-    "tests/test_export_claims.py": 400,
+    "tests/test_export_claims.py": 330,
     "tests/test_pipeline.py": 100,
     "tests/test_fpga.py": 60,
     "tests/test_import.py": 72,
