@@ -61,9 +61,27 @@ def test_bench_compat_row(tmp_path):
         assert arts[k]["informative"] is True, (k, arts[k])
     assert set(arts) >= {"onnx/int8", "tflite/int8", "openvino/int8"}
     assert not row["hls4ml"]["accepted"] and "parameters >" in row["hls4ml"]["reason"]
+    assert row["steps"]["bench"]["status"] == "pass", row["steps"]["bench"]
     text = doc.read_text()
     assert "| MobileNetV3Small | 32x32x3 |" in text and "tensorflow 2.21" in text
     assert json.loads((tmp_path / "run" / "compat.json").read_text())["rows"][0]["model"]
+
+
+def test_a_rows_int8_timing_reads_the_manifest_it_was_given(mlp_digits_export):
+    """The bench step of a row (verified artifacts only, interleaved timing) on a real export:
+    the best verified int8 against the best fp32, each with its accuracy."""
+    from sklearn.datasets import load_digits
+
+    from edgezoo.experiments.compat import _bench
+    from export.manifest import Manifest
+
+    d = load_digits()
+    data = {"x_test": (d.data[:64] / 16).astype("float32"), "y_test": d.target[:64]}
+    manifest = Manifest.read(mlp_digits_export / "manifest.json")
+    res = _bench(mlp_digits_export, manifest, data, rounds=1, budget_s=0.01)
+    assert "error" not in res, res
+    text = json.dumps(res)
+    assert "int8" in text and "fp32" in text, res
 
 
 def test_bench_compat_unknown_model_is_one_line():

@@ -17,6 +17,7 @@ A row never ends in a traceback: a failing step is recorded as one line and the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -175,12 +176,12 @@ def _exported(manifest: Manifest, progress) -> Manifest:
 def _bench(export_dir: Path, manifest: Manifest, data: dict, *, rounds: int, budget_s: float):
     from edgezoo.experiments.int8 import bench_model, summarize
 
-    verified = [a for a in manifest["artifacts"] if (a.get("parity") or {}).get("passed")]
+    verified = tuple(a for a in manifest.artifacts if (a.get("parity") or {}).get("passed"))
     if not any(a["variant"] == "int8" for a in verified):
         return {"model": "", "error": "no int8 artifact passed its parity gates (not timed)"}
     arts = bench_model(  # only verified artifacts: the comparison is between those
         export_dir,
-        {**manifest, "artifacts": verified},
+        dataclasses.replace(manifest, artifacts=verified),
         data["x_test"],
         data["y_test"],
         threads=1,
