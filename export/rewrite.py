@@ -18,7 +18,13 @@ lenet5 two layers kept int8 from being faster than fp32.
   us/sample, one interleaved run on a loaded 2-core machine, load 9.8), and so int8 lost to fp32;
   lenet5's 5x5 valid C1 rewritten stays 2.1x faster (46 vs 97 us/sample, same run).
 
-Both are exact in real arithmetic (the float outputs agree to float rounding); the artifact is
+- ``grouped_conv`` (used by the ONNX export): a ``Conv2D`` with ``groups`` equal to its input
+  and output channels (ConvNeXt's 7x7 "depthwise" convolutions) is exactly a ``DepthwiseConv2D``.
+  Keras' TensorFlow backend runs a grouped convolution as a nested XLA function, which tf2onnx
+  leaves as a ``StatefulPartitionedCall`` node no ONNX runtime knows (ConvNeXtTiny in
+  ``edgezoo bench-compat``); a DepthwiseConv2D converts to an ONNX grouped Conv.
+
+All are exact in real arithmetic (the float outputs agree to float rounding); the artifact is
 still checked against the original Keras model by the parity gates, and the manifest names the
 rewrites applied. Only Keras 3 functional models are rewritten (``keras.models.clone_model``'s
 ``call_function``); other models are returned unchanged.
@@ -28,7 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-REWRITES = ("avgpool", "thin_conv")
+REWRITES = ("avgpool", "thin_conv")  # the TFLite int8 export's
+GROUPED = ("grouped_conv",)  # the ONNX export's
 THIN_CIN = 2  # a convolution on at most this many input channels is "thin"
 THIN_MIN_KERNEL = 5  # smaller kernels lose more to the rewrite than they gain (module docstring)
 
@@ -66,6 +73,29 @@ def _thin_conv_ok(layer, x) -> bool:
         and (h + 2 * pad) % 2 == 0
         and (w + 2 * pad) % 2 == 0
     )
+
+
+def _grouped_conv_ok(layer, x) -> bool:
+    """A Conv2D whose groups equal its input and output channels: a depthwise convolution."""
+    import keras
+
+    return (
+        type(layer) is keras.layers.Conv2D
+        and getattr(layer, "groups", 1) > 1
+        and x is not None
+        and layer.data_format == "channels_last"
+        and layer.groups == x.shape[-1] == layer.filters
+    )
+
+
+def has_grouped_conv_layer(layer) -> bool:
+    import keras
+
+    return type(layer) is keras.layers.Conv2D and getattr(layer, "groups", 1) > 1
+
+
+def has_grouped_conv(model) -> bool:
+    return any(has_grouped_conv_layer(la) for la in getattr(model, "layers", []))
 
 
 def s2d_weights(kernel: np.ndarray) -> np.ndarray:
@@ -122,6 +152,21 @@ def rewrite(model, which=REWRITES):
 
     def call(layer, *args, **kwargs):
         x = args[0] if args else None
+        if "grouped_conv" in which and _grouped_conv_ok(layer, x):
+            kernel, *bias = layer.get_weights()
+            dw = keras.layers.DepthwiseConv2D(
+                layer.kernel_size,
+                strides=layer.strides,
+                padding=layer.padding,
+                dilation_rate=layer.dilation_rate,
+                use_bias=bool(bias),
+                activation=layer.activation,
+                name=f"{layer.name}_as_depthwise",
+            )
+            y = dw(x)
+            dw.set_weights([np.transpose(kernel, (0, 1, 3, 2))] + bias)
+            done.append(f"{layer.name}: Conv2D groups={layer.groups} -> DepthwiseConv2D")
+            return y
         if "avgpool" in which and _avgpool_ok(layer):
             ph, pw = layer.pool_size
             c = x.shape[-1]

@@ -33,6 +33,36 @@ def test_efficientnet_onnx_is_self_contained(tmp_path):
     assert not isinstance(norm.mean, np.ndarray)  # the layer is as it was
 
 
+def test_grouped_convolutions_export_to_onnx_as_depthwise(tmp_path):
+    """ConvNeXt's depthwise convolutions are Conv2D(groups=channels), which Keras' TF backend runs
+    as a nested XLA function that tf2onnx left as a StatefulPartitionedCall node (ConvNeXtTiny's
+    export was refused): exported as DepthwiseConv2D, every node is a real ONNX op, the same
+    outputs, and the user's model is left as it was."""
+    import keras
+    import onnx
+
+    import zoo  # noqa: F401
+    from export.errors import ExportError
+    from export.targets.onnx.convert import export_onnx, run_onnx
+
+    i = keras.Input((8, 8, 6))
+    h = keras.layers.Conv2D(6, 7, padding="same", groups=6, name="dw")(i)
+    h = keras.layers.Conv2D(6, 3, strides=2, groups=6, activation="relu", name="dw2")(h)
+    m = keras.Model(i, keras.layers.GlobalAveragePooling2D()(h))
+    x = np.random.default_rng(0).standard_normal((5, 8, 8, 6)).astype(np.float32)
+    ref = np.asarray(m(x))
+    path = export_onnx(m, tmp_path / "m.onnx", sample=x)
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "StatefulPartitionedCall" not in ops and "Conv" in ops, ops
+    assert np.abs(run_onnx(path, x) - ref).max() < 1e-5
+    assert [type(la).__name__ for la in m.layers[1:3]] == ["Conv2D", "Conv2D"]
+    # a grouped convolution that is not depthwise: refused in one line naming the layer
+    g = keras.Model(i, keras.layers.Conv2D(4, 1, groups=2, name="g2")(i))
+    with pytest.raises(ExportError, match="layer 'g2' is a Conv2D with groups > 1"):
+        export_onnx(g, tmp_path / "g.onnx", sample=x)
+    assert not (tmp_path / "g.onnx").exists()
+
+
 @pytest.mark.slow  # a whole matrix row (fit, save, import twice, six artifacts): make test-all
 def test_bench_compat_row(tmp_path):
     from edgezoo.experiments.compat import bench_compat

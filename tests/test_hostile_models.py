@@ -449,6 +449,28 @@ def test_layers_only_keras_applications_define_load_as_keras_code(tmp_path):
         read_model_file(forged)
 
 
+def test_tensorflow_initializers_tf_keras_writes_load_and_other_tf_modules_do_not(tmp_path):
+    """EfficientNetV2 passes `tf.constant_initializer(0)`; tf-keras writes it under TensorFlow's
+    init_ops_v2 module. That module's Keras initializer names load; any other TensorFlow module
+    is still refused."""
+    import tensorflow as tf
+    import tf_keras
+
+    i = tf_keras.Input((4,))
+    d = tf_keras.layers.Dense(3, bias_initializer=tf.constant_initializer(0.5), name="d")
+    tf_keras.Model(i, d(i)).save(tmp_path / "tfinit.h5")
+    cfg = read_configs(tmp_path / "tfinit.h5")
+    layer = cfg["model_config"]["config"]["layers"][-1]
+    assert layer["config"]["bias_initializer"]["module"].startswith(
+        "tensorflow.python.ops.init_ops"
+    )
+    assert read_model_file(tmp_path / "tfinit.h5").world in (zoo.KERAS3, zoo.TF_KERAS)
+    layer["config"]["bias_initializer"]["module"] = "tensorflow.python.ops.gen_io_ops"
+    forged = write_configs(tmp_path / "tfinit.h5", tmp_path / "forged.h5", cfg)
+    with pytest.raises(ModelFileError, match="from module 'tensorflow.python.ops.gen_io_ops'"):
+        read_model_file(forged)
+
+
 def test_forged_objects_names_and_polyglot_files_are_refused(base, tmp_path):
     """Objects a loader would look up or build from the file: each refused, named."""
     from zoo.imported import build_architecture

@@ -57,6 +57,10 @@ _APPLICATION_LAYERS = {
 _FUNCTION_MODULES = ("activations", "losses", "metrics")
 _NOT_FUNCTIONS = {"get", "serialize", "deserialize"}  # look-up helpers, not modelling functions
 _TRUSTED_PACKAGES = ("keras", "tf_keras", "qkeras")
+# tf-keras writes an initializer that Keras Applications pass as a TensorFlow object (EfficientNetV2's
+# `bias_initializer=tf.constant_initializer(0)`) under TensorFlow's module; only the class names
+# Keras itself defines are taken from it (check_object's look-up in known_objects()).
+_TF_INITIALIZER_MODULES = ("tensorflow.python.ops.init_ops_v2", "tensorflow.python.ops.init_ops")
 _B64 = re.compile(r"[A-Za-z0-9+/=\s]+")
 
 
@@ -136,7 +140,11 @@ def _trusted_module(module) -> bool:
         return True
     if not isinstance(module, str):
         return False
-    return module.split(".")[0] in _TRUSTED_PACKAGES or module in known_objects()[2]
+    return (
+        module.split(".")[0] in _TRUSTED_PACKAGES
+        or module in known_objects()[2]
+        or module in _TF_INITIALIZER_MODULES
+    )
 
 
 def _is_bytecode(s: str) -> bool:

@@ -31,6 +31,7 @@ import numpy as np
 
 from export.common import check_single_io
 from export.errors import ExportError, ExportOptionsError
+from export.rewrite import GROUPED, has_grouped_conv, has_grouped_conv_layer, rewrite
 from zoo.core.io import atomic_path
 
 DEFAULT_OPSET = 17
@@ -59,6 +60,17 @@ def export_onnx(
     with atomic_path(path) as tmp:
         if sample is not None:  # a loaded Keras 3 model must have been called before export
             model(sample[:1], training=False)
+        if world != "tf_keras" and has_grouped_conv(model):  # see export/rewrite.py
+            model, _ = rewrite(model, GROUPED)
+            left = [la.name for la in model.layers if has_grouped_conv_layer(la)]
+            if left:
+                raise ExportError(
+                    f"onnx: layer {left[0]!r} is a Conv2D with groups > 1 that is not depthwise; "
+                    "Keras' TensorFlow backend runs it as an XLA function that tf2onnx cannot "
+                    "convert. Split it into per-group Conv2D layers, or export without onnx."
+                )
+            if sample is not None:
+                model(sample[:1], training=False)
         with constant_statistics(model):
             if world == "tf_keras":
                 _from_tf_keras(model, tmp, opset)
