@@ -69,8 +69,8 @@ def export_onnx(
                     "Keras' TensorFlow backend runs it as an XLA function that tf2onnx cannot "
                     "convert. Split it into per-group Conv2D layers, or export without onnx."
                 )
-            if sample is not None:
-                model(sample[:1], training=False)
+            shape = [d or 1 for d in model.inputs[0].shape[1:]]  # the clone was never called
+            model(sample[:1] if sample is not None else np.zeros((1, *shape), "f4"), training=False)
         with constant_statistics(model):
             if world == "tf_keras":
                 _from_tf_keras(model, tmp, opset)
