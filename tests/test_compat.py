@@ -202,5 +202,17 @@ def test_doc_only_rewrites_the_matrix_from_compat_json(tmp_path):
     assert p.returncode == 0, p.stderr
     text = doc.read_text()
     assert "| VGG16 | 32x32x3 |" in text and "onnx/fp32 1/1" in text and "onnx/int8 0/1" in text
+    # the rows are kept beside the doc (m.json): a later --out with another model adds its row
+    assert [r["model"] for r in json.loads(doc.with_suffix(".json").read_text())["rows"]] == [
+        "VGG16"
+    ]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "compat.json").write_text(
+        json.dumps({**result, "rows": [{**row, "model": "MobileNet"}]})
+    )
+    p = subprocess.run([*cmd, str(other), "--doc", str(doc)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "| MobileNet | 32x32x3 |" in doc.read_text() and "| VGG16 | 32x32x3 |" in doc.read_text()
     p = subprocess.run([*cmd, str(tmp_path / "none")], capture_output=True, text=True)
     assert p.returncode != 0 and "compat.json" in p.stderr and "Traceback" not in p.stderr

@@ -321,7 +321,9 @@ def bench_compat(
         "rows": [],
     }
     supported = supported_layers()
-    kept = _earlier_rows(out / "compat.json")
+    # rows kept beside the doc (docs/compatibility.json, committed with it), then this --out's
+    kept = {**(_earlier_rows(Path(doc).with_suffix(".json")) if doc else {})}
+    kept.update(_earlier_rows(out / "compat.json"))
     t0 = time.perf_counter()
     for name in models:
         progress(f"{name}: build, fit, save, import, export")
@@ -338,6 +340,8 @@ def bench_compat(
     write_text_atomic(out / "compat.json", json.dumps(result, indent=2, default=str) + "\n")
     if doc:
         write_text_atomic(Path(doc), markdown(result) + "\n")
+        side = json.dumps(result, indent=1, default=str) + "\n"
+        write_text_atomic(Path(doc).with_suffix(".json"), side)
     return result
 
 
@@ -355,5 +359,10 @@ def rewrite_doc(out, doc) -> dict:
             f"bench-compat --doc-only: no readable results in {path} ({type(exc).__name__}); "
             "run bench-compat with this --out first"
         ) from None
+    kept = _earlier_rows(Path(doc).with_suffix(".json"))  # the doc's own rows, then --out's
+    kept.update({r["model"]: r for r in result["rows"] if isinstance(r, dict) and "model" in r})
+    result["rows"] = [kept[n] for n in archs.ARCHS if n in kept]
     write_text_atomic(Path(doc), markdown(result) + "\n")
+    side = json.dumps(result, indent=1, default=str) + "\n"
+    write_text_atomic(Path(doc).with_suffix(".json"), side)
     return result

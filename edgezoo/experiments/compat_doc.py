@@ -58,6 +58,21 @@ NOTES = (
     "0.001: the table's `NO`), so its passes say nothing; a lower rate for it is not measured yet.",
     "mnist_cnn: the SpaceToDepth stem rewrite (export/rewrite.py) on its 3x3 `same` stem made "
     "TFLite int8 slower; it now applies to kernels >= 5 only (lenet5's 5x5 keeps its gain).",
+    "ConvNeXt import: its `LayerScale` and `StochasticDepth` live in "
+    "`keras.src.applications.convnext`, outside Keras' public namespaces, so the safe loader "
+    "refused the `.keras` file as custom code. Keras Applications' own layers now load as Keras "
+    "code (`zoo/imported/policy.py`); the same names from another module are still refused.",
+    "ConvNeXt export: its depthwise convolutions are `Conv2D(groups=channels)`, which Keras' "
+    "TensorFlow backend runs as a nested XLA function; tf2onnx left it as a "
+    "`StatefulPartitionedCall` node and `onnx.checker` refused the file. The ONNX export writes "
+    "them as `DepthwiseConv2D` (`export/rewrite.py`, `grouped_conv`); any other grouped Conv2D "
+    "is refused naming the layer.",
+    "EfficientNetV2 `.h5`: tf-keras writes its `tf.constant_initializer(0)` under TensorFlow's "
+    "`init_ops_v2` module, which the import refused as foreign code; Keras' initializer names "
+    "from that module now load (any other TensorFlow module is still refused).",
+    "The int8 timing column: after the redesign the row's timing read the export manifest as a "
+    "dict, and every row's bench step failed (`'Manifest' object is not subscriptable`) until "
+    "2026-12-05 07:40 UTC; rows dated after that are timed.",
 )
 
 
