@@ -207,3 +207,26 @@ def test_unsettled_batchnorm_is_named_in_a_warning(tmp_path):
     bn.moving_variance.assign(measured * 100)
     (found,) = batchnorm.unsettled(model, x)
     assert found["layer"] == "bn" and found["moving_variance"] > 50 * found["measured_variance"]
+
+
+def test_a_backup_cut_mid_write_resumes_from_the_previous_one(tmp_path):
+    """Keras writes training_metadata.json in place: a kill mid-write leaves it empty. The resumed
+    run takes the previous backup (double_checkpoint), as for a cut weights file, instead of ending
+    in a JSONDecodeError (seen once in tests/test_distribute.py's kill test)."""
+    import keras
+
+    from training.callbacks import backup_callback
+
+    def fit(epochs):
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        m.compile("adam", "mse")
+        cb = backup_callback(keras, str(tmp_path), double_checkpoint=True, delete_checkpoint=False)
+        return m.fit(
+            np.ones((8, 4), "f4"), np.zeros((8, 2), "f4"), epochs=epochs, verbose=0, callbacks=[cb]
+        )
+
+    fit(2)
+    assert json.loads((tmp_path / "training_metadata.json.bkp").read_text())["epoch"] == 1
+    (tmp_path / "training_metadata.json").write_text("")  # the kill
+    assert len(fit(3).history["loss"]) == 2  # epochs 2 and 3: from the previous backup (epoch 1)

@@ -157,3 +157,24 @@ def trim_history_callback(path):
                     csv.writer(f).writerows([head, *kept])
 
     return TrimHistory()
+
+
+def backup_callback(k, backup_dir: str, **kw):
+    """Keras' ``BackupAndRestore``; in Keras 3, a metadata file a kill cut mid-write (Keras writes
+    ``training_metadata.json`` in place: empty or half a JSON) falls back to the previous backup
+    (``double_checkpoint``) as an unreadable weights file already does, instead of ending the
+    resumed run in a ``JSONDecodeError``."""
+    import json
+
+    base = k.callbacks.BackupAndRestore
+    if not hasattr(base, "_load_model"):  # tf-keras: its own backup scheme
+        return base(backup_dir, **kw)
+
+    class _Backup(base):
+        def _load_model(self):
+            try:
+                super()._load_model()
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise OSError(f"backup metadata unreadable ({type(exc).__name__})") from exc
+
+    return _Backup(backup_dir, **kw)

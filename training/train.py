@@ -27,6 +27,7 @@ import zoo
 from training import batchnorm, distribute
 from training.callbacks import (
     _read_csv_history,
+    backup_callback,
     disk_full_is_clear,
     disk_space_callback,
     epoch_callback,
@@ -278,7 +279,7 @@ def _callbacks(
     if on_step is not None:
         callbacks.append(epoch_callback(k, on_step, "train", opts.epochs))
     # BackupAndRestore goes last: a backup then means every other callback finished that epoch.
-    callbacks.append(k.callbacks.BackupAndRestore(str(run_dir / "backup"), **backup_kw))
+    callbacks.append(backup_callback(k, str(run_dir / "backup"), **backup_kw))
     if (
         plan.is_chief and plan.world == zoo.KERAS3
     ):  # after the restore: history.csv = the epochs restored
