@@ -63,6 +63,29 @@ def test_grouped_convolutions_export_to_onnx_as_depthwise(tmp_path):
     assert not (tmp_path / "g.onnx").exists()
 
 
+def test_exact_gelu_exports_to_onnx(tmp_path):
+    """Keras' exact GELU lowers in TensorFlow to ``0.5 x erfc(-x / sqrt 2)``, and ``Erfc`` is no
+    ONNX operator (ConvNeXtTiny's export was refused): an ``Activation('gelu')`` and a layer with
+    ``activation='gelu'`` export as ``Erf``, with the model's outputs, and stay as they were."""
+    import keras
+    import onnx
+
+    import zoo  # noqa: F401
+    from export.targets.onnx.convert import export_onnx, run_onnx
+
+    i = keras.Input((6,))
+    h = keras.layers.Dense(8, activation="gelu", name="fc")(i)
+    m = keras.Model(i, keras.layers.Activation("gelu", name="act")(h))
+    x = 3 * np.random.default_rng(0).standard_normal((64, 6)).astype(np.float32)
+    ref = np.asarray(m(x))
+    path = export_onnx(m, tmp_path / "m.onnx")
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "Erf" in ops and "Erfc" not in ops, ops
+    assert np.abs(run_onnx(path, x) - ref).max() < 1e-5
+    assert m.get_layer("act").activation is keras.activations.gelu
+    assert m.get_layer("fc").activation is keras.activations.gelu
+
+
 @pytest.mark.slow  # a whole matrix row (fit, save, import twice, six artifacts): make test-all
 def test_bench_compat_row(tmp_path):
     from edgezoo.experiments.compat import bench_compat

@@ -71,7 +71,7 @@ def export_onnx(
                 )
             shape = [d or 1 for d in model.inputs[0].shape[1:]]  # the clone was never called
             model(sample[:1] if sample is not None else np.zeros((1, *shape), "f4"), training=False)
-        with constant_statistics(model):
+        with constant_statistics(model), erf_gelu(model):
             if world == "tf_keras":
                 _from_tf_keras(model, tmp, opset)
             else:
@@ -110,6 +110,38 @@ def constant_statistics(model):
     finally:
         for layer, attr, v in saved:
             setattr(layer, attr, v)
+
+
+def _gelu_erf(x):
+    """Exact GELU written with ``erf``: ``0.5 x (1 + erf(x / sqrt 2))``."""
+    from keras import ops
+
+    return 0.5 * x * (1.0 + ops.erf(x * np.float32(1.0 / np.sqrt(2.0))))
+
+
+@contextlib.contextmanager
+def erf_gelu(model):
+    """For the duration of an export, a layer whose activation is Keras' exact ``gelu``
+    (``Activation('gelu')``, ``Dense(..., activation='gelu')``: ConvNeXt) computes it as
+    :func:`_gelu_erf`, the same function. TensorFlow lowers the exact GELU to
+    ``0.5 x erfc(-x / sqrt 2)``, and ``Erfc`` is no ONNX operator (ConvNeXtTiny's export was
+    refused by ``onnx.checker``); ``Erf`` is. The parity gates still compare the artifact with the
+    unchanged model."""
+    import keras
+
+    saved = []
+    if not isinstance(model, keras.Model):
+        yield
+        return
+    for layer in _all_layers(model):
+        if getattr(layer, "activation", None) is keras.activations.gelu:
+            saved.append(layer)
+            layer.activation = _gelu_erf
+    try:
+        yield
+    finally:
+        for layer in saved:
+            layer.activation = keras.activations.gelu
 
 
 def check_self_contained(path) -> None:
