@@ -471,6 +471,35 @@ def test_tensorflow_initializers_tf_keras_writes_load_and_other_tf_modules_do_no
         read_model_file(forged)
 
 
+def test_raw_tensorflow_arithmetic_loads_in_tf_keras_and_other_raw_ops_do_not(tmp_path):
+    """tf-keras records `x + 3.0`, `x * (1/6)` and `a * b` on Keras tensors as TFOpLambda
+    (Keras Applications' MobileNetV3 and ConvNeXt as .h5 were refused): elementwise arithmetic
+    loads, in the tf-keras world, computing what the model computed; a TFOpLambda naming any
+    other TensorFlow function (one with effects outside the graph) is refused by name, never
+    looked up."""
+    import tf_keras
+
+    i = tf_keras.Input((4,))
+    h = tf_keras.layers.Dense(6, name="d")(i)
+    g = tf_keras.layers.ReLU(6.0)(h + 3.0) * (1.0 / 6.0)  # MobileNetV3's hard sigmoid
+    m = tf_keras.Model(i, tf_keras.layers.Dense(3, name="out")(h * g - h))
+    x = np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32)
+    for fmt in ("h5", "keras"):
+        path = tmp_path / f"ops.{fmt}"
+        m.save(path)
+        loaded = read_model_file(path)
+        assert loaded.world == zoo.TF_KERAS, loaded.record
+        assert set(loaded.record["tf_ops"]) >= {"__operators__.add", "math.multiply"}
+        np.testing.assert_allclose(np.asarray(loaded.model(x)), np.asarray(m(x)), atol=1e-6)
+    cfg = read_configs(tmp_path / "ops.h5")
+    ops = [e for e in cfg["model_config"]["config"]["layers"] if e["class_name"] == "TFOpLambda"]
+    for fn in ("io.write_file", "print", "py_function", "raw_ops.WriteFile"):
+        ops[0]["config"]["function"] = fn
+        forged = write_configs(tmp_path / "ops.h5", tmp_path / "forged.h5", cfg)
+        with pytest.raises(ModelFileError, match=f"TFOpLambda '{re.escape(fn)}'"):
+            read_model_file(forged)
+
+
 def test_forged_objects_names_and_polyglot_files_are_refused(base, tmp_path):
     """Objects a loader would look up or build from the file: each refused, named."""
     from zoo.imported import build_architecture

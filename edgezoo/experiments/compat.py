@@ -76,8 +76,8 @@ def digits_data(name: str, n_train: int, n_test: int, seed: int = 0) -> dict:
 LR = 3e-3
 
 
-def make_informative(model, data: dict, *, epochs: int, seed: int = 0) -> dict:
-    """A short fit (Adam :data:`LR`, batch 32) with BatchNormalization momentum 0 meanwhile, then one
+def make_informative(model, data: dict, *, epochs: int, lr: float = LR, seed: int = 0) -> dict:
+    """A short fit (Adam ``lr``, :data:`LR` unless the architecture names its own; batch 32) with BatchNormalization momentum 0 meanwhile, then one
     training-mode pass over 256 training samples, so the moving statistics are those of the final
     weights (the last batch's were taken before its weight update). Accuracy by eager calls
     (``evaluate`` would trace a test function: seconds per big model)."""
@@ -90,7 +90,7 @@ def make_informative(model, data: dict, *, epochs: int, seed: int = 0) -> dict:
     for b in bns:
         b.momentum = 0.0
     model.compile(
-        optimizer=keras.optimizers.Adam(LR),
+        optimizer=keras.optimizers.Adam(lr),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -103,7 +103,7 @@ def make_informative(model, data: dict, *, epochs: int, seed: int = 0) -> dict:
         [np.asarray(model(data["x_test"][i : i + 64])) for i in range(0, len(data["x_test"]), 64)]
     )
     acc = float((pred.argmax(-1) == data["y_test"]).mean())
-    how = f"fit {epochs} epochs (Adam {LR:g}, batch 32), BN statistics of 256 training samples"
+    how = f"fit {epochs} epochs (Adam {lr:g}, batch 32), BN statistics of 256 training samples"
     return {"how": how, "seconds": _since(t0), "acc": acc}
 
 
@@ -219,7 +219,7 @@ def run_model(name: str, out: Path, opts: dict, supported: set, progress=print) 
     row["params"] = int(model.count_params())
     data = digits_data(name, opts["n_train"], opts["n_test"])
     np.savez(out / "data.npz", **data)
-    fit = step("fit", lambda: make_informative(model, data, epochs=opts["epochs"]))
+    fit = step("fit", lambda: make_informative(model, data, epochs=opts["epochs"], lr=a.lr))
     row["informative_by"] = fit and fit["how"]
     if fit:  # over the int8 gate's rel_error 0.10, no int8 artifact can hold the model
         from edgezoo.experiments.int8 import input_sensitivity

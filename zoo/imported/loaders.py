@@ -1,6 +1,8 @@
 """Loading a user's model file into the right world (:func:`read_model_file`): Keras 3 with
 ``safe_mode``; a Keras 2 file by Keras 3 where it can, else by tf-keras and rebuilt in Keras 3; a
-QKeras file in the tf-keras world. Every route passes :func:`zoo.imported.files.check_model_file`
+QKeras file, and a Keras 2 file with raw TensorFlow arithmetic (``TFOpLambda`` of
+:data:`zoo.imported.policy.PURE_TF_OPS`: tf-keras' MobileNetV3 and ConvNeXt), in the tf-keras
+world. Every route passes :func:`zoo.imported.files.check_model_file`
 first."""
 
 from __future__ import annotations
@@ -43,6 +45,19 @@ def read_model_file(path, *, custom: dict | None = None) -> LoadedModel:
         "keras_version": version,
         "layers": sum(1 for _ in layer_entries(config)),
     }
+    tf_ops = sorted(  # policy.PURE_TF_OPS only (the scan refused any other)
+        {
+            str((e.get("config") or {}).get("function"))
+            for _, c, e in layer_entries(config)
+            if c == "TFOpLambda"
+        }
+    )
+    if tf_ops and not qlayers:  # Keras 3 has no TFOpLambda: the model stays in tf-keras
+        return LoadedModel(
+            _load_tf_keras(path, qkeras=False),
+            TF_KERAS,
+            {**record, "route": "tf-keras world (raw TensorFlow ops)", "tf_ops": tf_ops},
+        )
     if qlayers:
         model = _load_tf_keras(path, qkeras=True)
         return LoadedModel(

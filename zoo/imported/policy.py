@@ -61,6 +61,24 @@ _TRUSTED_PACKAGES = ("keras", "tf_keras", "qkeras")
 # `bias_initializer=tf.constant_initializer(0)`) under TensorFlow's module; only the class names
 # Keras itself defines are taken from it (check_object's look-up in known_objects()).
 _TF_INITIALIZER_MODULES = ("tensorflow.python.ops.init_ops_v2", "tensorflow.python.ops.init_ops")
+# Raw TensorFlow ops tf-keras records (as TFOpLambda) when a model applies them to Keras tensors:
+# Keras Applications' MobileNetV3 hard sigmoid `x + 3.0`, `x * (1 / 6)` and hard swish `x * y`,
+# ConvNeXt's residual `a + b`. tf-keras looks the function up by this name in TensorFlow's API;
+# these are elementwise arithmetic with no effect outside the graph, so a file naming only them
+# loads (in the tf-keras world: Keras 3 has no TFOpLambda). Any other op is refused.
+PURE_TF_OPS = frozenset(
+    {
+        "__operators__.add",
+        "math.add",
+        "math.subtract",
+        "math.multiply",
+        "math.truediv",
+        "math.divide",
+        "math.negative",
+        "math.maximum",
+        "math.minimum",
+    }
+)
 _B64 = re.compile(r"[A-Za-z0-9+/=\s]+")
 
 
@@ -221,10 +239,13 @@ def check_object(node, cls, short, path, where):
             f"built-in layer or a registered custom layer class. {REGISTER_HOW}"
         )
     if short in _TFOP_CLASSES:
+        fn = (node.get("config") or {}).get("function")
+        if short == "TFOpLambda" and fn in PURE_TF_OPS and _trusted_module(module):
+            return  # elementwise arithmetic, loaded by tf-keras (PURE_TF_OPS)
         raise ModelFileError(
-            f"{path}: {where} ({cls}) is a raw TensorFlow op recorded by tf-keras; Keras 3 "
-            "cannot rebuild it. Wrap the op in a Keras layer (built-in, or a custom layer class). "
-            f"{REGISTER_HOW}"
+            f"{path}: {where} ({cls} {fn!r}) is a raw TensorFlow op recorded by tf-keras that "
+            f"edgezoo does not load (it loads only {', '.join(sorted(PURE_TF_OPS))}). Wrap the "
+            f"op in a Keras layer (built-in, or a custom layer class). {REGISTER_HOW}"
         )
     if short in _FOREIGN_CLASSES:
         raise ModelFileError(
