@@ -87,12 +87,14 @@ def test_exact_gelu_exports_to_onnx(tmp_path):
 
 
 @pytest.mark.slow  # a whole matrix row (fit, save, import twice, six artifacts): make test-all
-def test_bench_compat_row(tmp_path):
+@pytest.mark.parametrize("jobs", [1, 2])  # 2: the row in a worker process, timed afterwards
+def test_bench_compat_row(tmp_path, jobs):
     from edgezoo.experiments.compat import bench_compat
 
     doc = tmp_path / "compat.md"
     res = bench_compat(
         tmp_path / "run",
+        jobs=jobs,
         models=["MobileNetV3Small"],
         epochs=2,
         n_train=256,

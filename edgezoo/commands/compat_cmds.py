@@ -43,6 +43,12 @@ def register(sub):
     p.add_argument("--test", type=int, default=128, help="test (parity) samples")
     p.add_argument("--rounds", type=int, default=1, help="int8 timing rounds (0: no timing)")
     p.add_argument("--budget", type=float, default=0.05, help="seconds per call per round")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="rows at once, each in its own process (the int8 timings run afterwards, alone)",
+    )
     p.add_argument("--doc", default="docs/compatibility.md", help="the Markdown matrix ('' none)")
     p.add_argument(
         "--doc-only",
@@ -71,6 +77,7 @@ def cmd_bench_compat(args):
         n_test=args.test,
         rounds=args.rounds,
         budget_s=args.budget,
+        jobs=max(1, args.jobs),
         doc=args.doc or None,
         progress=ui.note,
     )

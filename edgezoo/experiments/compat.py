@@ -251,15 +251,48 @@ def run_model(name: str, out: Path, opts: dict, supported: set, progress=print) 
         row["artifacts"] = {
             f"{x['format']}/{x['variant']}": _artifact_row(x) for x in manifest.artifacts
         }
-        if opts["rounds"]:
-            row["int8_bench"] = step(
-                "bench",
-                lambda: _bench(
-                    out / "export", manifest, data, rounds=opts["rounds"], budget_s=opts["budget_s"]
-                ),
-            )
     row["seconds"] = _since(t0)
     return row
+
+
+def bench_row(row: dict, out: Path, opts: dict, progress=print) -> dict:
+    """The row's int8 timing (:func:`_bench`) on its verified artifacts in ``out/export``, added
+    to ``row`` as the step ``bench`` (with its seconds in the row's total). Run with nothing else
+    on the machine: :func:`bench_compat` times every row after all rows are exported."""
+    from export.manifest import Manifest
+
+    if not opts["rounds"] or "artifacts" not in row:
+        return row
+    t = time.perf_counter()
+    try:
+        data = dict(np.load(out / "data.npz"))
+        manifest = Manifest.read(out / "export" / "manifest.json")
+        res = _bench(
+            out / "export", manifest, data, rounds=opts["rounds"], budget_s=opts["budget_s"]
+        )
+        row["steps"]["bench"] = {"status": "pass", "seconds": _since(t)}
+        row["int8_bench"] = res
+    except Exception as exc:  # noqa: BLE001 - one line in the row
+        row["steps"]["bench"] = {"status": "fail", "error": one_line(exc), "seconds": _since(t)}
+        progress(f"  bench: FAIL {one_line(exc, 160)}")
+    row["seconds"] = round(row.get("seconds", 0) + row["steps"]["bench"]["seconds"], 1)
+    return row
+
+
+def _row_in_subprocess(name: str, out: str, opts: dict, supported: set) -> dict:
+    """:func:`run_model` in a worker process of :func:`bench_compat` (``jobs`` > 1): the
+    libraries' logs go to ``out/<name>/worker.log``; the row comes back to the parent."""
+    import sys
+
+    path = Path(out) / name
+    path.mkdir(parents=True, exist_ok=True)
+    log = open(path / "worker.log", "w")  # noqa: SIM115 - open for the process' life
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log
+    load = os.getloadavg()
+    row = run_model(name, path, opts, supported, progress=lambda m: print(m, flush=True))
+    return {**row, "load_before": load}
 
 
 def _release():
@@ -292,11 +325,17 @@ def bench_compat(
     n_test: int = 128,
     rounds: int = 1,
     budget_s: float = 0.05,
+    jobs: int = 1,
     doc: str | os.PathLike | None = "docs/compatibility.md",
     progress=print,
 ) -> dict:
     """Run :func:`run_model` for ``models``; writes ``compat.json`` (and ``doc``) and returns it.
-    Rows of earlier runs in ``out`` are kept until this run redoes them (:func:`_earlier_rows`)."""
+    Rows of earlier runs in ``out`` are kept until this run redoes them (:func:`_earlier_rows`).
+
+    ``jobs`` > 1: that many rows at once, each in a fresh process (a row's conversions run on one
+    core: ONNX, TFLite and OpenVINO conversion, NNCF and the parity runs kept the second core
+    idle for about half of a row); the int8 timings (:func:`bench_row`) run afterwards, one row
+    at a time, with no other row running."""
     from edgezoo.experiments.hls_gate import supported_layers
     from export.peak import cpu_info
     from export.runtime_bench import conditions
@@ -312,6 +351,7 @@ def bench_compat(
         "n_test": n_test,
         "rounds": rounds,
         "budget_s": budget_s,
+        "jobs": jobs,
     }
     result = {
         "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -325,16 +365,26 @@ def bench_compat(
     kept = {**(_earlier_rows(Path(doc).with_suffix(".json")) if doc else {})}
     kept.update(_earlier_rows(out / "compat.json"))
     t0 = time.perf_counter()
-    for name in models:
+
+    def done(name, row):
+        row.update(created=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), options=opts)
+        kept[name] = row
+        result["rows"] = [kept[n] for n in archs.ARCHS if n in kept]
+        write_text_atomic(out / "compat.json", json.dumps(result, indent=2, default=str) + "\n")
+
+    if jobs > 1:
+        rows = _parallel_rows(models, out, opts, supported, jobs, kept, progress)
+        for name in models:  # the timings, alone on the machine
+            if name in rows:
+                progress(f"{name}: int8 timing")
+                done(name, bench_row(rows[name], out / name, opts, progress))
+    for name in models if jobs <= 1 else ():
         progress(f"{name}: build, fit, save, import, export")
         load = os.getloadavg()
         row = run_model(name, out / name, opts, supported, progress)
-        row.update(created=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), options=opts)
         row["load_before"] = load
-        kept[name] = row
+        done(name, bench_row(row, out / name, opts, progress))
         _release()
-        result["rows"] = [kept[n] for n in archs.ARCHS if n in kept]
-        write_text_atomic(out / "compat.json", json.dumps(result, indent=2, default=str) + "\n")
     result["seconds"] = _since(t0)
     result["conditions"]["load_after"] = os.getloadavg()
     write_text_atomic(out / "compat.json", json.dumps(result, indent=2, default=str) + "\n")
@@ -343,6 +393,30 @@ def bench_compat(
         side = json.dumps(result, indent=1, default=str) + "\n"
         write_text_atomic(Path(doc).with_suffix(".json"), side)
     return result
+
+
+def _parallel_rows(models, out: Path, opts, supported, jobs: int, kept: dict, progress) -> dict:
+    """Rows of ``models`` by ``jobs`` fresh processes, the longest first (by the last measured
+    row time in ``kept``): name -> row. A worker that dies leaves a row saying so."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    order = sorted(models, key=lambda n: -float((kept.get(n) or {}).get("seconds") or 0))
+    rows: dict = {}
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
+        futures = {pool.submit(_row_in_subprocess, n, str(out), opts, supported): n for n in order}
+        for n in order:
+            progress(f"{n}: build, fit, save, import, export (in a worker: {out / n}/worker.log)")
+        for fut in cf.as_completed(futures):
+            name = futures[fut]
+            try:
+                rows[name] = fut.result()
+            except Exception as exc:  # noqa: BLE001 - the worker died (memory, a crash)
+                rows[name] = {"model": name, "steps": {"worker": {"status": "fail"}}}
+                rows[name]["steps"]["worker"]["error"] = one_line(exc)
+            progress(f"{name}: row done in {rows[name].get('seconds', '?')} s")
+    return rows
 
 
 def rewrite_doc(out, doc) -> dict:
