@@ -397,11 +397,12 @@ def bench_compat(
 
 def _parallel_rows(models, out: Path, opts, supported, jobs: int, kept: dict, progress) -> dict:
     """Rows of ``models`` by ``jobs`` fresh processes, the longest first (by the last measured
-    row time in ``kept``): name -> row. A worker that dies leaves a row saying so."""
+    row time in ``kept``; rows never measured first, in the order given): name -> row. A worker
+    that dies leaves a row saying so."""
     import concurrent.futures as cf
     import multiprocessing
 
-    order = sorted(models, key=lambda n: -float((kept.get(n) or {}).get("seconds") or 0))
+    order = sorted(models, key=lambda n: -float((kept.get(n) or {}).get("seconds") or "inf"))
     rows: dict = {}
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
