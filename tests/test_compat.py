@@ -137,6 +137,14 @@ def test_a_rows_int8_timing_reads_the_manifest_it_was_given(mlp_digits_export):
     assert "error" not in res, res
     text = json.dumps(res)
     assert "int8" in text and "fp32" in text, res
+    # the row's XNNPACK partition count (why a TFLite int8 can lose to fp32): the dense model's
+    # files run in the delegate, each as one or more parts
+    from edgezoo.experiments.compat import xnnpack_partitions
+
+    tfl = [a for a in manifest.artifacts if a["format"] == "tflite"]
+    assert {a["variant"] for a in tfl} >= {"fp32", "int8"}
+    for a in tfl:
+        assert xnnpack_partitions(mlp_digits_export / a["path"]) >= 1, a["path"]
 
 
 def test_bench_compat_unknown_model_is_one_line():

@@ -270,13 +270,30 @@ def bench_row(row: dict, out: Path, opts: dict, progress=print) -> dict:
         res = _bench(
             out / "export", manifest, data, rounds=opts["rounds"], budget_s=opts["budget_s"]
         )
-        row["steps"]["bench"] = {"status": "pass", "seconds": _since(t)}
         row["int8_bench"] = res
+        row["xnnpack_partitions"] = {
+            f"tflite/{a['variant']}": xnnpack_partitions(out / "export" / a["path"])
+            for a in manifest.artifacts
+            if a["format"] == "tflite" and a.get("path") and not a.get("error")
+        }
+        row["steps"]["bench"] = {"status": "pass", "seconds": _since(t)}
     except Exception as exc:  # noqa: BLE001 - one line in the row
         row["steps"]["bench"] = {"status": "fail", "error": one_line(exc), "seconds": _since(t)}
         progress(f"  bench: FAIL {one_line(exc, 160)}")
     row["seconds"] = round(row.get("seconds", 0) + row["steps"]["bench"]["seconds"], 1)
     return row
+
+
+def xnnpack_partitions(path) -> int:
+    """How many parts of a TFLite file LiteRT's XNNPACK delegate runs (its DELEGATE nodes): one
+    where it takes every operator; each operator it refuses (int8 HARD_SWISH in MobileNetV3)
+    cuts the graph, and the float or reference kernels between the parts cost the int8 its
+    speed. Read from the interpreter's node list (``_get_ops_details``, LiteRT's own listing)."""
+    from export.targets.tflite.convert import interpreter
+
+    it = interpreter(str(path), 1)
+    it.allocate_tensors()
+    return sum(op["op_name"] == "DELEGATE" for op in it._get_ops_details())
 
 
 def _row_in_subprocess(name: str, out: str, opts: dict, supported: set) -> dict:

@@ -119,6 +119,13 @@ def _bench(row: dict) -> str:
     )
 
 
+def _partitions(row: dict) -> str:
+    parts = row.get("xnnpack_partitions") or {}
+    if not parts:
+        return ""
+    return "; XNNPACK partitions " + ", ".join(f"{k} {v}" for k, v in sorted(parts.items()))
+
+
 def _load(load) -> str:
     return "-" if not load else "/".join(f"{x:.1f}" for x in load)
 
@@ -208,7 +215,7 @@ def markdown(result: dict) -> str:
     lines += ["", "## int8 against fp32 (batch 256 samples/s, batch 1 p50; 1 thread)", ""]
     lines += [
         f"- **{r['model']}** (half-LSB input sensitivity {r.get('input_sensitivity', '-')}): "
-        f"{_bench(r)}"
+        f"{_bench(r)}{_partitions(r)}"
         for r in result["rows"]
     ]
     lines += ["", "## Failures, refusals and sizes", ""]
