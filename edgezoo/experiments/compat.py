@@ -296,11 +296,26 @@ def xnnpack_partitions(path) -> int:
     return sum(op["op_name"] == "DELEGATE" for op in it._get_ops_details())
 
 
+def _die_with_parent() -> None:
+    """A worker ends when the run that started it ends (killed, interrupted): Linux'
+    ``PR_SET_PDEATHSIG``. Without it a killed run's workers went on writing their rows."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the worker ends with its row
+        return
+    if os.getppid() == 1:  # the parent was gone before the call
+        os._exit(1)
+
+
 def _row_in_subprocess(name: str, out: str, opts: dict, supported: set) -> dict:
     """:func:`run_model` in a worker process of :func:`bench_compat` (``jobs`` > 1): the
     libraries' logs go to ``out/<name>/worker.log``; the row comes back to the parent."""
     import sys
 
+    _die_with_parent()
     path = Path(out) / name
     path.mkdir(parents=True, exist_ok=True)
     log = open(path / "worker.log", "w")  # noqa: SIM115 - open for the process' life
