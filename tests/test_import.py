@@ -106,6 +106,33 @@ def test_keras2_h5_with_depthwise_imports_and_exports_everywhere(files, imported
     assert man["source"]["dataset"] == "digits.npz"
 
 
+def test_layer_names_with_slashes_are_renamed_for_keras3(tmp_path):
+    """tf-keras allows ``/`` in a layer name (its DenseNet121: ``conv1/conv``), Keras 3 does not,
+    so the .h5 was refused. Every such name becomes ``_``-joined (unique, even where that name is
+    taken), wherever the config names it; the weights follow and the outputs are the model's."""
+    import tf_keras as tk
+
+    from zoo.imported.loaders import read_model_file
+
+    i = tk.Input((6, 6, 2))
+    h = tk.layers.Conv2D(4, 3, name="block1/conv")(i)
+    h = tk.layers.BatchNormalization(name="block1/bn")(h)
+    g = tk.layers.Conv2D(4, 1, name="block1_conv")(h)  # the name the first would get
+    h = tk.layers.Concatenate(name="block1/cat")([h, g])
+    m = tk.Model(i, tk.layers.Dense(3, name="head/fc")(tk.layers.Flatten()(h)))
+    m.layers[2].set_weights([w + 0.5 for w in m.layers[2].get_weights()])  # BN statistics too
+    m.save(tmp_path / "slash.h5")
+    loaded = read_model_file(tmp_path / "slash.h5")
+    assert loaded.world == "keras" and loaded.record["route"].startswith("tf-keras -> keras 3")
+    renamed = loaded.record["renamed_layers"]
+    assert renamed["block1/conv"] == "block1_conv_1" and renamed["head/fc"] == "head_fc"
+    assert set(renamed) == {"block1/conv", "block1/bn", "block1/cat", "head/fc"}
+    names = {la.name for la in loaded.model.layers}
+    assert not any("/" in n for n in names) and "block1_conv" in names
+    x = np.random.default_rng(0).standard_normal((5, 6, 6, 2)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(loaded.model(x)), m(x).numpy(), atol=1e-5)
+
+
 def test_qkeras_h5_and_csv_keep_quantizers_for_hls4ml(tmp_path):
     import tf_keras as tk
     from qkeras import QActivation, QDense

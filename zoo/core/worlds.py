@@ -62,8 +62,9 @@ def world_of(model) -> str:
     raise TypeError(f"Not a Keras model: {type(model).__name__}")
 
 
-def transfer_weights(src, dst, *, strict: bool = True) -> list[str]:
-    """Copy weights from ``src`` to ``dst`` layer by layer, matched by layer name.
+def transfer_weights(src, dst, *, strict: bool = True, rename=None) -> list[str]:
+    """Copy weights from ``src`` to ``dst`` layer by layer, matched by layer name (a ``src``
+    name in ``rename`` by its new name).
 
     Works across worlds (Keras 3 <-> tf-keras, QKeras). Returns the names of the
     layers that received weights. With ``strict``, a ``dst`` layer with weights
@@ -71,7 +72,8 @@ def transfer_weights(src, dst, *, strict: bool = True) -> list[str]:
     """
     from zoo.core.introspect import all_layers
 
-    src_layers = {layer.name: layer for layer in all_layers(src)}
+    rename = rename or {}
+    src_layers = {rename.get(layer.name, layer.name): layer for layer in all_layers(src)}
     moved = []
     for layer in all_layers(dst):
         if not layer.weights:

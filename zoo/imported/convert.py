@@ -8,7 +8,7 @@ import json
 
 from zoo.core.io import ModelFileError, custom_objects
 from zoo.core.worlds import KERAS3, TF_KERAS, get_keras, transfer_weights
-from zoo.imported.files import CONTAINERS
+from zoo.imported.files import CONTAINERS, layer_entries
 
 # Keyword arguments every layer takes (handled by the base Layer through **kwargs).
 _BASE_KWARGS = {
@@ -108,24 +108,54 @@ def convert_config(config: dict, world: str) -> tuple[dict, dict]:
     return config, dropped
 
 
-def rebuild_in_keras3(original) -> tuple[object, dict]:
-    """The Keras 3 model of a tf-keras model's architecture, carrying its weights (by layer name)."""
+def slash_free_names(config: dict) -> tuple[dict, dict[str, str]]:
+    """Keras 3 refuses a layer name with ``/``, which tf-keras allows (its DenseNet121 names
+    ``conv1/conv``): such a name becomes ``conv1_conv`` (made unique) everywhere the config names
+    it. Returns (config, old name -> new name)."""
+    names = [e.get("config", {}).get("name", e.get("name")) for _, _, e in layer_entries(config)]
+    taken = {n for n in names if isinstance(n, str)}
+    rename: dict[str, str] = {}
+    for n in names:
+        if isinstance(n, str) and "/" in n and n not in rename:
+            new = base = n.replace("/", "_")
+            i = 1
+            while new in taken:
+                new, i = f"{base}_{i}", i + 1
+            taken.add(new)
+            rename[n] = new
+
+    def walk(node):
+        if isinstance(node, str):
+            return rename.get(node, node)
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        return node
+
+    return (walk(config), rename) if rename else (config, {})
+
+
+def rebuild_in_keras3(original) -> tuple[object, dict, dict]:
+    """The Keras 3 model of a tf-keras model's architecture, carrying its weights (by layer name).
+    Returns (model, dropped keyword arguments, renamed layers: :func:`slash_free_names`)."""
     from keras.src.legacy.saving import saving_utils  # Keras 3's own reader of Keras 2 configs
 
     cfg = {"class_name": original.__class__.__name__, "config": original.get_config()}
     if cfg["class_name"] not in CONTAINERS:
         cfg["class_name"] = "Functional"
     cfg, dropped = convert_config(cfg, KERAS3)
+    cfg, renamed = slash_free_names(cfg)
     try:
         model = saving_utils.model_from_config(cfg, custom_objects=custom_objects(KERAS3))
-        transfer_weights(original, model)
+        transfer_weights(original, model, rename=renamed)
     except Exception as exc:  # noqa: BLE001
         raise ModelFileError(
             f"The Keras 2 model {original.name!r} cannot be rebuilt in Keras 3 "
             f"({type(exc).__name__}: {exc}). Load it with tf_keras, rebuild it with keras layers and "
             "save it as .keras."
         ) from exc
-    return model, dropped
+    return model, dropped, renamed
 
 
 def max_output_diff(a, b, x) -> float:

@@ -74,7 +74,7 @@ def read_model_file(path, *, custom: dict | None = None) -> LoadedModel:
         return LoadedModel(model, KERAS3, {**record, "route": "keras 3 (Keras 2 file)"}, original)
     except ModelFileError as exc:
         refused = str(exc.__cause__ or exc)
-    model, dropped = rebuild_in_keras3(original)
+    model, dropped, renamed = rebuild_in_keras3(original)
     return LoadedModel(
         model,
         KERAS3,
@@ -83,6 +83,7 @@ def read_model_file(path, *, custom: dict | None = None) -> LoadedModel:
             "route": "tf-keras -> keras 3 (rebuilt, weights by name)",
             "keras3_refused": refused[:300],
             "dropped_kwargs": dropped,
+            **({"renamed_layers": renamed} if renamed else {}),
         },
         original,
     )
