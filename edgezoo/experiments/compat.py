@@ -77,9 +77,9 @@ LR = 3e-3
 
 
 def make_informative(model, data: dict, *, epochs: int, lr: float = LR, seed: int = 0) -> dict:
-    """A short fit (Adam ``lr``, :data:`LR` unless the architecture names its own; batch 32) with BatchNormalization momentum 0 meanwhile, then one
-    training-mode pass over 256 training samples, so the moving statistics are those of the final
-    weights (the last batch's were taken before its weight update). Accuracy by eager calls
+    """A short fit (Adam ``lr``: :data:`LR` unless the architecture names its own; batch 32) with
+    BatchNormalization momentum 0 meanwhile, then one training-mode pass over 256 training
+    samples, so the moving statistics are those of the final weights (the last batch's were taken before its weight update). Accuracy by eager calls
     (``evaluate`` would trace a test function: seconds per big model)."""
     import keras
 
@@ -296,37 +296,6 @@ def xnnpack_partitions(path) -> int:
     return sum(op["op_name"] == "DELEGATE" for op in it._get_ops_details())
 
 
-def _die_with_parent() -> None:
-    """A worker ends when the run that started it ends (killed, interrupted): Linux'
-    ``PR_SET_PDEATHSIG``. Without it a killed run's workers went on writing their rows."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the worker ends with its row
-        return
-    if os.getppid() == 1:  # the parent was gone before the call
-        os._exit(1)
-
-
-def _row_in_subprocess(name: str, out: str, opts: dict, supported: set) -> dict:
-    """:func:`run_model` in a worker process of :func:`bench_compat` (``jobs`` > 1): the
-    libraries' logs go to ``out/<name>/worker.log``; the row comes back to the parent."""
-    import sys
-
-    _die_with_parent()
-    path = Path(out) / name
-    path.mkdir(parents=True, exist_ok=True)
-    log = open(path / "worker.log", "w")  # noqa: SIM115 - open for the process' life
-    os.dup2(log.fileno(), 1)
-    os.dup2(log.fileno(), 2)
-    sys.stdout = sys.stderr = log
-    load = os.getloadavg()
-    row = run_model(name, path, opts, supported, progress=lambda m: print(m, flush=True))
-    return {**row, "load_before": load}
-
-
 def _release():
     """Free one row's models before the next (one process runs the whole list)."""
     import gc
@@ -405,7 +374,9 @@ def bench_compat(
         write_text_atomic(out / "compat.json", json.dumps(result, indent=2, default=str) + "\n")
 
     if jobs > 1:
-        rows = _parallel_rows(models, out, opts, supported, jobs, kept, progress)
+        from edgezoo.experiments.compat_jobs import parallel_rows
+
+        rows = parallel_rows(models, out, opts, supported, jobs, kept, progress, on_row=done)
         for name in models:  # the timings, alone on the machine
             if name in rows:
                 progress(f"{name}: int8 timing")
@@ -425,31 +396,6 @@ def bench_compat(
         side = json.dumps(result, indent=1, default=str) + "\n"
         write_text_atomic(Path(doc).with_suffix(".json"), side)
     return result
-
-
-def _parallel_rows(models, out: Path, opts, supported, jobs: int, kept: dict, progress) -> dict:
-    """Rows of ``models`` by ``jobs`` fresh processes, the longest first (by the last measured
-    row time in ``kept``; rows never measured first, in the order given): name -> row. A worker
-    that dies leaves a row saying so."""
-    import concurrent.futures as cf
-    import multiprocessing
-
-    order = sorted(models, key=lambda n: -float((kept.get(n) or {}).get("seconds") or "inf"))
-    rows: dict = {}
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
-        futures = {pool.submit(_row_in_subprocess, n, str(out), opts, supported): n for n in order}
-        for n in order:
-            progress(f"{n}: build, fit, save, import, export (in a worker: {out / n}/worker.log)")
-        for fut in cf.as_completed(futures):
-            name = futures[fut]
-            try:
-                rows[name] = fut.result()
-            except Exception as exc:  # noqa: BLE001 - the worker died (memory, a crash)
-                rows[name] = {"model": name, "steps": {"worker": {"status": "fail"}}}
-                rows[name]["steps"]["worker"]["error"] = one_line(exc)
-            progress(f"{name}: row done in {rows[name].get('seconds', '?')} s")
-    return rows
 
 
 def rewrite_doc(out, doc) -> dict:

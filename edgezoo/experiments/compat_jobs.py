@@ -1,0 +1,71 @@
+"""``edgezoo bench-compat --jobs N``: the matrix's rows in N worker processes at once (a row's
+conversions leave the second core idle about half the time), each a fresh process that dies with
+the run; :func:`edgezoo.experiments.compat.bench_compat` times the rows afterwards, alone."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edgezoo.experiments.compat import one_line, run_model
+
+
+def _die_with_parent() -> None:
+    """A worker ends when the run that started it ends (killed, interrupted): Linux'
+    ``PR_SET_PDEATHSIG``. Without it a killed run's workers went on writing their rows."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the worker ends with its row
+        return
+    if os.getppid() == 1:  # the parent was gone before the call
+        os._exit(1)
+
+
+def row_in_subprocess(name: str, out: str, opts: dict, supported: set) -> dict:
+    """:func:`run_model` in a worker process of :func:`bench_compat` (``jobs`` > 1): the
+    libraries' logs go to ``out/<name>/worker.log``; the row comes back to the parent."""
+    import sys
+
+    _die_with_parent()
+    path = Path(out) / name
+    path.mkdir(parents=True, exist_ok=True)
+    log = open(path / "worker.log", "w")  # noqa: SIM115 - open for the process' life
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log
+    load = os.getloadavg()
+    row = run_model(name, path, opts, supported, progress=lambda m: print(m, flush=True))
+    return {**row, "load_before": load}
+
+
+def parallel_rows(
+    models, out: Path, opts, supported, jobs: int, kept: dict, progress, on_row=None
+) -> dict:
+    """Rows of ``models`` by ``jobs`` fresh processes, the longest first (by the last measured
+    row time in ``kept``; rows never measured first, in the order given): name -> row. A worker
+    that dies leaves a row saying so. ``on_row(name, row)`` is called as each row is done (the
+    run's compat.json is written then, so a run cut short keeps its finished rows)."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    order = sorted(models, key=lambda n: -float((kept.get(n) or {}).get("seconds") or "inf"))
+    rows: dict = {}
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
+        futures = {pool.submit(row_in_subprocess, n, str(out), opts, supported): n for n in order}
+        for n in order:
+            progress(f"{n}: build, fit, save, import, export (in a worker: {out / n}/worker.log)")
+        for fut in cf.as_completed(futures):
+            name = futures[fut]
+            try:
+                rows[name] = fut.result()
+            except Exception as exc:  # noqa: BLE001 - the worker died (memory, a crash)
+                rows[name] = {"model": name, "steps": {"worker": {"status": "fail"}}}
+                rows[name]["steps"]["worker"]["error"] = one_line(exc)
+            progress(f"{name}: row done in {rows[name].get('seconds', '?')} s")
+            if on_row is not None:
+                on_row(name, rows[name])
+    return rows
