@@ -226,6 +226,12 @@ def test_doc_only_rewrites_the_matrix_from_compat_json(tmp_path):
         "steps": {"import .keras": {"status": "pass", "seconds": 1.0}},
         "artifacts": {"onnx/fp32": {"status": "pass", "max_abs_diff": 1e-6, "bytes": 10}},
         "options": {"epochs": 10},
+        "int8_bench": {  # the speed goal: >= 1.5x at batch 256 and a batch-1 p50 no slower
+            **{"best_int8_b256": "tflite-int8", "int8_b256_sps": 300.0, "speedup_b256": 1.5},
+            **{"best_fp32_b256": "onnx-fp32", "fp32_b256_sps": 200.0, "int8_b1_p50_us": 90.0},
+            "fp32_b1_p50_us": 91.0,
+        },
+        "xnnpack_partitions": {"tflite/int8": 3, "tflite/fp32": 1},
     }
     result = {"created": "now", "versions": {"keras": "3"}, "conditions": {}, "options": {}}
     (tmp_path / "compat.json").write_text(json.dumps({**result, "rows": [row]}))
@@ -235,6 +241,8 @@ def test_doc_only_rewrites_the_matrix_from_compat_json(tmp_path):
     assert p.returncode == 0, p.stderr
     text = doc.read_text()
     assert "| VGG16 | 32x32x3 |" in text and "onnx/fp32 1/1" in text and "onnx/int8 0/1" in text
+    assert "no slower: 1 of the 1 timed" in text, text
+    assert "(1.50x)" in text and "XNNPACK partitions tflite/fp32 1, tflite/int8 3" in text
     # the rows are kept beside the doc (m.json): a later --out with another model adds its row
     assert [r["model"] for r in json.loads(doc.with_suffix(".json").read_text())["rows"]] == [
         "VGG16"

@@ -177,7 +177,19 @@ def summary(result: dict) -> dict:
         )
         for r in rows
     )
-    return {"models": n, "fp32_all_informative": fp32, "int8_all_three": int8, "int8_any": any8}
+    benches = [r.get("int8_bench") or {} for r in rows]
+    timed = [b for b in benches if "speedup_b256" in b]
+    fast = sum(
+        b["speedup_b256"] >= 1.5 and b["int8_b1_p50_us"] <= b["fp32_b1_p50_us"] for b in timed
+    )
+    return {
+        "models": n,
+        "fp32_all_informative": fp32,
+        "int8_all_three": int8,
+        "int8_any": any8,
+        "int8_timed": len(timed),
+        "int8_fast": fast,
+    }
 
 
 def markdown(result: dict) -> str:
@@ -197,13 +209,15 @@ def markdown(result: dict) -> str:
         f"architectures ({', '.join(r['model'] for r in result['rows'])}), "
         f"{sum(r.get('seconds') or 0 for r in result['rows']):,.0f} s summed over their rows "
         f"(each row's own time, date and load below; the last run took "
-        f"{result.get('seconds', '?')} s). Not run: "
+        f"{result.get('seconds', '?')} s of wall time with "
+        f"{(result.get('options') or {}).get('jobs', 1)} row(s) at once). Not run: "
         f"{', '.join(a for a in ARCHS if a not in {r['model'] for r in result['rows']}) or 'none'}.",
         "",
         f"Summary: {s['models']} models; import + ONNX/TFLite/OpenVINO fp32 parity passed on "
         f"informative outputs: {s['fp32_all_informative']}/{s['models']}; int8 passed its gates "
         f"in all three runtimes: {s['int8_all_three']}/{s['models']}, in at least one: "
-        f"{s['int8_any']}/{s['models']}.",
+        f"{s['int8_any']}/{s['models']}; best verified int8 >= 1.5x best fp32 at batch 256 "
+        f"with a batch-1 p50 no slower: {s['int8_fast']} of the {s['int8_timed']} timed.",
         "",
         "Passed per column: " + ", ".join(f"{k} {v}" for k, v in column_counts(result).items()),
         "",
