@@ -447,6 +447,22 @@ def test_layers_only_keras_applications_define_load_as_keras_code(tmp_path):
     forged = write_configs(tmp_path / "convnext_like.keras", tmp_path / "forged.keras", cfg)
     with pytest.raises(ModelFileError, match="'LayerScale' from module 'evil.applications'"):
         read_model_file(forged)
+    # tf-keras' ConvNeXt as .h5 names LayerScale by class name only: it loads in both routes
+    # (Add layer: rebuilt in Keras 3; `a + b`, a TFOpLambda: kept in tf-keras) and reloads
+    import tf_keras
+    from tf_keras.src.applications.convnext import LayerScale as TkLayerScale
+
+    i = tf_keras.Input((4, 4, 8))
+    h = TkLayerScale(0.5, 8, name="ls")(tf_keras.layers.Conv2D(8, 1, name="c")(i))
+    for name, out in (("add", tf_keras.layers.Add()([i, h])), ("op", i + h)):
+        tk = tf_keras.Model(i, out)
+        tk.save(tmp_path / f"{name}.h5")
+        loaded = read_model_file(tmp_path / f"{name}.h5")
+        assert loaded.world == (zoo.TF_KERAS if name == "op" else zoo.KERAS3), loaded.record
+        np.testing.assert_allclose(np.asarray(loaded.model(x)), tk(x).numpy(), atol=1e-6)
+        loaded.model.save(tmp_path / f"{name}-again.keras")  # a model directory's file
+        again = load_model(tmp_path / f"{name}-again.keras", world=loaded.world)
+        np.testing.assert_allclose(np.asarray(again(x)), tk(x).numpy(), atol=1e-6)
 
 
 def test_tensorflow_initializers_tf_keras_writes_load_and_other_tf_modules_do_not(tmp_path):

@@ -85,8 +85,10 @@ def load_model(
     if hgq:
         import hgq as _hgq  # noqa: F401  (registers HGQ2's classes with Keras)
     check_model_file(path)  # nothing is deserialized before this passes
+    from zoo.imported.policy import application_objects
+
     k = get_keras(world)
-    objs = custom_objects(world)
+    objs = {**application_objects(world), **custom_objects(world)}
     if world != KERAS3:
         from zoo.core.worlds import qkeras_custom_objects
 

@@ -141,13 +141,16 @@ def rebuild_in_keras3(original) -> tuple[object, dict, dict]:
     Returns (model, dropped keyword arguments, renamed layers: :func:`slash_free_names`)."""
     from keras.src.legacy.saving import saving_utils  # Keras 3's own reader of Keras 2 configs
 
+    from zoo.imported.policy import application_objects
+
     cfg = {"class_name": original.__class__.__name__, "config": original.get_config()}
     if cfg["class_name"] not in CONTAINERS:
         cfg["class_name"] = "Functional"
     cfg, dropped = convert_config(cfg, KERAS3)
     cfg, renamed = slash_free_names(cfg)
     try:
-        model = saving_utils.model_from_config(cfg, custom_objects=custom_objects(KERAS3))
+        objs = {**application_objects(KERAS3), **custom_objects(KERAS3)}
+        model = saving_utils.model_from_config(cfg, custom_objects=objs)
         transfer_weights(original, model, rename=renamed)
     except Exception as exc:  # noqa: BLE001
         raise ModelFileError(

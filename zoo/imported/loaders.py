@@ -14,6 +14,7 @@ from zoo.core.io import ModelFileError, custom_objects
 from zoo.core.worlds import KERAS3, TF_KERAS, qkeras_custom_objects
 from zoo.imported.convert import rebuild_in_keras3
 from zoo.imported.files import check_model_file, layer_entries
+from zoo.imported.policy import application_objects
 
 
 @dataclass
@@ -95,7 +96,11 @@ def _load_keras3(path: Path, custom=None):
     try:
         return keras.saving.load_model(
             path,
-            custom_objects={**custom_objects(KERAS3), **(custom or {})},
+            custom_objects={
+                **application_objects(KERAS3),
+                **custom_objects(KERAS3),
+                **(custom or {}),
+            },
             compile=False,
             safe_mode=True,
         )
@@ -106,7 +111,8 @@ def _load_keras3(path: Path, custom=None):
 def _load_tf_keras(path: Path, *, qkeras: bool):
     import tf_keras
 
-    objs = {**custom_objects(TF_KERAS), **(qkeras_custom_objects() if qkeras else {})}
+    objs = {**application_objects(TF_KERAS), **custom_objects(TF_KERAS)}
+    objs.update(qkeras_custom_objects() if qkeras else {})
     kw = {"safe_mode": True} if path.suffix == ".keras" else {}  # .h5 has no safe mode
     try:
         return tf_keras.models.load_model(path, custom_objects=objs, compile=False, **kw)

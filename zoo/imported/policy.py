@@ -134,6 +134,23 @@ def known_objects() -> tuple[dict[str, type], set[str], set[str], set[str]]:
     return classes, functions, edgezoo_modules, registered
 
 
+def application_objects(world: str) -> dict[str, type]:
+    """Keras Applications' own layers (:data:`_APPLICATION_LAYERS`) in ``world``'s package: the
+    loaders' ``custom_objects`` (tf-keras' ``.h5`` of ConvNeXt names ``LayerScale`` by class name
+    only, which tf-keras did not find)."""
+    import importlib
+
+    pkg = "tf_keras" if world == TF_KERAS else "keras"
+    out: dict[str, type] = {}
+    for sub, names in _APPLICATION_LAYERS.items():
+        try:
+            mod = importlib.import_module(f"{pkg}.src.{sub}")
+        except ImportError:
+            continue
+        out.update({n: getattr(mod, n) for n in names if isinstance(getattr(mod, n, None), type)})
+    return out
+
+
 def _registered(name) -> bool:
     """Whether ``name`` is registered (by code the user imported, edgezoo or QKeras) -- the
     loaders then take that class, whatever the file says about its module."""
