@@ -160,6 +160,12 @@ def _partitions(row: dict) -> str:
     return "; XNNPACK partitions " + ", ".join(f"{k} {v}" for k, v in sorted(parts.items()))
 
 
+def _ran(result: dict) -> list[str]:
+    """The rows the last run made (dated from its start on; the others are kept from earlier)."""
+    start = result.get("created") or ""
+    return [r["model"] for r in result["rows"] if (r.get("created") or "") >= start]
+
+
 def _load(load) -> str:
     return "-" if not load else "/".join(f"{x:.1f}" for x in load)
 
@@ -227,8 +233,8 @@ def markdown(result: dict) -> str:
         f"Options: {result['options']}; {len(result['rows'])} of the {len(ARCHS)} listed "
         f"architectures ({', '.join(r['model'] for r in result['rows'])}), "
         f"{sum(r.get('seconds') or 0 for r in result['rows']):,.0f} s summed over their rows "
-        f"(each row's own time, date and load below; the last run took "
-        f"{result.get('seconds', '?')} s of wall time with "
+        f"(each row's own time, date and load below; the last run, of "
+        f"{', '.join(_ran(result)) or '?'}, took {result.get('seconds', '?')} s of wall time with "
         f"{(result.get('options') or {}).get('jobs', 1)} row(s) at once). Not run: "
         f"{', '.join(a for a in ARCHS if a not in {r['model'] for r in result['rows']}) or 'none'}.",
         "",
