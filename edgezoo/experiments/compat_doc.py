@@ -109,6 +109,13 @@ NOTES = (
     "int8 slower than fp32 (the speed column's exceptions), by XNNPACK partitions in the same "
     "row: MobileNetV3Small and Large (int8 HARD_SWISH, above: 20 and 22 partitions against 2), "
     "NASNetMobile (37 against 16; its best int8, TFLite, 0.44x OpenVINO fp32).",
+    "EfficientNet's TFLite files, fp32 as well as int8, have 17-27 XNNPACK partitions: each "
+    "squeeze-and-excitation block's `Reshape((1, 1, C))` takes its batch size from the dynamic "
+    "batch dimension (`SHAPE`, `STRIDED_SLICE`, `PACK` before `RESHAPE`: 16 of each in "
+    "EfficientNetB0), ops the delegate does not take. A reshape to `(-1, 1, 1, C)` would keep "
+    "the graph in one partition; not done yet. NASNetMobile's int8 file has 37 partitions "
+    "against fp32's 16: its `same`-padded AVERAGE_POOL_2D (28 left in int8) has no int8 XNNPACK "
+    "kernel, and only valid-padded pools are rewritten as depthwise convolutions.",
     "The int8 timing column: after the redesign the row's timing read the export manifest as a "
     "dict, and every row's bench step failed (`'Manifest' object is not subscriptable`) until "
     "2026-12-05 07:40 UTC; rows dated after that are timed.",
