@@ -18,12 +18,6 @@ lenet5 two layers kept int8 from being faster than fp32.
   us/sample, one interleaved run on a loaded 2-core machine, load 9.8), and so int8 lost to fp32;
   lenet5's 5x5 valid C1 rewritten stays 2.1x faster (46 vs 97 us/sample, same run).
 
-- ``reshape``: Keras 3's ``Reshape`` takes the batch size from the input's dynamic batch
-  dimension, which the TFLite file computes with ``SHAPE``, ``STRIDED_SLICE`` and ``PACK`` before
-  the ``RESHAPE``; XNNPACK takes none of them, so every such layer cuts the delegated graph
-  (EfficientNetB0's 16 squeeze-and-excitation blocks: 17 partitions). A ``Reshape`` to a fully
-  known shape is exactly ``tf.reshape(x, (-1, *target_shape))``, a constant shape.
-
 - ``grouped_conv`` (used by the ONNX export): a ``Conv2D`` with ``groups`` equal to its input
   and output channels (ConvNeXt's 7x7 "depthwise" convolutions) is exactly a ``DepthwiseConv2D``.
   Keras' TensorFlow backend runs a grouped convolution as a nested XLA function, which tf2onnx
@@ -40,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-REWRITES = ("avgpool", "thin_conv", "reshape")  # the TFLite int8 export's
+REWRITES = ("avgpool", "thin_conv")  # the TFLite int8 export's
 GROUPED = ("grouped_conv",)  # the ONNX export's
 THIN_CIN = 2  # a convolution on at most this many input channels is "thin"
 THIN_MIN_KERNEL = 5  # smaller kernels lose more to the rewrite than they gain (module docstring)
@@ -94,17 +88,6 @@ def _grouped_conv_ok(layer, x) -> bool:
     )
 
 
-def _reshape_ok(layer) -> bool:
-    import keras
-
-    shape = getattr(layer, "target_shape", None)
-    return (
-        type(layer) is keras.layers.Reshape
-        and shape is not None
-        and all(isinstance(d, int) and d > 0 for d in shape)
-    )
-
-
 def has_grouped_conv_layer(layer) -> bool:
     import keras
 
@@ -146,15 +129,7 @@ def _layers():
         def call(self, x):
             return tf.nn.depth_to_space(x, 2)
 
-    class BatchReshape(keras.layers.Layer):
-        def __init__(self, target_shape, **kwargs):
-            super().__init__(**kwargs)
-            self.target_shape = tuple(target_shape)
-
-        def call(self, x):
-            return tf.reshape(x, (-1, *self.target_shape))
-
-    return SpaceToDepth, DepthToSpace, BatchReshape
+    return SpaceToDepth, DepthToSpace
 
 
 def rewrite(model, which=REWRITES):
@@ -173,7 +148,7 @@ def rewrite(model, which=REWRITES):
         return model, []
     graph = keras.Model(ins[0] if len(ins) == 1 else ins, outs[0] if len(outs) == 1 else outs)
     done: list[str] = []
-    s2d_cls, d2s_cls, reshape_cls = _layers()
+    s2d_cls, d2s_cls = _layers()
 
     def call(layer, *args, **kwargs):
         x = args[0] if args else None
@@ -192,9 +167,6 @@ def rewrite(model, which=REWRITES):
             dw.set_weights([np.transpose(kernel, (0, 1, 3, 2))] + bias)
             done.append(f"{layer.name}: Conv2D groups={layer.groups} -> DepthwiseConv2D")
             return y
-        if "reshape" in which and _reshape_ok(layer):
-            done.append(f"{layer.name}: Reshape -> reshape to (-1, *{tuple(layer.target_shape)})")
-            return reshape_cls(layer.target_shape, name=f"{layer.name}_static")(x)
         if "avgpool" in which and _avgpool_ok(layer):
             ph, pw = layer.pool_size
             c = x.shape[-1]

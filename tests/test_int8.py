@@ -231,38 +231,6 @@ def test_rewrites_compute_the_same_function():
     assert rewrite(model, ())[1] == []
 
 
-def test_a_reshape_to_a_constant_shape_keeps_tflite_int8_in_one_xnnpack_partition():
-    """Keras' Reshape takes its batch size from the dynamic batch dimension: SHAPE, STRIDED_SLICE
-    and PACK ops the XNNPACK delegate does not take, so an EfficientNet squeeze-and-excitation
-    block cut its TFLite graph. Rewritten as a reshape to (-1, *shape): the same outputs, no such
-    op, and the whole int8 graph in one partition."""
-    import keras
-
-    from edgezoo.experiments.compat import xnnpack_partitions
-    from export.rewrite import rewrite
-    from export.targets.tflite.convert import convert, interpreter, run_tflite
-
-    inp = keras.Input((6, 6, 8))
-    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c")(inp)
-    se = keras.layers.GlobalAveragePooling2D(name="gap")(h)
-    se = keras.layers.Reshape((1, 1, 8), name="se_reshape")(se)
-    se = keras.layers.Conv2D(8, 1, activation="sigmoid", name="se")(se)
-    h = keras.layers.Multiply(name="scale")([h, se])
-    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(h)))
-    x = np.random.default_rng(0).standard_normal((32, 6, 6, 8)).astype("float32")
-    new, done = rewrite(model)
-    assert [d.split(":")[0] for d in done] == ["se_reshape"]
-    np.testing.assert_allclose(new(x), model(x), atol=1e-6)
-    for m, dynamic in ((model, True), (new, False)):
-        flat = convert(m, "int8", x_rep=x)
-        ops = {o["op_name"] for o in interpreter(flat)._get_ops_details()}
-        assert ("SHAPE" in ops) is dynamic, ops
-        assert (xnnpack_partitions(flat) == 1) is not dynamic
-    ref = np.asarray(model(x))
-    out = run_tflite(convert(new, "int8", x_rep=x), x)
-    assert np.linalg.norm(out - ref) / np.linalg.norm(ref) < 0.1
-
-
 def test_thin_convs_are_group1_single_input_few_output_convs(tmp_path):
     import onnx
     from onnx import TensorProto, helper, numpy_helper

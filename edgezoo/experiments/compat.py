@@ -291,7 +291,7 @@ def xnnpack_partitions(path) -> int:
     speed. Read from the interpreter's node list (``_get_ops_details``, LiteRT's own listing)."""
     from export.targets.tflite.convert import interpreter
 
-    it = interpreter(path if isinstance(path, bytes) else str(path), 1)  # a file or its bytes
+    it = interpreter(str(path), 1)
     it.allocate_tensors()
     return sum(op["op_name"] == "DELEGATE" for op in it._get_ops_details())
 

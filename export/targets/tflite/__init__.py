@@ -25,8 +25,7 @@ class Options:
         REWRITES,
         "equivalent graph rewrites for the int8 flatbuffer, so XNNPACK's int8 kernels run every "
         "layer (export/rewrite.py): avgpool (valid AveragePooling2D as a DepthwiseConv2D), "
-        "thin_conv (a conv on 1-2 input channels through SpaceToDepth), reshape (a Reshape to a "
-        "constant shape, not one computed from the dynamic batch); '' for none",
+        "thin_conv (a conv on 1-2 input channels through SpaceToDepth); '' for none",
         choices=REWRITES,
         metavar="REWRITES",
     )
