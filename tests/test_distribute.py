@@ -394,6 +394,9 @@ def test_multiworker_two_processes_train_in_sync(tmp_path):
     assert csv_epochs(outs[0] / "history.csv") == [0, 1, 2]
 
 
+# `make test-all` only: four TensorFlow processes, 45-52 s of a 2-core `make test`. `make test`
+# keeps a two-worker run in sync (above) and a killed run resuming from its backup (mirrored).
+@pytest.mark.slow
 def test_multiworker_lost_worker_then_resume(tmp_path):
     """Kill worker 1 after a backed-up epoch: the chief stops with a clear error (no hang);
     restarting both resumes from the backup."""

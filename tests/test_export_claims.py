@@ -50,6 +50,7 @@ COVERED_BY = {
     "vgg16": "alexnet, lenet5, mnist_cnn (Conv2D, MaxPooling2D, Dense, Dropout)",
     "toyadmos_ae": "dense_autoencoder (the same MLPerf Tiny AD architecture, scaled down)",
     "mobilenet_v1": "ds_cnn (DepthwiseConv2D, BatchNormalization, ReLU, average pooling)",
+    "jet_tagger": "jet_dnn (Dense, ReLU, softmax; the same 16 jet features, exported from memory)",
 }
 
 
