@@ -147,17 +147,67 @@ def test_a_rows_int8_timing_reads_the_manifest_it_was_given(mlp_digits_export):
         assert xnnpack_partitions(mlp_digits_export / a["path"]) >= 1, a["path"]
 
 
-def test_bench_compat_unknown_model_is_one_line():
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (["--models", "MobileNetV9"], ["MobileNetV9", "MobileNetV3Small"]),
+        (["--models", "MobileNet", "--input-noise", "-0.1"], ["input_noise -0.1", "[0, 1)"]),
+        (["--models", "MobileNet", "--input-noise", "nan"], ["input_noise nan"]),
+    ],
+)
+def test_bench_compat_bad_options_are_one_line_before_any_work(tmp_path, args, names):
     p = subprocess.run(
-        [sys.executable, "-m", "edgezoo", "bench-compat", "--models", "MobileNetV9"],
+        [sys.executable, "-m", "edgezoo", "bench-compat", "--out", str(tmp_path / "o"), *args],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert p.returncode != 0
     err = [line for line in p.stderr.splitlines() if line.strip()]
-    assert "MobileNetV9" in p.stderr and "MobileNetV3Small" in p.stderr
+    assert all(n in p.stderr for n in names), p.stderr
     assert not any("Traceback" in line for line in err), p.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_fit_trains_on_noisy_inputs_and_leaves_the_model_as_built():
+    """make_informative's ``input_noise`` (a fraction of the input range): the batches the fit
+    trains on are noisy (inputs are 0 or 1; a layer records how far any training input was from
+    both), the row records the std, and the BatchNormalization momenta are the model's again."""
+    import keras
+    from keras import ops
+
+    from edgezoo.experiments.compat import make_informative
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2, (96, 6, 6, 2)).astype("float32")
+    y = (x.mean((1, 2, 3)) > 0.5).astype("int64")
+    data = {"x_train": x, "y_train": y, "x_test": x[:32], "y_test": y[:32]}
+
+    class Probe(keras.layers.Layer):  # max distance of a training input from {0, 1}
+        def build(self, shape):
+            self.off = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+        def call(self, t, training=None):
+            if training:
+                d = ops.max(ops.minimum(ops.abs(t), ops.abs(t - 1.0)))
+                self.off.assign(ops.maximum(self.off, d))
+            return t
+
+    def fitted(noise):
+        keras.utils.set_random_seed(0)
+        i = keras.Input((6, 6, 2))
+        h = keras.layers.Conv2D(4, 3)(Probe(name="probe")(i))
+        h = keras.layers.BatchNormalization(momentum=0.9, name="bn")(h)
+        o = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(h))
+        model = keras.Model(i, o)
+        return model, make_informative(model, data, epochs=2, input_noise=noise)
+
+    clean, fit0 = fitted(0.0)
+    noisy, fit1 = fitted(0.1)
+    assert float(clean.get_layer("probe").off.numpy()) == 0.0 and fit0["input_noise_std"] == 0
+    assert float(noisy.get_layer("probe").off.numpy()) > 0.05  # std 0.1: some batch is off
+    assert fit1["input_noise_std"] == pytest.approx(0.1) and "input noise std 0.1" in fit1["how"]
+    assert clean.get_layer("bn").momentum == noisy.get_layer("bn").momentum == 0.9
 
 
 def _ov_small_feature_map_model(hw: int, c: int = 16):

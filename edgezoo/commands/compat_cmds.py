@@ -19,6 +19,7 @@ def _models(text: str) -> list[str]:
 
 def register(sub):
     from edgezoo.experiments.archs import ARCHS
+    from edgezoo.experiments.compat import INPUT_NOISE
 
     p = sub.add_parser(
         "bench-compat",
@@ -41,6 +42,14 @@ def register(sub):
     p.add_argument("--epochs", type=int, default=10, help="fit epochs on the upsampled digits")
     p.add_argument("--train", type=int, default=512, help="training samples")
     p.add_argument("--test", type=int, default=128, help="test (parity) samples")
+    p.add_argument(
+        "--input-noise",
+        type=float,
+        default=INPUT_NOISE,
+        metavar="FRACTION",
+        help="std of Gaussian noise on the fit's inputs, as a fraction of their range "
+        f"(default {INPUT_NOISE}; 0: none): int8 input rounding breaks a model fit on clean data",
+    )
     p.add_argument("--rounds", type=int, default=1, help="int8 timing rounds (0: no timing)")
     p.add_argument("--budget", type=float, default=0.05, help="seconds per call per round")
     p.add_argument(
@@ -75,6 +84,7 @@ def cmd_bench_compat(args):
         epochs=args.epochs,
         n_train=args.train,
         n_test=args.test,
+        input_noise=args.input_noise,
         rounds=args.rounds,
         budget_s=args.budget,
         jobs=max(1, args.jobs),

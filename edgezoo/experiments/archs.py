@@ -56,6 +56,10 @@ class UnknownArchError(EdgezooError, ValueError):
     pass
 
 
+class CompatOptionError(EdgezooError, ValueError):
+    pass
+
+
 def check_names(names) -> list[str]:
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
