@@ -210,6 +210,44 @@ def test_the_fit_trains_on_noisy_inputs_and_leaves_the_model_as_built():
     assert clean.get_layer("bn").momentum == noisy.get_layer("bn").momentum == 0.9
 
 
+def test_an_input_sensitive_fit_is_redone_with_noise_and_the_less_sensitive_kept():
+    """fit_informative: a clean fit over the sensitivity bound is refit from a fresh build with
+    input noise, both recorded and the less sensitive model kept; under the bound (or with no
+    noise asked) the clean fit stands, built once."""
+    import keras
+
+    from edgezoo.experiments.compat import fit_informative
+    from edgezoo.experiments.int8 import input_sensitivity
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (128, 8)).astype("float32")
+    y = (x[:, 0] > x[:, 1]).astype("int64")
+    data = {"x_train": x, "y_train": y, "x_test": x[:64], "y_test": y[:64]}
+    builds = []
+
+    def build():
+        i = keras.Input((8,))
+        o = keras.layers.Dense(2, activation="softmax")(keras.layers.Dense(16, "relu")(i))
+        builds.append(keras.Model(i, o))
+        return builds[-1]
+
+    model, fit = fit_informative(build, data, epochs=1, input_noise=0.1, sensitive=0.0)
+    assert len(builds) == 2 and fit["refit"]["kept"] in ("clean", "noisy")
+    clean, noisy = fit["refit"]["clean"], fit["refit"]["noisy"]
+    sigma = 0.1 * float(x.max() - x.min())
+    assert clean["input_noise_std"] == 0 and noisy["input_noise_std"] == pytest.approx(
+        sigma, abs=1e-4
+    )
+    kept = builds[1] if fit["refit"]["kept"] == "noisy" else builds[0]
+    least = min(clean["sensitivity"], noisy["sensitivity"])  # rounded to 4 places
+    assert model is kept and fit["sensitivity"] == pytest.approx(least, abs=1e-4)
+    assert abs(input_sensitivity(model, data["x_test"]) - fit["sensitivity"]) < 1e-4
+    for kw in ({"sensitive": 1.0}, {"sensitive": 0.0, "input_noise": 0.0}):
+        builds.clear()
+        model, fit = fit_informative(build, data, epochs=1, **{"input_noise": 0.1, **kw})
+        assert builds == [model] and "refit" not in fit
+
+
 def _ov_small_feature_map_model(hw: int, c: int = 16):
     """Transpose-Conv/2-Conv/2-BN-ReLU-DWConv-Conv1x1-GAP: at ``hw`` 4 the last layers see 1x1
     feature maps (as ResNet50V2 and MobileNet at 32x32 do)."""

@@ -47,8 +47,9 @@ def register(sub):
         type=float,
         default=INPUT_NOISE,
         metavar="FRACTION",
-        help="std of Gaussian noise on the fit's inputs, as a fraction of their range "
-        f"(default {INPUT_NOISE}; 0: none): int8 input rounding breaks a model fit on clean data",
+        help="a fit whose model moves more than 0.02 under half an int8 input step is redone "
+        "with Gaussian noise of this std on its inputs, as a fraction of their range "
+        f"(default {INPUT_NOISE}; 0: never)",
     )
     p.add_argument("--rounds", type=int, default=1, help="int8 timing rounds (0: no timing)")
     p.add_argument("--budget", type=float, default=0.05, help="seconds per call per round")

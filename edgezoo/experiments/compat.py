@@ -76,12 +76,56 @@ def digits_data(name: str, n_train: int, n_test: int, seed: int = 0) -> dict:
 LR = 3e-3
 
 
-# Gaussian noise on the fit's inputs, as a fraction of their range (training's ``input_noise``,
-# the remedy :func:`edgezoo.experiments.int8.input_sensitivity` names). Measured (TFLite int8 of
-# the same fit with and without it, 10 epochs, 2026-12-05): MobileNet seeds 0/1 rel_error 0.130 /
-# 0.152 -> 0.089 / 0.082, half-LSB sensitivity 0.035 / 0.084 -> 0.030 / 0.033; MobileNetV2 0.180
-# -> 0.059 (0.025 -> 0.012). EfficientNetB0 fails either way (0.128 -> 0.171).
+# The refit's Gaussian input noise, as a fraction of the input range (training's ``input_noise``,
+# the remedy :func:`edgezoo.experiments.int8.input_sensitivity` names), and the half-LSB input
+# sensitivity over which a clean fit is refit with it (a fifth of the int8 gate's rel_error 0.10
+# spent on input rounding alone). Measured (TFLite int8 of the same 10-epoch fit with and without
+# it, 2026-12-05): MobileNet seeds 0/1 rel_error 0.130 / 0.152 -> 0.089 / 0.082, sensitivity 0.035
+# / 0.084 -> 0.030 / 0.033; MobileNetV2 0.180 -> 0.059 (0.025 -> 0.012). Given to every row's fit
+# (bench-compat 12:11 UTC, against the 09:xx rows' clean fits), it cost two rows that were not
+# input-sensitive accuracy and their int8 passes (EfficientNetV2B0 0.91 -> 0.77, ResNet50V2 0.92
+# -> 0.86): hence a refit only where the clean fit is input-sensitive.
 INPUT_NOISE = 0.05
+SENSITIVE = 0.02
+
+
+def fit_informative(
+    build,
+    data: dict,
+    *,
+    epochs: int,
+    lr: float = LR,
+    input_noise: float = INPUT_NOISE,
+    sensitive: float = SENSITIVE,
+):
+    """``(model, fit)``: ``build()`` fit clean by :func:`make_informative`; when its half-LSB input
+    sensitivity is over ``sensitive`` and ``input_noise`` > 0, ``build()`` again and fit with
+    ``input_noise``, keeping the less sensitive of the two (``fit["refit"]`` records both)."""
+    from edgezoo.experiments.int8 import input_sensitivity
+
+    model = build()
+    fit = make_informative(model, data, epochs=epochs, lr=lr)
+    fit["sensitivity"] = input_sensitivity(model, data["x_test"])
+    if not input_noise or fit["sensitivity"] <= sensitive:
+        return model, fit
+    noisy = build()
+    refit = make_informative(noisy, data, epochs=epochs, lr=lr, input_noise=input_noise)
+    refit["sensitivity"] = input_sensitivity(noisy, data["x_test"])
+    why = f"half-LSB input sensitivity {fit['sensitivity']:.4f} > {sensitive:g}: refit with noise"
+    both = {"why": why, "clean": _brief(fit), "noisy": _brief(refit)}
+    keep = refit["sensitivity"] < fit["sensitivity"]
+    both["kept"] = "noisy" if keep else "clean"
+    chosen, other = (refit, fit) if keep else (fit, refit)
+    chosen["seconds"] = round(fit["seconds"] + refit["seconds"], 1)
+    chosen["how"] += (
+        f" (kept of two fits: {why}; the other's sensitivity {other['sensitivity']:.4f})"
+    )
+    chosen["refit"] = both
+    return (noisy if keep else model), chosen
+
+
+def _brief(fit: dict) -> dict:
+    return {k: round(float(fit[k]), 4) for k in ("acc", "sensitivity", "input_noise_std")}
 
 
 def make_informative(
@@ -240,18 +284,26 @@ def run_model(name: str, out: Path, opts: dict, supported: set, progress=print) 
     row["params"] = int(model.count_params())
     data = digits_data(name, opts["n_train"], opts["n_test"])
     np.savez(out / "data.npz", **data)
-    fit = step(
+    built = [model]  # the first fit takes the model built above; a refit builds afresh
+    fitted = step(
         "fit",
-        lambda: make_informative(
-            model, data, epochs=opts["epochs"], lr=a.lr, input_noise=opts.get("input_noise", 0.0)
+        lambda: fit_informative(
+            lambda: built.pop() if built else archs.build(name),
+            data,
+            epochs=opts["epochs"],
+            lr=a.lr,
+            input_noise=opts.get("input_noise", 0.0),
         ),
     )
-    row["informative_by"] = fit and fit["how"]
-    if fit:  # over the int8 gate's rel_error 0.10, no int8 artifact can hold the model
-        from edgezoo.experiments.int8 import input_sensitivity
-
-        row["input_sensitivity"] = round(input_sensitivity(model, data["x_test"]), 4)
-    row["keras_accuracy_after_fit"] = fit and round(float(fit["acc"]), 4)
+    if fitted is None:
+        return row
+    model, fit = fitted
+    row["informative_by"] = fit["how"]
+    # over the int8 gate's rel_error 0.10, no int8 artifact can hold the model
+    row["input_sensitivity"] = round(fit["sensitivity"], 4)
+    if "refit" in fit:
+        row["refit"] = fit["refit"]
+    row["keras_accuracy_after_fit"] = round(float(fit["acc"]), 4)
     from edgezoo.experiments.hls_gate import verdict
 
     row["hls4ml"] = verdict(model, supported)
