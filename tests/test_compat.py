@@ -176,7 +176,7 @@ def test_the_fit_trains_on_noisy_inputs_and_leaves_the_model_as_built():
     import keras
     from keras import ops
 
-    from edgezoo.experiments.compat import make_informative
+    from edgezoo.experiments.compat_fit import make_informative
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 2, (96, 6, 6, 2)).astype("float32")
@@ -216,7 +216,7 @@ def test_an_input_sensitive_fit_is_redone_with_noise_and_the_less_sensitive_kept
     noise asked) the clean fit stands, built once."""
     import keras
 
-    from edgezoo.experiments.compat import fit_informative
+    from edgezoo.experiments.compat_fit import fit_informative
     from edgezoo.experiments.int8 import input_sensitivity
 
     rng = np.random.default_rng(0)

@@ -19,7 +19,7 @@ def _models(text: str) -> list[str]:
 
 def register(sub):
     from edgezoo.experiments.archs import ARCHS
-    from edgezoo.experiments.compat import INPUT_NOISE
+    from edgezoo.experiments.compat_fit import INPUT_NOISE
 
     p = sub.add_parser(
         "bench-compat",

@@ -21,7 +21,7 @@ class Arch:
     prep: str  # its module in keras.applications, whose preprocess_input makes its inputs
     size: int = 32
     kwargs: dict = field(default_factory=dict)
-    lr: float = 3e-3  # Adam's rate of bench-compat's fit (compat.LR, where it is measured)
+    lr: float = 3e-3  # Adam's rate of bench-compat's fit (compat_fit.LR, where it is measured)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -53,10 +53,6 @@ ARCHS: dict[str, Arch] = {
 
 
 class UnknownArchError(EdgezooError, ValueError):
-    pass
-
-
-class CompatOptionError(EdgezooError, ValueError):
     pass
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from edgezoo.experiments import archs
 from edgezoo.experiments.compat_doc import markdown
+from edgezoo.experiments.compat_fit import INPUT_NOISE, digits_data, fit_informative
 from zoo.core.errors import EdgezooError
 
 if TYPE_CHECKING:
@@ -47,129 +48,6 @@ VARIANTS["openvino_variants"] = ("fp32", "int8")
 def one_line(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def digits_data(name: str, n_train: int, n_test: int, seed: int = 0) -> dict:
-    """scikit-learn's 1,797 digits (offline), bilinearly resized to the input of architecture
-    ``name``, 3 channels, 0-255, then its ``preprocess_input`` (fed to a model as it expects: with
-    MobileNetV3's built-in Rescaling, [0, 1] inputs spanned 2 int8 steps and int8 agreed with
-    Keras on 12% of the test argmaxes)."""
-    size = archs.ARCHS[name].size
-    import tensorflow as tf
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = (d.images / 16.0).astype(np.float32)[..., None]
-    x = np.repeat(tf.image.resize(x, (size, size)).numpy(), 3, axis=-1).clip(0, 1)
-    x = archs.preprocess(name, 255.0 * x)
-    idx = np.random.default_rng(seed).permutation(len(x))
-    tr, te = idx[:n_train], idx[n_train : n_train + n_test]
-    y = d.target.astype(np.int64)
-    return {"x_train": x[tr], "y_train": y[tr], "x_test": x[te], "y_test": y[te]}
-
-
-# Adam's rate of the fit. MobileNetV2 (measured, loaded machine): 1e-3 gave test accuracy 0.38 /
-# 0.63 after 3 / 10 epochs and a half-LSB input sensitivity of 0.096 / 0.055; 3e-3 gave 0.59 /
-# 0.79 and 0.106 / 0.048. An under-trained model amplifies small perturbations block by block
-# (the row's input_sensitivity), which no int8 artifact can hold. Epochs after the first cost
-# little next to tracing the train function (MobileNetV2: 36 s for 3 epochs, 52 s for 10).
-LR = 3e-3
-
-
-# The refit's Gaussian input noise, as a fraction of the input range (training's ``input_noise``,
-# the remedy :func:`edgezoo.experiments.int8.input_sensitivity` names), and the half-LSB input
-# sensitivity over which a clean fit is refit with it (a fifth of the int8 gate's rel_error 0.10
-# spent on input rounding alone). Measured (TFLite int8 of the same 10-epoch fit with and without
-# it, 2026-12-05): MobileNet seeds 0/1 rel_error 0.130 / 0.152 -> 0.089 / 0.082, sensitivity 0.035
-# / 0.084 -> 0.030 / 0.033; MobileNetV2 0.180 -> 0.059 (0.025 -> 0.012). Given to every row's fit
-# (bench-compat 12:11 UTC, against the 09:xx rows' clean fits), it cost two rows that were not
-# input-sensitive accuracy and their int8 passes (EfficientNetV2B0 0.91 -> 0.77, ResNet50V2 0.92
-# -> 0.86): hence a refit only where the clean fit is input-sensitive.
-INPUT_NOISE = 0.05
-SENSITIVE = 0.02
-
-
-def fit_informative(
-    build,
-    data: dict,
-    *,
-    epochs: int,
-    lr: float = LR,
-    input_noise: float = INPUT_NOISE,
-    sensitive: float = SENSITIVE,
-):
-    """``(model, fit)``: ``build()`` fit clean by :func:`make_informative`; when its half-LSB input
-    sensitivity is over ``sensitive`` and ``input_noise`` > 0, ``build()`` again and fit with
-    ``input_noise``, keeping the less sensitive of the two (``fit["refit"]`` records both)."""
-    from edgezoo.experiments.int8 import input_sensitivity
-
-    model = build()
-    fit = make_informative(model, data, epochs=epochs, lr=lr)
-    fit["sensitivity"] = input_sensitivity(model, data["x_test"])
-    if not input_noise or fit["sensitivity"] <= sensitive:
-        return model, fit
-    noisy = build()
-    refit = make_informative(noisy, data, epochs=epochs, lr=lr, input_noise=input_noise)
-    refit["sensitivity"] = input_sensitivity(noisy, data["x_test"])
-    why = f"half-LSB input sensitivity {fit['sensitivity']:.4f} > {sensitive:g}: refit with noise"
-    both = {"why": why, "clean": _brief(fit), "noisy": _brief(refit)}
-    keep = refit["sensitivity"] < fit["sensitivity"]
-    both["kept"] = "noisy" if keep else "clean"
-    chosen, other = (refit, fit) if keep else (fit, refit)
-    chosen["seconds"] = round(fit["seconds"] + refit["seconds"], 1)
-    chosen["how"] += (
-        f" (kept of two fits: {why}; the other's sensitivity {other['sensitivity']:.4f})"
-    )
-    chosen["refit"] = both
-    return (noisy if keep else model), chosen
-
-
-def _brief(fit: dict) -> dict:
-    return {k: round(float(fit[k]), 4) for k in ("acc", "sensitivity", "input_noise_std")}
-
-
-def make_informative(
-    model, data: dict, *, epochs: int, lr: float = LR, input_noise: float = 0.0, seed: int = 0
-) -> dict:
-    """A short fit (Adam ``lr``: :data:`LR` unless the architecture names its own; batch 32) with
-    BatchNormalization momentum 0 meanwhile, then one training-mode pass over 256 training
-    samples, so the moving statistics are those of the final weights (the last batch's were
-    taken before its weight update). ``input_noise``: std of Gaussian noise added to every
-    training batch's inputs, as a fraction of their range (0: none; :data:`INPUT_NOISE`).
-    Accuracy by eager calls (``evaluate`` would trace a test function: seconds per big model)."""
-    import keras
-
-    from training.datasets.adapt import noisy_batches
-
-    keras.utils.set_random_seed(seed)
-    x, y = data["x_train"], data["y_train"]
-    sigma = float(input_noise) * float(x.max() - x.min())
-    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    saved = [b.momentum for b in bns]
-    for b in bns:
-        b.momentum = 0.0
-    model.compile(
-        optimizer=keras.optimizers.Adam(lr),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    t0 = time.perf_counter()
-    if sigma:
-        model.fit(noisy_batches(x, y, 32, sigma, seed=seed), epochs=epochs, verbose=0)
-    else:
-        model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
-    model(x[:256], training=True)  # statistics of the final weights, 256 samples
-    for b, m in zip(bns, saved):
-        b.momentum = m
-    pred = np.concatenate(
-        [np.asarray(model(data["x_test"][i : i + 64])) for i in range(0, len(data["x_test"]), 64)]
-    )
-    acc = float((pred.argmax(-1) == data["y_test"]).mean())
-    noise = f", input noise std {sigma:.3g} ({input_noise:g} of the range)" if sigma else ""
-    how = (
-        f"fit {epochs} epochs (Adam {lr:g}, batch 32{noise}), BN statistics of 256 training samples"
-    )
-    return {"how": how, "seconds": _since(t0), "acc": acc, "input_noise_std": sigma}
 
 
 def write_h5(name: str, model, path: Path) -> str | None:
@@ -395,6 +273,21 @@ def _earlier_rows(path: Path) -> dict:
     return {r["model"]: r for r in rows if isinstance(r, dict) and r.get("model") in archs.ARCHS}
 
 
+def _new_result(opts: dict) -> dict:
+    """compat.json before its rows: when, with what versions, on what machine, with what options."""
+    from export.peak import cpu_info
+    from export.runtime_bench import conditions
+    from zoo.core.introspect import versions
+
+    return {
+        "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "versions": versions(),
+        "conditions": {**conditions(), "lscpu": cpu_info(), "load_before": os.getloadavg()},
+        "options": opts,
+        "rows": [],
+    }
+
+
 def bench_compat(
     out="runs/bench-compat",
     *,
@@ -417,14 +310,11 @@ def bench_compat(
     idle for about half of a row); the int8 timings (:func:`bench_row`) run afterwards, one row
     at a time, with no other row running."""
     from edgezoo.experiments.hls_gate import supported_layers
-    from export.peak import cpu_info
-    from export.runtime_bench import conditions
-    from zoo.core.introspect import versions
     from zoo.core.io import write_text_atomic
 
     models = archs.check_names(models)
     if not 0 <= input_noise < 1:  # also NaN
-        raise archs.CompatOptionError(
+        raise CompatError(
             f"bench-compat: input_noise {input_noise} is a fraction of the input range in [0, 1)"
         )
     out = Path(out)
@@ -438,13 +328,7 @@ def bench_compat(
         "budget_s": budget_s,
         "jobs": jobs,
     }
-    result = {
-        "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "versions": versions(),
-        "conditions": {**conditions(), "lscpu": cpu_info(), "load_before": os.getloadavg()},
-        "options": opts,
-        "rows": [],
-    }
+    result = _new_result(opts)
     supported = supported_layers()
     # rows kept beside the doc (docs/compatibility.json, committed with it), then this --out's
     kept = {**(_earlier_rows(Path(doc).with_suffix(".json")) if doc else {})}

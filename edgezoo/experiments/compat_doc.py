@@ -100,7 +100,7 @@ NOTES = (
     "(0.074-0.140) or a cosine-decayed rate (0.065-0.157) did not make it reliably smaller "
     "(2 seeds each, measured 2026-12-05).",
     "Input-sensitive fits are redone with input noise (since 2026-12-05 12:21 UTC; "
-    "`compat.fit_informative`): a clean fit whose model moves more than 0.02 (a fifth of the int8 "
+    "`compat_fit.fit_informative`): a clean fit whose model moves more than 0.02 (a fifth of the int8 "
     "gate's rel_error 0.10) under half an int8 input step is fit again from fresh weights with "
     "Gaussian noise of 0.05 of the input range on every training batch (training's "
     "`input_noise`), and the less sensitive of the two models is kept; the row's fit line says "
