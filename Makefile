@@ -35,10 +35,11 @@ demo: install
 
 # compileall: the suite starts hundreds of Python processes (CLI commands, isolated bench
 # runs, notebook kernels); with PYTHONDONTWRITEBYTECODE set (as on CI) each would compile
-# edgezoo's own modules again.
+# edgezoo's own modules again. Notebooks first: the longest items (one is 80 s) start early
+# instead of running alone at the end while the other workers have finished.
 test: lint
 	$(PY) -m compileall -q zoo training compress export edgezoo >/dev/null
-	$(PY) -m pytest -n 3 --dist worksteal --nbmake --nbmake-timeout=600 -m "not slow" --durations=30 tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest -n 3 --dist worksteal --nbmake --nbmake-timeout=600 -m "not slow" --durations=30 notebooks tests $(PYTEST_ARGS)
 
 # Everything, the tests marked slow included (hls4ml io_stream C simulations of every CNN the
 # zoo claims for hls4ml, the full-size RTL + yosys run of tests/test_fpga.py, the long property
@@ -46,7 +47,7 @@ test: lint
 # xdist workers (tests/conftest.py).
 test-all: lint
 	$(PY) -m compileall -q zoo training compress export edgezoo >/dev/null
-	$(PY) -m pytest -n 3 --dist worksteal --nbmake --nbmake-timeout=600 tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest -n 3 --dist worksteal --nbmake --nbmake-timeout=600 notebooks tests $(PYTEST_ARGS)
 
 # One style: the linter and the formatter (`ruff format` rewrites what --check reports).
 LINT_DIRS := zoo training compress export edgezoo tests

@@ -13,6 +13,33 @@ import pytest
 pytestmark = pytest.mark.xdist_group("export")
 
 
+def test_normalization_statistics_export_to_onnx_as_constants(tmp_path):
+    """EfficientNet's stem (Rescaling, then a Normalization whose statistics Keras computes as
+    tensors) made those statistics extra ONNX graph inputs. The same stem on a small model
+    (without ``constant_statistics`` its ONNX asks for ``.../normalization/Sub/y:0`` and
+    ``.../Sqrt/x:0``; EfficientNetB0 itself: 25 s more, test_efficientnet_onnx_is_self_contained, `make test-all`)."""
+    import keras
+    import onnx
+
+    import zoo  # noqa: F401
+    from export.targets.onnx.convert import export_onnx, run_onnx
+
+    i = keras.Input((8, 8, 3))
+    h = keras.layers.Normalization(axis=-1)(keras.layers.Rescaling(1.0 / 255)(i))
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(h))
+    m = keras.Model(i, keras.layers.Dense(3, activation="softmax")(h))
+    norm = next(la for la in m.layers if type(la).__name__ == "Normalization")
+    norm.mean = norm.mean + 0.25  # a statistic that is not the default 0, so a dropped one shows
+    x = np.random.default_rng(0).uniform(0, 255, (8, 8, 8, 3)).astype(np.float32)
+    ref = np.asarray(m(x))
+    path = export_onnx(m, tmp_path / "m.onnx", sample=x)
+    inputs = [i.name for i in onnx.load(str(path)).graph.input]
+    assert len(inputs) == 1, inputs
+    assert np.abs(run_onnx(path, x) - ref).max() < 1e-4
+    assert not isinstance(norm.mean, np.ndarray)  # the layer is as it was
+
+
+@pytest.mark.slow  # EfficientNetB0 itself (~25 s): the small stem above is in `make test`
 def test_efficientnet_onnx_is_self_contained(tmp_path):
     """EfficientNet's Normalization statistics used to become extra ONNX graph inputs."""
     import keras
@@ -22,15 +49,10 @@ def test_efficientnet_onnx_is_self_contained(tmp_path):
     from export.targets.onnx.convert import export_onnx, run_onnx
 
     m = keras.applications.EfficientNetB0(weights=None, input_shape=(32, 32, 3), classes=10)
-    norm = next(la for la in m.layers if type(la).__name__ == "Normalization")
-    norm.mean = norm.mean + 0.25  # a statistic that is not the default 0, so a dropped one shows
     x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype(np.float32)
-    ref = np.asarray(m(x))
     path = export_onnx(m, tmp_path / "m.onnx", sample=x)
-    inputs = [i.name for i in onnx.load(str(path)).graph.input]
-    assert len(inputs) == 1, inputs
-    assert np.abs(run_onnx(path, x) - ref).max() < 1e-4
-    assert not isinstance(norm.mean, np.ndarray)  # the layer is as it was
+    assert len(onnx.load(str(path)).graph.input) == 1
+    assert np.abs(run_onnx(path, x) - np.asarray(m(x))).max() < 1e-4
 
 
 def test_grouped_convolutions_export_to_onnx_as_depthwise(tmp_path):
