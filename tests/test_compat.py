@@ -367,3 +367,40 @@ def test_doc_only_rewrites_the_matrix_from_compat_json(tmp_path):
     assert "| MobileNet | 32x32x3 |" in doc.read_text() and "| VGG16 | 32x32x3 |" in doc.read_text()
     p = subprocess.run([*cmd, str(tmp_path / "none")], capture_output=True, text=True)
     assert p.returncode != 0 and "compat.json" in p.stderr and "Traceback" not in p.stderr
+
+
+def _row_or_die(name, out, opts, supported):
+    """A worker's row for the test below: the row named "dies" kills its own process."""
+    import os
+    import signal
+    import time
+
+    if name == "dies":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.5)
+    return {"model": name, "seconds": 0.5, "steps": {}, "pid": os.getpid()}
+
+
+def test_a_worker_that_dies_fails_its_row_only(tmp_path):
+    """bench-compat --jobs: a row whose process dies (SIGKILL, as the kernel's OOM killer does)
+    is one line in that row; the rows before and after it, and their processes, are unharmed."""
+    from edgezoo.experiments.compat_jobs import parallel_rows
+
+    done = []
+    rows = parallel_rows(
+        ["a", "dies", "b", "c"],
+        tmp_path,
+        {},
+        set(),
+        2,
+        {},
+        progress=lambda m: None,
+        on_row=lambda n, r: done.append(n),
+        row_fn=_row_or_die,
+    )
+    assert sorted(done) == ["a", "b", "c", "dies"]
+    err = rows["dies"]["steps"]["worker"]["error"]
+    assert rows["dies"]["steps"]["worker"]["status"] == "fail" and "\n" not in err, err
+    assert "terminated" in err, err
+    assert all(rows[n]["seconds"] == 0.5 and "worker" not in rows[n]["steps"] for n in "abc")
+    assert len({rows[n]["pid"] for n in "abc"}) == 3  # each row in a fresh process

@@ -41,30 +41,50 @@ def row_in_subprocess(name: str, out: str, opts: dict, supported: set) -> dict:
     return {**row, "load_before": load}
 
 
+def _row_alone(row_fn, name: str, out: str, opts, supported, ctx) -> dict:
+    """``row_fn(name, out, opts, supported)`` in a fresh process of its own; a process that dies
+    (out of memory, a crash) breaks only this row's pool, and the row says so in one line."""
+    import concurrent.futures as cf
+
+    with cf.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        try:
+            return pool.submit(row_fn, name, out, opts, supported).result()
+        except Exception as exc:  # noqa: BLE001 - recorded in the row
+            return {"model": name, "steps": {"worker": {"status": "fail", "error": one_line(exc)}}}
+
+
 def parallel_rows(
-    models, out: Path, opts, supported, jobs: int, kept: dict, progress, on_row=None
+    models,
+    out: Path,
+    opts,
+    supported,
+    jobs: int,
+    kept: dict,
+    progress,
+    on_row=None,
+    row_fn=row_in_subprocess,
 ) -> dict:
-    """Rows of ``models`` by ``jobs`` fresh processes, the longest first (by the last measured
-    row time in ``kept``; rows never measured first, in the order given): name -> row. A worker
-    that dies leaves a row saying so. ``on_row(name, row)`` is called as each row is done (the
-    run's compat.json is written then, so a run cut short keeps its finished rows)."""
+    """Rows of ``models`` by ``jobs`` fresh processes at a time, each row in its own, the
+    longest first (by the last measured row time in ``kept``; rows never measured first, in the
+    order given): name -> row. A worker that dies leaves its row saying so; the other rows go on.
+    ``on_row(name, row)`` is called as each row is done (the run's compat.json is written then,
+    so a run cut short keeps its finished rows). ``row_fn``: what a worker runs
+    (:func:`row_in_subprocess`)."""
     import concurrent.futures as cf
     import multiprocessing
 
     order = sorted(models, key=lambda n: -float((kept.get(n) or {}).get("seconds") or "inf"))
     rows: dict = {}
     ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
-        futures = {pool.submit(row_in_subprocess, n, str(out), opts, supported): n for n in order}
+    with cf.ThreadPoolExecutor(jobs) as threads:  # in order: the longest rows start first
+        futures = {
+            threads.submit(_row_alone, row_fn, n, str(out), opts, supported, ctx): n for n in order
+        }
         for n in order:
             progress(f"{n}: build, fit, save, import, export (in a worker: {out / n}/worker.log)")
         for fut in cf.as_completed(futures):
             name = futures[fut]
-            try:
-                rows[name] = fut.result()
-            except Exception as exc:  # noqa: BLE001 - the worker died (memory, a crash)
-                rows[name] = {"model": name, "steps": {"worker": {"status": "fail"}}}
-                rows[name]["steps"]["worker"]["error"] = one_line(exc)
+            rows[name] = fut.result()
             progress(f"{name}: row done in {rows[name].get('seconds', '?')} s")
             if on_row is not None:
                 on_row(name, rows[name])
