@@ -19,7 +19,7 @@ def _models(text: str) -> list[str]:
 
 def register(sub):
     from edgezoo.experiments.archs import ARCHS
-    from edgezoo.experiments.compat_fit import INPUT_NOISE
+    from edgezoo.experiments.compat_fit import INPUT_NOISE, SENSITIVE
 
     p = sub.add_parser(
         "bench-compat",
@@ -47,8 +47,8 @@ def register(sub):
         type=float,
         default=INPUT_NOISE,
         metavar="FRACTION",
-        help="a fit whose model moves more than 0.02 under half an int8 input step is redone "
-        "with Gaussian noise of this std on its inputs, as a fraction of their range "
+        help=f"a fit whose model moves more than {SENSITIVE} under half an int8 input step is "
+        "redone with Gaussian noise of this std on its inputs, as a fraction of their range "
         f"(default {INPUT_NOISE}; 0: never)",
     )
     p.add_argument("--rounds", type=int, default=1, help="int8 timing rounds (0: no timing)")
