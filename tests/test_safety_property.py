@@ -54,6 +54,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -306,16 +307,27 @@ class Sandbox:
         self.user_file("home/recipe.yaml", RECIPE)
 
     # ---- checking
-    def run(self, argv: list[str], *, out: str, sources=(), kill_after: float | None = None):
-        """Run ``edgezoo ARGV`` (in-process, or as a subprocess SIGKILLed after ``kill_after``
-        seconds) and check the promise. ``out`` is the effective ``--out`` (sandbox-relative);
-        ``sources`` the files the command reads that must stay as they are."""
+    def run(
+        self,
+        argv: list[str],
+        *,
+        out: str,
+        sources=(),
+        kill_after: float | None = None,
+        kill_when: str | None = None,
+    ):
+        """Run ``edgezoo ARGV`` (in-process, or as a subprocess SIGKILLed ``kill_after`` seconds
+        after its start, or after a new path matching the glob ``kill_when`` appeared) and
+        check the promise. ``out`` is the effective ``--out`` (sandbox-relative); ``sources`` the
+        files the command reads that must stay as they are."""
         before = snapshot(self.root)
         out_lex = out
         out_real = os.path.relpath(os.path.realpath(self.p(out)), self.root)
         src_before = {s: before.get(s) for s in sources}
+        when = f" {kill_when} appeared" if kill_when else ""
         self.log.append(
-            f"edgezoo {' '.join(argv)}" + (f"  [SIGKILL after {kill_after}s]" if kill_after else "")
+            f"edgezoo {' '.join(argv)}"
+            + (f"  [SIGKILL {kill_after}s after{when or ' the start'}]" if kill_after else "")
         )
         argv = [str(self.root / a) if a.startswith(("runs/", "home/")) else a for a in argv]
         killed, err = False, ""
@@ -323,7 +335,7 @@ class Sandbox:
             with _in_dir(self.p("cwd")):
                 rc = main(argv)
         else:
-            rc, killed, err = self._killed(argv, kill_after)
+            rc, killed, err = self._killed(argv, kill_after, kill_when)
             if not killed:
                 self.log[-1] += " (finished first)"
         after = snapshot(self.root)
@@ -342,9 +354,10 @@ class Sandbox:
         Sandbox.commands_checked += 1
         return rc
 
-    def _killed(self, argv, delay: float) -> tuple[int, bool, str]:
+    def _killed(self, argv, delay: float, when: str | None = None) -> tuple[int, bool, str]:
         """(exit status, whether the SIGKILL came first, the tail of its stderr)."""
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        earlier = set(self.root.glob(when)) if when else set()
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "edgezoo", *argv],
@@ -355,6 +368,10 @@ class Sandbox:
                 start_new_session=True,
             )
             killed = False
+            deadline = time.monotonic() + 120
+            while when and proc.poll() is None and not set(self.root.glob(when)) - earlier:
+                assert time.monotonic() < deadline, f"{self.log[-1]}: {when} never appeared"
+                time.sleep(0.05)
             try:
                 proc.wait(timeout=delay)
             except subprocess.TimeoutExpired:
@@ -392,6 +409,8 @@ class Sandbox:
                 continue
             if killed and rel not in before and self._own_build_dir(rel, allowed, after):
                 continue
+            if rel not in after and self._own_build_dir(rel, allowed, before):
+                continue  # an abandoned build a killed run left, removed by this one
             raise AssertionError(
                 f"{step}: wrote outside --out {out_lex}"
                 + (f" (= {out_real})" if out_real != out_lex else "")
@@ -400,16 +419,16 @@ class Sandbox:
         # 3. manifests and 4. markers
         self.check_records(after)
 
-    def _own_build_dir(self, rel, allowed, after) -> bool:
+    def _own_build_dir(self, rel, allowed, snap) -> bool:
         """A build directory of edgezoo's beside --out (``.OUT.*``, carrying the marker) that a
-        SIGKILL left, or a path inside one."""
+        SIGKILL left, or a path inside one, as ``snap`` has it."""
         for a in allowed:
             parent, name = os.path.split(a)
             prefix = (parent + "/" if parent else "") + f".{name}."
             if rel.startswith(prefix):
                 top = rel.split("/")[: len(Path(prefix).parts)]
                 top_dir = "/".join(top)
-                if after.get(f"{top_dir}/{MARKER}", (None,))[0] == "file":
+                if snap.get(f"{top_dir}/{MARKER}", (None,))[0] == "file":
                     return True
         return False
 
@@ -957,12 +976,23 @@ def test_checker_catches_each_violation():
 
 
 def test_killed_reexport_keeps_earlier_export(box):
-    """SIGKILL during a re-export (after TensorFlow's import, while converting): the earlier export
+    """SIGKILL during a re-export (half a second into writing its build): the earlier export
     and its manifest stay as they were, the user's file in it too, nothing lands outside."""
     box.copy_asset("run", "runs/run")
     box.copy_asset("exp", "runs/exp")
     box.user_file("runs/exp/deploy.sh", "#!/bin/sh\n")
     srcs = [f"runs/run/{n}" for n in MODEL_SOURCES]
-    for delay in (6.0, 8.0):
-        box.run(export_cmd("runs/run", "runs/exp"), out="runs/exp", sources=srcs, kill_after=delay)
+    builds = []
+    for _ in range(2):  # killed while its build is being written, beside runs/exp
+        box.run(
+            export_cmd("runs/run", "runs/exp"),
+            out="runs/exp",
+            sources=srcs,
+            kill_after=0.5,
+            kill_when="runs/.exp.export-*",
+        )
+        assert "finished first" not in box.log[-1], box.log[-1]
+        builds.append({p.name for p in box.p("runs").glob(".exp.export-*")})
+    # the second run removed the build the first one left (abandoned: marked, no longer locked)
+    assert len(builds[0]) == 1 and len(builds[1]) == 1 and builds[0] != builds[1], builds
     assert box.p("runs/exp/deploy.sh").is_file() and box.p("runs/exp/manifest.json").is_file()
