@@ -62,6 +62,7 @@ def test_openvino_fp32_and_int8_are_verified_and_calibrated_like_the_others(cnn_
             and a["parity"]["dynamic_batch"]["input_batch_dim"] == "?"
         )
     assert q["quantization"]["tool"] == "nncf.quantize"
+    assert q["quantization"]["bias_correction"] in ("fast", "full")
     bins = [(out / a["path"] / "model.bin").stat().st_size for a in (q, fp)]
     assert bins[0] < bins[1]  # int8 weights (the XML grows with the quantize nodes)
     onnx_q = _art(man, "onnx", "int8")
@@ -69,6 +70,39 @@ def test_openvino_fp32_and_int8_are_verified_and_calibrated_like_the_others(cnn_
         json.loads((out / a["calibration"]["path"]).read_text())["indices"] for a in (q, onnx_q)
     ]
     assert same[0] == same[1] and len(same[0]) == man["data"]["n_calibration"]
+
+
+@pytest.mark.parametrize("bounds", ["lenient", "unreachable"])
+def test_openvino_int8_bias_correction_is_the_fast_one_unless_it_misses_the_bounds(
+    cnn_export, tmp_path, bounds
+):
+    """NNCF's fast bias correction first; the full one (minutes on big models) only when the fast
+    model misses the int8 bounds on training samples outside the calibration set, with the
+    reason in the manifest. The parity samples never choose."""
+    from export import export_run
+    from export.errors import ExportFailed
+
+    strict = {"openvino/int8": {"max_rel_error": 0.0}}  # no int8 model reaches it
+    lenient = {"openvino/int8": {"max_rel_error": 1.0, "min_argmax_agreement": 0.0}}
+    out, _ = cnn_export
+    try:
+        export_run(
+            out.parent / "cnn",
+            to=("openvino",),
+            openvino_variants=("int8",),
+            thresholds=strict if bounds == "unreachable" else lenient,
+            out=tmp_path / "ov",
+        )
+    except ExportFailed as exc:  # the unreachable bound fails the parity gate too
+        assert bounds == "unreachable" and "openvino int8: parity: rel_error" in str(exc), exc
+    man = json.loads((tmp_path / "ov" / "manifest.json").read_text())
+    q = _art(man, "openvino", "int8")["quantization"]
+    if bounds == "lenient":
+        assert q["bias_correction"] == "fast" and "bias_correction_why" not in q, q
+        assert "FastBiasCorrection" in q["calibration"]
+    else:
+        assert q["bias_correction"] == "full" and "fast_bias_correction=False" in q["calibration"]
+        assert "outside the calibration set: rel_error" in q["bias_correction_why"], q
 
 
 def test_onnx_int8_defaults_keep_thin_convs_float_and_skip_nchwc(cnn_export):
