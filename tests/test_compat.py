@@ -175,6 +175,8 @@ def test_a_rows_int8_timing_reads_the_manifest_it_was_given(mlp_digits_export):
         (["--models", "MobileNetV9"], ["MobileNetV9", "MobileNetV3Small"]),
         (["--models", "MobileNet", "--input-noise", "-0.1"], ["input_noise -0.1", "[0, 1)"]),
         (["--models", "MobileNet", "--input-noise", "nan"], ["input_noise nan"]),
+        (["--models", "MobileNet", "--until-accuracy", "0"], ["until_accuracy 0.0", "(0, 1]"]),
+        (["--models", "MobileNet", "--until-accuracy", "1.5"], ["until_accuracy 1.5"]),
     ],
 )
 def test_bench_compat_bad_options_are_one_line_before_any_work(tmp_path, args, names):
@@ -230,6 +232,33 @@ def test_the_fit_trains_on_noisy_inputs_and_leaves_the_model_as_built():
     assert float(noisy.get_layer("probe").off.numpy()) > 0.05  # std 0.1: some batch is off
     assert fit1["input_noise_std"] == pytest.approx(0.1) and "input noise std 0.1" in fit1["how"]
     assert clean.get_layer("bn").momentum == noisy.get_layer("bn").momentum == 0.9
+
+
+def test_the_fit_ends_after_the_first_epoch_that_reaches_the_accuracy():
+    """make_informative's ``until_accuracy``: an easy problem stops early, the row says after how
+    many of the epochs and at what training accuracy; one it cannot reach runs every epoch."""
+    import keras
+
+    from edgezoo.experiments.compat_fit import make_informative
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (256, 8)).astype("float32")
+    easy = (x[:, 0] > 0.5).astype("int64")
+    noise = rng.integers(0, 2, 256).astype("int64")  # random labels: never 90% in 3 epochs
+
+    def fit(y, epochs, until):
+        keras.utils.set_random_seed(0)
+        i = keras.Input((8,))
+        model = keras.Model(i, keras.layers.Dense(2, activation="softmax")(i))
+        data = {"x_train": x, "y_train": y, "x_test": x[:64], "y_test": y[:64]}
+        return make_informative(model, data, epochs=epochs, lr=0.05, until_accuracy=until)
+
+    early = fit(easy, 30, 0.9)
+    assert early["epochs"] < 30 and early["train_accuracy"] >= 0.9, early
+    assert f"fit {early['epochs']} epochs of 30: training accuracy" in early["how"], early["how"]
+    full = fit(noise, 3, 0.9)
+    assert full["epochs"] == 3 and full["train_accuracy"] < 0.9, full
+    assert full["how"].startswith("fit 3 epochs (Adam"), full["how"]
 
 
 def test_an_input_sensitive_fit_is_redone_with_noise_and_the_less_sensitive_kept():

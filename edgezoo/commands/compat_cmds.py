@@ -19,7 +19,7 @@ def _models(text: str) -> list[str]:
 
 def register(sub):
     from edgezoo.experiments.archs import ARCHS
-    from edgezoo.experiments.compat_fit import INPUT_NOISE, SENSITIVE
+    from edgezoo.experiments.compat_fit import INPUT_NOISE, SENSITIVE, UNTIL_ACCURACY
 
     p = sub.add_parser(
         "bench-compat",
@@ -39,7 +39,15 @@ def register(sub):
         metavar="MODELS",
         help=f"comma-separated architectures (default all: {', '.join(ARCHS)})",
     )
-    p.add_argument("--epochs", type=int, default=10, help="fit epochs on the upsampled digits")
+    p.add_argument("--epochs", type=int, default=10, help="most fit epochs on the upsampled digits")
+    p.add_argument(
+        "--until-accuracy",
+        type=float,
+        default=UNTIL_ACCURACY,
+        metavar="FRACTION",
+        help="the fit ends after the first epoch whose training accuracy reaches this "
+        f"(default {UNTIL_ACCURACY}; 1: every epoch)",
+    )
     p.add_argument("--train", type=int, default=512, help="training samples")
     p.add_argument("--test", type=int, default=128, help="test (parity) samples")
     p.add_argument(
@@ -86,6 +94,7 @@ def cmd_bench_compat(args):
         n_train=args.train,
         n_test=args.test,
         input_noise=args.input_noise,
+        until_accuracy=args.until_accuracy,
         rounds=args.rounds,
         budget_s=args.budget,
         jobs=max(1, args.jobs),

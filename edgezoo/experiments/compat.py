@@ -28,7 +28,12 @@ import numpy as np
 
 from edgezoo.experiments import archs
 from edgezoo.experiments.compat_doc import markdown
-from edgezoo.experiments.compat_fit import INPUT_NOISE, digits_data, fit_informative
+from edgezoo.experiments.compat_fit import (
+    INPUT_NOISE,
+    UNTIL_ACCURACY,
+    digits_data,
+    fit_informative,
+)
 from zoo.core.errors import EdgezooError
 
 if TYPE_CHECKING:
@@ -171,6 +176,7 @@ def run_model(name: str, out: Path, opts: dict, supported: set, progress=print) 
             epochs=opts["epochs"],
             lr=a.lr,
             input_noise=opts.get("input_noise", 0.0),
+            until_accuracy=opts.get("until_accuracy", 1.0),
         ),
     )
     if fitted is None:
@@ -288,6 +294,19 @@ def _new_result(opts: dict) -> dict:
     }
 
 
+def _check_fit_options(input_noise: float, until_accuracy: float):
+    """One line before any work for a fit option out of its range (NaN included)."""
+    if not 0 <= input_noise < 1:
+        raise CompatError(
+            f"bench-compat: input_noise {input_noise} is a fraction of the input range in [0, 1)"
+        )
+    if not 0 < until_accuracy <= 1:
+        raise CompatError(
+            f"bench-compat: until_accuracy {until_accuracy} is a training accuracy in (0, 1] "
+            "(1: every epoch unless it reaches 100%)"
+        )
+
+
 def bench_compat(
     out="runs/bench-compat",
     *,
@@ -296,6 +315,7 @@ def bench_compat(
     n_train: int = 512,
     n_test: int = 128,
     input_noise: float = INPUT_NOISE,
+    until_accuracy: float = UNTIL_ACCURACY,
     rounds: int = 1,
     budget_s: float = 0.05,
     jobs: int = 1,
@@ -313,10 +333,7 @@ def bench_compat(
     from zoo.core.io import write_text_atomic
 
     models = archs.check_names(models)
-    if not 0 <= input_noise < 1:  # also NaN
-        raise CompatError(
-            f"bench-compat: input_noise {input_noise} is a fraction of the input range in [0, 1)"
-        )
+    _check_fit_options(input_noise, until_accuracy)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     opts = {
@@ -324,6 +341,7 @@ def bench_compat(
         "n_train": n_train,
         "n_test": n_test,
         "input_noise": input_noise,
+        "until_accuracy": until_accuracy,
         "rounds": rounds,
         "budget_s": budget_s,
         "jobs": jobs,

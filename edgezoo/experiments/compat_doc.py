@@ -328,7 +328,7 @@ def markdown(result: dict) -> str:
     for r in result["rows"]:
         lines.append(
             f"- **{r['model']}** ({r.get('seconds', '?')} s, {r.get('created', '?')}, "
-            f"{(r.get('options') or {}).get('epochs', '?')} fit epochs, load "
+            f"at most {(r.get('options') or {}).get('epochs', '?')} fit epochs, load "
             f"{_load(r.get('load_before'))}): hls4ml "
             f"{'accepted' if (r.get('hls4ml') or {}).get('accepted') else 'refused'}: "
             f"{(r.get('hls4ml') or {}).get('reason')}"

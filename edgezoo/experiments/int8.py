@@ -79,11 +79,15 @@ def prepare(model: str, out: Path, *, epochs: int | None, seed: int = 0, progres
 
 
 def measure_interleaved(calls: dict, *, rounds: int, budget_s: float) -> dict:
-    """{key: {"p50_us", "sps"}}: medians over ``rounds`` rounds of every call in turn."""
+    """{key: {"p50_us", "sps"}}: medians over ``rounds`` rounds of every call in turn. Each
+    measurement runs for ``budget_s`` after its warm-up, and at least 5 calls after 3 warm-up
+    calls at batch 1, 3 after 1 at batch 256 and up: a call of 256 samples is its own warm-up,
+    and Xception's took about 2 s (a third of bench-compat's int8 timing went to it)."""
     per = {k: [] for k in calls}
     for _ in range(rounds):
         for k, (call, batch) in calls.items():
-            s = measure(call, warmup=3, runs=100000, budget_s=budget_s, min_runs=5)
+            warmup, least = (1, 3) if batch >= 256 else (3, 5)
+            s = measure(call, warmup=warmup, runs=100000, budget_s=budget_s, min_runs=least)
             per[k].append((s["p50_us"], batch / (s["mean_us"] / 1e6)))
     return {
         k: {
