@@ -219,6 +219,30 @@ def test_export_model_from_memory_with_standard_normal_inputs(tmp_path):
     assert "accuracy" not in man["artifacts"][0]["parity"]
 
 
+def test_tflite_int8_shares_the_float_savedmodel_when_nothing_is_rewritten(
+    mlp_digits_run, tmp_path, monkeypatch
+):
+    """The SavedModel the converter reads is written once for fp32 and int8 when the int8
+    rewrites change nothing (a second one took DenseNet121 18 s); both pass parity."""
+    import keras
+
+    formats = []
+    real = keras.Model.export
+
+    def counted(self, filepath, *args, **kwargs):
+        formats.append(kwargs.get("format"))
+        return real(self, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "export", counted)
+    man = export_run(mlp_digits_run, to="tflite", out=tmp_path, tflite_variants=("fp32", "int8"))
+    assert [(a["variant"], a["parity"]["passed"]) for a in man["artifacts"]] == [
+        ("fp32", True),
+        ("int8", True),
+    ]
+    assert man["artifacts"][1]["quantization"]["rewrites"] == []
+    assert formats == ["tf_saved_model"], formats
+
+
 # --------------------------------------------------------------------------- failures are loud
 
 
