@@ -66,13 +66,26 @@ def _selection_set(data, n: int = 128):
     return data.x_train[rest[:n]] if len(rest) else data.x_calib
 
 
-def _misses(rec, int8_dir: Path, x: np.ndarray, ref: np.ndarray) -> list[str]:
-    """The int8 bounds the IR in ``int8_dir`` misses against the fp32 IR's ``ref`` on ``x``
-    (no labels: agreement and relative error)."""
+# The fast bias correction is kept only with room to spare on the selection samples: half the
+# int8 bounds' relative error and half their allowed disagreement. Held to the bounds themselves
+# (bench-compat 15:30 UTC), InceptionV3's fast model passed them there and missed the parity
+# gate (rel_error 0.105 > 0.10, against 0.048 in the run before).
+FAST_MARGIN = 0.5
+
+
+def _misses(rec, int8_dir: Path, x: np.ndarray, ref: np.ndarray) -> tuple[list[str], dict]:
+    """(the int8 bounds, tightened by :data:`FAST_MARGIN`, that the IR in ``int8_dir`` misses
+    against the fp32 IR's ``ref`` on ``x``; its figures there). No labels: agreement and
+    relative error."""
     from export import verify
     from export.targets.openvino import convert as ov
 
-    bounds = rec.bounds("openvino", "int8")
+    bounds = dict(rec.bounds("openvino", "int8"))
+    for k in ("min_argmax_agreement",):
+        if k in bounds:
+            bounds[k] = 1.0 - FAST_MARGIN * (1.0 - bounds[k])
+    if "max_rel_error" in bounds:
+        bounds["max_rel_error"] *= FAST_MARGIN
     fig = verify.compare(
         ref,
         ov.run_openvino(int8_dir, x),
@@ -80,23 +93,25 @@ def _misses(rec, int8_dir: Path, x: np.ndarray, ref: np.ndarray) -> list[str]:
         x=x,
         tie_tolerance=bounds.get("tie_tolerance", 0.0),
     )
-    return verify.check(fig, bounds, task=rec.task)
+    keys = ("n", "rel_error", "argmax_agreement", "argmax_agreement_tol")
+    return verify.check(fig, bounds, task=rec.task), {k: fig[k] for k in keys if k in fig}
 
 
 def _int8(rec, fp32_dir: Path):
     """NNCF with its fast bias correction; redone with the full one (seconds to minutes more on
-    big models) only when the fast model misses the int8 bounds on :func:`_selection_set`."""
+    big models) unless the fast model meets the int8 bounds with room to spare
+    (:data:`FAST_MARGIN`) on :func:`_selection_set`."""
     from export.targets.openvino import convert as ov
 
     path = rec.out / "openvino-int8"
     x_sel = _selection_set(rec.data)
     ov.quantize_int8(fp32_dir, path, rec.data.x_calib, fast_bias_correction=True)
-    misses = _misses(rec, path, x_sel, ov.run_openvino(fp32_dir, x_sel))
+    misses, fast_fig = _misses(rec, path, x_sel, ov.run_openvino(fp32_dir, x_sel))
     why = ""
     if misses:
         why = (
-            f"the fast one missed the int8 bounds on {len(x_sel)} training samples outside the "
-            f"calibration set: {'; '.join(misses)}"
+            f"the fast one missed the int8 bounds (relative error and disagreement halved) on "
+            f"{len(x_sel)} training samples outside the calibration set: {'; '.join(misses)}"
         )
         ov.quantize_int8(fp32_dir, path, rec.data.x_calib, fast_bias_correction=False)
     out = ov.run_openvino(path, rec.data.x_test)
@@ -110,7 +125,10 @@ def _int8(rec, fp32_dir: Path):
         "openvino",
         "int8",
         rec.parity("openvino", "int8", out, dyn),
-        quantization=ov.quantization_record(fast=not misses, why=why),
+        quantization={
+            **ov.quantization_record(fast=not misses, why=why),
+            "fast_on_selection_set": fast_fig,
+        },
         calibration=calib,
     )
 
