@@ -53,9 +53,9 @@ SENSITIVE = 0.02
 # Measured alone (2026-12-05, 10 epochs, training accuracy / test accuracy / seconds by epoch):
 # Xception 0.55 / 0.90 / 29 s, 0.84 / 0.84 / 59 s, 0.92 / 0.88 / 81 s ... 0.99 / 0.92 / 251 s;
 # ConvNeXtTiny 0.93 / 0.84 / 98 s at epoch 3 ... 0.98 / 0.91 / 229 s; ResNet50 0.93 / 0.86 / 36 s
-# at epoch 4 of 57 s. The big models are informative after 3-4 epochs and spent the rest of a
-# fixed 10 (the whole list's fits were 2,278 of its rows' 4,882 s); the small ones (MobileNets,
-# EfficientNets) seldom reach it and keep every epoch.
+# at epoch 4 (4 s per later epoch). The big models are informative after 3-4 epochs and spent
+# the rest of a fixed 10 (the whole list's fits were 2,278 of its rows' 4,882 s);
+# EfficientNetB1-B3 and V2B1-B2 did not reach it and kept every epoch.
 UNTIL_ACCURACY = 0.9
 
 
