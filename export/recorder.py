@@ -170,6 +170,15 @@ class Recorder:
         fig.update({"thresholds": bounds, "passed": not fails, "failures": fails})
         return fig
 
+    def compare(self, ref: np.ndarray, out: np.ndarray, bounds: dict, x=None):
+        """(figures, failures) of ``out`` against ``ref`` under ``bounds``, with no labels: for a
+        target choosing between two of its own models on samples other than the parity ones
+        (the parity itself is :meth:`parity`)."""
+        fig = verify.compare(
+            ref, out, task=self.task, x=x, tie_tolerance=bounds.get("tie_tolerance", 0.0)
+        )
+        return fig, verify.check(fig, bounds, task=self.task)
+
     # ----------------------------------------------------------------- the entry
 
     def entry(self, path, fmt, variant, parity, **extra):

@@ -77,7 +77,6 @@ def _misses(rec, int8_dir: Path, x: np.ndarray, ref: np.ndarray) -> tuple[list[s
     """(the int8 bounds, tightened by :data:`FAST_MARGIN`, that the IR in ``int8_dir`` misses
     against the fp32 IR's ``ref`` on ``x``; its figures there). No labels: agreement and
     relative error."""
-    from export import verify
     from export.targets.openvino import convert as ov
 
     bounds = dict(rec.bounds("openvino", "int8"))
@@ -86,15 +85,9 @@ def _misses(rec, int8_dir: Path, x: np.ndarray, ref: np.ndarray) -> tuple[list[s
             bounds[k] = 1.0 - FAST_MARGIN * (1.0 - bounds[k])
     if "max_rel_error" in bounds:
         bounds["max_rel_error"] *= FAST_MARGIN
-    fig = verify.compare(
-        ref,
-        ov.run_openvino(int8_dir, x),
-        task=rec.task,
-        x=x,
-        tie_tolerance=bounds.get("tie_tolerance", 0.0),
-    )
+    fig, misses = rec.compare(ref, ov.run_openvino(int8_dir, x), bounds, x=x)
     keys = ("n", "rel_error", "argmax_agreement", "argmax_agreement_tol")
-    return verify.check(fig, bounds, task=rec.task), {k: fig[k] for k in keys if k in fig}
+    return misses, {k: fig[k] for k in keys if k in fig}
 
 
 def _int8(rec, fp32_dir: Path):
