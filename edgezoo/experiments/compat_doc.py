@@ -160,7 +160,7 @@ NOTES = (
     "the float variants' SavedModel when no rewrite applies (a second one took DenseNet121 "
     "18 s), each worker's TensorFlow uses one thread of the two cores (two fits at once: 53 -> "
     "48 s), and the int8 timing at batch 256 warms up once and takes at least 3 calls "
-    "(Xception's calls take about 2 s). Runs in between, with part of these changes: 2,027 s "
+    "(Xception's fp32 calls take 2.8 s: 91 samples/s). Runs in between, with part of these changes: 2,027 s "
     "(14:51 UTC) and 1,932 s (15:30 UTC). A fit's first epoch carries the tracing of the train function "
     "(ResNet50 alone: 21 s, then 4 s per epoch; XLA, `jit_compile=True`, was slower: 34 s, "
     "then 10 s). What is left is mostly conversion: tf2onnx's graph optimizer took 27.5 s of "

@@ -82,7 +82,8 @@ def measure_interleaved(calls: dict, *, rounds: int, budget_s: float) -> dict:
     """{key: {"p50_us", "sps"}}: medians over ``rounds`` rounds of every call in turn. Each
     measurement runs for ``budget_s`` after its warm-up, and at least 5 calls after 3 warm-up
     calls at batch 1, 3 after 1 at batch 256 and up: a call of 256 samples is its own warm-up,
-    and Xception's took about 2 s (a third of bench-compat's int8 timing went to it)."""
+    and Xception's fp32 one takes 2.8 s (91 samples/s in OpenVINO, bench-compat 16:04 UTC; a
+    third of that command's int8 timing went to Xception)."""
     per = {k: [] for k in calls}
     for _ in range(rounds):
         for k, (call, batch) in calls.items():
